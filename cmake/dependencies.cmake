@@ -1,0 +1,23 @@
+# One lookup per dependency; every one comes from a Debian package (scripts/install-deps).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3.0 REQUIRED)                    # libssl-dev
+find_package(CURL REQUIRED)                           # libcurl4-openssl-dev
+find_package(Boost 1.74 REQUIRED)                     # libboost-dev (Beast, Asio: header-only)
+find_package(nlohmann_json 3.11 REQUIRED)             # nlohmann-json3-dev
+find_package(tomlplusplus 3 REQUIRED)                 # libtomlplusplus-dev
+find_package(CLI11 REQUIRED)                          # libcli11-dev
+find_package(fmt REQUIRED)                            # libfmt-dev
+find_package(spdlog REQUIRED)                         # libspdlog-dev
+find_package(SQLite3 REQUIRED)                        # libsqlite3-dev
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)   # libre2-dev
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)  # libsodium-dev
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)      # libzstd-dev
+find_package(LibArchive REQUIRED)                     # libarchive-dev
+find_package(ZLIB REQUIRED)                           # zlib1g-dev
+if(COFFER_BUILD_TESTS)
+  find_package(GTest REQUIRED)                        # libgtest-dev, libgmock-dev
+endif()
+if(COFFER_BUILD_BENCH)
+  find_package(benchmark REQUIRED)                    # libbenchmark-dev
+endif()

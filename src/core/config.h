@@ -1,0 +1,47 @@
+// TOML configuration files (toml++), with typed accessors that report the offending key.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "core/error.h"
+
+namespace coffer::config {
+
+// Parses a TOML document; errors ("bad_config") carry line:column.
+Result<toml::table> parse(std::string_view text, std::string_view source_name = "config");
+Result<toml::table> load(const std::filesystem::path& path);
+
+// A view of one table with a dotted name for messages ("http_server").
+class Section {
+ public:
+  Section(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
+
+  [[nodiscard]] bool present() const { return table_ != nullptr; }
+  [[nodiscard]] Section section(std::string_view key) const;
+
+  // Each returns the default when the key is absent and "bad_config" when it has the wrong type.
+  Result<std::string> string(std::string_view key, std::string_view def) const;
+  Result<std::optional<std::string>> optional_string(std::string_view key) const;
+  Result<bool> boolean(std::string_view key, bool def) const;
+  Result<std::int64_t> integer(std::string_view key, std::int64_t def) const;
+  Result<std::vector<std::string>> string_array(std::string_view key) const;
+  // Keys present in this table that are not in `known`: misspellings must not pass silently.
+  Result<void> reject_unknown(std::initializer_list<std::string_view> known) const;
+
+  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] const toml::table* table() const { return table_; }
+
+ private:
+  std::string qualified(std::string_view key) const;
+  const toml::table* table_;
+  std::string name_;
+};
+
+}  // namespace coffer::config

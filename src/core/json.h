@@ -1,0 +1,31 @@
+// The one JSON library of the codebase (nlohmann::json) and bounded parsing of untrusted text.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace coffer {
+
+using Json = nlohmann::json;
+
+struct JsonLimits {
+  std::size_t max_bytes = 16 * 1024 * 1024;
+  std::size_t max_depth = 64;
+};
+
+// Parses untrusted JSON: rejects text over the size limit, nesting deeper than max_depth, and
+// malformed input ("bad_json"), with the parser's position in the message.
+Result<Json> parse_json(std::string_view text, const JsonLimits& limits = {});
+
+// Typed field access on untrusted objects, each failing with "bad_json" naming the field.
+Result<std::string> json_string(const Json& obj, std::string_view key);
+Result<const Json*> json_object(const Json& obj, std::string_view key);
+std::optional<std::string> json_optional_string(const Json& obj, std::string_view key);
+
+}  // namespace coffer
