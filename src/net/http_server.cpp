@@ -111,7 +111,11 @@ class Listener {
     if (ec)
       return make_error("listen_failed",
                         "cannot listen on " + std::string(text) + ": " + ec.message());
-    port_ = acceptor_.local_endpoint().port();
+    const auto local = acceptor_.local_endpoint(ec);
+    port_ = local.port();
+    bound_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                      : local.address().to_string()) +
+             ":" + std::to_string(port_);
     return ok();
   }
 
@@ -131,6 +135,7 @@ class Listener {
   }
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
+  [[nodiscard]] const std::string& bound() const { return bound_; }
 
  private:
   void on_accept(boost::system::error_code ec, tcp::socket socket) {
@@ -163,6 +168,7 @@ class Listener {
   tcp::acceptor acceptor_;
   asio::steady_timer retry_;
   std::uint16_t port_ = 0;
+  std::string bound_;
 };
 
 }  // namespace
@@ -192,8 +198,9 @@ class HttpServer::Impl {
     const std::size_t n = std::max<std::size_t>(1, core_.config.worker_threads);
     for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { run_worker(); });
     state_ = State::kRunning;
-    spdlog::info("http: listening on {} ({})", fmt::join(core_.config.sockets, ", "),
-                 tls_ ? "TLS" : "plain HTTP");
+    std::vector<std::string> bound;
+    for (const auto& listener : listeners_) bound.push_back(listener->bound());
+    spdlog::info("http: listening on {} ({})", fmt::join(bound, ", "), tls_ ? "TLS" : "plain HTTP");
     return ok();
   }
 

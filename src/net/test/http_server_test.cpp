@@ -1,0 +1,304 @@
+#include "net/http_server.h"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <stdexcept>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "net/http_client.h"
+#include "net/test/test_util.h"
+
+namespace coffer::net {
+namespace {
+
+using testing::RawConnection;
+using testing::TestServer;
+
+Response echo(const Request& r) {
+  Json j{{"method", r.method},         {"path", r.path()},
+         {"query", r.query()},         {"body", r.body},
+         {"remote", r.remote_address}, {"x_test", r.headers.get("X-Test").value_or("")}};
+  return Response::json(200, j);
+}
+
+TEST(HttpServer, RoundTrip) {
+  TestServer s(echo);
+  HttpClient client;
+  ClientRequest req{.method = "POST", .url = s.url("/kbs/v0/auth?x=1")};
+  req.headers.add("x-test", "hello");
+  req.headers.add("Content-Type", "application/json");
+  req.body = R"({"version":"0.4.0"})";
+  auto r = client.request(req);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers.get("content-type"), "application/json");
+  auto j = Json::parse(r->body);
+  EXPECT_EQ(j["method"], "POST");
+  EXPECT_EQ(j["path"], "/kbs/v0/auth");
+  EXPECT_EQ(j["query"], "x=1");
+  EXPECT_EQ(j["body"], R"({"version":"0.4.0"})");
+  EXPECT_EQ(j["remote"], "127.0.0.1");
+  EXPECT_EQ(j["x_test"], "hello");
+}
+
+TEST(HttpServer, MethodsWithoutBody) {
+  TestServer s(echo);
+  HttpClient client;
+  for (const char* method : {"GET", "DELETE", "PUT"}) {
+    auto r = client.request({.method = method, .url = s.url("/x")});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(Json::parse(r->body)["method"], method);
+  }
+}
+
+TEST(HttpServer, KeepAliveReusesOneConnection) {
+  TestServer s(echo);
+  HttpClient client;
+  for (int i = 0; i < 5; ++i) {
+    auto r = client.request({.url = s.url("/ping")});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->status, 200);
+  }
+  const auto stats = s.server->stats();
+  EXPECT_EQ(stats.accepted_connections, 1u);
+  EXPECT_EQ(stats.requests, 5u);
+}
+
+TEST(HttpServer, ConcurrentClients) {
+  std::atomic<int> in_handler{0};
+  std::atomic<int> max_in_handler{0};
+  TestServer s([&](const Request& r) {
+    const int now = ++in_handler;
+    int seen = max_in_handler.load();
+    while (now > seen && !max_in_handler.compare_exchange_weak(seen, now)) {
+    }
+    --in_handler;
+    return Response::text(200, r.path());
+  });
+  constexpr int kClients = 8;
+  constexpr int kRequests = 50;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClients; ++c) {
+    threads.emplace_back([&, c] {
+      HttpClient client;
+      for (int i = 0; i < kRequests; ++i) {
+        const std::string path = "/c" + std::to_string(c) + "/" + std::to_string(i);
+        auto r = client.request({.url = s.url(path)});
+        if (r && r->status == 200 && r->body == path) ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, kClients * kRequests);
+  EXPECT_EQ(s.server->stats().accepted_connections, static_cast<std::uint64_t>(kClients));
+}
+
+TEST(HttpServer, BodyOverLimitIs413) {
+  HttpServerConfig config;
+  config.max_body_bytes = 1024;
+  TestServer s(echo, config);
+  HttpClient client;
+  auto small =
+      client.request({.method = "POST", .url = s.url("/"), .body = std::string(1024, 'a')});
+  ASSERT_TRUE(small) << small.error().to_string();
+  EXPECT_EQ(small->status, 200);
+  auto big = client.request({.method = "POST", .url = s.url("/"), .body = std::string(4096, 'a')});
+  ASSERT_TRUE(big) << big.error().to_string();
+  EXPECT_EQ(big->status, 413);
+}
+
+TEST(HttpServer, BodyLimitDecidedBeforeReadingTheBody) {
+  HttpServerConfig config;
+  config.max_body_bytes = 1024;
+  TestServer s(echo, config);
+  RawConnection conn(s.port);
+  // Announces 10 GB and sends none of it: the answer must come from the header alone.
+  conn.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n");
+  const auto reply = conn.read_until_close();
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 413")) << reply;
+  EXPECT_NE(reply.find("Connection: close"), std::string::npos);
+}
+
+TEST(HttpServer, ChunkedBodyOverLimitIs413) {
+  HttpServerConfig config;
+  config.max_body_bytes = 16;
+  TestServer s(echo, config);
+  RawConnection conn(s.port);
+  conn.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n" +
+            std::string(32, 'z') + "\r\n0\r\n\r\n");
+  EXPECT_TRUE(conn.read_until_close().starts_with("HTTP/1.1 413"));
+}
+
+TEST(HttpServer, MalformedRequestIs400AndCloses) {
+  TestServer s(echo);
+  RawConnection conn(s.port);
+  conn.send("GET / HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n");
+  const auto reply = conn.read_until_close();  // returns only because the server closes
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 400")) << reply;
+  RawConnection garbage(s.port);
+  garbage.send("\x16\x03\x01 this is not http\r\n\r\n");
+  EXPECT_TRUE(garbage.read_until_close().starts_with("HTTP/1.1 400"));
+  EXPECT_EQ(s.server->stats().requests, 0u);
+}
+
+TEST(HttpServer, HeaderOverLimitIs431) {
+  HttpServerConfig config;
+  config.max_header_bytes = 1024;
+  TestServer s(echo, config);
+  HttpClient client;
+  ClientRequest req{.url = s.url("/")};
+  req.headers.add("X-Big", std::string(2000, 'h'));
+  auto r = client.request(req);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 431);
+  auto fine = client.request({.url = s.url("/")});
+  ASSERT_TRUE(fine);
+  EXPECT_EQ(fine->status, 200);
+}
+
+TEST(HttpServer, HandlerExceptionIs500AndServerSurvives) {
+  TestServer s([](const Request& r) -> Response {
+    if (r.path() == "/throw") throw std::runtime_error("secret detail");
+    return Response::text(200, "fine");
+  });
+  HttpClient client;
+  auto r = client.request({.url = s.url("/throw")});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 500);
+  EXPECT_EQ(r->body.find("secret"), std::string::npos);
+  auto again = client.request({.url = s.url("/ok")});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body, "fine");
+  EXPECT_EQ(s.server->stats().accepted_connections, 1u);  // the 500 kept the connection
+}
+
+TEST(HttpServer, HandlerCannotBreakFraming) {
+  TestServer s([](const Request&) {
+    Response r = Response::text(200, "abc");
+    r.headers.add("Content-Length", "999");
+    r.headers.add("X-Evil", "a\r\nInjected: 1");
+    return r;
+  });
+  HttpClient client;
+  auto r = client.request({.url = s.url("/")});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->body, "abc");
+  EXPECT_FALSE(r->headers.contains("Injected"));
+}
+
+TEST(HttpServer, ExpectContinueUpload) {
+  TestServer s(echo);
+  RawConnection conn(s.port);
+  conn.send("POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_TRUE(conn.read_until("\r\n\r\n").starts_with("HTTP/1.1 100 Continue"));
+  conn.send("hello");
+  EXPECT_NE(conn.read_until("hello").find(R"("body":"hello")"), std::string::npos);
+}
+
+TEST(HttpServer, IdleConnectionIsClosedAfterTimeout) {
+  HttpServerConfig config;
+  config.idle_timeout = std::chrono::milliseconds(100);
+  TestServer s(echo, config);
+  RawConnection conn(s.port);
+  const auto begin = std::chrono::steady_clock::now();
+  EXPECT_EQ(conn.read_until_close(), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(5));
+}
+
+TEST(HttpServer, SlowRequestIsClosedAfterRequestTimeout) {
+  HttpServerConfig config;
+  config.request_timeout = std::chrono::milliseconds(100);
+  TestServer s(echo, config);
+  RawConnection conn(s.port);
+  conn.send("GET / HTTP/1.1\r\nHost: x\r\n");  // never finishes the header
+  EXPECT_EQ(conn.read_until_close(), "");
+}
+
+TEST(HttpServer, AddressInUseAndBadAddress) {
+  TestServer s(echo);
+  HttpServerConfig config;
+  config.sockets = {"127.0.0.1:" + std::to_string(s.port)};
+  HttpServer second(config, echo);
+  auto r = second.start();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "address_in_use");
+  for (const char* bad : {"127.0.0.1", "::1:80", "example.com:80", "1.2.3.4:99999", "[::1]80"}) {
+    HttpServerConfig c;
+    c.sockets = {bad};
+    HttpServer server(c, echo);
+    auto e = server.start();
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().code, "bad_address") << bad;
+  }
+}
+
+TEST(HttpServer, SeveralSocketsIncludingIpv6) {
+  HttpServerConfig config;
+  config.sockets = {"127.0.0.1:0", "[::1]:0"};
+  HttpServer server(config, echo);
+  auto started = server.start();
+  if (!started && started.error().code == "listen_failed") GTEST_SKIP() << "no IPv6 loopback";
+  ASSERT_TRUE(started) << started.error().to_string();
+  const auto ports = server.bound_ports();
+  ASSERT_EQ(ports.size(), 2u);
+  HttpClient client;
+  auto r = client.request({.url = "http://[::1]:" + std::to_string(ports[1]) + "/"});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(Json::parse(r->body)["remote"], "::1");
+}
+
+TEST(HttpServer, ConnectionLimit) {
+  HttpServerConfig config;
+  config.max_connections = 1;
+  TestServer s(echo, config);
+  RawConnection first(s.port);
+  first.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  first.read_until("\"x_test\"");  // the first connection is live and counted
+  HttpClient client;
+  EXPECT_FALSE(client.request({.url = s.url("/")}));
+  EXPECT_EQ(s.server->stats().rejected_connections, 1u);
+}
+
+TEST(HttpServer, StopWithIdleAndBusyConnections) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  TestServer s([&](const Request& r) {
+    if (r.path() == "/slow") {
+      entered.set_value();
+      released.wait();
+    }
+    return Response::text(200, "done");
+  });
+  RawConnection idle(s.port);  // connected, never sends
+  RawConnection half(s.port);
+  half.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+  std::future<Result<Response>> busy = std::async(std::launch::async, [&] {
+    HttpClient client;
+    return client.request({.url = s.url("/slow")});
+  });
+  entered.get_future().wait();
+  std::thread stopper([&] { s.server->stop(); });
+  release.set_value();
+  stopper.join();  // must not hang
+  auto r = busy.get();
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->body, "done");
+  EXPECT_EQ(idle.read_until_close(), "");
+  EXPECT_EQ(half.read_until_close(), "");
+  s.server->stop();  // idempotent
+}
+
+TEST(HttpServer, StartTwiceFails) {
+  TestServer s(echo);
+  auto again = s.server->start();
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, "already_started");
+}
+
+}  // namespace
+}  // namespace coffer::net
