@@ -10,7 +10,8 @@ namespace {
 ossl::PkeyCtxPtr oaep_ctx(const Key& key, bool decrypt) {
   ossl::PkeyCtxPtr ctx(
       EVP_PKEY_CTX_new_from_pkey(nullptr, static_cast<EVP_PKEY*>(key.native_handle()), nullptr));
-  if (!ctx || (decrypt ? EVP_PKEY_decrypt_init(ctx.get()) : EVP_PKEY_encrypt_init(ctx.get())) != 1 ||
+  if (!ctx ||
+      (decrypt ? EVP_PKEY_decrypt_init(ctx.get()) : EVP_PKEY_encrypt_init(ctx.get())) != 1 ||
       EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
       EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), EVP_sha1()) != 1 ||
       EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), EVP_sha1()) != 1) {
