@@ -1,0 +1,71 @@
+// Intel DCAP quote verification (SGX quote v3, TDX quote v4/v5) as a straight sequence of
+// numbered steps, each failing with its own error code. Trust anchors, the collateral source and
+// the verification time come from the caller.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "crypto/x509.h"
+#include "evidence/sgx/quote.h"
+#include "evidence/tdx/quote.h"
+#include "verifier/dcap/collateral.h"
+#include "verifier/dcap/collateral_source.h"
+#include "verifier/dcap/pck_extensions.h"
+#include "verifier/dcap/tcb.h"
+
+namespace coffer::verifier::dcap {
+
+struct DcapOptions {
+  // Accept collateral (TCB info, QE identity, CRLs) past its nextUpdate, reporting
+  // collateral_expiration_status "1" instead of failing. Certificates must always be valid.
+  bool allow_expired_collateral = false;
+};
+
+struct DcapResult {
+  bool chain_only = false;  // no collateral: signatures and chain only, no TCB status
+  std::optional<TcbEvaluation> tcb;
+  bool collateral_expired = false;
+  bool crls_checked = false;
+  std::optional<int> tcb_evaluation_data_number;
+  PckExtensions pck;
+  std::string pck_ca;  // "platform" or "processor"
+  std::string root_subject;
+  Bytes root_fingerprint;  // SHA-256 of the anchoring root's DER
+};
+
+class DcapVerifier {
+ public:
+  // `source` may be null: every quote is then verified in chain-only mode.
+  DcapVerifier(std::vector<crypto::Certificate> trust_anchors,
+               std::shared_ptr<const CollateralSource> source, DcapOptions options = {});
+  // The Intel SGX Root CA (embedded) as the only trust anchor.
+  static DcapVerifier with_intel_root(std::shared_ptr<const CollateralSource> source,
+                                      DcapOptions options = {});
+
+  Result<DcapResult> verify_tdx(const evidence::tdx::Quote& quote, TimePoint now) const;
+  Result<DcapResult> verify_sgx(const evidence::sgx::Quote& quote, TimePoint now) const;
+
+  // What the steps need from either quote kind.
+  struct QuoteView {
+    TeeKind tee = TeeKind::kTdx;
+    Bytes signed_region;
+    const evidence::sgx::QuoteHeader* header = nullptr;
+    const evidence::sgx::QuoteSignatureData* signature = nullptr;
+    std::optional<TdxTcbInput> tdx;
+  };
+  // With explicit collateral (null: chain only), bypassing the source.
+  Result<DcapResult> verify(const QuoteView& quote, const Collateral* collateral,
+                            TimePoint now) const;
+
+ private:
+  std::vector<crypto::Certificate> anchors_;
+  std::shared_ptr<const CollateralSource> source_;
+  DcapOptions options_;
+};
+
+}  // namespace coffer::verifier::dcap
