@@ -1,0 +1,91 @@
+// SEV-SNP endorsement: ARK (pinned) -> ASK (VCEK) or ASVK (VLEK) -> VEK -> attestation report.
+// AMD SEV-SNP Firmware ABI Specification (#56860), "Attestation"; AMD Versioned Chip
+// Endorsement Key (VCEK) Certificate and KDS Interface Specification (#57230) for the
+// certificate profile and TCB extensions (1.3.6.1.4.1.3704.1.3.x, hwID 1.3.6.1.4.1.3704.1.4).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "crypto/x509.h"
+#include "evidence/snp/report.h"
+
+namespace coffer::verifier::snp {
+
+using evidence::snp::Product;
+
+// The AMD root and signing keys of one product generation.
+struct VendorChain {
+  crypto::Certificate ark;
+  std::optional<crypto::Certificate> ask;   // signs VCEKs
+  std::optional<crypto::Certificate> asvk;  // signs VLEKs
+};
+
+// Classifies certificates (ASK, ARK, ASVK in any order, PEM bundle or files) by CN:
+// "ARK-<product>", "SEV-<product>", "SEV-VLEK-<product>". "vendor_chain_invalid" otherwise.
+Result<VendorChain> vendor_chain_from_pem(std::string_view pem);
+
+// SHA-256 of the SubjectPublicKeyInfo of AMD's ARKs (AMD KDS /vcek/v1/<product>/cert_chain).
+std::optional<std::string_view> pinned_ark_spki_sha256(Product p);
+
+enum class VekType { kVcek, kVlek };
+std::string_view vek_type_name(VekType t);  // "VCEK", "VLEK"
+
+// A VEK certificate from a source (cert table, directory, KDS).
+struct Vek {
+  VekType type = VekType::kVcek;
+  Bytes der;
+};
+
+class VekSource {
+ public:
+  virtual ~VekSource() = default;
+  // The VEK that signed `report` ("vek_unavailable" if the source has none).
+  virtual Result<Vek> fetch(Product product, const evidence::snp::Report& report) const = 0;
+};
+
+// Offline: every *.der / *.pem / *.cer / *.testcer file in a directory; returns the one whose
+// hwID and TCB extensions match the report (VCEK) or whose TCB matches (VLEK).
+class DirectoryVekSource final : public VekSource {
+ public:
+  explicit DirectoryVekSource(std::string dir) : dir_(std::move(dir)) {}
+  Result<Vek> fetch(Product product, const evidence::snp::Report& report) const override;
+
+ private:
+  std::string dir_;
+};
+
+struct VekTcb {
+  evidence::snp::TcbVersion tcb;
+  std::optional<Bytes> hw_id;  // VCEK only, 64 bytes
+};
+// Reads the TCB extensions (and hwID); "vek_extensions_invalid" on malformed values.
+Result<VekTcb> read_vek_extensions(const crypto::Certificate& vek, Product product);
+
+struct SnpEndorsement {
+  Product product = Product::kUnknown;
+  VekType vek_type = VekType::kVcek;
+  evidence::snp::TcbVersion reported_tcb;
+};
+
+class SnpChainVerifier {
+ public:
+  // `source` may be null (then the evidence must carry the VEK).
+  SnpChainVerifier(std::map<Product, VendorChain> vendors, std::shared_ptr<const VekSource> source);
+
+  // Verifies the report's signature chain at `now`. `vek_from_evidence` is the VCEK/VLEK of the
+  // evidence's certificate table, if any.
+  Result<SnpEndorsement> verify(const evidence::snp::Report& report,
+                                const std::optional<Vek>& vek_from_evidence, TimePoint now) const;
+
+ private:
+  std::map<Product, VendorChain> vendors_;
+  std::shared_ptr<const VekSource> source_;
+};
+
+}  // namespace coffer::verifier::snp
