@@ -164,6 +164,17 @@ Result<bool> check_header(const Json& header, const crypto::Key& key) {
   return make_error("unsupported_jwe", "JWE 'alg' " + a.substr(0, 32) + " is not supported");
 }
 
+// Whether an ECDH entry's "epk" names the key's curve: entries for other recipients' curves are
+// skipped in the general serialization (a lone entry on the wrong curve is an error instead).
+bool epk_on_curve_of(const Json& header, const crypto::Key& key) {
+  if (!key.is_ec()) return true;
+  auto epk = header.find("epk");
+  if (epk == header.end() || !epk->is_object()) return true;  // reported by unwrap_ecdh
+  auto crv = epk->find("crv");
+  return crv == epk->end() || !crv->is_string() ||
+         crv->get_ref<const std::string&>() == crypto::key_type_name(key.type());
+}
+
 Result<ParsedJwe> parse_common(const Json& jwe) {
   if (!jwe.is_object()) return bad_jwe("a JSON JWE must be an object");
   ParsedJwe p;
@@ -296,6 +307,7 @@ Result<Bytes> jwe_decrypt(const Json& jwe, const crypto::Key& recipient_private)
       COFFER_TRY_STATUS(merge_disjoint(header, *h));
     }
     if (!COFFER_TRY(check_header(header, recipient_private))) continue;
+    if (entries.size() > 1 && !epk_on_curve_of(header, recipient_private)) continue;
     key_fits = true;
     Bytes encrypted_key = COFFER_TRY(required_b64(*entry, "encrypted_key"));
     auto cek = recipient_cek(header, encrypted_key, recipient_private);
