@@ -33,6 +33,14 @@ Status check_signed_by(const Certificate& cert, const Certificate& issuer,
   return ok();
 }
 
+// A certificate stands for a trust anchor when it has the anchor's subject and public key.
+bool is_anchor(const Certificate& cert, const Certificate& anchor) {
+  if (cert.subject() != anchor.subject()) return false;
+  auto a = anchor.public_key();
+  auto c = cert.public_key();
+  return a && c && a->same_public(*c);
+}
+
 // Collateral past its nextUpdate fails unless the options accept it (then it is flagged).
 Status check_fresh(TimePoint next_update, TimePoint now, bool allow, bool& expired,
                    const std::string& code, const std::string& what) {
@@ -107,10 +115,9 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   const Certificate& pck = (*chain)[0];
   const Certificate& intermediate = (*chain)[1];
   const Certificate& root = (*chain)[2];
-  Bytes root_der = root.der();
-  // the root must be one of the configured trust anchors, byte for byte
+  // the root must carry a configured trust anchor's name and key (its signature is checked next)
   if (std::none_of(anchors_.begin(), anchors_.end(),
-                   [&](const Certificate& a) { return a.der() == root_der; })) {
+                   [&](const Certificate& a) { return is_anchor(root, a); })) {
     return make_error("untrusted_root", "PCK chain ends in '" + root.subject() +
                                             "', which is not a configured trust anchor");
   }
@@ -190,11 +197,11 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
         return make_error("tcb_signing_chain_invalid", what + " issuer chain is missing or bad");
       }
       const Certificate& signer = c->front();
-      Bytes anchor = c->back().der();
       if (std::none_of(anchors_.begin(), anchors_.end(),
-                       [&](const Certificate& a) { return a.der() == anchor; })) {
+                       [&](const Certificate& a) { return is_anchor(c->back(), a); })) {
         return make_error("tcb_signing_chain_invalid", what + " chain ends in an untrusted root");
       }
+      COFFER_TRY_STATUS(check_signed_by(c->back(), c->back(), "tcb_signing_chain_invalid"));
       COFFER_TRY_STATUS(check_signed_by(signer, c->back(), "tcb_signing_chain_invalid"));
       COFFER_TRY_STATUS(check_validity(signer, now, "tcb_signing_cert"));
       if (root_crl && root_crl->is_revoked(signer.serial())) {
