@@ -681,7 +681,7 @@ Result<std::shared_ptr<Program>> build_program(std::vector<Module> modules, Comp
     }
     prog->host.push_back(HostBuiltin{name, def.first, std::move(def.second)});
   }
-  ParseLimits plimits{opts.limits.max_depth};
+  ParseLimits plimits;
   for (std::size_t i = 0; i < modules.size(); ++i) {
     auto m =
         COFFER_TRY(parse_module(std::move(modules[i].name), std::move(modules[i].source), plimits));

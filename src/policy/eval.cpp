@@ -323,8 +323,9 @@ bool Evaluator::walk_ref(const Term& t, std::size_t i, const Value& cur, Frame f
   if (i == t.items.size()) return k(cur);
   const Term& op = *t.items[i];
   if (op.constant) {
-    Value next =
-        op.value.is(Value::Type::kString) ? cur.get_field(op.value.as_string()) : cur.get(op.value);
+    Value next = op.value.is(Value::Type::kString) && cur.is(Value::Type::kObject)
+                     ? cur.get_field(op.value.as_string())
+                     : cur.get(op.value);
     if (!next.defined()) return true;
     return walk_ref(t, i + 1, next, f, k);
   }

@@ -656,7 +656,7 @@ class Parser {
           t->value = Value::boolean(tok.text == "true");
         } else if (tok.text == "null") {
           t->value = Value::null();
-        } else if (keywords().contains(tok.text)) {
+        } else if (keywords().contains(tok.text) && tok.text != "contains") {
           return fail(tok, "unexpected keyword '" + std::string(tok.text) + "'");
         } else {
           t->kind = TermKind::kVar;

@@ -11,7 +11,7 @@
 namespace coffer::policy {
 
 struct ParseLimits {
-  std::size_t max_nesting = 256;  // terms, bodies and operator chains
+  std::size_t max_nesting = 512;  // terms, bodies and operator chains
 };
 
 // Parses one module. Errors: "rego_parse_error" with "file:line:column: reason".

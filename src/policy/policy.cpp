@@ -88,8 +88,7 @@ Result<EvalResult> CompiledPolicy::evaluate(std::string_view query, const Json& 
   if (auto path = simple_data_path(query)) {
     v = COFFER_TRY(ev.eval_data_path(*path));
   } else {
-    ParseLimits limits{program_->limits.max_depth};
-    Body body = COFFER_TRY(parse_query(kQueryFile, query, limits));
+    Body body = COFFER_TRY(parse_query(kQueryFile, query));
     int slots = COFFER_TRY(compile_query(*program_, body, kQueryFile));
     v = COFFER_TRY(ev.eval_query(body, slots, kQueryFile, query));
   }

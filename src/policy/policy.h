@@ -32,8 +32,8 @@ struct Module {
   std::string source;
 };
 
-// Bounds on hostile policies and inputs; exceeding any is an "eval_limit_exceeded" error
-// (parse nesting beyond max_depth is a "rego_parse_error").
+// Bounds on hostile policies and inputs; exceeding any is an "eval_limit_exceeded" error.
+// (Policy text nesting deeper than 512 levels is a "rego_parse_error" regardless.)
 struct Limits {
   std::size_t max_steps = 1'000'000;       // expressions evaluated and iterations taken
   std::size_t max_depth = 256;             // nested rule/function calls, comprehensions, parsing
