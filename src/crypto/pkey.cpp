@@ -251,9 +251,11 @@ Result<Key> Key::ec_from_point(KeyType curve, const EcPoint& pub,
   }
   auto key = COFFER_TRY(from_params("EC", bld.get(), private_scalar.has_value()));
   // fromdata does not check that the point is on the curve: do it, invalid-curve attacks need it.
+  // P-256/384/521 have cofactor 1, so a point on the curve other than infinity is in the prime
+  // order group: the quick check is complete, the full one only adds a costly n*Q = O.
   ossl::PkeyCtxPtr check(
       EVP_PKEY_CTX_new_from_pkey(nullptr, static_cast<EVP_PKEY*>(key.native_handle()), nullptr));
-  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
     return ossl::error("bad_key", "EC public point is not on the curve");
   }
   if (private_scalar && EVP_PKEY_pairwise_check(check.get()) != 1) {
@@ -490,7 +492,9 @@ Result<Bytes> Key::ecdh(const Key& peer_public) const {
   ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, impl_->pkey.get(), nullptr));
   size_t len = 0;
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
-      EVP_PKEY_derive_set_peer(ctx.get(), peer_public.impl_->pkey.get()) != 1 ||
+      // Every Key's point was validated when it was built (ec_from_point checks it, DER/PEM
+      // decoding rejects points off the curve), so do not pay for a second full check here.
+      EVP_PKEY_derive_set_peer_ex(ctx.get(), peer_public.impl_->pkey.get(), 0) != 1 ||
       EVP_PKEY_derive(ctx.get(), nullptr, &len) != 1) {
     return ossl::error("ecdh_failed", "ECDH key agreement failed");
   }
