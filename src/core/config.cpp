@@ -92,3 +92,37 @@ Result<void> Section::reject_unknown(std::initializer_list<std::string_view> kno
 }
 
 }  // namespace coffer::config
+
+namespace coffer::config {
+namespace {
+
+Json node_to_json(const toml::node& node) {
+  if (auto t = node.as_table()) return to_json(*t);
+  if (auto a = node.as_array()) {
+    Json arr = Json::array();
+    for (const auto& el : *a) arr.push_back(node_to_json(el));
+    return arr;
+  }
+  if (auto s = node.as_string()) return s->get();
+  if (auto i = node.as_integer()) return i->get();
+  if (auto f = node.as_floating_point()) return f->get();
+  if (auto b = node.as_boolean()) return b->get();
+  std::ostringstream os;
+  if (auto d = node.as_date())
+    os << d->get();
+  else if (auto t = node.as_time())
+    os << t->get();
+  else if (auto dt = node.as_date_time())
+    os << dt->get();
+  return os.str();
+}
+
+}  // namespace
+
+Json to_json(const toml::table& table) {
+  Json obj = Json::object();
+  for (const auto& [k, v] : table) obj[std::string(k.str())] = node_to_json(v);
+  return obj;
+}
+
+}  // namespace coffer::config

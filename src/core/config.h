@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace coffer::config {
 
@@ -44,4 +45,9 @@ class Section {
   std::string name_;
 };
 
+}  // namespace coffer::config
+
+namespace coffer::config {
+// A TOML table as JSON (dates and times become RFC 3339 strings).
+Json to_json(const toml::table& table);
 }  // namespace coffer::config

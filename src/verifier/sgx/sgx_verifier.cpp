@@ -45,8 +45,11 @@ Json sgx_quote_claims(const evidence::sgx::Quote& q) {
                {"reserved4", hex_encode(b.reserved4)},
                {"isv_family_id", hex_encode(b.isv_family_id)},
                {"report_data", hex_encode(b.report_data)}};
+  // SGX ATTRIBUTES.DEBUG is bit 1 of the flags (Intel SDM Vol. 3D, SECS ATTRIBUTES): a debug
+  // enclave's memory can be read by the host, so policies need it as a plain boolean.
   return Json{{"header", header},
               {"body", body},
+              {"debug", (b.attributes_flags[0] & 0x02) != 0},
               {"report_data", hex_encode(b.report_data)},
               {"init_data", hex_encode(b.config_id)}};
 }

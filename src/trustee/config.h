@@ -1,0 +1,65 @@
+// coffer-trustee configuration (TOML). Key names follow Trustee's where the concept is the same;
+// every key is documented in docs/trustee-config.md. Relative paths resolve against the
+// directory of the configuration file.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace coffer::trustee {
+
+struct HttpServerSettings {
+  std::vector<std::string> sockets = {"127.0.0.1:8080"};
+  bool insecure_http = false;
+  std::optional<std::filesystem::path> private_key;
+  std::optional<std::filesystem::path> certificate;
+  std::size_t payload_request_size_bytes = 2 * 1024 * 1024;
+  std::size_t worker_threads = 2;
+};
+
+struct AdminSettings {
+  std::vector<std::filesystem::path> auth_public_keys;
+  bool insecure_admin = false;
+};
+
+struct TokenSettings {
+  std::filesystem::path signer_key_path = "token-signer.pem";
+  std::chrono::seconds duration{std::chrono::minutes(5)};
+  std::string issuer = "coffer-trustee";
+};
+
+struct AttestationServiceSettings {
+  std::chrono::seconds session_timeout{std::chrono::minutes(5)};
+  std::size_t max_sessions = 10000;
+  bool sample_enabled = false;
+  std::string default_policy_id = "default_cpu";
+};
+
+struct StorageSettings {
+  std::string type = "sqlite";
+  std::filesystem::path path = "trustee.db";
+  std::filesystem::path key_file = "storage.kek";
+};
+
+struct TrusteeConfig {
+  HttpServerSettings http_server;
+  AdminSettings admin;
+  TokenSettings attestation_token;
+  AttestationServiceSettings attestation_service;
+  StorageSettings storage_backend;
+  std::string log_level = "info";
+};
+
+// Parses and validates a configuration; `base_dir` anchors relative paths.
+// Errors: "bad_config" naming the key.
+Result<TrusteeConfig> parse_config(std::string_view toml_text,
+                                   const std::filesystem::path& base_dir,
+                                   std::string_view source_name = "config");
+Result<TrusteeConfig> load_config(const std::filesystem::path& path);
+
+}  // namespace coffer::trustee

@@ -1,0 +1,443 @@
+#include "trustee/kbs/kbs_service.h"
+
+#include <mutex>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "crypto/digest.h"
+#include "jose/jcs.h"
+#include "jose/jwe.h"
+#include "jose/jwk.h"
+#include "trustee/kbs/problem.h"
+#include "trustee/kbs/resource_path.h"
+
+namespace coffer::trustee::kbs {
+namespace {
+
+constexpr std::string_view kPrefix = "/kbs/v0/";
+
+Result<Json> parse_body(const net::Request& request) {
+  auto body = parse_json(request.body);
+  if (!body)
+    return make_error("bad_json", "request body is not valid JSON: " + body.error().message);
+  if (!body->is_object()) return make_error("bad_json", "request body must be a JSON object");
+  return body;
+}
+
+// The digest algorithm named by CoCo init-data ("sha256", "sha384" or "sha512").
+Result<crypto::DigestAlg> init_data_alg(std::string_view name) {
+  if (name == "sha256") return crypto::DigestAlg::kSha256;
+  if (name == "sha384") return crypto::DigestAlg::kSha384;
+  if (name == "sha512") return crypto::DigestAlg::kSha512;
+  return make_error("bad_request", "init-data algorithm must be sha256, sha384 or sha512");
+}
+
+struct InitData {
+  Bytes digest;
+  Json claims;
+};
+
+// init-data {"format":"toml","body":"<CoCo init-data TOML>"}: digest of the body as sent (what
+// the host put in MRCONFIGID / HOSTDATA) and its [data] table as claims.
+Result<InitData> parse_init_data(const Json& init, std::size_t max_bytes) {
+  if (!init.is_object()) return make_error("bad_request", "init-data must be an object");
+  auto format = json_string(init, "format");
+  if (!format || *format != "toml")
+    return make_error("bad_request", "init-data format must be \"toml\"");
+  auto body = json_string(init, "body");
+  if (!body) return make_error("bad_request", "init-data needs a string body");
+  if (body->size() > max_bytes) return make_error("too_large", "init-data body is over the limit");
+  auto table = config::parse(*body, "init-data");
+  if (!table)
+    return make_error("bad_request", "init-data body is not TOML: " + table.error().message);
+  std::string alg_name = table->get_as<std::string>("algorithm")
+                             ? table->get_as<std::string>("algorithm")->get()
+                             : std::string("sha384");
+  auto alg = COFFER_TRY(init_data_alg(alg_name));
+  InitData out;
+  out.digest = crypto::digest(alg, as_bytes(*body));
+  const toml::table* data = table->get_as<toml::table>("data");
+  out.claims = data ? config::to_json(*data) : Json::object();
+  return out;
+}
+
+std::string endpoint_label(std::string_view path) {
+  if (!path.starts_with(kPrefix))
+    return std::string(path == "/healthz" || path == "/metrics" ? path : "other");
+  auto rest = path.substr(kPrefix.size());
+  auto slash = rest.find('/');
+  return std::string(rest.substr(0, slash));
+}
+
+}  // namespace
+
+KbsService::KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& rvps,
+                       as::AttestationService& as, AdminAuth admin,
+                       std::shared_ptr<const Clock> clock)
+    : settings_(settings),
+      store_(store),
+      rvps_(rvps),
+      as_(as),
+      admin_(std::move(admin)),
+      clock_(clock),
+      sessions_(clock, settings.session_timeout, settings.max_sessions) {
+  metrics_.describe("kbs_http_requests_total", "HTTP requests by endpoint and status", "counter");
+  metrics_.describe("kbs_attestations_total", "Attestations by TEE and outcome", "counter");
+  metrics_.describe("kbs_resource_releases_total", "Resources released", "counter");
+  metrics_.describe("kbs_resource_denials_total", "Resource requests refused, by reason",
+                    "counter");
+  metrics_.describe("kbs_request_duration_seconds", "Request latency by endpoint", "histogram");
+}
+
+Result<std::unique_ptr<KbsService>> KbsService::create(KbsSettings settings, storage::Store& store,
+                                                       rvps::Rvps& rvps, as::AttestationService& as,
+                                                       AdminAuth admin,
+                                                       std::shared_ptr<const Clock> clock) {
+  std::unique_ptr<KbsService> kbs(
+      new KbsService(settings, store, rvps, as, std::move(admin), std::move(clock)));
+  auto stored = COFFER_TRY(store.get_policy("resource", "default"));
+  std::string text = stored ? *stored : std::string(as::default_resource_policy());
+  auto compiled = kbs->compile_resource_policy(text);
+  if (!compiled) return wrap_error(compiled.error(), "resource policy");
+  kbs->resource_policy_ = *compiled;
+  return kbs;
+}
+
+Result<std::shared_ptr<const policy::CompiledPolicy>> KbsService::compile_resource_policy(
+    const std::string& rego) const {
+  policy::CompileOptions opts;
+  opts.clock = clock_;
+  auto compiled = policy::compile({{"resource-policy.rego", rego}}, std::move(opts));
+  if (!compiled) return make_error("bad_policy", compiled.error().message);
+  return *compiled;
+}
+
+std::shared_ptr<const policy::CompiledPolicy> KbsService::resource_policy() const {
+  std::shared_lock lock(policy_mu_);
+  return resource_policy_;
+}
+
+Status KbsService::set_resource_policy(const std::string& rego) {
+  auto compiled = COFFER_TRY(compile_resource_policy(rego));
+  COFFER_TRY_STATUS(store_.put_policy("resource", "default", rego));
+  std::unique_lock lock(policy_mu_);
+  resource_policy_ = std::move(compiled);
+  return ok();
+}
+
+net::Response KbsService::handle(const net::Request& request) {
+  auto start = clock_->steady_now();
+  std::string endpoint;
+  net::Response response = route(request, endpoint);
+  double seconds = std::chrono::duration<double>(clock_->steady_now() - start).count();
+  metrics_.increment("kbs_http_requests_total",
+                     {{"endpoint", endpoint}, {"status", std::to_string(response.status)}});
+  metrics_.observe_seconds("kbs_request_duration_seconds", seconds, {{"endpoint", endpoint}});
+  return response;
+}
+
+net::Response KbsService::route(const net::Request& request, std::string& endpoint) {
+  const std::string path = request.path();
+  endpoint = endpoint_label(path);
+  const std::string& m = request.method;
+  auto method_not_allowed = [] {
+    return problem(405, "MethodNotAllowed", "method not allowed on this endpoint");
+  };
+
+  if (path == "/healthz")
+    return m == "GET" ? net::Response::json(200, {{"status", "ok"}}) : method_not_allowed();
+  if (path == "/metrics") {
+    if (m != "GET") return method_not_allowed();
+    return net::Response::bytes(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
+  }
+  if (!path.starts_with(kPrefix)) return problem(404, "NotFound", "no such endpoint");
+  std::string_view rest = std::string_view(path).substr(kPrefix.size());
+
+  if (rest == "auth") return m == "POST" ? auth(request) : method_not_allowed();
+  if (rest == "attest") return m == "POST" ? attest(request) : method_not_allowed();
+  if (rest == "resource-policy")
+    return (m == "POST" || m == "GET") ? resource_policy(request) : method_not_allowed();
+  if (rest == "attestation-policy") {
+    return (m == "POST" || m == "GET") ? attestation_policy(request) : method_not_allowed();
+  }
+  if (rest == "reference-value")
+    return m == "POST" ? reference_value(request, "") : method_not_allowed();
+  if (rest.starts_with("reference-value/")) {
+    return m == "GET" ? reference_value(request, std::string(rest.substr(16)))
+                      : method_not_allowed();
+  }
+  if (rest.starts_with("resource/")) {
+    std::string rpath(rest.substr(9));
+    if (m == "GET") return get_resource(request, rpath);
+    if (m == "POST" || m == "PUT" || m == "DELETE") return admin_resource(request, rpath);
+    return method_not_allowed();
+  }
+  return problem(404, "NotFound", "no such endpoint");
+}
+
+net::Response KbsService::auth(const net::Request& request) {
+  auto body = parse_body(request);
+  if (!body) return problem_from_error(body.error());
+  auto version = json_string(*body, "version");
+  if (!version)
+    return problem_from_error(Error{"bad_json", "auth request: " + version.error().message});
+  if (*version != kProtocolVersion) {
+    return problem(400, "ProtocolVersion",
+                   "KBS protocol version '" + version->substr(0, 32) +
+                       "' is not supported; this KBS speaks " + std::string(kProtocolVersion));
+  }
+  auto tee = json_string(*body, "tee");
+  if (!tee) return problem_from_error(Error{"bad_json", "auth request: " + tee.error().message});
+  if (!as_.has_verifier(*tee)) {
+    return problem(400, "UnsupportedTee",
+                   "TEE '" + tee->substr(0, 32) + "' is not enabled on this KBS");
+  }
+  auto session = sessions_.create(*tee);
+  if (!session) return problem_from_error(session.error());
+  auto response = net::Response::json(200, {{"nonce", session->nonce}, {"extra-params", ""}});
+  response.headers.add("Set-Cookie",
+                       net::set_cookie(kSessionCookie, session->id,
+                                       {.max_age_seconds = settings_.session_timeout.count()}));
+  return response;
+}
+
+net::Response KbsService::attest(const net::Request& request) {
+  auto fail = [&](const std::string& tee, const Error& e) {
+    metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", "error"}});
+    return problem_from_error(e);
+  };
+  auto id = net::cookie(request, kSessionCookie);
+  if (!id)
+    return fail("unknown",
+                Error{"missing_cookie", "attest needs the kbs-session-id cookie from /auth"});
+  auto session = sessions_.begin_attest(*id);
+  if (!session) return fail("unknown", session.error());
+  const std::string& tee = session->tee;
+
+  auto body = parse_body(request);
+  if (!body) return fail(tee, body.error());
+  auto runtime = json_object(*body, "runtime-data");
+  if (!runtime) return fail(tee, Error{"bad_json", "attest request: " + runtime.error().message});
+  auto nonce = json_string(**runtime, "nonce");
+  if (!nonce) return fail(tee, Error{"bad_json", "runtime-data: " + nonce.error().message});
+  // Freshness: the evidence must answer this session's challenge.
+  if (!constant_time_equal(*nonce, session->nonce)) {
+    return fail(tee, Error{"nonce_mismatch", "runtime-data nonce is not this session's nonce"});
+  }
+  auto pubkey_it = (*runtime)->find("tee-pubkey");
+  if (pubkey_it == (*runtime)->end() || !pubkey_it->is_object()) {
+    return fail(tee, Error{"bad_json", "runtime-data needs a tee-pubkey JWK object"});
+  }
+  auto pubkey = jose::key_from_jwk(*pubkey_it);
+  if (!pubkey) return fail(tee, Error{"bad_jwk", "tee-pubkey: " + pubkey.error().message});
+  if (pubkey->has_private())
+    return fail(tee, Error{"bad_jwk", "tee-pubkey must not contain a private key"});
+
+  auto evidence_obj = json_object(*body, "tee-evidence");
+  if (!evidence_obj)
+    return fail(tee, Error{"bad_json", "attest request: " + evidence_obj.error().message});
+  auto primary_it = (*evidence_obj)->find("primary_evidence");
+  if (primary_it == (*evidence_obj)->end())
+    return fail(tee, Error{"bad_json", "tee-evidence needs primary_evidence"});
+  Json primary = *primary_it;
+  if (primary.is_string()) {  // some attesters send the TEE JSON as a string
+    auto parsed = parse_json(primary.get<std::string>());
+    if (!parsed) return fail(tee, Error{"bad_json", "primary_evidence: " + parsed.error().message});
+    primary = std::move(*parsed);
+  }
+  std::string additional;
+  if (auto it = (*evidence_obj)->find("additional_evidence");
+      it != (*evidence_obj)->end() && !it->is_null()) {
+    if (!it->is_string())
+      return fail(tee, Error{"bad_json", "additional_evidence must be a JSON string"});
+    additional = it->get<std::string>();
+  }
+
+  // Binding: the TEE's report data must be the digest of exactly this runtime data.
+  Json binding = {
+      {"tee-pubkey", *pubkey_it}, {"nonce", *nonce}, {"additional-evidence", additional}};
+  auto canonical = jose::jcs(binding);
+  if (!canonical)
+    return fail(tee, Error{"bad_json",
+                           "runtime-data cannot be canonicalised: " + canonical.error().message});
+  Bytes expected = crypto::sha384(as_bytes(*canonical));
+
+  std::optional<Bytes> init_digest;
+  Json init_claims = Json::object();
+  if (auto it = body->find("init-data"); it != body->end() && !it->is_null()) {
+    auto init = parse_init_data(*it, settings_.max_init_data_bytes);
+    if (!init) return fail(tee, init.error());
+    init_digest = std::move(init->digest);
+    init_claims = std::move(init->claims);
+  }
+
+  Json runtime_claims = {{"nonce", *nonce}, {"tee-pubkey", *pubkey_it}};
+  if (!additional.empty()) runtime_claims["additional-evidence"] = additional;
+  as::AttestRequest req{
+      tee, primary, expected, init_digest, std::move(runtime_claims), std::move(init_claims), ""};
+  auto outcome = as_.attest(req);
+  if (!outcome) {
+    metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", "rejected"}});
+    spdlog::info("attestation rejected: tee={} code={}", tee, outcome.error().code);
+    if (outcome.error().code == "unsupported_tee") return problem_from_error(outcome.error());
+    return problem(401, "AttestationFailed",
+                   "attestation failed (" + outcome.error().code + "): " + outcome.error().message);
+  }
+  metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", outcome->status}});
+  sessions_.complete_attest(*id, outcome->token, *pubkey_it);
+  return net::Response::json(200, {{"token", outcome->token}});
+}
+
+net::Response KbsService::get_resource(const net::Request& request, const std::string& path) {
+  auto deny = [&](std::string_view reason, const Error& e) {
+    metrics_.increment("kbs_resource_denials_total", {{"reason", std::string(reason)}});
+    return problem_from_error(e);
+  };
+  auto rpath = parse_resource_path(path);
+  if (!rpath) return deny("bad_path", rpath.error());
+
+  // The caller proves attestation with its session cookie or by presenting the token itself.
+  std::string token;
+  if (auto auth = request.headers.get("Authorization"); auth && auth->starts_with("Bearer ")) {
+    token = auth->substr(7);
+  } else if (auto id = net::cookie(request, kSessionCookie)) {
+    auto session = sessions_.get_attested(*id);
+    if (!session) return deny("unauthenticated", session.error());
+    token = std::move(session->token);
+  } else {
+    return deny("unauthenticated", Error{"missing_cookie",
+                                         "resource requests need an attested session cookie or "
+                                         "an 'Authorization: Bearer <attestation token>'"});
+  }
+  auto claims = as_.verify_token(token);
+  if (!claims) return deny("bad_token", claims.error());
+
+  const Json* tee_pubkey = nullptr;
+  try {
+    const Json& rd = claims->at("submods")
+                         .at("cpu0")
+                         .at("ear.veraison.annotated-evidence")
+                         .at("runtime_data_claims");
+    tee_pubkey = &rd.at("tee-pubkey");
+  } catch (const Json::exception&) {
+    return deny("bad_token", Error{"token_invalid", "attestation token carries no tee-pubkey"});
+  }
+
+  auto policy = resource_policy();
+  Json data = {{"plugin", "resource"},
+               {"resource-path", Json::array({rpath->repo, rpath->type, rpath->tag})},
+               {"query", Json::object()}};
+  auto decision = policy->evaluate("data.policy.allow", *claims, data);
+  if (!decision) {
+    spdlog::error("resource policy evaluation failed: {}", decision.error().to_string());
+    return deny("policy_error", Error{"policy_deny", "resource policy failed to evaluate: " +
+                                                         decision.error().message});
+  }
+  if (!decision->value || *decision->value != Json(true)) {
+    // Re-run with explanation only on the (rare) deny path.
+    std::string why;
+    if (auto explained = policy->evaluate("data.policy.allow", *claims, data, true);
+        explained && explained->explanation && !explained->explanation->entries.empty()) {
+      why = ": " + explained->explanation->to_string();
+    }
+    return deny("policy",
+                Error{"policy_deny",
+                      "resource policy denied '" + rpath->str() + "' (rule data.policy.allow is " +
+                          (decision->value ? decision->value->dump() : "undefined") + ")" + why});
+  }
+
+  auto value = store_.get_resource(rpath->str());
+  if (!value) return deny("storage", value.error());
+  if (!*value)
+    return deny("not_found", Error{"not_found", "no resource at '" + rpath->str() + "'"});
+  auto key = jose::key_from_jwk(*tee_pubkey);
+  if (!key)
+    return deny("bad_token", Error{"token_invalid", "token tee-pubkey is not a usable key"});
+  auto jwe = jose::jwe_encrypt(**value, *key);
+  if (!jwe) return deny("seal", jwe.error());
+  metrics_.increment("kbs_resource_releases_total");
+  return net::Response::json(200, *jwe);
+}
+
+net::Response KbsService::admin_resource(const net::Request& request, const std::string& path) {
+  if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
+  auto rpath = parse_resource_path(path);
+  if (!rpath) return problem_from_error(rpath.error());
+  if (request.method == "DELETE") {
+    auto d = store_.delete_resource(rpath->str());
+    if (!d) return problem_from_error(d.error());
+    spdlog::info("admin: deleted resource {}", rpath->str());
+    return net::Response::json(200, {{"deleted", rpath->str()}});
+  }
+  auto s = store_.put_resource(rpath->str(), as_bytes(request.body));
+  if (!s) return problem_from_error(s.error());
+  spdlog::info("admin: stored resource {} ({} bytes)", rpath->str(), request.body.size());
+  return net::Response::json(200, {{"stored", rpath->str()}});
+}
+
+net::Response KbsService::resource_policy(const net::Request& request) {
+  if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
+  if (request.method == "GET") {
+    auto stored = store_.get_policy("resource", "default");
+    if (!stored) return problem_from_error(stored.error());
+    std::string text = *stored ? **stored : std::string(as::default_resource_policy());
+    return net::Response::json(200, {{"policy", base64url_encode(as_bytes(text))}});
+  }
+  auto body = parse_body(request);
+  if (!body) return problem_from_error(body.error());
+  auto b64 = json_string(*body, "policy");
+  if (!b64) return problem_from_error(Error{"bad_json", b64.error().message});
+  auto text = base64url_decode(*b64);
+  if (!text) return problem_from_error(Error{"bad_json", "policy must be base64url-encoded Rego"});
+  auto s = set_resource_policy(to_string(*text));
+  if (!s) return problem_from_error(s.error());
+  spdlog::info("admin: resource policy replaced");
+  return net::Response::json(200, {{"updated", "resource-policy"}});
+}
+
+net::Response KbsService::attestation_policy(const net::Request& request) {
+  if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
+  if (request.method == "GET") {
+    std::string id = "default_cpu";
+    auto q = request.query();
+    if (q.starts_with("policy_id=")) id = q.substr(10);
+    auto text = as_.get_policy(id);
+    if (!text) return problem_from_error(text.error());
+    return net::Response::json(
+        200, {{"policy_id", id}, {"type", "rego"}, {"policy", base64url_encode(as_bytes(*text))}});
+  }
+  auto body = parse_body(request);
+  if (!body) return problem_from_error(body.error());
+  auto type = json_optional_string(*body, "type").value_or("rego");
+  if (type != "rego")
+    return problem(400, "InvalidRequest", "attestation policy type must be \"rego\"");
+  auto id = json_optional_string(*body, "policy_id").value_or("default_cpu");
+  if (!valid_segment(id))
+    return problem(400, "InvalidRequest",
+                   "policy_id must be 1-128 characters of A-Z a-z 0-9 _ - .");
+  auto b64 = json_string(*body, "policy");
+  if (!b64) return problem_from_error(Error{"bad_json", b64.error().message});
+  auto text = base64url_decode(*b64);
+  if (!text) return problem_from_error(Error{"bad_json", "policy must be base64url-encoded Rego"});
+  auto s = as_.set_policy(id, to_string(*text));
+  if (!s) return problem_from_error(s.error());
+  spdlog::info("admin: attestation policy '{}' replaced", id);
+  return net::Response::json(200, {{"updated", "attestation-policy"}, {"policy_id", id}});
+}
+
+net::Response KbsService::reference_value(const net::Request& request, const std::string& name) {
+  if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
+  if (request.method == "GET") {
+    if (!rvps_.contains(name))
+      return problem(404, "ReferenceValueNotFound",
+                     "no reference value named '" + name.substr(0, 64) + "'");
+    return net::Response::json(200, {{"name", name}, {"values", rvps_.query(name)}});
+  }
+  auto body = parse_body(request);
+  if (!body) return problem_from_error(body.error());
+  auto s = rvps_.register_message(*body);
+  if (!s) return problem_from_error(s.error());
+  return net::Response::json(200, {{"updated", "reference-value"}});
+}
+
+}  // namespace coffer::trustee::kbs

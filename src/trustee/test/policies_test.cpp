@@ -1,0 +1,95 @@
+// The shipped default policies, evaluated by the Rego engine on claims of each TEE.
+#include <gtest/gtest.h>
+
+#include "policy/policy.h"
+#include "trustee/as/attestation_service.h"
+#include "trustee/as/ear.h"
+
+namespace coffer::trustee::as {
+namespace {
+
+class DefaultAttestationPolicy : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    policy::CompileOptions opts;
+    opts.builtins["query_reference_value"] = {
+        1, [this](std::span<const Json> args) -> Result<Json> {
+          auto it = refs_.find(args[0].get<std::string>());
+          return it == refs_.end() ? Json::array() : it.value();
+        }};
+    auto p = policy::compile(
+        {{"default_attestation.rego", std::string(default_attestation_policy())}}, opts);
+    ASSERT_TRUE(p) << p.error().to_string();
+    policy_ = *p;
+  }
+  std::string status_for(const Json& input) {
+    auto r = policy_->evaluate("data.policy", input);
+    EXPECT_TRUE(r) << r.error().to_string();
+    auto v = trust_vector_from(r->value.value_or(Json::object()));
+    EXPECT_TRUE(v);
+    vector_ = *v;
+    return ear_status(*v);
+  }
+  Json refs_ = Json::object();
+  Json vector_;
+  std::shared_ptr<const policy::CompiledPolicy> policy_;
+};
+
+TEST_F(DefaultAttestationPolicy, SampleNeedsRegisteredSvn) {
+  Json input = {{"sample", {{"svn", "1"}, {"report_data", "00"}}},
+                {"runtime_data_claims", Json::object()}};
+  EXPECT_EQ(status_for(input), "warning");
+  EXPECT_EQ(vector_["executables"], 33);
+  refs_["sample.svn"] = Json::array({"1"});
+  EXPECT_EQ(status_for(input), "affirming");
+  EXPECT_EQ(vector_["executables"], 3);
+  EXPECT_EQ(vector_["hardware"], 0);
+  refs_["sample.svn"] = Json::array({"2"});
+  EXPECT_EQ(status_for(input), "warning");
+}
+
+TEST_F(DefaultAttestationPolicy, UnknownEvidenceIsContraindicated) {
+  EXPECT_EQ(status_for(Json::object({{"runtime_data_claims", Json::object()}})), "contraindicated");
+}
+
+TEST_F(DefaultAttestationPolicy, SimulatedTdxRootNeverAffirmsHardware) {
+  refs_["tdx.mr_td"] = Json::array({"aa"});
+  refs_["tdx.rtmr_0"] = Json::array({"00"});
+  refs_["tdx.rtmr_1"] = Json::array({"01"});
+  refs_["tdx.rtmr_2"] = Json::array({"02"});
+  Json tdx = {{"quote",
+               {{"body", {{"mr_td", "aa"}, {"rtmr_0", "00"}, {"rtmr_1", "01"}, {"rtmr_2", "02"}}}}},
+              {"tee_root", "simulated"},
+              {"tcb_status", "UpToDate"},
+              {"td_attributes", {{"debug", false}}}};
+  EXPECT_EQ(status_for({{"tdx", tdx}}), "contraindicated");
+  EXPECT_EQ(vector_["hardware"], 97);
+  EXPECT_EQ(vector_["executables"], 3);
+  tdx["tee_root"] = "intel";
+  EXPECT_EQ(status_for({{"tdx", tdx}}), "affirming");
+  tdx["td_attributes"]["debug"] = true;
+  EXPECT_EQ(status_for({{"tdx", tdx}}), "warning");
+}
+
+TEST(DefaultResourcePolicy, AllowsOnlyWhenEverySubmodAffirms) {
+  auto p = policy::compile({{"default_resource.rego", std::string(default_resource_policy())}});
+  ASSERT_TRUE(p) << p.error().to_string();
+  Json data = {{"plugin", "resource"},
+               {"resource-path", {"default", "key", "1"}},
+               {"query", Json::object()}};
+  auto allow = [&](const Json& claims) {
+    auto r = (*p)->evaluate("data.policy.allow", claims, data);
+    EXPECT_TRUE(r);
+    return r->value && *r->value == Json(true);
+  };
+  EXPECT_TRUE(allow({{"submods", {{"cpu0", {{"ear.status", "affirming"}}}}}}));
+  EXPECT_FALSE(allow({{"submods", {{"cpu0", {{"ear.status", "warning"}}}}}}));
+  EXPECT_FALSE(
+      allow({{"submods",
+              {{"cpu0", {{"ear.status", "affirming"}}}, {"gpu0", {{"ear.status", "none"}}}}}}));
+  EXPECT_FALSE(allow({{"submods", Json::object()}}));
+  EXPECT_FALSE(allow(Json::object()));
+}
+
+}  // namespace
+}  // namespace coffer::trustee::as
