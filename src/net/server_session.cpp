@@ -8,6 +8,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -23,8 +24,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using PlainStream = tcp::socket;
+using TlsStream = beast::ssl_stream<tcp::socket>;
+using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kFirstReadBytes = 8 * 1024;
 // After an error response the peer may still be sending (e.g. a body over the limit). Closing
@@ -62,10 +64,11 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
 
  public:
   Connection(ServerCore& core, tcp::socket socket) requires(!kTls)
-      : core_(core), stream_(std::move(socket)) {}
+      : core_(core), stream_(std::move(socket)), watchdog_(stream_.get_executor()) {}
   Connection(ServerCore& core, asio::ssl::context& tls, tcp::socket socket) requires kTls
       : core_(core),
-        stream_(std::move(socket), tls) {}
+        stream_(std::move(socket), tls),
+        watchdog_(stream_.get_executor()) {}
 
   ~Connection() override {
     core_.remove_session(id_);
@@ -77,9 +80,9 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
 
   void run() {
     beast::error_code ec;
-    const auto peer = tcp_layer().socket().remote_endpoint(ec);
+    const auto peer = socket().remote_endpoint(ec);
     if (!ec) remote_address_ = peer.address().to_string();
-    tcp_layer().socket().set_option(tcp::no_delay(true), ec);
+    socket().set_option(tcp::no_delay(true), ec);
     id_ = core_.add_session(this->shared_from_this());
     asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->begin(); });
   }
@@ -92,12 +95,33 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   }
 
  private:
-  beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& socket() { return beast::get_lowest_layer(stream_); }
+
+  // Timeouts: one timer per connection, armed at the earliest deadline seen. Moving the deadline
+  // later (every request does) costs nothing; the timer re-arms itself when it fires early.
+  void set_deadline(std::chrono::milliseconds timeout) {
+    deadline_ = Clock::now() + timeout;
+    if (!watchdog_armed_ || deadline_ < armed_at_) arm_watchdog();
+  }
+
+  void arm_watchdog() {
+    watchdog_armed_ = true;
+    armed_at_ = deadline_;
+    watchdog_.expires_at(deadline_);  // cancels a previous wait
+    watchdog_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec == asio::error::operation_aborted || self->closed_) return;
+      if (Clock::now() >= self->deadline_) {
+        self->close_now();  // pending operations complete with operation_aborted
+      } else {
+        self->arm_watchdog();
+      }
+    });
+  }
 
   void begin() {
     if (core_.stopping) return close_now();
     if constexpr (kTls) {
-      tcp_layer().expires_after(core_.config.request_timeout);
+      set_deadline(core_.config.request_timeout);
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec) return self->close_now();
@@ -112,7 +136,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   void wait_request() {
     if (core_.stopping) return close_now();
     if (buffer_.size() > 0) return read_header();
-    tcp_layer().expires_after(core_.config.idle_timeout);
+    set_deadline(core_.config.idle_timeout);
     stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec) return self->close_now();
@@ -126,7 +150,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     parser_->body_limit(core_.config.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(core_.config.max_header_bytes, UINT32_MAX)));
-    tcp_layer().expires_after(core_.config.request_timeout);
+    set_deadline(core_.config.request_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               if (ec) return self->on_read_error(ec);
@@ -230,7 +254,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   }
 
   void write_response(bool close_after, bool drain) {
-    tcp_layer().expires_after(core_.config.request_timeout);
+    set_deadline(core_.config.request_timeout);
     http::async_write(
         stream_, res_,
         [self = this->shared_from_this(), close_after, drain](beast::error_code ec, std::size_t) {
@@ -245,15 +269,15 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     if constexpr (kTls) {
       // Sends close_notify and waits (bounded) for the peer's.
       (void)drain;
-      tcp_layer().expires_after(std::min<std::chrono::milliseconds>(
-          core_.config.request_timeout, std::chrono::milliseconds(kLingerTime)));
+      set_deadline(std::min<std::chrono::milliseconds>(core_.config.request_timeout,
+                                                       std::chrono::milliseconds(kLingerTime)));
       stream_.async_shutdown(
           [self = this->shared_from_this()](beast::error_code) { self->close_now(); });
     } else {
       beast::error_code ec;
-      tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ec);
+      socket().shutdown(tcp::socket::shutdown_send, ec);
       if (!drain || ec) return close_now();
-      tcp_layer().expires_after(kLingerTime);
+      set_deadline(kLingerTime);
       drain_some(0);
     }
   }
@@ -267,12 +291,22 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     });
   }
 
-  void close_now() { tcp_layer().close(); }
+  void close_now() {
+    closed_ = true;
+    beast::error_code ec;
+    socket().close(ec);
+    watchdog_.cancel();
+  }
 
   ServerCore& core_;
   Stream stream_;
   std::uint64_t id_ = 0;
   std::string remote_address_;
+  asio::steady_timer watchdog_;
+  Clock::time_point deadline_;
+  Clock::time_point armed_at_;
+  bool watchdog_armed_ = false;
+  bool closed_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
