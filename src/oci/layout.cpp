@@ -1,0 +1,212 @@
+#include "oci/layout.h"
+
+#include <system_error>
+
+#include "core/file.h"
+
+namespace coffer::oci {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kLayoutFile = R"({"imageLayoutVersion":"1.0.0"})";
+
+class LayoutSource final : public ImageSource {
+ public:
+  LayoutSource(OciLayout layout, std::string tag)
+      : layout_(std::move(layout)), tag_(std::move(tag)) {}
+
+  Result<RawManifest> manifest() override {
+    auto d = COFFER_TRY(layout_.resolve(tag_));
+    auto raw = COFFER_TRY(manifest_by_digest(d.digest));
+    if (!d.media_type.empty()) raw.media_type = d.media_type;
+    return raw;
+  }
+
+  Result<RawManifest> manifest_by_digest(const std::string& digest) override {
+    COFFER_TRY_STATUS(validate_digest(digest));
+    auto data = COFFER_TRY(read_file(layout_.blob_path(digest), kMaxManifestBytes));
+    if (sha256_digest(data) != digest) {
+      return make_error("digest_mismatch", "manifest blob " + digest + " in " +
+                                               layout_.dir().string() + " is corrupted");
+    }
+    auto j = parse_json(to_string(data));
+    std::string mt = j && j->is_object() ? j->value("mediaType", "") : "";
+    return RawManifest{std::move(data), mt, digest};
+  }
+
+  Result<std::optional<RawManifest>> manifest_by_tag(const std::string& tag) override {
+    auto d = layout_.resolve(tag);
+    if (!d) {
+      if (d.error().code == "not_found") return std::optional<RawManifest>{};
+      return std::unexpected(d.error());
+    }
+    return std::optional<RawManifest>(COFFER_TRY(manifest_by_digest(d->digest)));
+  }
+
+  Result<std::unique_ptr<Reader>> blob(const Descriptor& d) override {
+    COFFER_TRY_STATUS(validate_digest(d.digest));
+    auto file = FileReader::open(layout_.blob_path(d.digest));
+    if (!file) {
+      if (file.error().code == "not_found") {
+        return make_error("blob_unknown",
+                          "blob " + d.digest + " is missing from " + layout_.dir().string());
+      }
+      return std::unexpected(file.error());
+    }
+    return std::unique_ptr<Reader>(std::make_unique<VerifyingReader>(std::move(*file), d));
+  }
+
+  [[nodiscard]] std::string describe() const override {
+    return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
+  }
+
+ private:
+  OciLayout layout_;
+  std::string tag_;
+};
+
+class LayoutDestination final : public ImageDestination {
+ public:
+  LayoutDestination(OciLayout layout, std::string tag)
+      : layout_(std::move(layout)), tag_(std::move(tag)) {}
+
+  Result<bool> has_blob(const Descriptor& d) override {
+    COFFER_TRY_STATUS(validate_digest(d.digest));
+    std::error_code ec;
+    return fs::exists(layout_.blob_path(d.digest), ec);
+  }
+
+  Status put_blob(const Descriptor& d, Reader& content) override {
+    return layout_.put_blob(d, content);
+  }
+
+  Status put_manifest(ByteView data, std::string_view media_type, const std::string& tag) override {
+    auto digest = COFFER_TRY(layout_.put_bytes(data));
+    if (tag.empty()) return ok();
+    Descriptor d{.media_type = std::string(media_type),
+                 .digest = digest,
+                 .size = static_cast<std::int64_t>(data.size())};
+    return layout_.tag_manifest(d, tag);
+  }
+
+  [[nodiscard]] std::string tag() const override { return tag_; }
+  [[nodiscard]] std::string describe() const override {
+    return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
+  }
+
+ private:
+  OciLayout layout_;
+  std::string tag_;
+};
+
+}  // namespace
+
+Result<OciLayout> OciLayout::open(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return make_error("not_found", "OCI layout directory " + dir.string() + " does not exist");
+  }
+  auto text = read_text_file(dir / "oci-layout", 4096);
+  if (!text) {
+    return make_error("bad_layout", dir.string() + " is not an OCI layout (no oci-layout file)");
+  }
+  auto j = parse_json(*text);
+  if (!j || !j->is_object() || j->value("imageLayoutVersion", "") != "1.0.0") {
+    return make_error("bad_layout", dir.string() + "/oci-layout is not imageLayoutVersion 1.0.0");
+  }
+  return OciLayout(dir);
+}
+
+Result<OciLayout> OciLayout::open_or_create(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir / "oci-layout", ec)) return open(dir);
+  fs::create_directories(dir / "blobs" / "sha256", ec);
+  if (ec) return make_error("io_error", "creating " + dir.string() + ": " + ec.message());
+  COFFER_TRY_STATUS(write_file_atomic(dir / "oci-layout", as_bytes(kLayoutFile)));
+  OciLayout layout(dir);
+  if (!fs::exists(dir / "index.json", ec)) {
+    COFFER_TRY_STATUS(layout.write_index(Index{.media_type = std::string(media_type::kOciIndex)}));
+  }
+  return layout;
+}
+
+fs::path OciLayout::blob_path(const std::string& digest) const {
+  auto colon = digest.find(':');
+  return dir_ / "blobs" / digest.substr(0, colon) / digest.substr(colon + 1);
+}
+
+Result<Index> OciLayout::read_index() const {
+  auto data = COFFER_TRY(read_file(dir_ / "index.json", kMaxManifestBytes));
+  auto idx = parse_index(data);
+  if (!idx) return make_error("bad_layout", dir_.string() + "/index.json: " + idx.error().message);
+  return idx;
+}
+
+Status OciLayout::write_index(const Index& index) const {
+  Index copy = index;
+  if (copy.media_type.empty()) copy.media_type = media_type::kOciIndex;
+  return write_file_atomic(dir_ / "index.json", copy.serialize());
+}
+
+Result<Descriptor> OciLayout::resolve(const std::string& tag) const {
+  auto idx = COFFER_TRY(read_index());
+  if (tag.empty()) {
+    if (idx.manifests.size() == 1) return idx.manifests.front();
+    return make_error(idx.manifests.empty() ? "not_found" : "ambiguous_reference",
+                      dir_.string() + " holds " + std::to_string(idx.manifests.size()) +
+                          " images; name one as oci:" + dir_.string() + ":TAG");
+  }
+  for (const auto& d : idx.manifests) {
+    auto it = d.annotations.find(std::string(kRefNameAnnotation));
+    if (it != d.annotations.end() && it->second == tag) return d;
+  }
+  return make_error("not_found", "no image tagged '" + tag + "' in " + dir_.string());
+}
+
+Status OciLayout::put_blob(const Descriptor& d, Reader& content) const {
+  COFFER_TRY_STATUS(validate_digest(d.digest));
+  auto target = blob_path(d.digest);
+  std::error_code ec;
+  if (fs::exists(target, ec)) return ok();
+  fs::create_directories(target.parent_path(), ec);
+  auto tmp = COFFER_TRY(TempFile::create(target.parent_path()));
+  DigestChecker checker(d.digest, d.size);
+  COFFER_TRY(pump(content, [&](ByteView chunk) -> Status {
+    checker.update(chunk);
+    if (checker.over_size()) return make_error("size_mismatch", "blob larger than described");
+    return tmp.write(chunk);
+  }));
+  COFFER_TRY_STATUS(checker.finish());
+  return tmp.commit(target);
+}
+
+Result<std::string> OciLayout::put_bytes(ByteView data) const {
+  auto digest = sha256_digest(data);
+  MemoryReader r(Bytes(data.begin(), data.end()));
+  COFFER_TRY_STATUS(
+      put_blob(Descriptor{.digest = digest, .size = static_cast<std::int64_t>(data.size())}, r));
+  return digest;
+}
+
+Status OciLayout::tag_manifest(const Descriptor& manifest, const std::string& tag) const {
+  auto idx = COFFER_TRY(read_index());
+  Descriptor entry = manifest;
+  entry.annotations[std::string(kRefNameAnnotation)] = tag;
+  std::erase_if(idx.manifests, [&](const Descriptor& d) {
+    auto it = d.annotations.find(std::string(kRefNameAnnotation));
+    return it != d.annotations.end() && it->second == tag;
+  });
+  idx.manifests.push_back(entry);
+  return write_index(idx);
+}
+
+std::unique_ptr<ImageSource> make_layout_source(OciLayout layout, std::string tag) {
+  return std::make_unique<LayoutSource>(std::move(layout), std::move(tag));
+}
+
+std::unique_ptr<ImageDestination> make_layout_destination(OciLayout layout, std::string tag) {
+  return std::make_unique<LayoutDestination>(std::move(layout), std::move(tag));
+}
+
+}  // namespace coffer::oci

@@ -1,0 +1,77 @@
+// Test fixtures: temp directories, child processes (docker-registry, skopeo, umoci) and small
+// images built in memory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "oci/layout.h"
+
+namespace coffer::oci::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A free loopback TCP port (bound then released).
+std::uint16_t free_port();
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout + stderr
+};
+// Runs argv (no shell), capturing output; fails the test if the program is missing.
+CommandResult run(const std::vector<std::string>& argv);
+// The path of a required peer program; ADD_FAILURE if absent.
+std::string require_program(const std::string& name);
+
+// docker-registry 2.8 on 127.0.0.1 with a temp config and storage, stopped on destruction.
+class Registry {
+ public:
+  // With a user, htpasswd basic auth (password "s3cret") is enabled.
+  explicit Registry(bool basic_auth = false);
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+  [[nodiscard]] bool ok() const { return ready_; }
+  [[nodiscard]] std::string host() const;  // "127.0.0.1:PORT"
+  [[nodiscard]] const std::filesystem::path& storage() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  bool ready_ = false;
+};
+
+// A deterministic tar (ustar) built in memory: files, dirs, symlinks, hardlinks.
+struct TarEntry {
+  std::string name;
+  char type = '0';  // '0' file, '5' dir, '2' symlink, '1' hardlink, '3' char dev, '6' fifo
+  std::string content;
+  std::string link;
+  unsigned mode = 0644;
+  unsigned uid = 0, gid = 0;
+  std::int64_t mtime = 1700000000;
+};
+Bytes make_tar(const std::vector<TarEntry>& entries);
+Bytes gzip(ByteView data);
+
+// Writes a single-platform image with the given layers (each a tar, gzip-compressed when
+// `compress`) into layout `dir` under `tag`; returns the manifest digest.
+std::string write_image(const std::filesystem::path& dir, const std::string& tag,
+                        const std::vector<Bytes>& layer_tars, bool compress = true);
+
+}  // namespace coffer::oci::testing
