@@ -1,0 +1,2 @@
+package p
+x := [y | some y in input; y > 1]

@@ -1,0 +1,5 @@
+package policy
+
+import rego.v1
+
+default allow := true
