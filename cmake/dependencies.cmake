@@ -13,6 +13,8 @@ find_package(SQLite3 REQUIRED)                        # libsqlite3-dev
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)   # libre2-dev
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)  # libsodium-dev
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)      # libzstd-dev
+pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)      # libisal-dev (fast inflate)
+pkg_check_modules(GPGME REQUIRED IMPORTED_TARGET gpgme)       # libgpgme-dev
 find_package(LibArchive REQUIRED)                     # libarchive-dev
 find_package(ZLIB REQUIRED)                           # zlib1g-dev
 if(COFFER_BUILD_TESTS)
