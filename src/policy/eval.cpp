@@ -150,6 +150,8 @@ bool Evaluator::eval_some_in(const Expr& e, Frame f, Cont k) {
 
 bool Evaluator::eval_every(const Expr& e, Frame f, Cont k) {
   return eval_term(*e.c, f, [&](const Value& coll) {
+    // every over a scalar is undefined, not vacuously true.
+    if (coll.type() < Value::Type::kArray) return true;
     if (!enter()) return false;
     BodyTrace* saved = trace_;
     trace_ = nullptr;
