@@ -168,16 +168,23 @@ Bytes make_tar(const std::vector<TarEntry>& entries) {
     char h[512] = {};
     std::string name = e.name;
     std::string prefix;
-    if (name.size() > 100) {  // ustar prefix split at a '/'
-      auto cut = name.rfind('/', 155);
-      prefix = name.substr(0, cut);
-      name = name.substr(cut + 1);
+    if (name.size() > 100) {
+      // A pax extended header carries the long path.
+      std::string record = " path=" + name + "\n";
+      std::size_t len = record.size() + 1;
+      while (std::to_string(len).size() + record.size() != len) ++len;
+      record = std::to_string(len) + record;
+      TarEntry pax{.name = "PaxHeader", .type = 'x', .content = record};
+      Bytes ph = make_tar({pax});
+      ph.resize(ph.size() - 1024);  // drop its end-of-archive blocks
+      out.insert(out.end(), ph.begin(), ph.end());
+      name = name.substr(0, 100);
     }
     std::memcpy(h, name.data(), std::min<std::size_t>(name.size(), 100));
     put_octal(h + 100, 8, e.mode);
     put_octal(h + 108, 8, e.uid);
     put_octal(h + 116, 8, e.gid);
-    put_octal(h + 124, 12, e.type == '0' ? e.content.size() : 0);
+    put_octal(h + 124, 12, (e.type == '0' || e.type == 'x') ? e.content.size() : 0);
     put_octal(h + 136, 12, static_cast<std::uint64_t>(e.mtime));
     std::memset(h + 148, ' ', 8);
     h[156] = e.type;
@@ -190,7 +197,7 @@ Bytes make_tar(const std::vector<TarEntry>& entries) {
     put_octal(h + 148, 7, sum);
     h[155] = ' ';
     out.insert(out.end(), h, h + 512);
-    if (e.type == '0') {
+    if (e.type == '0' || e.type == 'x') {
       out.insert(out.end(), e.content.begin(), e.content.end());
       out.resize((out.size() + 511) / 512 * 512, 0);
     }

@@ -1,0 +1,257 @@
+#include "oci/unpack/unpack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <unistd.h>
+
+#include <system_error>
+
+#include "core/file.h"
+#include "crypto/random.h"
+#include "oci/unpack/decompress.h"
+
+namespace coffer::oci::unpack {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Hashes what passes through and fails the final read on a diff_id mismatch.
+class DiffIdReader final : public Reader {
+ public:
+  DiffIdReader(Reader& in, std::string expected) : in_(in), checker_(std::move(expected), -1) {}
+  Result<std::size_t> read(std::span<std::uint8_t> b) override {
+    std::size_t n = COFFER_TRY(in_.read(b));
+    if (n == 0) {
+      if (!done_) {
+        auto st = checker_.finish();
+        if (!st) return make_error("diff_id_mismatch", "uncompressed layer: " + st.error().message);
+        done_ = true;
+      }
+      return std::size_t{0};
+    }
+    checker_.update(ByteView(b.data(), n));
+    return n;
+  }
+
+ private:
+  Reader& in_;
+  DigestChecker checker_;
+  bool done_ = false;
+};
+
+struct ArchiveSource {
+  Reader* reader;
+  std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(kStreamBufferSize);
+  std::optional<Error> error;
+};
+
+la_ssize_t archive_read_cb(struct archive* a, void* data, const void** out) {
+  auto* src = static_cast<ArchiveSource*>(data);
+  auto n = src->reader->read(src->buffer);
+  if (!n) {
+    src->error = n.error();
+    archive_set_error(a, EIO, "%s", n.error().message.c_str());
+    return -1;
+  }
+  *out = src->buffer.data();
+  return static_cast<la_ssize_t>(*n);
+}
+
+// Streams the current entry's data out of libarchive.
+class EntryReader final : public Reader {
+ public:
+  EntryReader(struct archive* a, const ArchiveSource& src) : a_(a), src_(src) {}
+  Result<std::size_t> read(std::span<std::uint8_t> b) override {
+    la_ssize_t n = archive_read_data(a_, b.data(), b.size());
+    if (n < 0) {
+      if (src_.error) return std::unexpected(*src_.error);
+      return make_error("corrupt_layer", archive_error_string(a_));
+    }
+    return static_cast<std::size_t>(n);
+  }
+
+ private:
+  struct archive* a_;
+  const ArchiveSource& src_;
+};
+
+Result<TreeEntry> to_tree_entry(struct archive_entry* e) {
+  TreeEntry t;
+  const char* path = archive_entry_pathname(e);
+  if (path == nullptr) return make_error("corrupt_layer", "tar entry without a name");
+  t.path = path;
+  if (const char* hl = archive_entry_hardlink(e)) {
+    t.type = EntryType::kHardlink;
+    t.link = hl;
+  } else {
+    switch (archive_entry_filetype(e)) {
+      case AE_IFREG:
+        t.type = EntryType::kFile;
+        break;
+      case AE_IFDIR:
+        t.type = EntryType::kDir;
+        break;
+      case AE_IFLNK:
+        t.type = EntryType::kSymlink;
+        t.link = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
+        break;
+      case AE_IFCHR:
+        t.type = EntryType::kCharDev;
+        break;
+      case AE_IFBLK:
+        t.type = EntryType::kBlockDev;
+        break;
+      case AE_IFIFO:
+        t.type = EntryType::kFifo;
+        break;
+      default:
+        return make_error("unsupported_entry", "tar entry " + t.path + " has an unsupported type");
+    }
+  }
+  t.mode = archive_entry_perm(e) | (archive_entry_mode(e) & 07000);
+  t.uid = archive_entry_uid(e);
+  t.gid = archive_entry_gid(e);
+  t.mtime = archive_entry_mtime(e);
+  t.mtime_nsec = static_cast<std::uint32_t>(archive_entry_mtime_nsec(e));
+  t.rdev = archive_entry_rdev(e);
+  archive_entry_xattr_reset(e);
+  const char* name = nullptr;
+  const void* value = nullptr;
+  std::size_t size = 0;
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    const auto* p = static_cast<const std::uint8_t*>(value);
+    t.xattrs.emplace_back(name, Bytes(p, p + size));
+  }
+  return t;
+}
+
+Status apply_tar(Reader& tar, RootTree& tree) {
+  std::unique_ptr<struct archive, int (*)(struct archive*)> a(archive_read_new(),
+                                                              archive_read_free);
+  archive_read_support_format_tar(a.get());
+  ArchiveSource src{&tar};
+  if (archive_read_open(a.get(), &src, nullptr, archive_read_cb, nullptr) != ARCHIVE_OK) {
+    if (src.error) return std::unexpected(*src.error);
+    return make_error("corrupt_layer", archive_error_string(a.get()));
+  }
+  struct archive_entry* e = nullptr;
+  for (;;) {
+    int rc = archive_read_next_header(a.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc < ARCHIVE_WARN) {
+      if (src.error) return std::unexpected(*src.error);
+      return make_error("corrupt_layer", std::string("tar: ") + archive_error_string(a.get()));
+    }
+    auto entry = COFFER_TRY(to_tree_entry(e));
+    EntryReader data(a.get(), src);
+    COFFER_TRY_STATUS(tree.apply(entry, entry.type == EntryType::kFile ? &data : nullptr));
+    if (src.error) return std::unexpected(*src.error);
+  }
+  // Drain what follows the end-of-archive marker so that digests cover the whole stream.
+  std::vector<std::uint8_t> sink(64 * 1024);
+  while (COFFER_TRY(tar.read(sink)) > 0) {
+  }
+  return ok();
+}
+
+// Removes a directory tree that may contain read-only directories.
+void remove_all_forcibly(const fs::path& p) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) {
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+    }
+  }
+  fs::remove_all(p, ec);
+}
+
+class ScopedDir {
+ public:
+  explicit ScopedDir(fs::path p) : path_(std::move(p)) {}
+  ~ScopedDir() {
+    if (!path_.empty()) remove_all_forcibly(path_);
+  }
+  ScopedDir(const ScopedDir&) = delete;
+  ScopedDir& operator=(const ScopedDir&) = delete;
+  void release() { path_.clear(); }
+
+ private:
+  fs::path path_;
+};
+
+Status unpack_layer(ImageSource& source, const Descriptor& layer, const std::string& diff_id,
+                    RootTree& tree, const UnpackOptions& o, LayerProgress p) {
+  auto type = COFFER_TRY(classify_layer(layer.media_type));
+  auto blob = COFFER_TRY(source.blob(layer));
+  Reader* stream = blob.get();
+  std::unique_ptr<Reader> decrypted;
+  if (type.encrypted) {
+    decrypted = COFFER_TRY(crypt::decrypt_reader(layer, *stream, o.decrypt));
+    stream = decrypted.get();
+  }
+  auto plain = decompress_reader(type.compression, *stream);
+  DiffIdReader checked(*plain, diff_id);
+  tree.begin_layer();
+  COFFER_TRY_STATUS(apply_tar(checked, tree));
+  if (o.progress) {
+    p.done = true;
+    p.bytes = static_cast<std::uint64_t>(layer.size);
+    o.progress(p);
+  }
+  return ok();
+}
+
+}  // namespace
+
+Status unpack_image(ImageSource& source, const fs::path& target, const UnpackOptions& o) {
+  std::error_code ec;
+  if (fs::exists(target, ec) && !(fs::is_directory(target, ec) && fs::is_empty(target, ec))) {
+    return make_error("target_exists", target.string() + " already exists; choose a new directory");
+  }
+  auto image = COFFER_TRY(resolve_image(source, o.platform));
+  auto config_bytes = COFFER_TRY(read_blob(source, image.manifest.config, kMaxConfigBytes));
+  auto config = COFFER_TRY(parse_image_config(config_bytes));
+  if (config.diff_ids.size() != image.manifest.layers.size()) {
+    return make_error("layer_count_mismatch",
+                      "the image has " + std::to_string(image.manifest.layers.size()) +
+                          " layers but its config lists " + std::to_string(config.diff_ids.size()) +
+                          " diff_ids");
+  }
+  fs::path parent = fs::absolute(target).parent_path();
+  fs::create_directories(parent, ec);
+  fs::path tmp = parent / (".coffer-unpack-" + crypto::random_uuid_hex());
+  fs::path rootfs = o.bundle ? tmp / "rootfs" : tmp;
+  if (!fs::create_directories(rootfs, ec)) {
+    return make_error("io_error", "creating " + rootfs.string() + ": " + ec.message());
+  }
+  ScopedDir guard(tmp);
+  {
+    auto tree = COFFER_TRY(RootTree::open(rootfs, o.tree));
+    for (std::size_t i = 0; i < image.manifest.layers.size(); ++i) {
+      const auto& layer = image.manifest.layers[i];
+      LayerProgress p{.index = i,
+                      .count = image.manifest.layers.size(),
+                      .digest = layer.digest,
+                      .total = layer.size,
+                      .action = "unpack"};
+      auto st = unpack_layer(source, layer, config.diff_ids[i], tree, o, p);
+      if (!st)
+        return wrap_error(st.error(), "layer " + std::to_string(i) + " (" + layer.digest + ")");
+    }
+    COFFER_TRY_STATUS(tree.finish());
+  }
+  if (o.bundle) {
+    auto spec = COFFER_TRY(runtime_config(config, rootfs));
+    COFFER_TRY_STATUS(write_file_atomic(tmp / "config.json", as_bytes(spec.dump(2))));
+  }
+  if (fs::exists(target, ec)) fs::remove(target, ec);  // the empty directory
+  fs::rename(tmp, target, ec);
+  if (ec)
+    return make_error("io_error",
+                      "moving the unpacked image into " + target.string() + ": " + ec.message());
+  guard.release();
+  return ok();
+}
+
+}  // namespace coffer::oci::unpack

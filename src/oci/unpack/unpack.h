@@ -1,0 +1,35 @@
+// Unpacking an image: every layer decrypted if needed (HMAC checked), decompressed, its
+// uncompressed digest checked against the config's diff_ids, its tar read with libarchive and
+// written by RootTree (nothing lands outside the root), whiteouts applied. The result is built
+// in a temporary directory next to the target and renamed into place only when everything
+// verified: on any failure nothing is left behind.
+#pragma once
+
+#include <filesystem>
+
+#include "oci/copy.h"
+#include "oci/crypt/ocicrypt.h"
+#include "oci/image.h"
+#include "oci/unpack/tree.h"
+
+namespace coffer::oci::unpack {
+
+struct UnpackOptions {
+  Platform platform = host_platform();
+  TreeOptions tree;
+  crypt::DecryptConfig decrypt;
+  // An OCI runtime bundle (rootfs/ + config.json) instead of a bare root filesystem.
+  bool bundle = false;
+  ProgressFn progress;
+};
+
+// `target` must not exist (or be an empty directory). Errors include "target_exists",
+// "diff_id_mismatch", "layer_count_mismatch", the layer/decryption/tree errors.
+Status unpack_image(ImageSource& source, const std::filesystem::path& target,
+                    const UnpackOptions& options);
+
+// The OCI runtime spec config.json for an image config (process from Entrypoint/Cmd/Env/
+// WorkingDir/User; default namespaces, mounts and masked paths). `rootfs` resolves user names.
+Result<Json> runtime_config(const ImageConfig& config, const std::filesystem::path& rootfs);
+
+}  // namespace coffer::oci::unpack
