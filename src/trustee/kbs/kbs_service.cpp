@@ -284,7 +284,7 @@ net::Response KbsService::attest(const net::Request& request) {
                    "attestation failed (" + outcome.error().code + "): " + outcome.error().message);
   }
   metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", outcome->status}});
-  sessions_.complete_attest(*id, outcome->token, *pubkey_it);
+  sessions_.complete_attest(*id, outcome->token, outcome->claims);
   return net::Response::json(200, {{"token", outcome->token}});
 }
 
@@ -297,24 +297,30 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   if (!rpath) return deny("bad_path", rpath.error());
 
   // The caller proves attestation with its session cookie or by presenting the token itself.
-  std::string token;
+  // A session holds the claims this KBS signed, so only their expiry needs checking; a
+  // presented token is verified in full.
+  Json claims;
   if (auto auth = request.headers.get("Authorization"); auth && auth->starts_with("Bearer ")) {
-    token = auth->substr(7);
+    auto verified = as_.verify_token(std::string_view(*auth).substr(7));
+    if (!verified) return deny("bad_token", verified.error());
+    claims = std::move(*verified);
   } else if (auto id = net::cookie(request, kSessionCookie)) {
     auto session = sessions_.get_attested(*id);
     if (!session) return deny("unauthenticated", session.error());
-    token = std::move(session->token);
+    if (session->token_expires <= clock_->now()) {
+      return deny("bad_token",
+                  Error{"token_invalid", "the session's attestation token expired: attest again"});
+    }
+    claims = std::move(session->token_claims);
   } else {
     return deny("unauthenticated", Error{"missing_cookie",
                                          "resource requests need an attested session cookie or "
                                          "an 'Authorization: Bearer <attestation token>'"});
   }
-  auto claims = as_.verify_token(token);
-  if (!claims) return deny("bad_token", claims.error());
 
   const Json* tee_pubkey = nullptr;
   try {
-    const Json& rd = claims->at("submods")
+    const Json& rd = claims.at("submods")
                          .at("cpu0")
                          .at("ear.veraison.annotated-evidence")
                          .at("runtime_data_claims");
@@ -327,7 +333,7 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   Json data = {{"plugin", "resource"},
                {"resource-path", Json::array({rpath->repo, rpath->type, rpath->tag})},
                {"query", Json::object()}};
-  auto decision = policy->evaluate("data.policy.allow", *claims, data);
+  auto decision = policy->evaluate("data.policy.allow", claims, data);
   if (!decision) {
     spdlog::error("resource policy evaluation failed: {}", decision.error().to_string());
     return deny("policy_error", Error{"policy_deny", "resource policy failed to evaluate: " +
@@ -336,7 +342,7 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   if (!decision->value || *decision->value != Json(true)) {
     // Re-run with explanation only on the (rare) deny path.
     std::string why;
-    if (auto explained = policy->evaluate("data.policy.allow", *claims, data, true);
+    if (auto explained = policy->evaluate("data.policy.allow", claims, data, true);
         explained && explained->explanation && !explained->explanation->entries.empty()) {
       why = ": " + explained->explanation->to_string();
     }

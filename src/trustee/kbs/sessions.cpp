@@ -49,13 +49,18 @@ Result<Session> SessionTable::begin_attest(const std::string& id) {
   return it->second.session;
 }
 
-void SessionTable::complete_attest(const std::string& id, std::string token, Json tee_pubkey) {
+void SessionTable::complete_attest(const std::string& id, std::string token, Json token_claims) {
+  TimePoint expires{};
+  if (auto it = token_claims.find("exp"); it != token_claims.end() && it->is_number_integer()) {
+    expires = from_unix_seconds(it->get<std::int64_t>());
+  }
   std::lock_guard lock(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   it->second.session.attested = true;
   it->second.session.token = std::move(token);
-  it->second.session.tee_pubkey = std::move(tee_pubkey);
+  it->second.session.token_claims = std::move(token_claims);
+  it->second.session.token_expires = expires;
 }
 
 Result<Session> SessionTable::get_attested(const std::string& id) const {

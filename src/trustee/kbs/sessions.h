@@ -20,7 +20,8 @@ struct Session {
   TimePoint expires;
   bool attested = false;
   std::string token;  // EAR token, once attested
-  Json tee_pubkey;    // JWK from the attest request's runtime data
+  Json token_claims;  // its claims, as issued (the KBS signed them: no need to re-verify)
+  TimePoint token_expires;
 };
 
 class SessionTable {
@@ -33,7 +34,7 @@ class SessionTable {
   // Hands out the session for attestation and consumes its nonce: a second call for the same
   // session fails with "nonce_used". Errors: "session_not_found", "session_expired".
   Result<Session> begin_attest(const std::string& id);
-  void complete_attest(const std::string& id, std::string token, Json tee_pubkey);
+  void complete_attest(const std::string& id, std::string token, Json token_claims);
   // An attested, unexpired session. Errors as above plus "session_not_attested".
   Result<Session> get_attested(const std::string& id) const;
   [[nodiscard]] std::size_t size() const;

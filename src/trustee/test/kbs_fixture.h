@@ -35,9 +35,11 @@ class KbsFixture : public ::testing::Test {
   void TearDown() override { trustee_.reset(); }
 
   std::string default_config(const std::string& extra = "") const {
-    return "[http_server]\nsockets = [\"127.0.0.1:0\"]\ninsecure_http = true\npayload_request_size = 1\n"
+    return "[http_server]\nsockets = [\"127.0.0.1:0\"]\ninsecure_http = true\npayload_request_size "
+           "= 1\n"
            "[admin]\nauth_public_keys = [\"admin.pub\"]\n"
-           "[attestation_service.verifier.sample]\nenabled = true\n" + extra;
+           "[attestation_service.verifier.sample]\nenabled = true\n" +
+           extra;
   }
 
   void start(const std::string& config_text) {
@@ -72,14 +74,16 @@ class KbsFixture : public ::testing::Test {
     return r ? *r : net::Response{};
   }
 
-  net::Response admin(const std::string& method, const std::string& path, const std::string& body = "") {
+  net::Response admin(const std::string& method, const std::string& path,
+                      const std::string& body = "") {
     net::HttpClient c;
     return call(c, method, path, body, admin_token());
   }
 
   void register_svn(const std::string& svn = "1") {
     std::string payload = Json{{"sample.svn", Json::array({svn})}}.dump();
-    Json msg = {{"version", "0.1.0"}, {"type", "sample"}, {"payload", base64_encode(as_bytes(payload))}};
+    Json msg = {
+        {"version", "0.1.0"}, {"type", "sample"}, {"payload", base64_encode(as_bytes(payload))}};
     ASSERT_EQ(admin("POST", "/kbs/v0/reference-value", msg.dump()).status, 200);
   }
 
@@ -90,19 +94,22 @@ class KbsFixture : public ::testing::Test {
     net::Response attest;
   };
   Json tee_jwk(const crypto::Key& key) const { return *jose::key_to_jwk(key.public_key()); }
-  static Bytes report_data(const Json& jwk, const std::string& nonce, const std::string& additional = "") {
+  static Bytes report_data(const Json& jwk, const std::string& nonce,
+                           const std::string& additional = "") {
     Json binding = {{"tee-pubkey", jwk}, {"nonce", nonce}, {"additional-evidence", additional}};
     return crypto::sha384(as_bytes(*jose::jcs(binding)));
   }
-  net::Response auth(net::HttpClient& client, const std::string& tee = "sample", const std::string& version = "0.4.0") {
+  net::Response auth(net::HttpClient& client, const std::string& tee = "sample",
+                     const std::string& version = "0.4.0") {
     Json body = {{"version", version}, {"tee", tee}, {"extra-params", Json::object()}};
     return call(client, "POST", "/kbs/v0/auth", body.dump());
   }
   Json attest_body(const crypto::Key& key, const std::string& nonce, ByteView rd) const {
     Json jwk = tee_jwk(key);
     return {{"runtime-data", {{"nonce", nonce}, {"tee-pubkey", jwk}}},
-            {"tee-evidence", {{"primary_evidence", {{"svn", "1"}, {"report_data", base64_encode(rd)}}},
-                              {"additional_evidence", ""}}}};
+            {"tee-evidence",
+             {{"primary_evidence", {{"svn", "1"}, {"report_data", base64_encode(rd)}}},
+              {"additional_evidence", ""}}}};
   }
   Handshake handshake(net::HttpClient& client) {
     Handshake h{*crypto::Key::generate(crypto::KeyType::kEcP256), "", {}};

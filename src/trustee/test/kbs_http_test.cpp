@@ -54,7 +54,8 @@ TEST_F(KbsHttp, HappyPathCookieAndBearer) {
   auto r = call(client, "GET", "/kbs/v0/resource/default/key/1");
   ASSERT_EQ(r.status, 200) << r.body;
   auto jwe = *parse_json(r.body);
-  for (const char* f : {"protected", "encrypted_key", "iv", "ciphertext", "tag"}) EXPECT_TRUE(jwe.contains(f)) << f;
+  for (const char* f : {"protected", "encrypted_key", "iv", "ciphertext", "tag"})
+    EXPECT_TRUE(jwe.contains(f)) << f;
   auto plain = jose::jwe_decrypt(jwe, key);
   ASSERT_TRUE(plain) << plain.error().to_string();
   EXPECT_EQ(to_string(*plain), "the-secret");
@@ -115,7 +116,8 @@ TEST_F(KbsHttp, WrongNonce) {
   ASSERT_EQ(auth(c).status, 200);
   auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
   std::string wrong = base64_encode(Bytes(32, 7));
-  auto r = call(c, "POST", "/kbs/v0/attest", attest_body(key, wrong, report_data(tee_jwk(key), wrong)).dump());
+  auto r = call(c, "POST", "/kbs/v0/attest",
+                attest_body(key, wrong, report_data(tee_jwk(key), wrong)).dump());
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(problem_type(r), "InvalidNonce");
 }
@@ -125,8 +127,9 @@ TEST_F(KbsHttp, ReusedNonce) {
   net::HttpClient c;
   auto h = handshake(c);
   ASSERT_EQ(h.attest.status, 200) << h.attest.body;
-  auto again = call(c, "POST", "/kbs/v0/attest",
-                    attest_body(h.tee_key, h.nonce, report_data(tee_jwk(h.tee_key), h.nonce)).dump());
+  auto again =
+      call(c, "POST", "/kbs/v0/attest",
+           attest_body(h.tee_key, h.nonce, report_data(tee_jwk(h.tee_key), h.nonce)).dump());
   EXPECT_EQ(again.status, 401);
   EXPECT_EQ(problem_type(again), "NonceReused");
 }
@@ -137,7 +140,8 @@ TEST_F(KbsHttp, ExpiredSession) {
   std::string nonce = (*parse_json(a.body))["nonce"];
   clock_->advance(std::chrono::minutes(5) + std::chrono::seconds(1));
   auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
-  auto r = call(c, "POST", "/kbs/v0/attest", attest_body(key, nonce, report_data(tee_jwk(key), nonce)).dump());
+  auto r = call(c, "POST", "/kbs/v0/attest",
+                attest_body(key, nonce, report_data(tee_jwk(key), nonce)).dump());
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(problem_type(r), "ExpiredCookie");
 }
@@ -186,9 +190,12 @@ TEST_F(KbsHttp, PathBasedResourcePolicySeesResourcePath) {
   register_svn();
   ASSERT_EQ(admin("POST", "/kbs/v0/resource/public/key/1", "open").status, 200);
   ASSERT_EQ(admin("POST", "/kbs/v0/resource/private/key/1", "closed").status, 200);
-  std::string rego = "package policy\nimport rego.v1\ndefault allow := false\n"
-                     "allow if data[\"resource-path\"][0] == \"public\"\n";
-  ASSERT_EQ(admin("POST", "/kbs/v0/resource-policy", Json{{"policy", base64url_encode(as_bytes(rego))}}.dump()).status,
+  std::string rego =
+      "package policy\nimport rego.v1\ndefault allow := false\n"
+      "allow if data[\"resource-path\"][0] == \"public\"\n";
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource-policy",
+                  Json{{"policy", base64url_encode(as_bytes(rego))}}.dump())
+                .status,
             200);
   net::HttpClient c;
   ASSERT_EQ(handshake(c).attest.status, 200);
@@ -207,17 +214,20 @@ TEST_F(KbsHttp, MissingResource) {
 
 TEST_F(KbsHttp, BadPathSegments) {
   std::string big(200, 'a');
-  for (const std::string& path : {std::string("/kbs/v0/resource/../key/1"), std::string("/kbs/v0/resource/%2e%2e/key/1"),
-                                  std::string("/kbs/v0/resource/a//1"), std::string("/kbs/v0/resource/a/b/" + big),
-                                  std::string("/kbs/v0/resource/a/b/c/d"), std::string("/kbs/v0/resource/.x/b/c")}) {
-    EXPECT_EQ(raw_status("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 400) << path;
+  for (const std::string& path :
+       {std::string("/kbs/v0/resource/../key/1"), std::string("/kbs/v0/resource/%2e%2e/key/1"),
+        std::string("/kbs/v0/resource/a//1"), std::string("/kbs/v0/resource/a/b/" + big),
+        std::string("/kbs/v0/resource/a/b/c/d"), std::string("/kbs/v0/resource/.x/b/c")}) {
+    EXPECT_EQ(raw_status("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 400)
+        << path;
   }
   net::HttpClient c;
   auto r = call(c, "GET", "/kbs/v0/resource/%2e%2e/key/1");
   EXPECT_EQ(problem_type(r), "InvalidResourcePath");
   // Admin writes are checked the same way.
   EXPECT_EQ(admin("POST", "/kbs/v0/resource/%2e%2e/key/1", "x").status, 400);
-  EXPECT_EQ(raw_status("GET /kbs/v0/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 404);
+  EXPECT_EQ(raw_status("GET /kbs/v0/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            404);
 }
 
 TEST_F(KbsHttp, BodyOverLimitAndMalformedJson) {
@@ -242,11 +252,14 @@ TEST_F(KbsHttp, AdminAuthentication) {
   EXPECT_EQ(call(c, "POST", "/kbs/v0/resource/a/b/c", "x", expired).status, 401);
   // Token from an unknown key.
   auto stranger = *crypto::Key::generate(crypto::KeyType::kEd25519);
-  auto r = call(c, "POST", "/kbs/v0/resource/a/b/c", "x", admin_token(std::chrono::minutes(10), &stranger));
+  auto r = call(c, "POST", "/kbs/v0/resource/a/b/c", "x",
+                admin_token(std::chrono::minutes(10), &stranger));
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(problem_type(r), "AdminAuth");
   // exp more than two hours ahead.
-  EXPECT_EQ(call(c, "POST", "/kbs/v0/resource/a/b/c", "x", admin_token(std::chrono::hours(3))).status, 401);
+  EXPECT_EQ(
+      call(c, "POST", "/kbs/v0/resource/a/b/c", "x", admin_token(std::chrono::hours(3))).status,
+      401);
   // Reading policies and reference values is admin-only too.
   EXPECT_EQ(call(c, "GET", "/kbs/v0/resource-policy").status, 401);
   EXPECT_EQ(call(c, "GET", "/kbs/v0/reference-value/sample.svn").status, 401);
@@ -255,8 +268,9 @@ TEST_F(KbsHttp, AdminAuthentication) {
 }
 
 TEST_F(KbsHttp, NoAdminKeysMeansAdminApiClosed) {
-  start("[http_server]\nsockets = [\"127.0.0.1:0\"]\ninsecure_http = true\n"
-        "[attestation_service.verifier.sample]\nenabled = true\n");
+  start(
+      "[http_server]\nsockets = [\"127.0.0.1:0\"]\ninsecure_http = true\n"
+      "[attestation_service.verifier.sample]\nenabled = true\n");
   net::HttpClient c;
   auto r = call(c, "POST", "/kbs/v0/resource/a/b/c", "x", admin_token());
   EXPECT_EQ(r.status, 401);
@@ -269,7 +283,10 @@ TEST_F(KbsHttp, InvalidPoliciesAreRejectedAndKeepTheOldOne) {
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(problem_type(r), "PolicyInvalid");
   auto ap = admin("POST", "/kbs/v0/attestation-policy",
-                  Json{{"type", "rego"}, {"policy_id", "default_cpu"}, {"policy", base64url_encode(as_bytes("nope"))}}.dump());
+                  Json{{"type", "rego"},
+                       {"policy_id", "default_cpu"},
+                       {"policy", base64url_encode(as_bytes("nope"))}}
+                      .dump());
   EXPECT_EQ(ap.status, 400);
   auto get = admin("GET", "/kbs/v0/resource-policy");
   ASSERT_EQ(get.status, 200);
@@ -281,14 +298,17 @@ TEST_F(KbsHttp, RestartKeepsResourcesPoliciesAndReferenceValues) {
   register_svn("7");
   ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "kept").status, 200);
   std::string rego = "package policy\nimport rego.v1\ndefault allow := true\n";
-  ASSERT_EQ(admin("POST", "/kbs/v0/resource-policy", Json{{"policy", base64url_encode(as_bytes(rego))}}.dump()).status,
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource-policy",
+                  Json{{"policy", base64url_encode(as_bytes(rego))}}.dump())
+                .status,
             200);
   start(default_config());  // a new process-equivalent on the same storage
   auto rv = admin("GET", "/kbs/v0/reference-value/sample.svn");
   ASSERT_EQ(rv.status, 200);
   EXPECT_EQ((*parse_json(rv.body))["values"], Json::array({"7"}));
   auto pol = admin("GET", "/kbs/v0/resource-policy");
-  EXPECT_EQ(to_string(*base64url_decode((*parse_json(pol.body))["policy"].get<std::string>())), rego);
+  EXPECT_EQ(to_string(*base64url_decode((*parse_json(pol.body))["policy"].get<std::string>())),
+            rego);
   net::HttpClient c;
   auto h = handshake(c);  // svn 1 is not registered now: warning, but the policy allows all
   ASSERT_EQ(h.attest.status, 200);
@@ -318,11 +338,36 @@ TEST_F(KbsHttp, HealthAndMetrics) {
   call(c, "GET", "/kbs/v0/resource/default/key/none");
   auto m = call(c, "GET", "/metrics");
   ASSERT_EQ(m.status, 200);
-  EXPECT_NE(m.body.find("kbs_attestations_total{tee=\"sample\",outcome=\"affirming\"} 1"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("kbs_attestations_total{tee=\"sample\",outcome=\"affirming\"} 1"),
+            std::string::npos)
+      << m.body;
   EXPECT_NE(m.body.find("kbs_resource_denials_total{reason=\"not_found\"} 1"), std::string::npos);
-  EXPECT_NE(m.body.find("kbs_request_duration_seconds_bucket{endpoint=\"attest\""), std::string::npos);
+  EXPECT_NE(m.body.find("kbs_request_duration_seconds_bucket{endpoint=\"attest\""),
+            std::string::npos);
   // Nothing secret in metrics: no nonces, no tokens.
   EXPECT_EQ(m.body.find("eyJ"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace coffer::trustee::testing
+
+namespace coffer::trustee::testing {
+namespace {
+
+class KbsHttpLongSession : public KbsFixture {};
+
+TEST_F(KbsHttpLongSession, SessionTokenExpiresBeforeSession) {
+  start(default_config(
+      "[attestation_service]\ntimeout = 30\n[attestation_token]\nduration_min = 5\n"));
+  register_svn();
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "s").status, 200);
+  net::HttpClient c;
+  ASSERT_EQ(handshake(c).attest.status, 200);
+  EXPECT_EQ(call(c, "GET", "/kbs/v0/resource/default/key/1").status, 200);
+  clock_->advance(std::chrono::minutes(6));
+  auto r = call(c, "GET", "/kbs/v0/resource/default/key/1");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(problem_type(r), "TokenInvalid");
 }
 
 }  // namespace

@@ -1,0 +1,164 @@
+#include "trustee/as/verifiers.h"
+
+#include "core/file.h"
+#include "crypto/x509.h"
+#include "verifier/dcap/dcap_verifier.h"
+#include "verifier/dcap/intel_root.h"
+#include "verifier/dcap/pcs_source.h"
+#include "verifier/sgx/sgx_verifier.h"
+#include "verifier/snp/amd_roots.h"
+#include "verifier/snp/kds_source.h"
+#include "verifier/snp/snp_verifier.h"
+#include "verifier/tdx/tdx_verifier.h"
+
+namespace coffer::trustee::as {
+namespace {
+
+namespace dcap = verifier::dcap;
+namespace vsnp = verifier::snp;
+
+std::filesystem::path resolve(const std::filesystem::path& base, const std::string& p) {
+  std::filesystem::path path(p);
+  return path.is_relative() && !base.empty() ? base / path : path;
+}
+
+std::unexpected<Error> bad(const config::Section& s, const std::string& message) {
+  return make_error("bad_config", "[" + s.name() + "] " + message);
+}
+
+Result<std::string> read_pem(const config::Section& s, const std::filesystem::path& path) {
+  auto pem = read_text_file(path, 1 << 20);
+  if (!pem) return bad(s, "trusted root '" + path.string() + "': " + pem.error().message);
+  return *pem;
+}
+
+Result<std::unique_ptr<verifier::Verifier>> build_dcap(const config::Section& s, bool tdx,
+                                                       const std::shared_ptr<const Clock>& clock,
+                                                       const std::filesystem::path& base) {
+  COFFER_TRY_STATUS(s.reject_unknown({"enabled", "trusted_roots", "collateral_dir", "pccs_url",
+                                      "cache_dir", "allow_expired_collateral"}));
+  std::vector<crypto::Certificate> anchors;
+  for (const auto& p : COFFER_TRY(s.string_array("trusted_roots"))) {
+    auto certs = crypto::Certificate::chain_from_pem(COFFER_TRY(read_pem(s, resolve(base, p))));
+    if (!certs || certs->empty()) return bad(s, "trusted root '" + p + "' holds no certificate");
+    anchors.insert(anchors.end(), certs->begin(), certs->end());
+  }
+  if (anchors.empty()) anchors.push_back(*crypto::Certificate::from_pem(dcap::kIntelSgxRootCaPem));
+
+  auto collateral_dir = COFFER_TRY(s.optional_string("collateral_dir"));
+  auto pccs_url = COFFER_TRY(s.optional_string("pccs_url"));
+  if (collateral_dir && pccs_url) return bad(s, "set collateral_dir or pccs_url, not both");
+  std::shared_ptr<const dcap::CollateralSource> source;
+  if (collateral_dir) {
+    auto dir = dcap::DirectoryCollateralSource::open(resolve(base, *collateral_dir));
+    if (!dir) return bad(s, dir.error().message);
+    source = std::make_shared<dcap::DirectoryCollateralSource>(std::move(*dir));
+  } else if (pccs_url) {
+    dcap::PcsOptions options;
+    options.base_url = *pccs_url;
+    options.clock = clock;
+    if (auto cache = COFFER_TRY(s.optional_string("cache_dir"))) {
+      options.cache_dir = resolve(base, *cache);
+    }
+    source = std::make_shared<dcap::PcsCollateralSource>(options);
+  }
+  dcap::DcapOptions options;
+  options.allow_expired_collateral = COFFER_TRY(s.boolean("allow_expired_collateral", false));
+  auto engine = std::make_shared<const dcap::DcapVerifier>(std::move(anchors), source, options);
+  if (tdx) return std::make_unique<verifier::tdx::TdxVerifier>(engine);
+  return std::make_unique<verifier::sgx::SgxVerifier>(engine);
+}
+
+// Tries each VEK source in turn (offline directory first, then KDS).
+class FirstOfVekSources final : public vsnp::VekSource {
+ public:
+  explicit FirstOfVekSources(std::vector<std::shared_ptr<const vsnp::VekSource>> sources)
+      : sources_(std::move(sources)) {}
+  Result<vsnp::Vek> fetch(vsnp::Product product,
+                          const evidence::snp::Report& report) const override {
+    Error last{"vek_unavailable", "no VEK source"};
+    for (const auto& s : sources_) {
+      auto v = s->fetch(product, report);
+      if (v) return v;
+      last = v.error();
+    }
+    return std::unexpected(last);
+  }
+
+ private:
+  std::vector<std::shared_ptr<const vsnp::VekSource>> sources_;
+};
+
+Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
+                                                      const std::filesystem::path& base) {
+  COFFER_TRY_STATUS(
+      s.reject_unknown({"enabled", "trusted_roots", "vek_dir", "kds_url", "cache_dir"}));
+  std::map<vsnp::Product, vsnp::VendorChain> vendors;
+  auto roots = COFFER_TRY(s.string_array("trusted_roots"));
+  std::vector<std::string> pems;
+  for (const auto& p : roots) pems.push_back(COFFER_TRY(read_pem(s, resolve(base, p))));
+  bool configured = !pems.empty();
+  if (!configured) {
+    pems = {std::string(vsnp::kAmdMilanChainPem), std::string(vsnp::kAmdGenoaChainPem),
+            std::string(vsnp::kAmdTurinChainPem)};
+  }
+  for (const auto& pem : pems) {
+    auto chain = vsnp::vendor_chain_from_pem(pem);
+    if (!chain) return bad(s, "trusted root: " + chain.error().message);
+    std::string cn = chain->ark.subject_common_name();  // "ARK-<product>"
+    auto product = evidence::snp::product_from_name(cn.substr(cn.find('-') + 1));
+    if (!product) return bad(s, "trusted root: unknown product in '" + cn + "'");
+    vendors.insert_or_assign(*product, std::move(*chain));
+  }
+
+  std::vector<std::shared_ptr<const vsnp::VekSource>> sources;
+  if (auto dir = COFFER_TRY(s.optional_string("vek_dir"))) {
+    sources.push_back(std::make_shared<vsnp::DirectoryVekSource>(resolve(base, *dir).string()));
+  }
+  if (auto url = COFFER_TRY(s.optional_string("kds_url"))) {
+    vsnp::KdsOptions options;
+    options.base_url = *url;
+    if (auto cache = COFFER_TRY(s.optional_string("cache_dir"))) {
+      options.cache_dir = resolve(base, *cache);
+    }
+    sources.push_back(std::make_shared<vsnp::KdsVekSource>(options));
+  }
+  std::shared_ptr<const vsnp::VekSource> source;
+  if (sources.size() == 1) source = sources.front();
+  if (sources.size() > 1) source = std::make_shared<FirstOfVekSources>(std::move(sources));
+
+  vsnp::SnpChainVerifier::Options options;
+  // explicitly listed roots are trusted even when they are not AMD's (claims then say so)
+  options.trust_configured_arks = configured;
+  auto chain = std::make_shared<const vsnp::SnpChainVerifier>(std::move(vendors), source, options);
+  return std::make_unique<vsnp::SnpVerifier>(chain);
+}
+
+}  // namespace
+
+Result<std::vector<std::unique_ptr<verifier::Verifier>>> build_tee_verifiers(
+    const config::Section& verifier_section, std::shared_ptr<const Clock> clock,
+    const std::filesystem::path& base_dir) {
+  if (!clock) clock = system_clock();
+  std::vector<std::unique_ptr<verifier::Verifier>> out;
+  for (const char* tee : {"tdx", "sgx", "snp"}) {
+    auto s = verifier_section.section(tee);
+    if (!COFFER_TRY(s.boolean("enabled", true))) continue;
+    if (std::string_view(tee) == "snp") {
+      out.push_back(COFFER_TRY(build_snp(s, base_dir)));
+    } else {
+      out.push_back(COFFER_TRY(build_dcap(s, std::string_view(tee) == "tdx", clock, base_dir)));
+    }
+  }
+  return out;
+}
+
+Status register_tee_verifiers(AttestationService& as, const config::Section& verifier_section,
+                              std::shared_ptr<const Clock> clock,
+                              const std::filesystem::path& base_dir) {
+  auto verifiers = COFFER_TRY(build_tee_verifiers(verifier_section, std::move(clock), base_dir));
+  for (auto& v : verifiers) as.register_verifier(std::move(v));
+  return ok();
+}
+
+}  // namespace coffer::trustee::as
