@@ -1,0 +1,447 @@
+#include "cli/image_command.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "core/file.h"
+#include "crypto/random.h"
+#include "jose/jwt.h"
+#include "net/http_client.h"
+#include "oci/crypt/ocicrypt.h"
+#include "oci/sign/cosign.h"
+#include "oci/sign/cosign_key.h"
+#include "oci/sign/policy.h"
+#include "oci/transport.h"
+#include "oci/unpack/unpack.h"
+
+namespace coffer::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace coffer::oci;
+
+constexpr int kExitError = 2;
+
+struct Common {
+  std::string authfile;
+  std::vector<std::string> insecure;
+  std::string ca_file;
+  bool tls_verify = true;
+  std::string platform;
+  std::string spool_dir;
+  std::size_t chunk_size = 0;
+};
+
+struct Options {
+  Common common;
+  std::string src, dst, image, bundle, rootfs, policy, lookaside, key, password_file;
+  std::string identity, prefix = "cosign", kbs_url, admin_key, kbs_key_out;
+  std::vector<std::string> recipients, decrypt_keys, kbs_key_files;
+  std::string kbs_key, kbs_key_file;
+  bool all = false, raw = false, config = false, allow_devices = false, keep_setuid = false;
+};
+
+[[noreturn]] void die(const std::string& cmd, const Error& e) {
+  std::cerr << "coffer image " << cmd << ": " << e.to_string() << "\n";
+  throw CLI::RuntimeError(kExitError);
+}
+
+template <typename T>
+T must(const std::string& cmd, Result<T> r) {
+  if (!r) die(cmd, r.error());
+  return std::move(*r);
+}
+
+void must(const std::string& cmd, const Status& s) {
+  if (!s) die(cmd, s.error());
+}
+
+RegistryOptions registry_options(const Common& c) {
+  RegistryOptions o;
+  o.auth_file = c.authfile;
+  o.insecure_registries.insert(c.insecure.begin(), c.insecure.end());
+  o.ca_file = c.ca_file;
+  o.tls_skip_verify = !c.tls_verify;
+  o.spool_dir = c.spool_dir;
+  o.chunk_size = c.chunk_size;
+  return o;
+}
+
+Platform platform_of(const std::string& cmd, const Common& c) {
+  return c.platform.empty() ? host_platform() : must(cmd, parse_platform(c.platform));
+}
+
+std::string mib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", bytes / (1024.0 * 1024.0));
+  return buf;
+}
+
+// Per-layer progress on stderr: a live line on a terminal, a plain line per layer otherwise.
+ProgressFn progress_printer() {
+  bool tty = ::isatty(STDERR_FILENO) != 0;
+  auto start =
+      std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  auto last = std::make_shared<std::string>();
+  return [tty, start, last](const LayerProgress& p) {
+    if (p.action == "config") return;
+    if (*last != p.digest) {
+      *last = p.digest;
+      *start = std::chrono::steady_clock::now();
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
+    std::string line = "layer " + std::to_string(p.index + 1) + "/" + std::to_string(p.count) +
+                       " " + p.digest.substr(0, 19) + " " + p.action + " " + mib(p.bytes) +
+                       (p.total >= 0 ? "/" + mib(static_cast<double>(p.total)) : "") + " MiB";
+    if (secs > 0.05) line += " " + mib(static_cast<double>(p.bytes) / secs) + " MiB/s";
+    if (tty) {
+      std::cerr << "\r\033[K" << line << (p.done ? "\n" : "") << std::flush;
+    } else if (p.done) {
+      std::cerr << line << "\n";
+    }
+  };
+}
+
+crypto::Key load_pem_key(const std::string& cmd, const std::string& path) {
+  auto text = must(cmd, read_text_file(path, 1 << 20));
+  return must(cmd, crypto::Key::from_pem(text));
+}
+
+// "kbs:///repo/type/tag=FILE" -> kid, key bytes.
+crypt::KbsRecipient parse_kbs_key_file(const std::string& cmd, const std::string& spec) {
+  auto eq = spec.find('=');
+  if (eq == std::string::npos || !spec.starts_with("kbs:///")) {
+    die(cmd, Error{"bad_argument", "'" + spec + "' is not kbs:///repo/type/tag=FILE"});
+  }
+  return {spec.substr(0, eq), must(cmd, read_file(spec.substr(eq + 1), 4096))};
+}
+
+crypt::DecryptConfig decrypt_config(const std::string& cmd, const Options& o) {
+  crypt::DecryptConfig dc;
+  for (const auto& k : o.decrypt_keys) dc.jwe_keys.push_back(load_pem_key(cmd, k));
+  if (!o.kbs_key_files.empty()) {
+    std::map<std::string, Bytes> keys;
+    for (const auto& spec : o.kbs_key_files) {
+      auto r = parse_kbs_key_file(cmd, spec);
+      keys[r.kid] = r.key;
+    }
+    dc.key_provider = [keys](const std::string& kid) -> Result<Bytes> {
+      auto it = keys.find(kid);
+      if (it == keys.end()) return make_error("not_found", "no key file given for " + kid);
+      return it->second;
+    };
+  }
+  return dc;
+}
+
+// POSTs the key to coffer-trustee's admin resource endpoint with a short-lived admin JWT.
+Status register_kbs_key(const std::string& url, const std::string& admin_key_path,
+                        const crypt::KbsRecipient& r) {
+  auto text = COFFER_TRY(read_text_file(admin_key_path, 1 << 20));
+  auto key = COFFER_TRY(crypto::Key::from_pem(text));
+  jose::JwsAlg alg =
+      key.type() == crypto::KeyType::kEd25519 ? jose::JwsAlg::kEdDSA : jose::JwsAlg::kES256;
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto token = COFFER_TRY(jose::jwt_sign(Json{{"iat", now}, {"exp", now + 600}}, key, alg));
+  net::HttpClient client;
+  net::ClientRequest req{.method = "POST", .url = url + "/kbs/v0/resource/" + r.kid.substr(7)};
+  req.headers.set("Authorization", "Bearer " + token);
+  req.headers.set("Content-Type", "application/octet-stream");
+  req.body = to_string(r.key);
+  auto resp = COFFER_TRY(client.request(req));
+  if (resp.status / 100 != 2) {
+    return make_error("kbs_error", "registering " + r.kid + ": HTTP " +
+                                       std::to_string(resp.status) + " " +
+                                       resp.body.substr(0, 300));
+  }
+  return ok();
+}
+
+crypt::EncryptConfig encrypt_config(const std::string& cmd, const Options& o) {
+  crypt::EncryptConfig ec;
+  for (const auto& r : o.recipients) {
+    if (r.starts_with("jwe:")) {
+      ec.jwe_recipients.push_back(load_pem_key(cmd, r.substr(4)));
+    } else if (r.starts_with("kbs:///")) {
+      // handled with --kbs-key below
+    } else {
+      die(cmd, Error{"bad_argument", "recipient '" + r + "' is not jwe:FILE or kbs:///..."});
+    }
+  }
+  std::string kid = o.kbs_key;
+  for (const auto& r : o.recipients) {
+    if (r.starts_with("kbs:///")) kid = r;
+  }
+  if (!kid.empty()) {
+    crypt::KbsRecipient kr{kid, {}};
+    if (!o.kbs_key_file.empty()) {
+      kr.key = must(cmd, read_file(o.kbs_key_file, 4096));
+    } else {
+      kr.key = crypto::random_bytes(32);
+      if (o.kbs_key_out.empty() && o.kbs_url.empty()) {
+        die(cmd, Error{"bad_argument",
+                       "a new KBS key would be lost: pass --kbs-key-out FILE "
+                       "and/or --kbs-url with --admin-key"});
+      }
+    }
+    if (!o.kbs_key_out.empty()) must(cmd, write_file_atomic(o.kbs_key_out, kr.key, 0600));
+    if (!o.kbs_url.empty()) {
+      if (o.admin_key.empty()) die(cmd, Error{"bad_argument", "--kbs-url needs --admin-key"});
+      must(cmd, register_kbs_key(o.kbs_url, o.admin_key, kr));
+      std::cerr << "registered " << kid << " in " << o.kbs_url << "\n";
+    }
+    ec.kbs_recipients.push_back(std::move(kr));
+  }
+  return ec;
+}
+
+std::string read_password(const std::string& cmd, const std::string& file) {
+  if (!file.empty()) {
+    auto p = must(cmd, read_text_file(file, 4096));
+    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+    return p;
+  }
+  if (const char* env = std::getenv("COSIGN_PASSWORD")) return env;
+  die(cmd, Error{"bad_argument", "give the key password with --password-file or COSIGN_PASSWORD"});
+}
+
+// Signs `name`'s top-level manifest (digest) with a cosign key.
+void sign_with(const std::string& cmd, const Options& o, const ImageName& name,
+               const std::string& digest) {
+  auto key = must(cmd, sign::load_cosign_private_key(must(cmd, read_text_file(o.key, 1 << 20)),
+                                                     read_password(cmd, o.password_file)));
+  auto ro = registry_options(o.common);
+  auto src = must(cmd, open_source(name, ro));
+  auto dst = must(cmd, open_destination(name, ro));
+  std::string identity = o.identity;
+  if (identity.empty()) {
+    identity = name.transport == Transport::kDocker ? name.reference.str() : name.str();
+  }
+  must(cmd, sign::sign_image(*src, *dst, digest, identity, key));
+  std::cerr << "signed " << name.str() << " (" << digest << ")\n";
+}
+
+void run_copy(const std::string& cmd, const Options& o, CopyOptions co) {
+  auto ro = registry_options(o.common);
+  auto src_name = must(cmd, parse_image_name(o.src));
+  auto dst_name = must(cmd, parse_image_name(o.dst));
+  auto src = must(cmd, open_source(src_name, ro));
+  auto dst = must(cmd, open_destination(dst_name, ro));
+  co.platform = platform_of(cmd, o.common);
+  co.all_platforms = o.all;
+  co.progress = progress_printer();
+  if (!o.common.spool_dir.empty()) co.spool_dir = o.common.spool_dir;
+  auto result = must(cmd, copy_image(*src, *dst, co));
+  std::cout << result.manifest_digest << "\n";
+  if (!o.key.empty()) sign_with(cmd, o, dst_name, result.manifest_digest);
+}
+
+void run_inspect(const std::string& cmd, const Options& o) {
+  auto name = must(cmd, parse_image_name(o.image));
+  auto src = must(cmd, open_source(name, registry_options(o.common)));
+  auto top = must(cmd, src->manifest());
+  if (o.raw) {
+    std::cout << to_string(top.data) << "\n";
+    return;
+  }
+  auto image = must(cmd, resolve_image(*src, platform_of(cmd, o.common)));
+  auto config_bytes = must(cmd, read_blob(*src, image.manifest.config, kMaxConfigBytes));
+  if (o.config) {
+    std::cout << to_string(config_bytes) << "\n";
+    return;
+  }
+  auto config = must(cmd, parse_image_config(config_bytes));
+  Json layers = Json::array();
+  for (const auto& l : image.manifest.layers) {
+    Json recipients = Json::array();
+    for (const auto& [k, v] : l.annotations) {
+      if (k.starts_with("org.opencontainers.image.enc.keys.")) recipients.push_back(k.substr(34));
+      if (k == crypt::kKeyProviderAnnotation) {
+        for (std::size_t start = 0; start < v.size();) {
+          auto end = std::min(v.find(',', start), v.size());
+          auto packet = base64_decode(v.substr(start, end - start));
+          if (packet) {
+            if (auto j = parse_json(to_string(*packet)); j && j->is_object()) {
+              recipients.push_back(j->value("kid", ""));
+            }
+          }
+          start = end + 1;
+        }
+      }
+    }
+    layers.push_back({{"digest", l.digest},
+                      {"size", l.size},
+                      {"mediaType", l.media_type},
+                      {"encrypted", crypt::is_encrypted(l)},
+                      {"recipients", recipients}});
+  }
+  Json out{{"name", name.str()},
+           {"digest", top.digest},
+           {"mediaType", top.media_type},
+           {"manifestDigest", image.manifest_raw.digest},
+           {"platform", config.platform.str()},
+           {"layers", layers},
+           {"config", config.json.value("config", Json::object())}};
+  std::cout << out.dump(2) << "\n";
+}
+
+void run_unpack(const std::string& cmd, const Options& o) {
+  if (o.bundle.empty() == o.rootfs.empty()) {
+    die(cmd, Error{"bad_argument", "give exactly one of --bundle DIR or --rootfs DIR"});
+  }
+  auto name = must(cmd, parse_image_name(o.image));
+  auto src = must(cmd, open_source(name, registry_options(o.common)));
+  unpack::UnpackOptions uo;
+  uo.platform = platform_of(cmd, o.common);
+  uo.bundle = !o.bundle.empty();
+  uo.decrypt = decrypt_config(cmd, o);
+  uo.tree.allow_devices = o.allow_devices;
+  uo.tree.keep_setuid = o.keep_setuid;
+  uo.tree.preserve_owner = ::geteuid() == 0;
+  uo.progress = progress_printer();
+  if (!o.policy.empty()) {
+    auto policy = must(cmd, sign::Policy::load(o.policy));
+    auto top = must(cmd, src->manifest());
+    must(cmd,
+         policy.evaluate(name, *src, top.digest, sign::PolicyContext{.lookaside = o.lookaside}));
+  }
+  must(cmd, unpack::unpack_image(*src, uo.bundle ? o.bundle : o.rootfs, uo));
+}
+
+void add_common(CLI::App* c, Options& o) {
+  c->add_option("--authfile", o.common.authfile, "auth.json with registry credentials");
+  c->add_option("--insecure-registry", o.common.insecure, "registry host:port spoken to over HTTP");
+  c->add_option("--ca-file", o.common.ca_file, "PEM CA bundle for registry TLS");
+  c->add_option("--tls-verify", o.common.tls_verify, "verify registry TLS certificates")
+      ->default_val(true);
+  c->add_option("--platform", o.common.platform, "os/arch[/variant] to pick from an index");
+  c->add_option("--spool-dir", o.common.spool_dir, "directory for temporary blob files");
+  c->add_option("--chunk-size", o.common.chunk_size, "upload in chunks of this many bytes");
+}
+
+}  // namespace
+
+void add_image_command(CLI::App& app) {
+  auto* image = app.add_subcommand("image", "Confidential container images");
+  image->require_subcommand(1);
+  auto o = std::make_shared<Options>();
+
+  auto* copy =
+      image->add_subcommand("copy", "Copy an image, optionally encrypting/decrypting/signing");
+  copy->add_option("src", o->src, "source (docker://REF or oci:DIR[:TAG])")->required();
+  copy->add_option("dst", o->dst, "destination")->required();
+  copy->add_option("--encrypt", o->recipients, "recipient: jwe:PUBKEY.pem or kbs:///repo/type/tag");
+  copy->add_option("--decrypt", o->decrypt_keys, "private key (PEM) to decrypt layers");
+  copy->add_option("--kbs-key-file", o->kbs_key_files,
+                   "kbs:///repo/type/tag=FILE key for decryption");
+  copy->add_option("--sign-key", o->key, "cosign private key to sign the copy with");
+  copy->add_option("--password-file", o->password_file, "cosign key password file");
+  copy->add_flag("--all", o->all, "copy every platform of an index");
+  add_common(copy, *o);
+  copy->callback([o] {
+    if (!o->recipients.empty() && (!o->decrypt_keys.empty() || !o->kbs_key_files.empty())) {
+      die("copy", Error{"bad_argument", "--encrypt and --decrypt cannot be combined"});
+    }
+    CopyOptions co;
+    if (!o->recipients.empty()) {
+      co = crypt::encrypt_copy_options(encrypt_config("copy", *o), o->common.spool_dir);
+    } else if (!o->decrypt_keys.empty() || !o->kbs_key_files.empty()) {
+      co = crypt::decrypt_copy_options(decrypt_config("copy", *o), o->common.spool_dir);
+    }
+    run_copy("copy", *o, std::move(co));
+  });
+
+  auto* enc = image->add_subcommand("encrypt", "Encrypt an image's layers (ocicrypt)");
+  enc->add_option("src", o->src)->required();
+  enc->add_option("dst", o->dst)->required();
+  enc->add_option("--recipient", o->recipients, "jwe:PUBKEY.pem (repeatable)");
+  enc->add_option("--kbs-key", o->kbs_key, "KBS key id kbs:///repo/type/tag (attestation-agent)");
+  enc->add_option("--kbs-key-file", o->kbs_key_file, "use this 32-byte key instead of a new one");
+  enc->add_option("--kbs-key-out", o->kbs_key_out, "write the (new) KBS key here (mode 0600)");
+  enc->add_option("--kbs-url", o->kbs_url, "coffer-trustee URL to register the key in");
+  enc->add_option("--admin-key", o->admin_key, "KBS admin private key (Ed25519 or P-256 PEM)");
+  add_common(enc, *o);
+  enc->callback([o] {
+    run_copy("encrypt", *o,
+             crypt::encrypt_copy_options(encrypt_config("encrypt", *o), o->common.spool_dir));
+  });
+
+  auto* dec = image->add_subcommand("decrypt", "Decrypt an image's layers");
+  dec->add_option("src", o->src)->required();
+  dec->add_option("dst", o->dst)->required();
+  dec->add_option("--key", o->decrypt_keys, "JWE private key (PEM, repeatable)");
+  dec->add_option("--kbs-key-file", o->kbs_key_files, "kbs:///repo/type/tag=FILE (repeatable)");
+  add_common(dec, *o);
+  dec->callback([o] {
+    run_copy("decrypt", *o,
+             crypt::decrypt_copy_options(decrypt_config("decrypt", *o), o->common.spool_dir));
+  });
+
+  auto* inspect = image->add_subcommand("inspect", "Show an image's manifest, layers and config");
+  inspect->add_option("image", o->image)->required();
+  inspect->add_flag("--raw", o->raw, "print the raw top-level manifest");
+  inspect->add_flag("--config", o->config, "print the raw image config");
+  add_common(inspect, *o);
+  inspect->callback([o] { run_inspect("inspect", *o); });
+
+  auto* unpack = image->add_subcommand("unpack", "Verify, decrypt and unpack an image");
+  unpack->add_option("image", o->image)->required();
+  unpack->add_option("--bundle", o->bundle, "write an OCI runtime bundle (rootfs/ + config.json)");
+  unpack->add_option("--rootfs", o->rootfs, "write only the root filesystem");
+  unpack->add_option("--key", o->decrypt_keys, "JWE private key (PEM, repeatable)");
+  unpack->add_option("--kbs-key-file", o->kbs_key_files, "kbs:///repo/type/tag=FILE (repeatable)");
+  unpack->add_option("--policy", o->policy, "check this policy.json before unpacking");
+  unpack->add_option("--lookaside", o->lookaside, "GPG signature lookaside directory");
+  unpack->add_flag("--allow-devices", o->allow_devices, "create device nodes (privileged)");
+  unpack->add_flag("--keep-setuid", o->keep_setuid, "keep setuid/setgid bits");
+  add_common(unpack, *o);
+  unpack->callback([o] { run_unpack("unpack", *o); });
+
+  auto* keygen =
+      image->add_subcommand("keygen", "Generate a cosign key pair (PREFIX.key, PREFIX.pub)");
+  keygen->add_option("--output-key-prefix", o->prefix, "file prefix")->default_val("cosign");
+  keygen->add_option("--password-file", o->password_file, "password file (else COSIGN_PASSWORD)");
+  keygen->callback([o] {
+    auto pair =
+        must("keygen", sign::generate_cosign_key_pair(read_password("keygen", o->password_file)));
+    must("keygen", write_file_atomic(o->prefix + ".key", as_bytes(pair.private_pem), 0600));
+    must("keygen", write_file_atomic(o->prefix + ".pub", as_bytes(pair.public_pem), 0644));
+    std::cerr << "wrote " << o->prefix << ".key and " << o->prefix << ".pub\n";
+  });
+
+  auto* signc = image->add_subcommand("sign", "Attach a cosign signature to an image");
+  signc->add_option("image", o->image)->required();
+  signc->add_option("--key", o->key, "cosign private key")->required();
+  signc->add_option("--password-file", o->password_file, "password file (else COSIGN_PASSWORD)");
+  signc->add_option("--identity", o->identity, "docker-reference to sign (default: the image)");
+  add_common(signc, *o);
+  signc->callback([o] {
+    auto name = must("sign", parse_image_name(o->image));
+    auto src = must("sign", open_source(name, registry_options(o->common)));
+    auto top = must("sign", src->manifest());
+    sign_with("sign", *o, name, top.digest);
+  });
+
+  auto* verify = image->add_subcommand("verify", "Check an image against a policy.json");
+  verify->add_option("image", o->image)->required();
+  verify->add_option("--policy", o->policy, "containers-policy.json")->required();
+  verify->add_option("--lookaside", o->lookaside, "GPG signature lookaside directory");
+  add_common(verify, *o);
+  verify->callback([o] {
+    auto name = must("verify", parse_image_name(o->image));
+    auto policy = must("verify", sign::Policy::load(o->policy));
+    auto src = must("verify", open_source(name, registry_options(o->common)));
+    auto top = must("verify", src->manifest());
+    must("verify",
+         policy.evaluate(name, *src, top.digest, sign::PolicyContext{.lookaside = o->lookaside}));
+    std::cout << "accepted " << name.str() << " " << top.digest << "\n";
+  });
+}
+
+}  // namespace coffer::cli
