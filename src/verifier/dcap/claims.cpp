@@ -34,7 +34,8 @@ void add_dcap_claims(const DcapResult& r, Json& claims) {
     claims["platform_instance_id"] = hex_encode(reversed);
   }
   std::string fp = hex_encode(r.root_fingerprint);
-  claims["tee_root"] = fp == kIntelSgxRootCaSha256 ? "intel" : "configured";
+  // Intel's real root, or a configured non-vendor root (the simulated TEE's)
+  claims["tee_root"] = fp == kIntelSgxRootCaSha256 ? "intel" : "simulated";
   claims["tee_root_fingerprint"] = fp;
 }
 

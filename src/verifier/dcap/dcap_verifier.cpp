@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crypto/digest.h"
+#include "verifier/cache.h"
 #include "verifier/dcap/intel_root.h"
 
 namespace coffer::verifier::dcap {
@@ -41,6 +42,11 @@ bool is_anchor(const Certificate& cert, const Certificate& anchor) {
   return a && c && a->same_public(*c);
 }
 
+bool is_any_anchor(const Certificate& cert, const std::vector<Certificate>& anchors) {
+  return std::any_of(anchors.begin(), anchors.end(),
+                     [&](const Certificate& a) { return is_anchor(cert, a); });
+}
+
 // Collateral past its nextUpdate fails unless the options accept it (then it is flagged).
 Status check_fresh(TimePoint next_update, TimePoint now, bool allow, bool& expired,
                    const std::string& code, const std::string& what) {
@@ -53,11 +59,180 @@ Status check_fresh(TimePoint next_update, TimePoint now, bool allow, bool& expir
       code, what + " expired at " + format_rfc3339(next_update) + "; fetch current collateral");
 }
 
+// The PEM certificate blocks of a chain, in order (text between the markers is not inspected:
+// each block is parsed on its own).
+std::vector<std::string_view> pem_blocks(std::string_view pem) {
+  constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
+  constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
+  std::vector<std::string_view> out;
+  std::size_t pos = 0;
+  while ((pos = pem.find(kBegin, pos)) != std::string_view::npos) {
+    std::size_t end = pem.find(kEnd, pos);
+    if (end == std::string_view::npos) break;
+    end += kEnd.size();
+    out.push_back(pem.substr(pos, end - pos));
+    pos = end;
+  }
+  return out;
+}
+
+std::string two_part_key(std::string_view a, std::string_view b) {
+  return cache_key(a) + cache_key(b);
+}
+
+// The PCK's issuer (Platform or Processor CA) and the root, verified up to a trust anchor.
+struct IssuerChain {
+  Certificate intermediate;
+  Certificate root;
+  Key intermediate_key;
+  Key root_key;
+  std::string id;  // cache key: identifies this issuer for the PCK CRL cache
+  std::string pck_ca;
+  Bytes root_fingerprint;
+};
+
+// A PCK leaf whose signature verified once (it is re-verified for every quote).
+struct PckLeaf {
+  Certificate cert;
+  Key key;
+  PckExtensions ext;
+};
+
+// A CRL whose signature by a given issuer key verified.
+struct VerifiedCrl {
+  crypto::Crl crl;
+};
+
+// A TCB info or QE identity whose signing chain reaches a trust anchor and whose signature
+// verified; the signer's validity and revocation are re-checked per quote.
+template <typename Doc>
+struct SignedDoc {
+  Doc doc;
+  Certificate signer;
+};
+
+}  // namespace
+
+struct DcapVerifier::Caches {
+  explicit Caches(std::size_t n)
+      : chains(n), leaves(n), crls(n), tcb_infos(n), qe_identities(n), attestation_keys(n) {}
+  BoundedCache<IssuerChain> chains;
+  BoundedCache<PckLeaf> leaves;
+  BoundedCache<VerifiedCrl> crls;
+  BoundedCache<SignedDoc<TcbInfo>> tcb_infos;
+  BoundedCache<SignedDoc<EnclaveIdentity>> qe_identities;
+  BoundedCache<Key> attestation_keys;
+};
+
+namespace {
+
+Result<std::shared_ptr<const IssuerChain>> verified_issuer_chain(
+    BoundedCache<IssuerChain>& cache, const std::vector<Certificate>& anchors,
+    std::string_view intermediate_pem, std::string_view root_pem) {
+  std::string key = two_part_key(intermediate_pem, root_pem);
+  if (auto hit = cache.find(key)) return hit;
+  auto intermediate = Certificate::from_pem(intermediate_pem);
+  if (!intermediate)
+    return make_error("pck_chain_invalid", "PCK CA: " + intermediate.error().message);
+  auto root = Certificate::from_pem(root_pem);
+  if (!root) return make_error("pck_chain_invalid", "root CA: " + root.error().message);
+  // the root must carry a configured trust anchor's name and key (its signature is checked next)
+  if (!is_any_anchor(*root, anchors)) {
+    return make_error("untrusted_root", "PCK chain ends in '" + root->subject() +
+                                            "', which is not a configured trust anchor");
+  }
+  COFFER_TRY_STATUS(check_signed_by(*root, *root, "root_signature_invalid"));
+  COFFER_TRY_STATUS(check_signed_by(*intermediate, *root, "intermediate_signature_invalid"));
+  Key intermediate_key = COFFER_TRY(intermediate->public_key());
+  Key root_key = COFFER_TRY(root->public_key());
+  std::string ca = intermediate->subject_common_name().find("Platform") != std::string::npos
+                       ? "platform"
+                       : "processor";
+  Bytes fingerprint = root->sha256_fingerprint();
+  return cache.insert(
+      key, std::make_shared<const IssuerChain>(
+               IssuerChain{std::move(*intermediate), std::move(*root), std::move(intermediate_key),
+                           std::move(root_key), key, ca, std::move(fingerprint)}));
+}
+
+struct CrlCodes {
+  const char* invalid;
+  const char* signature;
+  const char* what;
+};
+
+// A CRL signed by `issuer_key` (identified by `issuer_id`), and issued by `issuer_name` if given.
+Result<std::shared_ptr<const VerifiedCrl>> verified_crl(BoundedCache<VerifiedCrl>& cache,
+                                                        ByteView data, const std::string& issuer_id,
+                                                        const Key& issuer_key,
+                                                        const std::string* issuer_name,
+                                                        const CrlCodes& codes) {
+  std::string key = cache_key(data) + issuer_id;
+  if (auto hit = cache.find(key)) return hit;
+  auto crl = crypto::Crl::parse_any(data);
+  if (!crl) return make_error(codes.invalid, crl.error().message);
+  if (issuer_name && crl->issuer() != *issuer_name) {
+    return make_error("pck_crl_issuer_mismatch", "PCK CRL is issued by '" + crl->issuer() +
+                                                     "', the PCK by '" + *issuer_name + "'");
+  }
+  if (!crl->verify_signed_by(issuer_key)) {
+    return make_error(codes.signature, std::string(codes.what) + " is not signed by its issuer");
+  }
+  return cache.insert(key, std::make_shared<const VerifiedCrl>(VerifiedCrl{std::move(*crl)}));
+}
+
+// Signing chain of TCB info and QE identity (Intel SGX TCB Signing <- configured root), the
+// document's parse and its signature; cached by the bytes of document and chain.
+template <typename Doc, typename Parse>
+Result<std::shared_ptr<const SignedDoc<Doc>>> verified_doc(BoundedCache<SignedDoc<Doc>>& cache,
+                                                           const std::vector<Certificate>& anchors,
+                                                           std::string_view body,
+                                                           std::string_view chain_pem,
+                                                           const std::string& what, Parse parse,
+                                                           const std::string& signature_code) {
+  std::string key = two_part_key(body, chain_pem);
+  if (auto hit = cache.find(key)) return hit;
+  auto c = Certificate::chain_from_pem(chain_pem);
+  if (!c || c->size() < 2) {
+    return make_error("tcb_signing_chain_invalid", what + " issuer chain is missing or bad");
+  }
+  const Certificate& signer = c->front();
+  if (!is_any_anchor(c->back(), anchors)) {
+    return make_error("tcb_signing_chain_invalid", what + " chain ends in an untrusted root");
+  }
+  COFFER_TRY_STATUS(check_signed_by(c->back(), c->back(), "tcb_signing_chain_invalid"));
+  COFFER_TRY_STATUS(check_signed_by(signer, c->back(), "tcb_signing_chain_invalid"));
+  Key signing_key = COFFER_TRY(signer.public_key());
+  Doc doc = COFFER_TRY(parse(body));
+  if (!signing_key.verify(as_bytes(doc.signed_body), doc.signature, kP256Raw)) {
+    return make_error(signature_code, what + " signature does not verify");
+  }
+  return cache.insert(
+      key, std::make_shared<const SignedDoc<Doc>>(SignedDoc<Doc>{std::move(doc), signer}));
+}
+
+// Per quote: the signing certificate is valid now and not revoked by the root CA CRL.
+Status check_signer(const Certificate& signer, TimePoint now, const crypto::Crl* root_crl) {
+  COFFER_TRY_STATUS(check_validity(signer, now, "tcb_signing_cert"));
+  if (root_crl && root_crl->is_revoked(signer.serial())) {
+    return make_error("tcb_signing_cert_revoked", "the TCB signing certificate is revoked");
+  }
+  return ok();
+}
+
 }  // namespace
 
 DcapVerifier::DcapVerifier(std::vector<Certificate> trust_anchors,
                            std::shared_ptr<const CollateralSource> source, DcapOptions options)
-    : anchors_(std::move(trust_anchors)), source_(std::move(source)), options_(options) {}
+    : anchors_(std::move(trust_anchors)),
+      source_(std::move(source)),
+      options_(options),
+      caches_(std::make_shared<Caches>(options.cache_capacity)) {}
+
+DcapCacheSizes DcapVerifier::cache_sizes() const {
+  return DcapCacheSizes{caches_->chains.size(), caches_->leaves.size(), caches_->crls.size(),
+                        caches_->tcb_infos.size(), caches_->qe_identities.size()};
+}
 
 DcapVerifier DcapVerifier::with_intel_root(std::shared_ptr<const CollateralSource> source,
                                            DcapOptions options) {
@@ -98,6 +273,7 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
                                         TimePoint now) const {
   DcapResult r;
   const sgx::QuoteSignatureData& sig = *quote.signature;
+  Caches& caches = *caches_;
 
   // 1. quote structure (parsed by the caller): only Intel's QE produces DCAP ECDSA quotes
   if (quote.header->qe_vendor_id != sgx::kIntelQeVendorId) {
@@ -106,33 +282,49 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   }
 
   // 2. PCK chain: PCK <- Platform/Processor CA <- a configured root, all valid now
-  auto chain = Certificate::chain_from_pem(to_string(sig.qe.certification_data));
-  if (!chain) return make_error("pck_chain_invalid", "PCK chain: " + chain.error().message);
-  if (chain->size() != 3) {
+  std::string_view pem(reinterpret_cast<const char*>(sig.qe.certification_data.data()),
+                       sig.qe.certification_data.size());
+  auto blocks = pem_blocks(pem);
+  if (blocks.size() != 3) {
+    auto chain = Certificate::chain_from_pem(pem);
+    if (!chain) return make_error("pck_chain_invalid", "PCK chain: " + chain.error().message);
     return make_error("pck_chain_invalid",
                       "PCK chain has " + std::to_string(chain->size()) + " certificates, not 3");
   }
-  const Certificate& pck = (*chain)[0];
-  const Certificate& intermediate = (*chain)[1];
-  const Certificate& root = (*chain)[2];
-  // the root must carry a configured trust anchor's name and key (its signature is checked next)
-  if (std::none_of(anchors_.begin(), anchors_.end(),
-                   [&](const Certificate& a) { return is_anchor(root, a); })) {
-    return make_error("untrusted_root", "PCK chain ends in '" + root.subject() +
-                                            "', which is not a configured trust anchor");
+  std::string leaf_key = cache_key(blocks[0]);
+  std::shared_ptr<const PckLeaf> leaf = caches.leaves.find(leaf_key);
+  std::optional<Certificate> new_leaf;
+  if (!leaf) {
+    auto parsed = Certificate::from_pem(blocks[0]);
+    if (!parsed) return make_error("pck_chain_invalid", "PCK chain: " + parsed.error().message);
+    new_leaf = std::move(*parsed);
   }
-  COFFER_TRY_STATUS(check_signed_by(root, root, "root_signature_invalid"));
-  COFFER_TRY_STATUS(check_signed_by(intermediate, root, "intermediate_signature_invalid"));
-  COFFER_TRY_STATUS(check_signed_by(pck, intermediate, "pck_signature_invalid"));
-  COFFER_TRY_STATUS(check_validity(pck, now, "pck"));
+  auto issuers = COFFER_TRY(verified_issuer_chain(caches.chains, anchors_, blocks[1], blocks[2]));
+  const Certificate& intermediate = issuers->intermediate;
+  const Certificate& root = issuers->root;
+  const Certificate& leaf_cert = leaf ? leaf->cert : *new_leaf;
+  // the PCK leaf is checked against the (verified) intermediate for every quote
+  if (!leaf_cert.verify_signed_by(issuers->intermediate_key)) {
+    return make_error("pck_signature_invalid", leaf_cert.subject_common_name() +
+                                                   " is not signed by " +
+                                                   intermediate.subject_common_name());
+  }
+  COFFER_TRY_STATUS(check_validity(leaf_cert, now, "pck"));
   COFFER_TRY_STATUS(check_validity(intermediate, now, "intermediate"));
   COFFER_TRY_STATUS(check_validity(root, now, "root"));
-  r.pck = COFFER_TRY(parse_pck_extensions(pck));
-  r.pck_ca = intermediate.subject_common_name().find("Platform") != std::string::npos ? "platform"
-                                                                                      : "processor";
+  if (!leaf) {
+    auto ext = COFFER_TRY(parse_pck_extensions(*new_leaf));
+    Key key = COFFER_TRY(new_leaf->public_key());
+    leaf =
+        caches.leaves.insert(leaf_key, std::make_shared<const PckLeaf>(PckLeaf{
+                                           std::move(*new_leaf), std::move(key), std::move(ext)}));
+  }
+  const Certificate& pck = leaf->cert;  // new_leaf was moved into the cache
+  r.pck = leaf->ext;
+  r.pck_ca = issuers->pck_ca;
   r.root_subject = root.subject();
-  r.root_fingerprint = root.sha256_fingerprint();
-  Key pck_key = COFFER_TRY(pck.public_key());
+  r.root_fingerprint = issuers->root_fingerprint;
+  const Key& pck_key = leaf->key;
 
   Collateral fetched;
   if (!collateral && source_) {
@@ -143,79 +335,51 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   }
   r.chain_only = collateral == nullptr;
 
-  std::optional<TcbInfo> tcb_info;
-  std::optional<EnclaveIdentity> qe_identity;
+  const TcbInfo* tcb_info = nullptr;
+  const EnclaveIdentity* qe_identity = nullptr;
+  std::shared_ptr<const SignedDoc<TcbInfo>> tcb_doc;
+  std::shared_ptr<const SignedDoc<EnclaveIdentity>> qe_doc;
   if (collateral) {
     // 3. CRLs: the root CA CRL (signed by the root) must not list the intermediate, the PCK CRL
     // (signed by the intermediate) must not list the PCK; both current
-    std::optional<crypto::Crl> root_crl;
+    std::shared_ptr<const VerifiedCrl> root_crl;
     if (collateral->root_ca_crl) {
-      auto crl = crypto::Crl::parse_any(*collateral->root_ca_crl);
-      if (!crl) return make_error("root_ca_crl_invalid", crl.error().message);
-      Key root_key = COFFER_TRY(root.public_key());
-      if (!crl->verify_signed_by(root_key)) {
-        return make_error("root_ca_crl_signature_invalid", "root CA CRL is not signed by the root");
-      }
-      if (auto next = crl->next_update()) {
+      root_crl = COFFER_TRY(
+          verified_crl(caches.crls, *collateral->root_ca_crl, to_string(issuers->root_fingerprint),
+                       issuers->root_key, nullptr,
+                       {"root_ca_crl_invalid", "root_ca_crl_signature_invalid", "root CA CRL"}));
+      if (auto next = root_crl->crl.next_update()) {
         COFFER_TRY_STATUS(check_fresh(*next, now, options_.allow_expired_collateral,
                                       r.collateral_expired, "root_ca_crl_expired", "root CA CRL"));
       }
-      if (crl->is_revoked(intermediate.serial())) {
+      if (root_crl->crl.is_revoked(intermediate.serial())) {
         return make_error("intermediate_revoked",
                           intermediate.subject_common_name() + " is revoked by the root CA CRL");
       }
-      root_crl = std::move(*crl);
     }
     if (collateral->pck_crl) {
-      auto crl = crypto::Crl::parse_any(*collateral->pck_crl);
-      if (!crl) return make_error("pck_crl_invalid", crl.error().message);
-      if (crl->issuer() != intermediate.subject()) {
-        return make_error("pck_crl_issuer_mismatch", "PCK CRL is issued by '" + crl->issuer() +
-                                                         "', the PCK by '" +
-                                                         intermediate.subject() + "'");
-      }
-      Key intermediate_key = COFFER_TRY(intermediate.public_key());
-      if (!crl->verify_signed_by(intermediate_key)) {
-        return make_error("pck_crl_signature_invalid",
-                          "PCK CRL is not signed by " + intermediate.subject_common_name());
-      }
-      if (auto next = crl->next_update()) {
+      std::string issuer_name = intermediate.subject();
+      auto pck_crl = COFFER_TRY(
+          verified_crl(caches.crls, *collateral->pck_crl, issuers->id, issuers->intermediate_key,
+                       &issuer_name, {"pck_crl_invalid", "pck_crl_signature_invalid", "PCK CRL"}));
+      if (auto next = pck_crl->crl.next_update()) {
         COFFER_TRY_STATUS(check_fresh(*next, now, options_.allow_expired_collateral,
                                       r.collateral_expired, "pck_crl_expired", "PCK CRL"));
       }
-      if (crl->is_revoked(pck.serial())) {
+      if (pck_crl->crl.is_revoked(pck.serial())) {
         return make_error("pck_revoked", "the PCK certificate (serial " + hex_encode(pck.serial()) +
                                              ") is revoked");
       }
     }
     r.crls_checked = collateral->root_ca_crl.has_value() && collateral->pck_crl.has_value();
-
-    // Signing chains of TCB info and QE identity: Intel SGX TCB Signing <- configured root.
-    auto signing_key = [&](const std::string& pem, const std::string& what) -> Result<Key> {
-      auto c = Certificate::chain_from_pem(pem);
-      if (!c || c->size() < 2) {
-        return make_error("tcb_signing_chain_invalid", what + " issuer chain is missing or bad");
-      }
-      const Certificate& signer = c->front();
-      if (std::none_of(anchors_.begin(), anchors_.end(),
-                       [&](const Certificate& a) { return is_anchor(c->back(), a); })) {
-        return make_error("tcb_signing_chain_invalid", what + " chain ends in an untrusted root");
-      }
-      COFFER_TRY_STATUS(check_signed_by(c->back(), c->back(), "tcb_signing_chain_invalid"));
-      COFFER_TRY_STATUS(check_signed_by(signer, c->back(), "tcb_signing_chain_invalid"));
-      COFFER_TRY_STATUS(check_validity(signer, now, "tcb_signing_cert"));
-      if (root_crl && root_crl->is_revoked(signer.serial())) {
-        return make_error("tcb_signing_cert_revoked", "the TCB signing certificate is revoked");
-      }
-      return signer.public_key();
-    };
+    const crypto::Crl* root_crl_ptr = root_crl ? &root_crl->crl : nullptr;
 
     // 4. TCB info: signed by the TCB signing key, current, for this TEE, FMSPC and PCE
-    Key tcb_key = COFFER_TRY(signing_key(collateral->tcb_info_issuer_chain, "TCB info"));
-    tcb_info = COFFER_TRY(parse_tcb_info(collateral->tcb_info));
-    if (!tcb_key.verify(as_bytes(tcb_info->signed_body), tcb_info->signature, kP256Raw)) {
-      return make_error("tcb_info_signature_invalid", "TCB info signature does not verify");
-    }
+    tcb_doc = COFFER_TRY(verified_doc(caches.tcb_infos, anchors_, collateral->tcb_info,
+                                      collateral->tcb_info_issuer_chain, "TCB info", parse_tcb_info,
+                                      "tcb_info_signature_invalid"));
+    COFFER_TRY_STATUS(check_signer(tcb_doc->signer, now, root_crl_ptr));
+    tcb_info = &tcb_doc->doc;
     std::string want_id = quote.tee == TeeKind::kTdx ? "TDX" : "SGX";
     if (tcb_info->id != want_id || tcb_info->version != 3) {
       return make_error("tcb_info_mismatch", "TCB info is " + tcb_info->id + " v" +
@@ -234,11 +398,11 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
                                   r.collateral_expired, "tcb_info_expired", "TCB info"));
 
     // 5. QE identity: signed by the TCB signing key, current, for the right QE
-    Key qe_key = COFFER_TRY(signing_key(collateral->qe_identity_issuer_chain, "QE identity"));
-    qe_identity = COFFER_TRY(parse_enclave_identity(collateral->qe_identity));
-    if (!qe_key.verify(as_bytes(qe_identity->signed_body), qe_identity->signature, kP256Raw)) {
-      return make_error("qe_identity_signature_invalid", "QE identity signature does not verify");
-    }
+    qe_doc = COFFER_TRY(verified_doc(caches.qe_identities, anchors_, collateral->qe_identity,
+                                     collateral->qe_identity_issuer_chain, "QE identity",
+                                     parse_enclave_identity, "qe_identity_signature_invalid"));
+    COFFER_TRY_STATUS(check_signer(qe_doc->signer, now, root_crl_ptr));
+    qe_identity = &qe_doc->doc;
     std::string want_qe = quote.tee == TeeKind::kTdx ? "TD_QE" : "QE";
     if (qe_identity->id != want_qe || qe_identity->version != 2) {
       return make_error("qe_identity_mismatch", "QE identity is " + qe_identity->id + " v" +
@@ -271,13 +435,21 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   }
 
   // 8. quote signature: the attestation key signed header || body
-  crypto::EcPoint point{Bytes(sig.attestation_key.begin(), sig.attestation_key.begin() + 32),
-                        Bytes(sig.attestation_key.begin() + 32, sig.attestation_key.end())};
-  auto att_key = Key::ec_from_point(crypto::KeyType::kEcP256, point);
-  if (!att_key) return make_error("attestation_key_invalid", att_key.error().message);
+  std::string att_key_id(sig.attestation_key.begin(), sig.attestation_key.end());
+  std::shared_ptr<const Key> att_key = caches.attestation_keys.find(att_key_id);
+  bool att_key_cached = att_key != nullptr;
+  if (!att_key) {
+    crypto::EcPoint point{Bytes(sig.attestation_key.begin(), sig.attestation_key.begin() + 32),
+                          Bytes(sig.attestation_key.begin() + 32, sig.attestation_key.end())};
+    auto k = Key::ec_from_point(crypto::KeyType::kEcP256, point);
+    if (!k) return make_error("attestation_key_invalid", k.error().message);
+    att_key = std::make_shared<const Key>(std::move(*k));
+  }
   if (!att_key->verify(quote.signed_region, sig.signature, kP256Raw)) {
     return make_error("quote_signature_invalid", "quote signature does not verify");
   }
+  // only keys that a verified QE report vouches for are kept
+  if (!att_key_cached) caches.attestation_keys.insert(att_key_id, att_key);
   if (!collateral) return r;
 
   // 9. QE identity match: Intel's QE (MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES)

@@ -1,6 +1,13 @@
 // Intel DCAP quote verification (SGX quote v3, TDX quote v4/v5) as a straight sequence of
 // numbered steps, each failing with its own error code. Trust anchors, the collateral source and
 // the verification time come from the caller.
+//
+// What does not change between quotes is verified once and cached, keyed by the SHA-256 of its
+// bytes: the PCK intermediate/root chain, parsed PCK leaves with their extensions, CRLs (with
+// their signature by a given issuer), TCB infos and QE identities (with their signing chain and
+// signature). Every call still checks every validity window against `now`, revocation, and the
+// per-quote signatures (PCK leaf by the intermediate, QE report, quote). The verifier is
+// thread-safe; copies share the caches.
 #pragma once
 
 #include <memory>
@@ -24,6 +31,14 @@ struct DcapOptions {
   // Accept collateral (TCB info, QE identity, CRLs) past its nextUpdate, reporting
   // collateral_expiration_status "1" instead of failing. Certificates must always be valid.
   bool allow_expired_collateral = false;
+  // Bound of each verified-object cache (PCK issuer chains, PCK leaves, CRLs, TCB infos, QE
+  // identities, attestation keys).
+  std::size_t cache_capacity = 256;
+};
+
+// How many verified objects the verifier holds (for tests and metrics).
+struct DcapCacheSizes {
+  std::size_t issuer_chains = 0, pck_leaves = 0, crls = 0, tcb_infos = 0, qe_identities = 0;
 };
 
 struct DcapResult {
@@ -62,10 +77,16 @@ class DcapVerifier {
   Result<DcapResult> verify(const QuoteView& quote, const Collateral* collateral,
                             TimePoint now) const;
 
+  [[nodiscard]] DcapCacheSizes cache_sizes() const;
+  [[nodiscard]] const std::vector<crypto::Certificate>& trust_anchors() const { return anchors_; }
+
+  struct Caches;
+
  private:
   std::vector<crypto::Certificate> anchors_;
   std::shared_ptr<const CollateralSource> source_;
   DcapOptions options_;
+  std::shared_ptr<Caches> caches_;
 };
 
 }  // namespace coffer::verifier::dcap

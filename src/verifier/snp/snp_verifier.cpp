@@ -1,5 +1,6 @@
 #include "verifier/snp/snp_verifier.h"
 
+#include "evidence/snp/report_json.h"
 #include "verifier/binding.h"
 
 namespace coffer::verifier::snp {
@@ -76,13 +77,19 @@ Result<Json> SnpVerifier::verify(const VerifyInput& input) const {
   if (!ev.is_object() || !ev.contains("attestation_report")) {
     return make_error("bad_evidence", "evidence lacks 'attestation_report'");
   }
-  if (!ev["attestation_report"].is_string()) {
+  // CoCo's attester sends the report as the JSON of virtee/sev's AttestationReport; a base64
+  // string of the raw 1184 bytes is accepted too
+  const Json& report_json = ev["attestation_report"];
+  esnp::Report report;
+  if (report_json.is_object()) {
+    report = COFFER_TRY(esnp::report_from_json(report_json));
+  } else if (report_json.is_string()) {
+    Bytes raw = COFFER_TRY(decode_evidence_base64(ev, "attestation_report"));
+    report = COFFER_TRY(esnp::parse_report(raw));
+  } else {
     return make_error("bad_evidence",
-                      "'attestation_report' must be the base64 raw report (the JSON object form "
-                      "is not supported)");
+                      "'attestation_report' must be a report object or a base64 raw report");
   }
-  Bytes raw = COFFER_TRY(decode_evidence_base64(ev, "attestation_report"));
-  auto report = COFFER_TRY(esnp::parse_report(raw));
   auto vek = COFFER_TRY(vek_from_cert_chain(ev));
   auto endorsement = COFFER_TRY(chain_->verify(report, vek, input.now));
   // freshness: REPORT_DATA carries the hash of the KBS nonce and the TEE key
@@ -95,7 +102,8 @@ Result<Json> SnpVerifier::verify(const VerifyInput& input) const {
   }
   Json claims = snp_report_claims(report, endorsement.product);
   claims["vek_type"] = std::string(vek_type_name(endorsement.vek_type));
-  claims["tee_root"] = "amd";
+  // which anchor vouched: AMD's pinned ARK, or a configured non-AMD one (the simulated TEE)
+  claims["tee_root"] = endorsement.amd_root ? "amd" : "simulated";
   return claims;
 }
 

@@ -1,4 +1,5 @@
-// The "snp" verifier: evidence {"attestation_report": "<base64 1184-byte report>",
+// The "snp" verifier: evidence {"attestation_report": <virtee/sev AttestationReport JSON> or
+// "<base64 1184-byte report>",
 // "cert_chain": [{"cert_type": "VCEK"|"VLEK"|"ASK"|"ARK", "data": [bytes] | "<base64>"}]?};
 // claims as Trustee's SNP verifier names them (policy_*, reported_tcb_*, platform_*,
 // measurement, report_data, init_data - base64 like Trustee) plus vmpl, product, vek_type.

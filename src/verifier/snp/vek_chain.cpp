@@ -5,6 +5,7 @@
 #include "core/file.h"
 #include "crypto/der.h"
 #include "crypto/digest.h"
+#include "verifier/cache.h"
 
 namespace coffer::verifier::snp {
 namespace {
@@ -72,7 +73,22 @@ Result<Bytes> p384_scalar(ByteView le72) {
                std::make_reverse_iterator(le72.begin()));
 }
 
+// A VEK whose chain to the pinned ARK verified, with its parsed extensions.
+struct VerifiedVek {
+  Certificate cert;
+  crypto::Key key;
+  Product product = Product::kUnknown;
+  VekType type = VekType::kVcek;
+  VekTcb ext;
+  bool amd_root = true;
+};
+
 }  // namespace
+
+struct SnpChainVerifier::Caches {
+  explicit Caches(std::size_t n) : veks(n) {}
+  BoundedCache<VerifiedVek> veks;
+};
 
 std::string_view vek_type_name(VekType t) { return t == VekType::kVcek ? "VCEK" : "VLEK"; }
 
@@ -155,8 +171,13 @@ Result<Vek> DirectoryVekSource::fetch(Product product, const esnp::Report& repor
 }
 
 SnpChainVerifier::SnpChainVerifier(std::map<Product, VendorChain> vendors,
-                                   std::shared_ptr<const VekSource> source)
-    : vendors_(std::move(vendors)), source_(std::move(source)) {}
+                                   std::shared_ptr<const VekSource> source, Options options)
+    : vendors_(std::move(vendors)),
+      source_(std::move(source)),
+      options_(options),
+      caches_(std::make_shared<Caches>(options.cache_capacity)) {}
+
+std::size_t SnpChainVerifier::cached_veks() const { return caches_->veks.size(); }
 
 Result<SnpEndorsement> SnpChainVerifier::verify(const esnp::Report& report,
                                                 const std::optional<Vek>& vek_from_evidence,
@@ -191,55 +212,73 @@ Result<SnpEndorsement> SnpChainVerifier::verify(const esnp::Report& report,
     }
     if (!vek) return std::unexpected(last);
   }
-  auto vek_cert = Certificate::from_der(vek->der);
-  if (!vek_cert) return make_error("vek_invalid", vek_cert.error().message);
-  std::string vek_cn = vek_cert->subject_common_name();
-  if (vek_cn.find(vek_type_name(out.vek_type)) == std::string::npos) {
-    return make_error("vek_type_mismatch", "the report is signed by a " +
-                                               std::string(vek_type_name(out.vek_type)) +
-                                               ", the certificate is " + vek_cn);
+  std::string vek_key = cache_key(vek->der);
+  std::shared_ptr<const VerifiedVek> verified = caches_->veks.find(vek_key);
+  if (verified && (verified->type != out.vek_type ||
+                   (product != Product::kUnknown && product != verified->product))) {
+    verified = nullptr;  // verified for another use: take the full path (and its errors)
   }
+  if (!verified) {
+    auto vek_cert = Certificate::from_der(vek->der);
+    if (!vek_cert) return make_error("vek_invalid", vek_cert.error().message);
+    std::string vek_cn = vek_cert->subject_common_name();
+    if (vek_cn.find(vek_type_name(out.vek_type)) == std::string::npos) {
+      return make_error("vek_type_mismatch", "the report is signed by a " +
+                                                 std::string(vek_type_name(out.vek_type)) +
+                                                 ", the certificate is " + vek_cn);
+    }
 
-  // 3. product: from CPUID (v3+) and the VEK's issuer; they must agree
-  Product issuer_product = product_of_cn(issuer_common_name(*vek_cert));
-  if (product == Product::kUnknown) product = issuer_product;
-  if (product == Product::kUnknown ||
-      (issuer_product != Product::kUnknown && issuer_product != product)) {
-    return make_error("product_mismatch",
-                      "cannot tell the product, or CPUID and VEK issuer disagree");
+    // 3. product: from CPUID (v3+) and the VEK's issuer; they must agree
+    Product issuer_product = product_of_cn(issuer_common_name(*vek_cert));
+    if (product == Product::kUnknown) product = issuer_product;
+    if (product == Product::kUnknown ||
+        (issuer_product != Product::kUnknown && issuer_product != product)) {
+      return make_error("product_mismatch",
+                        "cannot tell the product, or CPUID and VEK issuer disagree");
+    }
+    auto vendor = vendors_.find(product);
+    if (vendor == vendors_.end()) {
+      return make_error("product_unsupported",
+                        "no AMD chain configured for " + std::string(esnp::product_name(product)));
+    }
+    const VendorChain& chain = vendor->second;
+
+    // 4. ARK: self-signed and pinned to AMD's key for this product (or explicitly configured)
+    COFFER_TRY_STATUS(signed_by(chain.ark, chain.ark, "ark_signature_invalid"));
+    auto ark_key = COFFER_TRY(chain.ark.public_key());
+    auto pin = pinned_ark_spki_sha256(product);
+    bool amd_root = pin && hex_encode(crypto::sha256(ark_key.public_der())) == *pin;
+    if (!amd_root && !options_.trust_configured_arks) {
+      return make_error("ark_untrusted", "the ARK is not AMD's pinned ARK-" +
+                                             std::string(esnp::product_name(product)));
+    }
+
+    // 5. ASK (VCEK) or ASVK (VLEK) signed by the ARK (RSASSA-PSS SHA-384)
+    const auto& signer = out.vek_type == VekType::kVcek ? chain.ask : chain.asvk;
+    if (!signer) return make_error("ask_unavailable", "no ASK/ASVK configured for this product");
+    COFFER_TRY_STATUS(signed_by(*signer, chain.ark, "ask_signature_invalid"));
+
+    // 6. VEK signed by the ASK/ASVK
+    COFFER_TRY_STATUS(signed_by(*vek_cert, *signer, "vek_signature_invalid"));
+    auto ext = COFFER_TRY(read_vek_extensions(*vek_cert, product));
+    auto vek_key_pub = COFFER_TRY(vek_cert->public_key());
+    verified = caches_->veks.insert(vek_key, std::make_shared<const VerifiedVek>(VerifiedVek{
+                                                 std::move(*vek_cert), std::move(vek_key_pub),
+                                                 product, out.vek_type, ext, amd_root}));
   }
+  product = verified->product;
   out.product = product;
-  auto vendor = vendors_.find(product);
-  if (vendor == vendors_.end()) {
-    return make_error("product_unsupported",
-                      "no AMD chain configured for " + std::string(esnp::product_name(product)));
-  }
-  const VendorChain& chain = vendor->second;
-
-  // 4. ARK: self-signed and pinned to AMD's key for this product
-  COFFER_TRY_STATUS(signed_by(chain.ark, chain.ark, "ark_signature_invalid"));
-  auto ark_key = COFFER_TRY(chain.ark.public_key());
-  auto pin = pinned_ark_spki_sha256(product);
-  if (!pin || hex_encode(crypto::sha256(ark_key.public_der())) != *pin) {
-    return make_error("ark_untrusted", "the ARK is not AMD's pinned ARK-" +
-                                           std::string(esnp::product_name(product)));
-  }
-
-  // 5. ASK (VCEK) or ASVK (VLEK) signed by the ARK (RSASSA-PSS SHA-384)
-  const auto& signer = out.vek_type == VekType::kVcek ? chain.ask : chain.asvk;
-  if (!signer) return make_error("ask_unavailable", "no ASK/ASVK configured for this product");
-  COFFER_TRY_STATUS(signed_by(*signer, chain.ark, "ask_signature_invalid"));
-
-  // 6. VEK signed by the ASK/ASVK
-  COFFER_TRY_STATUS(signed_by(*vek_cert, *signer, "vek_signature_invalid"));
+  out.amd_root = verified->amd_root;
+  const VendorChain& chain = vendors_.at(product);
+  const Certificate& signer = out.vek_type == VekType::kVcek ? *chain.ask : *chain.asvk;
 
   // 7. every certificate valid at the verification time
-  COFFER_TRY_STATUS(valid_at(*vek_cert, now, "vek"));
-  COFFER_TRY_STATUS(valid_at(*signer, now, "ask"));
+  COFFER_TRY_STATUS(valid_at(verified->cert, now, "vek"));
+  COFFER_TRY_STATUS(valid_at(signer, now, "ask"));
   COFFER_TRY_STATUS(valid_at(chain.ark, now, "ark"));
 
   // 8. the VEK was issued for the TCB the report claims, and (VCEK) for this chip
-  auto ext = COFFER_TRY(read_vek_extensions(*vek_cert, product));
+  const VekTcb& ext = verified->ext;
   out.reported_tcb = esnp::decode_tcb(report.reported_tcb, product);
   if (ext.tcb != out.reported_tcb) {
     return make_error("vek_tcb_mismatch", "VEK TCB extensions differ from REPORTED_TCB");
@@ -256,9 +295,8 @@ Result<SnpEndorsement> SnpChainVerifier::verify(const esnp::Report& report,
   sig.insert(sig.end(), s.begin(), s.end());
   Bytes signed_region = esnp::serialize_report(report);
   signed_region.resize(esnp::kSignedSize);
-  auto vek_key = COFFER_TRY(vek_cert->public_key());
-  if (!vek_key.verify(signed_region, sig,
-                      {crypto::DigestAlg::kSha384, crypto::SignatureFormat::kRaw})) {
+  if (!verified->key.verify(signed_region, sig,
+                            {crypto::DigestAlg::kSha384, crypto::SignatureFormat::kRaw})) {
     return make_error("report_signature_invalid", "the report signature does not verify");
   }
   return out;

@@ -69,23 +69,44 @@ Result<VekTcb> read_vek_extensions(const crypto::Certificate& vek, Product produ
 
 struct SnpEndorsement {
   Product product = Product::kUnknown;
+  bool amd_root = true;  // the ARK is AMD's pinned ARK (false: a configured, simulated one)
   VekType vek_type = VekType::kVcek;
   evidence::snp::TcbVersion reported_tcb;
 };
 
+// Verifies report signature chains. A VEK whose chain (ARK pinned and self-signed, ASK/ASVK by the
+// ARK, VEK by the ASK/ASVK) verified once is cached by the SHA-256 of its DER, with its parsed
+// TCB extensions; every call still checks every validity window, the TCB, the chip ID and the
+// report signature. Thread-safe; the cache is bounded.
 class SnpChainVerifier {
  public:
   // `source` may be null (then the evidence must carry the VEK).
-  SnpChainVerifier(std::map<Product, VendorChain> vendors, std::shared_ptr<const VekSource> source);
+  struct Options {
+    // Accept configured ARKs that are not AMD's (the simulated TEE's); endorsements then say
+    // amd_root = false. Off: only AMD's pinned ARKs anchor a chain.
+    bool trust_configured_arks = false;
+    std::size_t cache_capacity = 256;
+  };
+  SnpChainVerifier(std::map<Product, VendorChain> vendors, std::shared_ptr<const VekSource> source)
+      : SnpChainVerifier(std::move(vendors), std::move(source), Options{}) {}
+  SnpChainVerifier(std::map<Product, VendorChain> vendors, std::shared_ptr<const VekSource> source,
+                   Options options);
 
   // Verifies the report's signature chain at `now`. `vek_from_evidence` is the VCEK/VLEK of the
   // evidence's certificate table, if any.
   Result<SnpEndorsement> verify(const evidence::snp::Report& report,
                                 const std::optional<Vek>& vek_from_evidence, TimePoint now) const;
 
+  [[nodiscard]] std::size_t cached_veks() const;
+  [[nodiscard]] const std::map<Product, VendorChain>& vendors() const { return vendors_; }
+
+  struct Caches;
+
  private:
   std::map<Product, VendorChain> vendors_;
   std::shared_ptr<const VekSource> source_;
+  Options options_;
+  std::shared_ptr<Caches> caches_;
 };
 
 }  // namespace coffer::verifier::snp

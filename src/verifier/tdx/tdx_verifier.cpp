@@ -2,6 +2,7 @@
 
 #include "verifier/binding.h"
 #include "verifier/dcap/claims.h"
+#include "verifier/tdx/eventlog_claims.h"
 
 namespace coffer::verifier::tdx {
 namespace {
@@ -74,6 +75,23 @@ Result<Json> TdxVerifier::verify(const VerifyInput& input) const {
                                     "init_data_mismatch", "MRCONFIGID"));
   }
   Json claims = tdx_quote_claims(quote);
+  // boot measurements: the CC event log must replay to the RTMRs the quote signs
+  if (auto it = input.evidence.find("cc_eventlog");
+      it != input.evidence.end() && !it->is_null() &&
+      !(it->is_string() && it->get_ref<const std::string&>().empty())) {
+    Bytes raw_log = COFFER_TRY(decode_evidence_base64(input.evidence, "cc_eventlog"));
+    auto log = COFFER_TRY(etdx::parse_event_log(raw_log));
+    auto rtmrs = COFFER_TRY(etdx::replay_rtmrs(log));
+    for (std::size_t i = 0; i < rtmrs.size(); ++i) {
+      if (rtmrs[i] != quote.body.rtmr[i]) {
+        return make_error("eventlog_rtmr_mismatch",
+                          "the event log replays RTMR" + std::to_string(i) + " to " +
+                              hex_encode(rtmrs[i]) + ", the quote has " +
+                              hex_encode(quote.body.rtmr[i]));
+      }
+    }
+    claims["uefi_event_logs"] = event_log_claims(log);
+  }
   dcap::add_dcap_claims(result, claims);
   return claims;
 }

@@ -8,7 +8,9 @@
 #include "core/file.h"
 #include "crypto/digest.h"
 #include "crypto/ossl.h"
+#include "evidence/tdx/ccel.h"
 #include "verifier/dcap/dcap_verifier.h"
+#include "verifier/tdx/tdx_verifier.h"
 
 namespace coffer::verifier::dcap {
 namespace {
@@ -279,6 +281,61 @@ TEST(DcapConstructedPki, ChainOnlyAcceptsAndCrlRevokes) {
   Collateral r;
   r.root_ca_crl = revoking_crl(pki.root.get(), pki.root_key, 2);
   EXPECT_EQ(chain_only.verify(view, &r, now).error().code, "intermediate_revoked");
+}
+
+TEST(DcapConstructedPki, ConfiguredNonIntelRootIsReportedAsSimulated) {
+  auto q = tdx::parse_quote(load("tdx/trustee/tdx_quote_4.dat"));
+  auto chain =
+      crypto::Certificate::chain_from_pem(to_string(q->signature_data.qe.certification_data));
+  TestPki pki(chain->front());
+  Bytes quote = pki.resign(*q);
+  auto engine = std::make_shared<const DcapVerifier>(
+      std::vector<crypto::Certificate>{pki.root_cert()}, nullptr);
+  verifier::tdx::TdxVerifier v(engine);
+  Json evidence = {{"quote", base64_encode(quote)}};
+  auto claims = v.verify(
+      {evidence, ByteView(q->body.report_data), std::nullopt, std::chrono::system_clock::now()});
+  ASSERT_TRUE(claims) << claims.error().to_string();
+  EXPECT_EQ((*claims)["tee_root"], "simulated");
+}
+
+// A quote whose RTMRs are what CCEL_data replays to (re-signed by the test PKI): the log is
+// accepted and becomes uefi_event_logs; any change to it is eventlog_rtmr_mismatch.
+TEST(DcapConstructedPki, EventLogReplayingToTheQuoteRtmrs) {
+  auto q = tdx::parse_quote(load("tdx/trustee/tdx_quote_4.dat"));
+  auto chain =
+      crypto::Certificate::chain_from_pem(to_string(q->signature_data.qe.certification_data));
+  TestPki pki(chain->front());
+  Bytes ccel = load("tdx/trustee/CCEL_data");
+  auto log = *evidence::tdx::parse_event_log(ccel);
+  q->body.rtmr = *evidence::tdx::replay_rtmrs(log);
+  Bytes quote = pki.resign(*q);
+  verifier::tdx::TdxVerifier v(std::make_shared<const DcapVerifier>(
+      std::vector<crypto::Certificate>{pki.root_cert()}, nullptr));
+  TimePoint now = std::chrono::system_clock::now();
+  auto verify_with = [&](const Bytes& log_bytes) {
+    Json evidence = {{"quote", base64_encode(quote)}, {"cc_eventlog", base64_encode(log_bytes)}};
+    return v.verify({evidence, ByteView(q->body.report_data), std::nullopt, now});
+  };
+  auto claims = verify_with(ccel);
+  ASSERT_TRUE(claims) << claims.error().to_string();
+  EXPECT_EQ((*claims)["uefi_event_logs"].size(), 5u);
+  EXPECT_EQ((*claims)["uefi_event_logs"][4]["details"]["string"],
+            "td_payload_info root=/dev/vda1 console=hvc0 rw");
+
+  auto changed = log;
+  changed.events[4].digests[0].digest[0] ^= 1;  // another kernel command line
+  EXPECT_EQ(verify_with(evidence::tdx::serialize_event_log(changed)).error().code,
+            "eventlog_rtmr_mismatch");
+  changed = log;
+  changed.events.pop_back();  // an event hidden from the verifier
+  EXPECT_EQ(verify_with(evidence::tdx::serialize_event_log(changed)).error().code,
+            "eventlog_rtmr_mismatch");
+  changed = log;
+  changed.events[1].mr_index = 3;  // moved to another register
+  EXPECT_EQ(verify_with(evidence::tdx::serialize_event_log(changed)).error().code,
+            "eventlog_rtmr_mismatch");
+  EXPECT_EQ(verify_with(Bytes{1, 2, 3}).error().code, "eventlog_truncated");
 }
 
 }  // namespace

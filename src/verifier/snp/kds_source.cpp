@@ -1,0 +1,102 @@
+#include "verifier/snp/kds_source.h"
+
+#include <cctype>
+
+#include "core/file.h"
+
+namespace coffer::verifier::snp {
+namespace {
+
+namespace esnp = evidence::snp;
+
+constexpr std::size_t kMaxCertificate = 1 << 20;
+constexpr std::string_view kNotFoundMarker = "coffer:kds:404";
+
+std::string file_name(const std::string& key) {
+  std::string out;
+  for (char c : key) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  return out;
+}
+
+}  // namespace
+
+std::string kds_vcek_path(Product product, const esnp::Report& report) {
+  auto tcb = esnp::decode_tcb(report.reported_tcb, product);
+  // Turin VCEKs are keyed by the first 8 bytes of the chip ID (KDS spec, "hwID")
+  ByteView chip(report.chip_id);
+  if (product == Product::kTurin) chip = chip.first(8);
+  std::string path =
+      "vcek/v1/" + std::string(esnp::product_name(product)) + "/" + hex_encode(chip) + "?";
+  if (product == Product::kTurin) path += "fmcSPL=" + std::to_string(tcb.fmc) + "&";
+  path += "blSPL=" + std::to_string(tcb.bootloader) + "&teeSPL=" + std::to_string(tcb.tee) +
+          "&snpSPL=" + std::to_string(tcb.snp) + "&ucodeSPL=" + std::to_string(tcb.microcode);
+  return path;
+}
+
+KdsVekSource::KdsVekSource(KdsOptions options) : options_(std::move(options)) {
+  while (!options_.base_url.empty() && options_.base_url.back() == '/') {
+    options_.base_url.pop_back();
+  }
+}
+
+KdsVekSource::~KdsVekSource() = default;
+
+std::size_t KdsVekSource::requests_made() const {
+  std::lock_guard lock(mutex_);
+  return requests_;
+}
+
+Result<std::optional<std::string>> KdsVekSource::get(const std::string& path) const {
+  std::lock_guard lock(mutex_);
+  if (auto it = cache_.find(path); it != cache_.end()) return it->second;
+  std::filesystem::path file;
+  if (!options_.cache_dir.empty()) {
+    file = options_.cache_dir / file_name(path);
+    if (auto cached = read_text_file(file, kMaxCertificate)) {
+      std::optional<std::string> value;
+      if (*cached != kNotFoundMarker) value = std::move(*cached);
+      cache_.emplace(path, value);
+      return value;
+    }
+  }
+  if (!client_) client_ = std::make_unique<net::HttpClient>(options_.http);
+  ++requests_;
+  std::string url = options_.base_url + "/" + path;
+  auto response = client_->request({.method = "GET", .url = url});
+  if (!response) return make_error("vek_fetch_failed", url + ": " + response.error().to_string());
+  std::optional<std::string> value;
+  if (response->status == 200) {
+    value = std::move(response->body);
+  } else if (response->status != 404) {
+    // rate limiting (429) and server errors are transient: not cached
+    return make_error("vek_fetch_failed", url + ": HTTP " + std::to_string(response->status));
+  }
+  if (!file.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.cache_dir, ec);
+    (void)write_file_atomic(file, as_bytes(value ? *value : std::string(kNotFoundMarker)));
+  }
+  cache_.emplace(path, value);
+  return value;
+}
+
+Result<Vek> KdsVekSource::fetch(Product product, const esnp::Report& report) const {
+  if (report.signing_key() != 0) {
+    return make_error("vek_unavailable", "KDS serves VCEKs only; this report is signed by a VLEK");
+  }
+  if (product == Product::kUnknown) {
+    return make_error("vek_unavailable", "the product is needed to ask KDS for a VCEK");
+  }
+  auto body = COFFER_TRY(get(kds_vcek_path(product, report)));
+  if (!body) return make_error("vek_unavailable", "KDS has no VCEK for this chip and TCB");
+  return Vek{VekType::kVcek, to_bytes(*body)};
+}
+
+Result<std::string> KdsVekSource::cert_chain(Product product) const {
+  auto body = COFFER_TRY(
+      get("vcek/v1/" + std::string(evidence::snp::product_name(product)) + "/cert_chain"));
+  if (!body) return make_error("vek_unavailable", "KDS has no certificate chain for this product");
+  return *body;
+}
+
+}  // namespace coffer::verifier::snp

@@ -1,0 +1,52 @@
+// VCEKs from AMD's Key Distribution Service (VCEK Certificate and KDS Interface Specification
+// #57230, "VCEK Certificate"):
+//   GET {base}/vcek/v1/<product>/<hwid>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..  -> VCEK (DER)
+//   GET {base}/vcek/v1/<product>/cert_chain                                     -> ASK, ARK (PEM)
+// Turin: hwid is the first 8 bytes of CHIP_ID and the query adds fmcSPL. KDS rate-limits hard, so
+// every answer (certificate or "not found") is cached in memory and, with a cache directory, on
+// disk: KDS is never asked twice for the same key. VLEKs are not on KDS ("vek_unavailable").
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "net/http_client.h"
+#include "verifier/snp/vek_chain.h"
+
+namespace coffer::verifier::snp {
+
+struct KdsOptions {
+  std::string base_url = "https://kdsintf.amd.com";
+  net::HttpClientOptions http;
+  std::filesystem::path cache_dir;  // empty: memory only
+};
+
+// The KDS path of the VCEK for a report ("vcek/v1/Milan/<hwid>?blSPL=..").
+std::string kds_vcek_path(Product product, const evidence::snp::Report& report);
+
+class KdsVekSource final : public VekSource {
+ public:
+  explicit KdsVekSource(KdsOptions options);
+  ~KdsVekSource() override;
+  // Errors: "vek_unavailable" (VLEK report, KDS answered 404), "vek_fetch_failed" (network,
+  // other statuses; not cached, so a later call retries).
+  Result<Vek> fetch(Product product, const evidence::snp::Report& report) const override;
+  // The ASK/ARK chain of a product (PEM), cached like VCEKs.
+  Result<std::string> cert_chain(Product product) const;
+  [[nodiscard]] std::size_t requests_made() const;
+
+ private:
+  // The body of a cached or fetched KDS answer; nullopt for a cached/received 404.
+  Result<std::optional<std::string>> get(const std::string& path) const;
+
+  KdsOptions options_;
+  mutable std::mutex mutex_;  // held across a fetch: one KDS call per key, even when concurrent
+  mutable std::unique_ptr<net::HttpClient> client_;
+  mutable std::map<std::string, std::optional<std::string>> cache_;
+  mutable std::size_t requests_ = 0;
+};
+
+}  // namespace coffer::verifier::snp

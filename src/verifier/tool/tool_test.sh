@@ -1,0 +1,33 @@
+#!/bin/sh
+# Exit codes and verdicts of `coffer evidence` (via coffer_evidence_tool), run from the project
+# root: 0 accepted, 1 rejected, 2 usage or I/O error.
+tool="$1"
+E=../shared/evidence
+fail=0
+expect() {
+  want="$1"; shift
+  "$tool" "$@" > /tmp/coffer_evidence_tool.$$ 2>&1
+  got=$?
+  if [ "$got" != "$want" ]; then
+    echo "FAIL (exit $got, want $want): $*"; cat /tmp/coffer_evidence_tool.$$; fail=1
+  fi
+}
+expect 0 evidence inspect $E/tdx/trustee/tdx_quote_4.dat
+expect 0 evidence inspect $E/sgx/dcap-qvl/sgx_quote
+expect 0 evidence inspect $E/snp/go-sev-guest/attestation.bin
+expect 0 evidence inspect $E/tdx/trustee/CCEL_data
+expect 2 evidence inspect $E/README.md
+expect 0 evidence verify $E/tdx/trustee/tdx_quote_4.dat --collateral $E/tdx/go-tdx-guest --at 2023-07-01T01:00:00Z
+expect 0 evidence verify $E/sgx/dcap-qvl/sgx_quote --collateral $E/sgx/dcap-qvl/sgx_quote_collateral.split --at 2025-07-01T00:00:00Z
+expect 1 evidence verify $E/tdx/go-tdx-guest/tdx_prod_quote_SPR_E4.dat --collateral $E/tdx/go-tdx-guest --at 2023-07-01T01:00:00Z
+expect 1 evidence verify $E/tdx/trustee/tdx_quote_4.dat --collateral $E/tdx/go-tdx-guest --at 2053-07-01T00:00:00Z
+expect 1 evidence verify $E/tdx/trustee/tdx_quote_4.dat --eventlog $E/tdx/trustee/CCEL_data --at 2023-07-01T01:00:00Z
+expect 0 evidence verify $E/snp/go-sev-guest/attestation.bin --vek $E/snp/go-sev-guest --at 2025-01-01T00:00:00Z
+expect 1 evidence verify $E/snp/trustee/test-report.bin --vek $E/snp/go-sev-guest --at 2025-01-01T00:00:00Z
+expect 2 evidence verify $E/tdx/trustee/tdx_quote_4.dat --at yesterday
+expect 2 evidence verify /nonexistent/quote
+expect 2 evidence verify $E/tdx/trustee/tdx_quote_4.dat --collateral $E/tdx/go-tdx-guest --pccs http://127.0.0.1:9
+expect 2 evidence frobnicate
+rm -f /tmp/coffer_evidence_tool.$$
+[ $fail = 0 ] && echo "all evidence tool checks passed"
+exit $fail
