@@ -213,11 +213,12 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
 
     Response response = call_handler(core_.handler, request);
     const bool keep_alive = message.keep_alive() && !core_.stopping;
-    build_response(std::move(response), message.version(), keep_alive);
+    build_response(std::move(response), message.version(), keep_alive,
+                   message.method() == http::verb::head);
     write_response(!keep_alive, false);
   }
 
-  void build_response(Response&& response, unsigned version, bool keep_alive) {
+  void build_response(Response&& response, unsigned version, bool keep_alive, bool head) {
     int status = response.status;
     if (status < 200 || status > 999) {
       spdlog::error("http: handler returned invalid status {}; sending 500", status);
@@ -235,9 +236,14 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
       }
       res_.insert(name, value);
     }
+    res_.keep_alive(keep_alive);
+    if (head) {
+      // RFC 9110 9.3.2: the fields a GET would get, no content.
+      res_.content_length(response.body.size());
+      return;
+    }
     // RFC 9110 15.3.5, 15.4.5: 204 and 304 have no content.
     if (status != 204 && status != 304) res_.body() = std::move(response.body);
-    res_.keep_alive(keep_alive);
     res_.prepare_payload();
   }
 

@@ -54,6 +54,19 @@ TEST(HttpServer, MethodsWithoutBody) {
   }
 }
 
+TEST(HttpServer, HeadSendsLengthWithoutBody) {
+  TestServer s([](const Request&) { return Response::text(200, "twelve bytes"); });
+  HttpClient client;
+  auto head = client.request({.method = "HEAD", .url = s.url("/")});
+  ASSERT_TRUE(head) << head.error().to_string();
+  EXPECT_EQ(head->headers.get("Content-Length"), "12");
+  EXPECT_EQ(head->body, "");
+  auto get = client.request({.url = s.url("/")});  // the connection is still in sync
+  ASSERT_TRUE(get) << get.error().to_string();
+  EXPECT_EQ(get->body, "twelve bytes");
+  EXPECT_EQ(s.server->stats().accepted_connections, 1u);
+}
+
 TEST(HttpServer, KeepAliveReusesOneConnection) {
   TestServer s(echo);
   HttpClient client;
