@@ -95,6 +95,7 @@ std::size_t on_write(char* data, std::size_t size, std::size_t count, void* user
 std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* user) {
   auto& t = *static_cast<Transfer*>(user);
   const std::size_t capacity = size * count;
+  if (t.reader == nullptr) return 0;
   try {
     auto got =
         (*t.reader)(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(buffer), capacity));
@@ -156,6 +157,19 @@ class HttpClient::Impl {
   explicit Impl(HttpClientOptions options) : options_(std::move(options)) {
     global_init();
     curl_.reset(curl_easy_init());
+    if (!curl_) return;
+    // Options that never change for this client. No curl_easy_reset() between requests: in
+    // libcurl 7.88 it leaks the CURLOPT_COOKIEFILE list, and the cookie engine must stay on.
+    CURL* c = curl_.get();
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_write);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, &on_read);
+    set_timeouts(c);
+    set_tls(c);
+    if (options_.cookies) curl_easy_setopt(c, CURLOPT_COOKIEFILE, "");
   }
 
   Result<Response> perform(const ClientRequest& request, const BodySink* sink) {
@@ -168,8 +182,6 @@ class HttpClient::Impl {
       }
     }
     CURL* c = curl_.get();
-    // Reset options, keeping the connection cache, TLS sessions and cookies (libcurl docs).
-    curl_easy_reset(c);
     Response response;
     Transfer t;
     t.curl = c;
@@ -181,20 +193,11 @@ class HttpClient::Impl {
 
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
     curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    set_timeouts(c);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
     set_redirects(c, request.url);
-    set_tls(c);
-    if (options_.cookies) curl_easy_setopt(c, CURLOPT_COOKIEFILE, "");
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    if (t.limit != 0) {
-      curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t.limit));
-    }
+    curl_easy_setopt(c, CURLOPT_READDATA, &t);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t.limit));  // 0: none
     set_method_and_body(c, request, t);
     SlistPtr headers = make_headers(request);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
@@ -238,8 +241,7 @@ class HttpClient::Impl {
   }
 
   void set_redirects(CURL* c, std::string_view url) const {
-    if (!options_.follow_redirects) return;
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, options_.follow_redirects ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(options_.max_redirects));
     // Never downgrade https to http. Custom Authorization and Cookie headers stay with the
     // original host, port and scheme: libcurl's default (CURLOPT_UNRESTRICTED_AUTH off).
@@ -265,10 +267,15 @@ class HttpClient::Impl {
 
   static void set_method_and_body(CURL* c, const ClientRequest& request, Transfer& t) {
     const std::string& method = request.method;
+    // Undo the previous request's method and body. Order matters: setting POSTFIELDS (even to
+    // null) makes the method POST; HTTPGET then makes it GET and clears NOBODY and UPLOAD.
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(-1));
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(-1));
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, nullptr);
     if (t.reader != nullptr) {
       curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);  // PUT unless overridden below
-      curl_easy_setopt(c, CURLOPT_READFUNCTION, &on_read);
-      curl_easy_setopt(c, CURLOPT_READDATA, &t);
       // -1: unknown length, sent with Transfer-Encoding: chunked.
       curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
                        request.body_length ? static_cast<curl_off_t>(*request.body_length) : -1);
@@ -276,7 +283,7 @@ class HttpClient::Impl {
     } else if (method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (method == "GET" && request.body.empty()) {
-      curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+      // already a GET
     } else if (!request.body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
                        static_cast<curl_off_t>(request.body.size()));

@@ -128,6 +128,38 @@ TEST_P(UploadTest, UploadFromReader) {
 
 INSTANTIATE_TEST_SUITE_P(KnownAndChunked, UploadTest, ::testing::Bool());
 
+// One handle serves every request: nothing of a request's method or body may leak into the next.
+TEST(HttpClient, MixedRequestsOnOneClient) {
+  TestServer s([](const Request& r) {
+    return Response::text(200, r.method + " " + std::to_string(r.body.size()) + " " +
+                                   r.headers.get("Content-Type").value_or("-"));
+  });
+  HttpClient client;
+  auto send = [&](ClientRequest req) {
+    req.url = s.url("/");
+    auto r = client.request(req);
+    return r ? r->body : r.error().to_string();
+  };
+  ClientRequest upload{.method = "PUT"};
+  upload.body_reader = [done = false](std::span<std::uint8_t> buf) mutable -> Result<std::size_t> {
+    if (done) return 0;
+    done = true;
+    buf[0] = 'x';
+    return 1;
+  };
+  upload.body_length = 1;
+  EXPECT_EQ(send(upload), "PUT 1 -");
+  EXPECT_EQ(send({.method = "GET"}), "GET 0 -");
+  EXPECT_EQ(send({.method = "POST", .body = "abc"}), "POST 3 -");
+  EXPECT_EQ(send({.method = "HEAD"}), "");
+  EXPECT_EQ(send({.method = "DELETE"}), "DELETE 0 -");
+  ClientRequest json{.method = "PATCH", .body = "{}"};
+  json.headers.add("Content-Type", "application/json");
+  EXPECT_EQ(send(json), "PATCH 2 application/json");
+  EXPECT_EQ(send({.method = "GET"}), "GET 0 -");
+  EXPECT_EQ(s.server->stats().accepted_connections, 1u);
+}
+
 TEST(HttpClient, ReaderErrorAbortsUpload) {
   TestServer s([](const Request&) { return Response::text(200, "unexpected"); });
   HttpClient client;
