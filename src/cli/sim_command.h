@@ -1,0 +1,18 @@
+// `coffer sim`: the simulated TEE (docs/simulated-tee.md).
+//   coffer sim init --dir D [--force]                 generate the simulation PKI and collateral
+//   coffer sim measure <enclave> [--init-data F]      print the reference values it will report
+//   coffer sim quote-service --dir D --socket S <enclave> [--init-data F] [--debug]
+//                                                     serve evidence for that enclave until
+//                                                     SIGINT/SIGTERM
+// where <enclave> is `--agent F --rootfs-manifest F` (process enclave) or
+// `--kernel F [--initrd F] [--cmdline S]` (VM).
+// Exit codes: 0 success; 1 failure (message on stderr); 3 `init` refused to overwrite.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace coffer::cli {
+
+void add_sim_command(CLI::App& app);
+
+}  // namespace coffer::cli

@@ -1,0 +1,286 @@
+#include "evidence/sim/quote_service.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace coffer::evidence::sim {
+namespace {
+
+constexpr int kIoTimeoutMs = 10'000;
+
+Json error_answer(std::string code, std::string message) {
+  return {{"error", {{"code", std::move(code)}, {"message", std::move(message)}}}};
+}
+
+Result<sockaddr_un> unix_address(const std::filesystem::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string s = path.string();
+  if (s.empty() || s.size() >= sizeof(addr.sun_path))
+    return make_error("bad_socket_path", "socket path is empty or too long: " + s);
+  std::memcpy(addr.sun_path, s.c_str(), s.size() + 1);
+  return addr;
+}
+
+// Writes all of `data`; false on error or timeout.
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, kIoTimeoutMs) <= 0) return false;
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+QuoteService::QuoteService(SimPki pki, LaunchMeasurements measurements, QuoteServiceConfig config)
+    : pki_(std::move(pki)), config_(std::move(config)), measurements_(std::move(measurements)) {}
+
+QuoteService::~QuoteService() { stop(); }
+
+Status QuoteService::start() {
+  auto addr = COFFER_TRY(unix_address(config_.socket_path));
+  if (::pipe2(wake_, O_CLOEXEC) != 0) return make_error("io_error", "pipe failed");
+  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return make_error("io_error", std::string("socket: ") + std::strerror(errno));
+  struct stat st {};
+  if (::lstat(config_.socket_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+    ::unlink(config_.socket_path.c_str());
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return make_error("io_error",
+                      "cannot bind " + config_.socket_path.string() + ": " + std::strerror(errno));
+  }
+  ::chmod(config_.socket_path.c_str(), 0600);
+  if (::listen(listen_fd_, 16) != 0)
+    return make_error("io_error", std::string("listen: ") + std::strerror(errno));
+  acceptor_ = std::thread([this] { accept_loop(); });
+  return ok();
+}
+
+void QuoteService::stop() {
+  if (stopping_.exchange(true)) return;
+  if (wake_[1] >= 0) {
+    char c = 1;
+    [[maybe_unused]] auto n = ::write(wake_[1], &c, 1);
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  {
+    std::lock_guard lock(workers_mu_);
+    for (auto& w : workers_)
+      if (w.thread.joinable()) w.thread.join();
+    workers_.clear();
+  }
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    ::unlink(config_.socket_path.c_str());
+  }
+  for (int& fd : wake_) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  listen_fd_ = -1;
+}
+
+void QuoteService::accept_loop() {
+  while (!stopping_) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents) return;
+    if (!(fds[0].revents & POLLIN)) continue;
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    if (active_ >= config_.max_connections) {
+      std::string busy = error_answer("busy", "too many connections").dump() + "\n";
+      write_all(fd, busy);
+      ::close(fd);
+      continue;
+    }
+    ++active_;
+    std::lock_guard lock(workers_mu_);
+    // Reap finished connections so that a long-lived service does not accumulate threads.
+    std::erase_if(workers_, [](Worker& w) {
+      if (!w.done->load()) return false;
+      w.thread.join();
+      return true;
+    });
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    workers_.push_back({std::thread([this, fd, done] {
+                          serve(fd);
+                          ::close(fd);
+                          --active_;
+                          done->store(true);
+                        }),
+                        done});
+  }
+}
+
+void QuoteService::serve(int fd) {
+  std::string buffer;
+  char chunk[4096];
+  while (!stopping_) {
+    auto nl = buffer.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      Json answer;
+      auto request = parse_json(line, {.max_bytes = kMaxQuoteRequestBytes, .max_depth = 8});
+      if (!request) {
+        answer = error_answer("bad_request", "request is not JSON: " + request.error().message);
+      } else {
+        answer = handle(*request);
+      }
+      if (!write_all(fd, answer.dump() + "\n")) return;
+      continue;
+    }
+    if (buffer.size() > kMaxQuoteRequestBytes) {
+      write_all(fd, error_answer("too_large", "request line over 64 KiB").dump() + "\n");
+      return;
+    }
+    pollfd fds[2] = {{fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    int r = ::poll(fds, 2, kIoTimeoutMs);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0 || fds[1].revents) return;
+    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    buffer.append(chunk, static_cast<std::size_t>(n));
+  }
+}
+
+Json QuoteService::handle(const Json& request) {
+  try {
+    if (!request.is_object()) return error_answer("bad_request", "request must be a JSON object");
+    auto op = json_string(request, "op");
+    if (!op) return error_answer("bad_request", "request needs a string \"op\"");
+    if (*op == "quote") return quote(request);
+    if (*op == "extend") return extend(request);
+    if (*op == "measurements") return measurements();
+    return error_answer("bad_request", "unknown op (quote, extend, measurements)");
+  } catch (const std::exception& e) {
+    // A bug must not take the enclave's quote service down with it.
+    spdlog::error("quote service: {}", e.what());
+    return error_answer("internal_error", "internal error");
+  }
+}
+
+Json QuoteService::quote(const Json& request) {
+  auto b64 = json_string(request, "report_data");
+  if (!b64) return error_answer("bad_request", "quote needs \"report_data\" (base64)");
+  auto rd = base64_decode(*b64);
+  if (!rd) return error_answer("bad_request", "report_data is not standard base64");
+  if (rd->size() != 64) return error_answer("bad_request", "report_data must be 64 bytes");
+  std::string tee = json_optional_string(request, "tee").value_or("tdx");
+  std::lock_guard lock(mu_);
+  if (tee == "tdx") {
+    TdMeasurements td;
+    td.mr_td = measurements_.mr_td;
+    td.rtmr = measurements_.rtmrs();
+    td.mr_config_id = measurements_.mr_config_id;
+    td.td_attributes = config_.td_attributes;
+    auto quote = make_tdx_quote(pki_, td, *rd);
+    if (!quote) return error_answer(quote.error().code, quote.error().message);
+    return {{"evidence", tdx_evidence_json(*quote, measurements_.event_log.serialize())}};
+  }
+  if (tee == "snp") {
+    if (!measurements_.host_data_fits) {
+      return error_answer("unsupported",
+                          "the init-data digest does not fit HOST_DATA (use algorithm sha256)");
+    }
+    SnpGuest guest;
+    guest.measurement = measurements_.mr_td;
+    guest.host_data = measurements_.host_data;
+    guest.policy = config_.snp_policy;
+    auto report = make_snp_report(pki_, guest, *rd);
+    if (!report) return error_answer(report.error().code, report.error().message);
+    return {{"evidence", snp_evidence_json(*report, pki_.vcek.der())}};
+  }
+  return error_answer("unsupported", "tee must be \"tdx\" or \"snp\"");
+}
+
+Json QuoteService::extend(const Json& request) {
+  auto it = request.find("rtmr");
+  if (it == request.end() || !it->is_number_unsigned())
+    return error_answer("bad_request", "extend needs \"rtmr\" (2 or 3)");
+  auto index = it->get<std::uint64_t>();
+  // As on TDX, the TD can extend RTMR2 and RTMR3; RTMR0/1 belong to firmware and boot loader.
+  if (index != 2 && index != 3) return error_answer("bad_request", "rtmr must be 2 or 3");
+  auto hex = json_string(request, "digest");
+  if (!hex) return error_answer("bad_request", "extend needs \"digest\" (hex SHA-384)");
+  auto digest = hex_decode(*hex);
+  if (!digest || digest->size() != 48)
+    return error_answer("bad_request", "digest must be 48 bytes of hex");
+  std::string event = json_optional_string(request, "event").value_or("");
+  if (event.size() > 4096) return error_answer("bad_request", "event text over 4 KiB");
+  std::lock_guard lock(mu_);
+  measurements_.event_log.append_digest(static_cast<unsigned>(index), tdx::kEvEventTag,
+                                        as_bytes(event), *digest);
+  return {{"rtmr", hex_encode(measurements_.rtmrs()[index])}};
+}
+
+Json QuoteService::measurements() {
+  std::lock_guard lock(mu_);
+  Json rtmrs = Json::array();
+  for (const auto& r : measurements_.rtmrs()) rtmrs.push_back(hex_encode(r));
+  return {{"mr_td", hex_encode(measurements_.mr_td)},
+          {"mr_config_id", hex_encode(measurements_.mr_config_id)},
+          {"host_data", hex_encode(measurements_.host_data)},
+          {"rtmr", rtmrs},
+          {"td_attributes", config_.td_attributes},
+          {"snp_policy", config_.snp_policy},
+          {"cc_eventlog", base64_encode(measurements_.event_log.serialize())}};
+}
+
+Result<Json> QuoteServiceClient::call(const Json& request) const {
+  auto addr = COFFER_TRY(unix_address(socket_path_));
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error("quote_service_error", "socket failed");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    return make_error("quote_service_unavailable", "cannot connect to the quote service at " +
+                                                       socket_path_.string() + ": " +
+                                                       std::strerror(errno));
+  }
+  if (!write_all(fd, request.dump() + "\n"))
+    return make_error("quote_service_error", "cannot send the request");
+  std::string buffer;
+  char chunk[8192];
+  while (buffer.find('\n') == std::string::npos) {
+    if (buffer.size() > (std::size_t{16} << 20))
+      return make_error("quote_service_error", "answer too large");
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, kIoTimeoutMs * 3) <= 0)
+      return make_error("quote_service_error", "no answer from the quote service");
+    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error("quote_service_error", "the quote service closed the connection");
+    buffer.append(chunk, static_cast<std::size_t>(n));
+  }
+  auto answer = parse_json(buffer.substr(0, buffer.find('\n')));
+  if (!answer || !answer->is_object())
+    return make_error("quote_service_error", "the answer is not a JSON object");
+  if (auto e = answer->find("error"); e != answer->end()) {
+    return make_error(e->value("code", "quote_service_error"), e->value("message", ""));
+  }
+  return answer;
+}
+
+}  // namespace coffer::evidence::sim

@@ -1,0 +1,29 @@
+// The "sim-tdx" and "sim-snp" attesters: evidence from the simulated TEE's quote service
+// (src/evidence/sim/quote_service.h) over its Unix socket. They report the KBS TEE names "tdx"
+// and "snp": the verifiers treat the evidence exactly like hardware evidence.
+#pragma once
+
+#include "evidence/sim/quote_service.h"
+#include "guest/aa/attester.h"
+
+namespace coffer::guest::aa {
+
+class SimAttester final : public Attester {
+ public:
+  enum class Kind { kTdx, kSnp };
+  SimAttester(Kind kind, std::filesystem::path socket) : kind_(kind), client_(std::move(socket)) {}
+
+  [[nodiscard]] std::string_view tee() const override {
+    return kind_ == Kind::kTdx ? "tdx" : "snp";
+  }
+  Result<Json> evidence(ByteView report_data) override;
+  Status extend_runtime_measurement(std::uint32_t index, ByteView digest,
+                                    std::string_view description) override;
+  Result<InitDataBinding> check_init_data(ByteView digest) override;
+
+ private:
+  Kind kind_;
+  evidence::sim::QuoteServiceClient client_;
+};
+
+}  // namespace coffer::guest::aa

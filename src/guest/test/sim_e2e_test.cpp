@@ -1,0 +1,309 @@
+// The simulated TEE end to end: sim PKI + measurements -> quote service -> sim-tdx attester ->
+// KbsClient -> in-process coffer-trustee with the sim root trusted, reference values from the
+// measurement model and the development policy; and each way it must be refused.
+#include <gtest/gtest.h>
+
+#include "core/file.h"
+#include "crypto/digest.h"
+#include "evidence/sim/measure.h"
+#include "evidence/sim/quote_service.h"
+#include "evidence/tdx/ccel.h"
+#include "evidence/tdx/quote.h"
+#include "guest/aa/kbs_client.h"
+#include "guest/aa/sim_attester.h"
+#include "guest/test/trustee_fixture.h"
+#include "jose/jwt.h"
+#include "verifier/dcap/collateral_source.h"
+#include "verifier/dcap/dcap_verifier.h"
+#include "verifier/snp/snp_verifier.h"
+#include "verifier/tdx/tdx_verifier.h"
+
+namespace coffer::guest::aa {
+namespace {
+
+namespace sim = evidence::sim;
+using testing::TempDir;
+using testing::TrusteeFixture;
+
+const std::string kInitData =
+    "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"policy.rego\" = \"package x\"\n";
+
+const sim::SimPki& pki() {
+  static const sim::SimPki p = [] {
+    sim::SimPkiOptions o;
+    o.rsa_bits = 2048;
+    auto g = sim::generate_sim_pki(o);
+    if (!g) std::abort();
+    return std::move(*g);
+  }();
+  return p;
+}
+
+KbsClientOptions fast(std::optional<std::string> init_data = kInitData) {
+  KbsClientOptions o;
+  o.initial_backoff = std::chrono::milliseconds(0);
+  o.max_retries = 1;
+  o.init_data_toml = std::move(init_data);
+  return o;
+}
+
+// One simulated enclave: its files, measurements and quote service.
+class SimEnclave {
+ public:
+  explicit SimEnclave(std::string agent = "agent v1", bool debug = false,
+                      const std::string& init_data = kInitData) {
+    EXPECT_TRUE(write_file_atomic(dir_.path() / "agent", as_bytes(agent)));
+    EXPECT_TRUE(write_file_atomic(dir_.path() / "rootfs.manifest", as_bytes("rootfs v1")));
+    sim::EnclaveComponents c;
+    c.agent = dir_.path() / "agent";
+    c.rootfs_manifest = dir_.path() / "rootfs.manifest";
+    c.init_data = init_data;
+    auto m = sim::measure_enclave(c);
+    EXPECT_TRUE(m) << m.error().to_string();
+    reference_values_ = m->reference_values();
+    sim::QuoteServiceConfig config{.socket_path = dir_.path() / "qs.sock"};
+    if (debug) config.td_attributes |= sim::kTdAttributesDebug;
+    service_ = std::make_unique<sim::QuoteService>(pki(), std::move(*m), config);
+    EXPECT_TRUE(service_->start());
+  }
+  [[nodiscard]] std::filesystem::path socket() const { return dir_.path() / "qs.sock"; }
+  [[nodiscard]] const Json& reference_values() const { return reference_values_; }
+
+ private:
+  TempDir dir_;
+  Json reference_values_;
+  std::unique_ptr<sim::QuoteService> service_;
+};
+
+// A trustee that trusts `root` for TDX, with the simulated collateral and the development policy.
+class SimTrustee {
+ public:
+  explicit SimTrustee(const crypto::Certificate& root, bool trust_sim_ark = true)
+      : kbs_("", false, system_clock(), [&](trustee::Trustee& t) {
+          EXPECT_TRUE(sim::write_sim_pki(pki(), collateral_.path(), true));
+          auto source = std::make_shared<verifier::dcap::DirectoryCollateralSource>(
+              verifier::dcap::DirectoryCollateralSource::split_layout(collateral_.path() / "intel" /
+                                                                      "collateral"));
+          auto dcap = std::make_shared<const verifier::dcap::DcapVerifier>(
+              std::vector<crypto::Certificate>{root}, source);
+          t.attestation_service().register_verifier(
+              std::make_unique<verifier::tdx::TdxVerifier>(dcap));
+          // SNP: the sim ARK/ASK as a configured (non-AMD) vendor chain.
+          auto chain = verifier::snp::vendor_chain_from_pem(pki().amd_vendor_chain_pem());
+          EXPECT_TRUE(chain) << chain.error().to_string();
+          std::map<evidence::snp::Product, verifier::snp::VendorChain> vendors{
+              {pki().platform.product, *chain}};
+          auto snp_chain = std::make_shared<const verifier::snp::SnpChainVerifier>(
+              vendors, nullptr,
+              verifier::snp::SnpChainVerifier::Options{.trust_configured_arks = trust_sim_ark});
+          t.attestation_service().register_verifier(
+              std::make_unique<verifier::snp::SnpVerifier>(snp_chain));
+        }) {
+    auto policy = read_text_file(std::string(COFFER_SOURCE_DIR) +
+                                 "/src/trustee/policies/development_attestation.rego");
+    EXPECT_TRUE(policy);
+    kbs_.set_attestation_policy(*policy);
+    kbs_.put_resource("default/key/sim", "sim secret");
+  }
+  void register_enclave(const SimEnclave& e) {
+    for (const auto& [name, value] : e.reference_values().items())
+      kbs_.set_reference_value(name, Json::array({value}));
+  }
+  TrusteeFixture& kbs() { return kbs_; }
+
+ private:
+  TempDir collateral_;
+  TrusteeFixture kbs_;
+};
+
+TEST(SimEndToEnd, SimTdxReleasesTheSecret) {
+  SimEnclave enclave;
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(enclave);
+  auto attester = make_attester("sim-tdx", {.quote_service_socket = enclave.socket()});
+  ASSERT_TRUE(attester) << attester.error().to_string();
+  EXPECT_EQ((*attester)->tee(), "tdx");
+  KbsClient client(trustee.kbs().url(), **attester, fast());
+  auto value = client.get_resource("default/key/sim");
+  ASSERT_TRUE(value) << value.error().to_string();
+  EXPECT_EQ(to_string(*value), "sim secret");
+  auto claims = jose::jwt_peek_claims(*client.token());
+  ASSERT_TRUE(claims);
+  const Json& tdx = (*claims)["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["tdx"];
+  EXPECT_EQ(tdx["tee_root"], "simulated");
+  EXPECT_EQ(tdx["quote"]["body"]["mr_td"], enclave.reference_values()["tdx.mr_td"]);
+  // The attester's own init-data check agrees with the quote service.
+  Bytes digest = crypto::sha384(as_bytes(kInitData));
+  EXPECT_EQ((*attester)->check_init_data(digest), InitDataBinding::kMatches);
+  EXPECT_EQ((*attester)->check_init_data(Bytes(48, 1)).error().code, "init_data_mismatch");
+}
+
+const std::string kSnpInitData = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n";
+
+TEST(SimEndToEnd, SimSnpReleasesTheSecret) {
+  SimEnclave enclave("agent v1", false, kSnpInitData);
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(enclave);
+  auto attester = make_attester("sim-snp", {.quote_service_socket = enclave.socket()});
+  ASSERT_TRUE(attester) << attester.error().to_string();
+  EXPECT_EQ((*attester)->tee(), "snp");
+  KbsClient client(trustee.kbs().url(), **attester, fast(kSnpInitData));
+  auto value = client.get_resource("default/key/sim");
+  ASSERT_TRUE(value) << value.error().to_string();
+  EXPECT_EQ(to_string(*value), "sim secret");
+  auto claims = jose::jwt_peek_claims(*client.token());
+  const Json& snp = (*claims)["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["snp"];
+  EXPECT_EQ(snp["tee_root"], "simulated");
+  EXPECT_EQ((*attester)->check_init_data(crypto::sha256(as_bytes(kSnpInitData))),
+            InitDataBinding::kMatches);
+}
+
+TEST(SimEndToEnd, SimSnpRefusedWhenTheSimArkIsNotTrusted) {
+  SimEnclave enclave("agent v1", false, kSnpInitData);
+  SimTrustee trustee(pki().root_ca, /*trust_sim_ark=*/false);
+  trustee.register_enclave(enclave);
+  SimAttester attester(SimAttester::Kind::kSnp, enclave.socket());
+  KbsClient client(trustee.kbs().url(), attester, fast(kSnpInitData));
+  auto token = client.attest();
+  ASSERT_FALSE(token);
+  EXPECT_EQ(token.error().code, "kbs_unauthorized");
+  EXPECT_NE(token.error().message.find("ark_untrusted"), std::string::npos)
+      << token.error().message;
+}
+
+TEST(SimEndToEnd, DefaultPolicyNeverAffirmsTheSimulatedRoot) {
+  SimEnclave enclave;
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(enclave);
+  trustee.kbs().set_attestation_policy(std::string(trustee::as::default_attestation_policy()));
+  SimAttester attester(SimAttester::Kind::kTdx, enclave.socket());
+  KbsClient client(trustee.kbs().url(), attester, fast());
+  auto value = client.get_resource("default/key/sim");
+  ASSERT_FALSE(value);
+  EXPECT_EQ(value.error().code, "kbs_forbidden") << value.error().message;
+}
+
+TEST(SimEndToEnd, ChangedMeasurementIsForbidden) {
+  SimEnclave registered("agent v1");
+  SimEnclave tampered("agent v1 with a backdoor");
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(registered);
+  SimAttester attester(SimAttester::Kind::kTdx, tampered.socket());
+  KbsClient client(trustee.kbs().url(), attester, fast());
+  auto value = client.get_resource("default/key/sim");
+  ASSERT_FALSE(value);
+  EXPECT_EQ(value.error().code, "kbs_forbidden");
+  EXPECT_NE(value.error().message.find("PolicyDeny"), std::string::npos) << value.error().message;
+  auto claims = jose::jwt_peek_claims(*client.token());
+  EXPECT_EQ((*claims)["submods"]["cpu0"]["ear.trustworthiness-vector"]["executables"], 33);
+}
+
+TEST(SimEndToEnd, DebugTdIsForbidden) {
+  SimEnclave enclave("agent v1", /*debug=*/true);
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(enclave);
+  SimAttester attester(SimAttester::Kind::kTdx, enclave.socket());
+  KbsClient client(trustee.kbs().url(), attester, fast());
+  auto value = client.get_resource("default/key/sim");
+  ASSERT_FALSE(value);
+  EXPECT_EQ(value.error().code, "kbs_forbidden");
+  auto claims = jose::jwt_peek_claims(*client.token());
+  EXPECT_EQ((*claims)["submods"]["cpu0"]["ear.trustworthiness-vector"]["configuration"], 97);
+  EXPECT_EQ((*claims)["submods"]["cpu0"]["ear.status"], "contraindicated");
+}
+
+TEST(SimEndToEnd, WrongInitDataIsUnauthorized) {
+  SimEnclave enclave;
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(enclave);
+  SimAttester attester(SimAttester::Kind::kTdx, enclave.socket());
+  KbsClient client(trustee.kbs().url(), attester, fast(kInitData + "# changed\n"));
+  auto token = client.attest();
+  ASSERT_FALSE(token);
+  EXPECT_EQ(token.error().code, "kbs_unauthorized");
+  EXPECT_NE(token.error().message.find("init_data_mismatch"), std::string::npos)
+      << token.error().message;
+}
+
+TEST(SimEndToEnd, UnknownRootIsUnauthorized) {
+  SimEnclave enclave;
+  // The trustee trusts another simulation root than the one that signed the evidence.
+  sim::SimPkiOptions o;
+  o.rsa_bits = 2048;
+  auto other = sim::generate_sim_pki(o);
+  ASSERT_TRUE(other);
+  SimTrustee trustee(other->root_ca);
+  trustee.register_enclave(enclave);
+  SimAttester attester(SimAttester::Kind::kTdx, enclave.socket());
+  KbsClient client(trustee.kbs().url(), attester, fast());
+  auto token = client.attest();
+  ASSERT_FALSE(token);
+  EXPECT_EQ(token.error().code, "kbs_unauthorized");
+  EXPECT_NE(token.error().message.find("AttestationFailed"), std::string::npos)
+      << token.error().message;
+}
+
+// Replays the first evidence it produced in every later handshake.
+class ReplayingAttester final : public Attester {
+ public:
+  explicit ReplayingAttester(Attester& inner) : inner_(inner) {}
+  [[nodiscard]] std::string_view tee() const override { return inner_.tee(); }
+  Result<Json> evidence(ByteView report_data) override {
+    if (!first_) first_ = COFFER_TRY(inner_.evidence(report_data));
+    return *first_;
+  }
+  Status extend_runtime_measurement(std::uint32_t i, ByteView d, std::string_view s) override {
+    return inner_.extend_runtime_measurement(i, d, s);
+  }
+  Result<InitDataBinding> check_init_data(ByteView d) override { return inner_.check_init_data(d); }
+
+ private:
+  Attester& inner_;
+  std::optional<Json> first_;
+};
+
+TEST(SimEndToEnd, ReplayedQuoteIsUnauthorized) {
+  SimEnclave enclave;
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(enclave);
+  SimAttester sim_attester(SimAttester::Kind::kTdx, enclave.socket());
+  ReplayingAttester replay(sim_attester);
+  KbsClient first(trustee.kbs().url(), replay, fast());
+  ASSERT_TRUE(first.attest());
+  auto again = first.attest();  // new nonce, old quote
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, "kbs_unauthorized");
+  EXPECT_NE(again.error().message.find("report_data_mismatch"), std::string::npos)
+      << again.error().message;
+}
+
+TEST(SimEndToEnd, RuntimeExtensionReachesTheQuote) {
+  SimEnclave enclave;
+  SimAttester attester(SimAttester::Kind::kTdx, enclave.socket());
+  Bytes digest = crypto::sha384(as_bytes("image pulled"));
+  ASSERT_TRUE(attester.extend_runtime_measurement(3, digest, "image pulled"));
+  auto ev = attester.evidence(Bytes(64, 0));
+  ASSERT_TRUE(ev);
+  auto quote = evidence::tdx::parse_quote(*base64_decode((*ev)["quote"].get<std::string>()));
+  ASSERT_TRUE(quote);
+  evidence::Fixed<48> expected{};
+  evidence::tdx::extend_rtmr(expected, digest);
+  EXPECT_EQ(quote->body.rtmr[3], expected);
+  EXPECT_EQ(attester.extend_runtime_measurement(1, digest, "x").error().code, "bad_request");
+}
+
+TEST(Attesters, NothingFoundIsAnErrorNeverSample) {
+  AttesterOptions o;
+  o.tsm_report_dir = "/nonexistent/tsm";
+  o.gramine_attestation_dir = "/nonexistent/attestation";
+  auto a = detect_attester(o);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().code, "tee_not_found");
+  EXPECT_EQ(make_attester("sim-tdx", o).error().code, "tee_not_found");
+  EXPECT_EQ(make_attester("tdx", o).error().code, "tee_not_found");
+  EXPECT_EQ(make_attester("sgx", o).error().code, "tee_not_found");
+  EXPECT_EQ(make_attester("nonsense", o).error().code, "unknown_tee");
+}
+
+}  // namespace
+}  // namespace coffer::guest::aa
