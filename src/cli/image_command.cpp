@@ -12,6 +12,7 @@
 #include "jose/jwt.h"
 #include "net/http_client.h"
 #include "oci/crypt/ocicrypt.h"
+#include "oci/layout.h"
 #include "oci/sign/cosign.h"
 #include "oci/sign/cosign_key.h"
 #include "oci/sign/policy.h"
@@ -227,6 +228,18 @@ void sign_with(const std::string& cmd, const Options& o, const ImageName& name,
   std::cerr << "signed " << name.str() << " (" << digest << ")\n";
 }
 
+// Transformed layers are spooled where they will end up when the destination is a layout, so
+// that they are renamed into place rather than copied.
+fs::path spool_for(const std::string& cmd, const Options& o) {
+  if (!o.common.spool_dir.empty()) return o.common.spool_dir;
+  auto dst = parse_image_name(o.dst);
+  if (dst && dst->transport == Transport::kOci) {
+    auto layout = must(cmd, OciLayout::open_or_create(dst->dir));
+    return layout.dir() / "blobs" / "sha256";
+  }
+  return default_spool_dir();
+}
+
 void run_copy(const std::string& cmd, const Options& o, CopyOptions co) {
   auto ro = registry_options(o.common);
   auto src_name = must(cmd, parse_image_name(o.src));
@@ -350,9 +363,9 @@ void add_image_command(CLI::App& app) {
     }
     CopyOptions co;
     if (!o->recipients.empty()) {
-      co = crypt::encrypt_copy_options(encrypt_config("copy", *o), o->common.spool_dir);
+      co = crypt::encrypt_copy_options(encrypt_config("copy", *o), spool_for("copy", *o));
     } else if (!o->decrypt_keys.empty() || !o->kbs_key_files.empty()) {
-      co = crypt::decrypt_copy_options(decrypt_config("copy", *o), o->common.spool_dir);
+      co = crypt::decrypt_copy_options(decrypt_config("copy", *o), spool_for("copy", *o));
     }
     run_copy("copy", *o, std::move(co));
   });
@@ -369,7 +382,7 @@ void add_image_command(CLI::App& app) {
   add_common(enc, *o);
   enc->callback([o] {
     run_copy("encrypt", *o,
-             crypt::encrypt_copy_options(encrypt_config("encrypt", *o), o->common.spool_dir));
+             crypt::encrypt_copy_options(encrypt_config("encrypt", *o), spool_for("encrypt", *o)));
   });
 
   auto* dec = image->add_subcommand("decrypt", "Decrypt an image's layers");
@@ -380,7 +393,7 @@ void add_image_command(CLI::App& app) {
   add_common(dec, *o);
   dec->callback([o] {
     run_copy("decrypt", *o,
-             crypt::decrypt_copy_options(decrypt_config("decrypt", *o), o->common.spool_dir));
+             crypt::decrypt_copy_options(decrypt_config("decrypt", *o), spool_for("decrypt", *o)));
   });
 
   auto* inspect = image->add_subcommand("inspect", "Show an image's manifest, layers and config");

@@ -65,8 +65,7 @@ Result<CopyResult> copy_manifest(ImageSource& src, ImageDestination& dst, const 
       ProgressReader pr(*reader, p, o.progress);
       auto t = COFFER_TRY(o.transform(layer, i, pr));
       if (t) {
-        auto content = COFFER_TRY(t->content.reader());
-        COFFER_TRY_STATUS(dst.put_blob(t->descriptor, *content));
+        COFFER_TRY_STATUS(dst.put_blob_file(t->descriptor, t->content));
         m.layers[i] = t->descriptor;
         changed = true;
         p.done = true;

@@ -43,6 +43,12 @@ class ImageDestination {
   virtual Result<bool> has_blob(const Descriptor& d) = 0;
   // Stores a blob whose digest and size are known; the destination verifies them.
   virtual Status put_blob(const Descriptor& d, Reader& content) = 0;
+  // Stores a blob already spooled to `file` whose descriptor the caller computed while writing
+  // it; a layout moves the file into place instead of copying it.
+  virtual Status put_blob_file(const Descriptor& d, TempFile& file) {
+    auto reader = COFFER_TRY(file.reader());
+    return put_blob(d, *reader);
+  }
   // Stores a manifest; `tag` empty: by digest only (children of an index, signatures use tags).
   virtual Status put_manifest(ByteView data, std::string_view media_type,
                               const std::string& tag) = 0;

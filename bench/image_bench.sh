@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Image pipeline benchmark: coffer vs skopeo (+ umoci) on a 512 MiB, 4-layer image
+# (2 x 128 MiB incompressible, 2 x 128 MiB compressible), run side by side on loopback.
+#   bench/image_bench.sh [path/to/coffer_image_tool]
+# Measures wall time and peak RSS (/usr/bin/time) of:
+#   1. decrypt+verify: oci layout -> oci layout (jwe, RSA key)
+#   2. pull+decrypt+unpack from docker-registry (coffer: one command; skopeo copy + umoci unpack)
+set -euo pipefail
+TOOL=${1:-build/oci-release/src/oci/coffer_image_tool}
+TOOL=$(realpath "$TOOL")
+LAYER_MIB=${LAYER_MIB:-128}
+W=$(mktemp -d /var/tmp/coffer-image-bench.XXXXXX)
+REG_PID=
+cleanup() { [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null; wait 2>/dev/null; chmod -R u+w "$W"; rm -rf "$W"; }
+trap cleanup EXIT
+cd "$W"
+
+echo "== building the image in $W"
+python3 - "$LAYER_MIB" <<'PY'
+import gzip, hashlib, io, json, os, sys, tarfile, zlib
+mib = int(sys.argv[1]); os.makedirs("img/blobs/sha256", exist_ok=True)
+def put(b):
+    h = hashlib.sha256(b).hexdigest(); open("img/blobs/sha256/" + h, "wb").write(b)
+    return {"digest": "sha256:" + h, "size": len(b)}
+layers, diff_ids = [], []
+for i in range(4):
+    buf = io.BytesIO(); t = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
+    for f in range(8):
+        size = mib * 1024 * 1024 // 8
+        if i % 2 == 0: data = os.urandom(size)
+        else: data = (b"compressible line %d of layer %d\n" % (f, i)) * (size // 40); data = data[:size]
+        ti = tarfile.TarInfo("layer%d/file%d" % (i, f)); ti.size = len(data); ti.mode = 0o644; ti.mtime = 1700000000
+        t.addfile(ti, io.BytesIO(data))
+    t.close(); raw = buf.getvalue(); diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+    co = zlib.compressobj(1, zlib.DEFLATED, 31); gz = co.compress(raw) + co.flush()
+    d = put(gz); d["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"; layers.append(d)
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                  "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+c = put(cfg); c["mediaType"] = "application/vnd.oci.image.config.v1+json"
+m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": c, "layers": layers}).encode()
+md = put(m); md["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+md["annotations"] = {"org.opencontainers.image.ref.name": "v1"}
+json.dump({"schemaVersion": 2, "manifests": [md]}, open("img/index.json", "w"))
+open("img/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+du -sh img/blobs | sed 's/^/image blobs: /'
+openssl genrsa -out priv.pem 2048 2>/dev/null
+openssl rsa -in priv.pem -pubout -out pub.pem 2>/dev/null
+"$TOOL" image encrypt oci:img:v1 oci:enc:v1 --recipient jwe:pub.pem >/dev/null 2>&1
+
+measure() {  # name, command...
+  local name=$1; shift
+  sync; /usr/bin/time -f "%e %M" -o t.out "$@" >/dev/null 2>err.out || { cat err.out; exit 1; }
+  read -r secs rss < t.out
+  printf "%-44s %7.2f s %8.1f MiB/s %7.1f MiB peak RSS\n" "$name" "$secs" \
+    "$(echo "4 * $LAYER_MIB / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+}
+
+echo "== decrypt + verify (oci -> oci)"
+measure "coffer image decrypt" "$TOOL" image decrypt oci:enc:v1 oci:dec-coffer:v1 --key priv.pem
+measure "skopeo copy --decryption-key" skopeo copy --decryption-key priv.pem oci:enc:v1 oci:dec-skopeo:v1
+
+echo "== pull + decrypt + unpack from docker-registry"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > reg.yml <<YML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $W/regdata}}
+http: {addr: 127.0.0.1:$PORT}
+YML
+docker-registry serve reg.yml >reg.log 2>&1 & REG_PID=$!
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.05; done
+skopeo copy --dest-tls-verify=false oci:enc:v1 "docker://127.0.0.1:$PORT/bench/enc:v1" >/dev/null
+measure "coffer image unpack (pull+decrypt+unpack)" "$TOOL" image unpack \
+  "docker://127.0.0.1:$PORT/bench/enc:v1" --rootfs rootfs-coffer --key priv.pem \
+  --insecure-registry "127.0.0.1:$PORT" --spool-dir "$W"
+pull_unpack_skopeo() {
+  skopeo copy --src-tls-verify=false --decryption-key priv.pem \
+    "docker://127.0.0.1:$PORT/bench/enc:v1" oci:pulled:v1 &&
+  umoci raw unpack --rootless --image pulled:v1 rootfs-umoci
+}
+export -f pull_unpack_skopeo; export PORT
+measure "skopeo copy + umoci raw unpack" bash -c pull_unpack_skopeo
+diff -r rootfs-coffer rootfs-umoci >/dev/null && echo "trees identical"
