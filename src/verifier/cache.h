@@ -13,16 +13,26 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/bytes.h"
-#include "crypto/digest.h"
 
 namespace coffer::verifier {
 
-// The cache key of some bytes: their SHA-256 as a binary string.
-inline std::string cache_key(ByteView data) { return to_string(crypto::sha256(data)); }
-inline std::string cache_key(std::string_view data) { return cache_key(as_bytes(data)); }
+// The cache key of some bytes: the bytes themselves, length-prefixed so that keys made of several
+// parts cannot run into each other. The map hashes keys (std::hash) and compares them exactly, so
+// a hit means byte-for-byte the same input: stronger than a digest, and cheaper than hashing the
+// collateral with SHA-256 on every call (the keys stay in memory, bounded by the capacity).
+inline std::string cache_key(std::string_view data) {
+  std::string key = std::to_string(data.size());
+  key.push_back(':');
+  key.append(data);
+  return key;
+}
+inline std::string cache_key(ByteView data) {
+  return cache_key(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+}
 
 template <typename V>
 class BoundedCache {

@@ -89,6 +89,9 @@ struct IssuerChain {
   std::string id;  // cache key: identifies this issuer for the PCK CRL cache
   std::string pck_ca;
   Bytes root_fingerprint;
+  std::string intermediate_subject;
+  std::string root_subject;
+  Bytes intermediate_serial;
 };
 
 // A PCK leaf whose signature verified once (it is re-verified for every quote).
@@ -96,6 +99,7 @@ struct PckLeaf {
   Certificate cert;
   Key key;
   PckExtensions ext;
+  Bytes serial;
 };
 
 // A CRL whose signature by a given issuer key verified.
@@ -149,10 +153,10 @@ Result<std::shared_ptr<const IssuerChain>> verified_issuer_chain(
                        ? "platform"
                        : "processor";
   Bytes fingerprint = root->sha256_fingerprint();
-  return cache.insert(
-      key, std::make_shared<const IssuerChain>(
-               IssuerChain{std::move(*intermediate), std::move(*root), std::move(intermediate_key),
-                           std::move(root_key), key, ca, std::move(fingerprint)}));
+  return cache.insert(key, std::make_shared<const IssuerChain>(IssuerChain{
+                               *intermediate, *root, std::move(intermediate_key),
+                               std::move(root_key), key, ca, std::move(fingerprint),
+                               intermediate->subject(), root->subject(), intermediate->serial()}));
 }
 
 struct CrlCodes {
@@ -315,14 +319,13 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   if (!leaf) {
     auto ext = COFFER_TRY(parse_pck_extensions(*new_leaf));
     Key key = COFFER_TRY(new_leaf->public_key());
-    leaf =
-        caches.leaves.insert(leaf_key, std::make_shared<const PckLeaf>(PckLeaf{
-                                           std::move(*new_leaf), std::move(key), std::move(ext)}));
+    leaf = caches.leaves.insert(
+        leaf_key, std::make_shared<const PckLeaf>(
+                      PckLeaf{*new_leaf, std::move(key), std::move(ext), new_leaf->serial()}));
   }
-  const Certificate& pck = leaf->cert;  // new_leaf was moved into the cache
   r.pck = leaf->ext;
   r.pck_ca = issuers->pck_ca;
-  r.root_subject = root.subject();
+  r.root_subject = issuers->root_subject;
   r.root_fingerprint = issuers->root_fingerprint;
   const Key& pck_key = leaf->key;
 
@@ -352,22 +355,22 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
         COFFER_TRY_STATUS(check_fresh(*next, now, options_.allow_expired_collateral,
                                       r.collateral_expired, "root_ca_crl_expired", "root CA CRL"));
       }
-      if (root_crl->crl.is_revoked(intermediate.serial())) {
+      if (root_crl->crl.is_revoked(issuers->intermediate_serial)) {
         return make_error("intermediate_revoked",
                           intermediate.subject_common_name() + " is revoked by the root CA CRL");
       }
     }
     if (collateral->pck_crl) {
-      std::string issuer_name = intermediate.subject();
-      auto pck_crl = COFFER_TRY(
-          verified_crl(caches.crls, *collateral->pck_crl, issuers->id, issuers->intermediate_key,
-                       &issuer_name, {"pck_crl_invalid", "pck_crl_signature_invalid", "PCK CRL"}));
+      auto pck_crl =
+          COFFER_TRY(verified_crl(caches.crls, *collateral->pck_crl, issuers->id,
+                                  issuers->intermediate_key, &issuers->intermediate_subject,
+                                  {"pck_crl_invalid", "pck_crl_signature_invalid", "PCK CRL"}));
       if (auto next = pck_crl->crl.next_update()) {
         COFFER_TRY_STATUS(check_fresh(*next, now, options_.allow_expired_collateral,
                                       r.collateral_expired, "pck_crl_expired", "PCK CRL"));
       }
-      if (pck_crl->crl.is_revoked(pck.serial())) {
-        return make_error("pck_revoked", "the PCK certificate (serial " + hex_encode(pck.serial()) +
+      if (pck_crl->crl.is_revoked(leaf->serial)) {
+        return make_error("pck_revoked", "the PCK certificate (serial " + hex_encode(leaf->serial) +
                                              ") is revoked");
       }
     }

@@ -2,12 +2,12 @@
 // numbered steps, each failing with its own error code. Trust anchors, the collateral source and
 // the verification time come from the caller.
 //
-// What does not change between quotes is verified once and cached, keyed by the SHA-256 of its
-// bytes: the PCK intermediate/root chain, parsed PCK leaves with their extensions, CRLs (with
-// their signature by a given issuer), TCB infos and QE identities (with their signing chain and
-// signature). Every call still checks every validity window against `now`, revocation, and the
-// per-quote signatures (PCK leaf by the intermediate, QE report, quote). The verifier is
-// thread-safe; copies share the caches.
+// What does not change between quotes is verified once and cached, keyed by its exact bytes
+// (hashed by the cache's map, compared in full on lookup): the PCK intermediate/root chain, parsed
+// PCK leaves with their extensions, CRLs (with their signature by a given issuer), TCB infos and QE
+// identities (with their signing chain and signature). Every call still checks every validity
+// window against `now`, revocation, and the per-quote signatures (PCK leaf by the intermediate, QE
+// report, quote). The verifier is thread-safe; copies share the caches.
 #pragma once
 
 #include <memory>

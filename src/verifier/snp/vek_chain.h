@@ -75,7 +75,7 @@ struct SnpEndorsement {
 };
 
 // Verifies report signature chains. A VEK whose chain (ARK pinned and self-signed, ASK/ASVK by the
-// ARK, VEK by the ASK/ASVK) verified once is cached by the SHA-256 of its DER, with its parsed
+// ARK, VEK by the ASK/ASVK) verified once is cached by its exact DER, with its parsed
 // TCB extensions; every call still checks every validity window, the TCB, the chip ID and the
 // report signature. Thread-safe; the cache is bounded.
 class SnpChainVerifier {
