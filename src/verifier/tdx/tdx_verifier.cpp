@@ -84,10 +84,10 @@ Result<Json> TdxVerifier::verify(const VerifyInput& input) const {
     auto rtmrs = COFFER_TRY(etdx::replay_rtmrs(log));
     for (std::size_t i = 0; i < rtmrs.size(); ++i) {
       if (rtmrs[i] != quote.body.rtmr[i]) {
-        return make_error("eventlog_rtmr_mismatch",
-                          "the event log replays RTMR" + std::to_string(i) + " to " +
-                              hex_encode(rtmrs[i]) + ", the quote has " +
-                              hex_encode(quote.body.rtmr[i]));
+        return make_error("eventlog_rtmr_mismatch", "the event log replays RTMR" +
+                                                        std::to_string(i) + " to " +
+                                                        hex_encode(rtmrs[i]) + ", the quote has " +
+                                                        hex_encode(quote.body.rtmr[i]));
       }
     }
     claims["uefi_event_logs"] = event_log_claims(log);
