@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "net/http_client.h"
 #include "net/http_server.h"
 #include "oci/copy.h"
+#include "oci/crypt/ocicrypt.h"
+#include "oci/layout.h"
 #include "oci/test/test_util.h"
 #include "oci/transport.h"
 
@@ -146,7 +149,10 @@ struct FakeRegistry {
   std::uint16_t port = 0;
   std::unique_ptr<net::HttpServer> server;
 
-  FakeRegistry() {
+  std::string scheme = "http";
+
+  explicit FakeRegistry(std::optional<net::TlsServerConfig> tls = std::nullopt) {
+    if (tls) scheme = "https";
     Manifest m;
     m.media_type = media_type::kOciManifest;
     m.config = Descriptor{.media_type = std::string(media_type::kOciConfig),
@@ -154,8 +160,9 @@ struct FakeRegistry {
                           .size = static_cast<std::int64_t>(config.size())};
     manifest = to_string(m.serialize());
     manifest_digest = sha256_digest(as_bytes(manifest));
-    server = std::make_unique<net::HttpServer>(net::HttpServerConfig{.sockets = {"127.0.0.1:0"}},
-                                               [this](const net::Request& r) { return handle(r); });
+    server = std::make_unique<net::HttpServer>(
+        net::HttpServerConfig{.sockets = {"127.0.0.1:0"}, .tls = tls},
+        [this](const net::Request& r) { return handle(r); });
     if (server->start()) port = server->bound_ports()[0];
   }
 
@@ -175,7 +182,7 @@ struct FakeRegistry {
     }
     if (r.headers.get("Authorization") != "Bearer tok123") {
       net::Response resp = net::Response::json(401, Json{{"errors", Json::array()}});
-      resp.headers.set("WWW-Authenticate", "Bearer realm=\"http://" + host() +
+      resp.headers.set("WWW-Authenticate", "Bearer realm=\"" + scheme + "://" + host() +
                                                "/token\",service=\"fake\",scope=\"repository:"
                                                "x/y:pull\"");
       return resp;
@@ -192,7 +199,7 @@ struct FakeRegistry {
     if (path.starts_with("/v2/x/y/blobs/")) {
       net::Response resp;
       resp.status = 307;
-      resp.headers.set("Location", "http://" + host() + "/blobdata/" + path.substr(14));
+      resp.headers.set("Location", scheme + "://" + host() + "/blobdata/" + path.substr(14));
       return resp;
     }
     return net::Response::text(404, "not found");
@@ -257,6 +264,91 @@ TEST(RegistryClient, NoPlainHttpUnlessConfigured) {
   auto m = client.get_manifest("v1");
   ASSERT_FALSE(m);  // spoke TLS to a plain-HTTP server
   EXPECT_NE(m.error().code, "manifest_unknown");
+}
+
+TEST(RegistryClientFake, TlsWithCustomCa) {
+  TempDir tmp;
+  auto gen = testing::run({testing::require_program("openssl"), "req", "-x509", "-newkey", "ec",
+                           "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                           (tmp.path() / "key.pem").string(), "-out",
+                           (tmp.path() / "cert.pem").string(), "-days", "1", "-subj",
+                           "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.output;
+  FakeRegistry fake(net::TlsServerConfig{tmp.path() / "cert.pem", tmp.path() / "key.pem"});
+  fake.failures_left = 0;
+  ASSERT_NE(fake.port, 0);
+  auto ref = parse_reference(fake.host() + "/x/y:v1").value();
+  RegistryOptions o;
+  o.auth_file = "/nonexistent";
+  o.max_attempts = 1;
+  auto untrusted = RegistryClient(ref, o).get_manifest("v1");
+  ASSERT_FALSE(untrusted);
+  EXPECT_EQ(untrusted.error().code, "tls_error");
+  o.ca_file = (tmp.path() / "cert.pem").string();
+  o.max_attempts = 2;
+  RegistryClient client(ref, o);
+  auto m = client.get_manifest("v1");
+  ASSERT_TRUE(m) << m.error().to_string();
+  auto blob = client.get_blob(parse_manifest(m->data)->config);
+  ASSERT_TRUE(blob) << blob.error().to_string();
+}
+
+TEST(RegistryInterop, IndexAllPlatformsAndDockerManifestConversion) {
+  Registry reg;
+  ASSERT_TRUE(reg.ok());
+  TempDir tmp;
+  auto o = insecure(reg.host());
+  // An index with two platforms, built from two single-image layouts.
+  auto dir = tmp.path() / "multi";
+  testing::write_image(dir, "amd", {sample_layer('1', 100)});
+  testing::write_image(dir, "arm", {sample_layer('2', 100)});
+  auto layout = OciLayout::open(dir).value();
+  Index idx{.media_type = std::string(media_type::kOciIndex)};
+  for (auto [tag, arch] : {std::pair{"amd", "amd64"}, std::pair{"arm", "arm64"}}) {
+    auto d = layout.resolve(tag).value();
+    d.annotations.clear();
+    d.platform = Platform{"linux", arch, "", ""};
+    idx.manifests.push_back(d);
+  }
+  auto idx_bytes = idx.serialize();
+  ASSERT_TRUE(layout.tag_manifest(Descriptor{.media_type = std::string(media_type::kOciIndex),
+                                             .digest = layout.put_bytes(idx_bytes).value(),
+                                             .size = static_cast<std::int64_t>(idx_bytes.size())},
+                                  "multi"));
+  CopyOptions all;
+  all.all_platforms = true;
+  auto pushed =
+      copy("oci:" + dir.string() + ":multi", "docker://" + reg.host() + "/m/i:v1", o, all);
+  ASSERT_TRUE(pushed) << pushed.error().to_string();
+  EXPECT_EQ(pushed->manifest_digest, sha256_digest(idx_bytes));
+  CopyOptions arm;
+  arm.platform = Platform{"linux", "arm64", "v8", ""};
+  auto one = copy("docker://" + reg.host() + "/m/i:v1",
+                  "oci:" + (tmp.path() / "arm").string() + ":x", o, arm);
+  ASSERT_TRUE(one) << one.error().to_string();
+  EXPECT_EQ(one->manifest_digest, layout.resolve("arm")->digest);
+
+  // skopeo pushes Docker schema 2; encrypting converts to OCI media types.
+  auto r = testing::run({testing::require_program("skopeo"), "copy", "--format", "v2s2",
+                         "--dest-tls-verify=false", "oci:" + dir.string() + ":amd",
+                         "docker://" + reg.host() + "/d/v2:v1"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto src =
+      open_source(parse_image_name("docker://" + reg.host() + "/d/v2:v1").value(), o).value();
+  EXPECT_EQ(src->manifest()->media_type, media_type::kDockerManifest);
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256).value();
+  auto enc =
+      copy("docker://" + reg.host() + "/d/v2:v1", "docker://" + reg.host() + "/d/enc:v1", o,
+           crypt::encrypt_copy_options(crypt::EncryptConfig{.jwe_recipients = {key}}, tmp.path()));
+  ASSERT_TRUE(enc) << enc.error().to_string();
+  auto m = parse_manifest(enc->manifest).value();
+  EXPECT_EQ(m.media_type, media_type::kOciManifest);
+  EXPECT_EQ(m.config.media_type, media_type::kOciConfig);
+  EXPECT_EQ(m.layers[0].media_type, "application/vnd.oci.image.layer.v1.tar+gzip+encrypted");
+  auto dec =
+      copy("docker://" + reg.host() + "/d/enc:v1", "oci:" + (tmp.path() / "dec").string() + ":v1",
+           o, crypt::decrypt_copy_options(crypt::DecryptConfig{.jwe_keys = {key}}, tmp.path()));
+  ASSERT_TRUE(dec) << dec.error().to_string();
 }
 
 TEST(AuthFile, LookupByHostPrefixAndUrl) {
