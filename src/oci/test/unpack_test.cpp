@@ -173,6 +173,40 @@ TEST(Unpack, EncryptedLayersThroughKeyProvider) {
   EXPECT_FALSE(fs::exists(tmp.path() / "fail"));
 }
 
+// Ciphertext altered and the manifest rewritten to match it: blob digests pass, the HMAC does
+// not, and the partly unpacked tree is discarded.
+TEST(Unpack, HmacMismatchLeavesNothing) {
+  TempDir tmp;
+  oci::testing::write_image(tmp.path() / "img", "v1", sample_layers(), /*compress=*/false);
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256).value();
+  auto src = make_layout_source(OciLayout::open(tmp.path() / "img").value(), "v1");
+  auto dst =
+      open_destination(parse_image_name("oci:" + (tmp.path() / "enc").string() + ":v1").value(), {})
+          .value();
+  ASSERT_TRUE(copy_image(
+      *src, *dst,
+      crypt::encrypt_copy_options(crypt::EncryptConfig{.jwe_recipients = {key}}, tmp.path())));
+  auto layout = OciLayout::open(tmp.path() / "enc").value();
+  auto md = layout.resolve("v1").value();
+  auto m = parse_manifest(read_file(layout.blob_path(md.digest)).value()).value();
+  auto& layer = m.layers[1];
+  auto blob = read_file(layout.blob_path(layer.digest)).value();
+  blob[blob.size() / 2] ^= 0x01;  // CTR: flips one bit inside the 3 MiB file of the tar
+  layer.digest = layout.put_bytes(blob).value();
+  auto mb = m.serialize();
+  ASSERT_TRUE(layout.tag_manifest(Descriptor{.media_type = std::string(media_type::kOciManifest),
+                                             .digest = layout.put_bytes(mb).value(),
+                                             .size = static_cast<std::int64_t>(mb.size())},
+                                  "v1"));
+  auto o = options();
+  o.decrypt.jwe_keys = {key};
+  auto st = unpack_layout(tmp.path() / "enc", "v1", tmp.path() / "out", o);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, "hmac_mismatch") << st.error().to_string();
+  EXPECT_FALSE(fs::exists(tmp.path() / "out"));
+  EXPECT_TRUE(no_leftovers(tmp.path()));
+}
+
 struct Hostile {
   std::string name;
   std::vector<TarEntry> entries;
