@@ -1,5 +1,10 @@
 #include "oci/copy.h"
 
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 namespace coffer::oci {
 namespace {
 
@@ -55,26 +60,68 @@ Result<CopyResult> copy_manifest(ImageSource& src, ImageDestination& dst, const 
   Manifest m = COFFER_TRY(parse_manifest(raw.data));
   COFFER_TRY_STATUS(copy_blob(src, dst, m.config, o, LayerProgress{.action = "config"}));
   bool changed = false;
-  for (std::size_t i = 0; i < m.layers.size(); ++i) {
+  // Transforms one layer; false if the transform kept it unchanged.
+  auto transform_layer = [&](std::size_t i, const ProgressFn& progress) -> Result<bool> {
     const Descriptor layer = m.layers[i];
-    LayerProgress p{
-        .index = i, .count = m.layers.size(), .digest = layer.digest, .total = layer.size};
-    if (o.transform && (!o.wants_transform || o.wants_transform(layer))) {
-      p.action = o.action_name;
-      auto reader = COFFER_TRY(src.blob(layer));
-      ProgressReader pr(*reader, p, o.progress);
-      auto t = COFFER_TRY(o.transform(layer, i, pr));
-      if (t) {
-        COFFER_TRY_STATUS(dst.put_blob_file(t->descriptor, t->content));
-        m.layers[i] = t->descriptor;
-        changed = true;
-        p.done = true;
-        p.bytes = static_cast<std::uint64_t>(layer.size);
-        report(o, p);
-        continue;
-      }
+    LayerProgress p{.index = i,
+                    .count = m.layers.size(),
+                    .digest = layer.digest,
+                    .total = layer.size,
+                    .action = o.action_name};
+    auto reader = COFFER_TRY(src.blob(layer));
+    ProgressReader pr(*reader, p, progress);
+    auto t = COFFER_TRY(o.transform(layer, i, pr));
+    if (!t) return false;
+    COFFER_TRY_STATUS(dst.put_blob_file(t->descriptor, t->content));
+    m.layers[i] = t->descriptor;  // each worker writes its own element
+    p.done = true;
+    p.bytes = static_cast<std::uint64_t>(layer.size);
+    if (progress) progress(p);
+    return true;
+  };
+  std::vector<bool> transformed(m.layers.size(), false);
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < m.layers.size(); ++i) {
+    if (o.transform && (!o.wants_transform || o.wants_transform(m.layers[i]))) todo.push_back(i);
+  }
+  // Layers are independent: between layouts, transform several at once (one per core).
+  std::size_t workers = 1;
+  if (src.concurrent_blobs() && dst.concurrent_blobs()) {
+    workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 4);
+    workers = std::min(workers, todo.size());
+  }
+  std::mutex progress_mutex;
+  ProgressFn progress = o.progress;
+  if (workers > 1 && o.progress) {
+    progress = [&](const LayerProgress& p) {
+      std::lock_guard lock(progress_mutex);
+      o.progress(p);
+    };
+  }
+  std::vector<Result<bool>> results(todo.size(), false);
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t k = next++; k < todo.size(); k = next++) {
+      results[k] = transform_layer(todo[k], progress);
+      if (!results[k]) next = todo.size();  // stop handing out work after a failure
     }
-    COFFER_TRY_STATUS(copy_blob(src, dst, layer, o, p));
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  for (std::size_t k = 0; k < todo.size(); ++k) {
+    if (!results[k]) return std::unexpected(results[k].error());
+    transformed[todo[k]] = *results[k];
+    changed |= *results[k];
+  }
+  for (std::size_t i = 0; i < m.layers.size(); ++i) {
+    if (transformed[i]) continue;
+    LayerProgress p{.index = i,
+                    .count = m.layers.size(),
+                    .digest = m.layers[i].digest,
+                    .total = m.layers[i].size};
+    COFFER_TRY_STATUS(copy_blob(src, dst, m.layers[i], o, p));
   }
   CopyResult result;
   if (changed) {

@@ -35,6 +35,8 @@ class ImageSource {
   virtual Result<std::unique_ptr<Reader>> blob(const Descriptor& d) = 0;
   // "docker://host/repo:tag" or "oci:/dir:tag", for messages and policy scopes.
   [[nodiscard]] virtual std::string describe() const = 0;
+  // Whether blob() may be called from several threads at once.
+  [[nodiscard]] virtual bool concurrent_blobs() const { return false; }
 };
 
 class ImageDestination {
@@ -56,6 +58,8 @@ class ImageDestination {
   virtual Result<bool> try_mount(const Descriptor& /*d*/, const ImageSource& /*from*/) {
     return false;
   }
+  // Whether put_blob()/put_blob_file() may be called from several threads at once.
+  [[nodiscard]] virtual bool concurrent_blobs() const { return false; }
   // The tag the reference names (empty if it names a digest or nothing).
   [[nodiscard]] virtual std::string tag() const = 0;
   [[nodiscard]] virtual std::string describe() const = 0;

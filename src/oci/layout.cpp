@@ -60,6 +60,7 @@ class LayoutSource final : public ImageSource {
   [[nodiscard]] std::string describe() const override {
     return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
   }
+  [[nodiscard]] bool concurrent_blobs() const override { return true; }
 
  private:
   OciLayout layout_;
@@ -94,6 +95,7 @@ class LayoutDestination final : public ImageDestination {
   [[nodiscard]] std::string describe() const override {
     return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
   }
+  [[nodiscard]] bool concurrent_blobs() const override { return true; }
 
  private:
   OciLayout layout_;
