@@ -25,7 +25,10 @@ endfunction()
 
 function(coffer_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
-                                           -Wnon-virtual-dtor -Wno-missing-field-initializers)
+                                           -Wnon-virtual-dtor -Wno-missing-field-initializers
+                                           # g++ 12 false positives at -O2 in libstdc++ string, optional and expected code
+                                           -Wno-restrict -Wno-stringop-overflow -Wno-array-bounds
+                                           -Wno-maybe-uninitialized)
   if(COFFER_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

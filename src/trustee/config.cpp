@@ -85,7 +85,7 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
   c.attestation_service.default_policy_id =
       COFFER_TRY(as.string("default_policy_id", "default_cpu"));
   auto verifiers = as.section("verifier");
-  COFFER_TRY_STATUS(verifiers.reject_unknown({"sample"}));
+  COFFER_TRY_STATUS(verifiers.reject_unknown({"sample", "tdx", "sgx", "snp"}));
   auto sample = verifiers.section("sample");
   COFFER_TRY_STATUS(sample.reject_unknown({"enabled"}));
   c.attestation_service.sample_enabled = COFFER_TRY(sample.boolean("enabled", false));
@@ -100,6 +100,8 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
   c.storage_backend.path = resolve(base_dir, COFFER_TRY(storage.string("path", "trustee.db")));
   c.storage_backend.key_file =
       resolve(base_dir, COFFER_TRY(storage.string("key_file", "storage.kek")));
+  c.base_dir = base_dir;
+  c.document = std::make_shared<const toml::table>(std::move(table));
   return c;
 }
 

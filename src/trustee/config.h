@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "core/error.h"
 
 namespace coffer::trustee {
@@ -53,6 +55,10 @@ struct TrusteeConfig {
   AttestationServiceSettings attestation_service;
   StorageSettings storage_backend;
   std::string log_level = "info";
+  // The parsed document and its directory, for sections other modules interpret themselves
+  // ([attestation_service.verifier.tdx|sgx|snp], see trustee/as/verifiers.h).
+  std::shared_ptr<const toml::table> document;
+  std::filesystem::path base_dir;
 };
 
 // Parses and validates a configuration; `base_dir` anchors relative paths.

@@ -4,6 +4,7 @@
 
 #include "core/file.h"
 #include "core/log.h"
+#include "trustee/as/verifiers.h"
 #include "trustee/kms/key_file.h"
 #include "verifier/sample/sample_verifier.h"
 
@@ -53,6 +54,13 @@ Result<std::unique_ptr<Trustee>> Trustee::create(const TrusteeConfig& config,
   as_config.default_policy_id = config.attestation_service.default_policy_id;
   t->as_ = COFFER_TRY(
       as::AttestationService::create(as_config, std::move(signer), *t->store_, *t->rvps_, clock));
+  // Hardware TEEs (tdx, sgx, snp) verify against the vendors' roots unless configured otherwise.
+  config::Section verifiers =
+      config::Section(config.document.get(), "").section("attestation_service").section("verifier");
+  if (auto registered = as::register_tee_verifiers(*t->as_, verifiers, clock, config.base_dir);
+      !registered) {
+    return std::unexpected(registered.error());
+  }
   if (config.attestation_service.sample_enabled) {
     spdlog::warn(
         "the 'sample' TEE is ENABLED: unsigned evidence is accepted (tests and development only)");

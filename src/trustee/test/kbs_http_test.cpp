@@ -372,3 +372,41 @@ TEST_F(KbsHttpLongSession, SessionTokenExpiresBeforeSession) {
 
 }  // namespace
 }  // namespace coffer::trustee::testing
+
+namespace coffer::trustee::testing {
+namespace {
+
+class KbsHttpHardware : public KbsFixture {};
+
+// tdx, sgx and snp verifiers are registered by default; a genuine Intel quote whose REPORTDATA
+// is not this session's binding is refused.
+TEST_F(KbsHttpHardware, RealTdxQuoteNotBoundToSessionIsRefused) {
+  net::HttpClient c;
+  auto a = auth(c, "tdx");
+  ASSERT_EQ(a.status, 200) << a.body;
+  std::string nonce = (*parse_json(a.body))["nonce"];
+  auto quote =
+      read_file(std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/tdx/dcap-qvl/tdx_quote");
+  ASSERT_TRUE(quote);
+  auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
+  Json body = {
+      {"runtime-data", {{"nonce", nonce}, {"tee-pubkey", tee_jwk(key)}}},
+      {"tee-evidence",
+       {{"primary_evidence", {{"quote", base64_encode(*quote)}}}, {"additional_evidence", ""}}}};
+  auto r = call(c, "POST", "/kbs/v0/attest", body.dump());
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(problem_type(r), "AttestationFailed");
+  EXPECT_NE(detail(r).find("report_data_mismatch"), std::string::npos) << detail(r);
+  EXPECT_EQ(auth(c, "snp").status, 200);
+  EXPECT_EQ(auth(c, "sgx").status, 200);
+}
+
+TEST_F(KbsHttpHardware, HardwareVerifiersCanBeDisabled) {
+  start(default_config("[attestation_service.verifier.tdx]\nenabled = false\n"));
+  net::HttpClient c;
+  EXPECT_EQ(auth(c, "tdx").status, 400);
+  EXPECT_EQ(auth(c, "snp").status, 200);
+}
+
+}  // namespace
+}  // namespace coffer::trustee::testing

@@ -1,0 +1,51 @@
+// coffer-trustee: KBS + attestation service + RVPS + KMS in one process.
+#include <csignal>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "core/log.h"
+#include "trustee/trustee.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"coffer-trustee: Key Broker Service and Attestation Service (KBS protocol 0.4.0)"};
+  std::string config_path;
+  std::string log_level;
+  app.add_option("--config,-c", config_path, "configuration file (TOML); see docs/trustee-config.md")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error (default: the config's log_level)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto config = coffer::trustee::load_config(config_path);
+  if (!config) {
+    std::cerr << "coffer-trustee: " << config.error().to_string() << "\n";
+    return 2;
+  }
+  coffer::log::init(log_level.empty() ? config->log_level : log_level);
+
+  // Block the stop signals in every thread; this one waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto trustee = coffer::trustee::Trustee::create(*config);
+  if (!trustee) {
+    std::cerr << "coffer-trustee: " << trustee.error().to_string() << "\n";
+    return 1;
+  }
+  if (auto started = (*trustee)->start(); !started) {
+    std::cerr << "coffer-trustee: " << started.error().to_string() << "\n";
+    return 1;
+  }
+  for (const auto& url : (*trustee)->urls()) {
+    std::cout << "coffer-trustee listening on " << url << std::endl;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {} received, stopping", sig);
+  (*trustee)->stop();
+  return 0;
+}

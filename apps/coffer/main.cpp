@@ -1,0 +1,36 @@
+// coffer: the user command line.
+#include <CLI/CLI.hpp>
+
+#include "cli/kbs_command.h"
+#include "cli/policy_command.h"
+#include "core/log.h"
+#ifdef COFFER_HAVE_EVIDENCE_COMMAND
+#include "cli/evidence_command.h"
+#endif
+#ifdef COFFER_HAVE_IMAGE_COMMAND
+#include "cli/image_command.h"
+#endif
+#ifdef COFFER_HAVE_SIM_COMMAND
+#include "cli/sim_command.h"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"coffer: confidential containers — images, keys, attestation"};
+  app.require_subcommand(1);
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.parse_complete_callback([&] { coffer::log::init(log_level); });
+  coffer::cli::add_kbs_command(app);
+  coffer::cli::add_policy_command(app);
+#ifdef COFFER_HAVE_EVIDENCE_COMMAND
+  coffer::cli::add_evidence_command(app);
+#endif
+#ifdef COFFER_HAVE_IMAGE_COMMAND
+  coffer::cli::add_image_command(app);
+#endif
+#ifdef COFFER_HAVE_SIM_COMMAND
+  coffer::cli::add_sim_command(app);
+#endif
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
