@@ -97,12 +97,13 @@ Result<LaunchMeasurements> measure_enclave(const EnclaveComponents& c) {
 }
 
 Json LaunchMeasurements::reference_values() const {
+  // TDX claims are hex, SNP claims standard base64 (as Trustee's verifiers name and encode them).
   Json j = {{"tdx.mr_td", hex_encode(mr_td)},
             {"tdx.mr_config_id", hex_encode(mr_config_id)},
-            {"snp.measurement", hex_encode(mr_td)}};
+            {"snp.measurement", base64_encode(mr_td)}};
   for (int i = 0; i < 4; ++i)
     j["tdx.rtmr_" + std::to_string(i)] = hex_encode(rtmrs()[static_cast<std::size_t>(i)]);
-  if (host_data_fits) j["snp.host_data"] = hex_encode(host_data);
+  if (host_data_fits) j["snp.host_data"] = base64_encode(host_data);
   return j;
 }
 

@@ -52,8 +52,9 @@ struct LaunchMeasurements {
   tdx::EventLogWriter event_log;  // RTMR0-2 launch events
 
   [[nodiscard]] const tdx::Rtmrs& rtmrs() const { return event_log.rtmrs(); }
-  // Reference values as the default attestation policy names them: tdx.mr_td, tdx.rtmr_0..3,
-  // tdx.mr_config_id, snp.measurement, snp.host_data, init_data.digest (hex).
+  // Reference values as the attestation policies name them and encoded as the claims carry
+  // them: tdx.mr_td, tdx.rtmr_0..3, tdx.mr_config_id (hex); snp.measurement, snp.host_data
+  // (standard base64, as Trustee's SNP claims).
   [[nodiscard]] Json reference_values() const;
 };
 

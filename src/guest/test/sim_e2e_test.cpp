@@ -149,7 +149,8 @@ TEST(SimEndToEnd, SimSnpReleasesTheSecret) {
   EXPECT_EQ((*attester)->tee(), "snp");
   KbsClient client(trustee.kbs().url(), **attester, fast(kSnpInitData));
   auto value = client.get_resource("default/key/sim");
-  ASSERT_TRUE(value) << value.error().to_string();
+  ASSERT_TRUE(value) << value.error().to_string() << "\n"
+                     << jose::jwt_peek_claims(client.token().value_or(""))->dump(1);
   EXPECT_EQ(to_string(*value), "sim secret");
   auto claims = jose::jwt_peek_claims(*client.token());
   const Json& snp = (*claims)["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["snp"];

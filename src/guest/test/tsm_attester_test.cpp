@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,54 +65,52 @@ TEST(TsmAttester, WrongProviderIsNotThisTee) {
   EXPECT_EQ(direct.evidence(Bytes(64, 0)).error().code, "tsm_wrong_provider");
 }
 
-// `generation` is a FIFO fed by a thread: each read sees the next value, as if another process
-// wrote to the entry while we read.
-void run_with_generations(const std::filesystem::path& dir, std::vector<std::string> values,
-                          const std::function<void()>& body) {
-  auto fifo = dir / "generation";
+// Another process using the same report entry, simulated deterministically: `attr` is a FIFO,
+// and when the attester opens it the "other process" bumps `generation` before the data flows.
+void race_on(const std::filesystem::path& dir, const std::string& attr, bool attester_reads,
+             const std::function<void()>& body) {
+  auto fifo = dir / attr;
+  ::unlink(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  std::thread feeder([fifo, values] {
-    for (const auto& v : values) {
-      int fd = ::open(fifo.c_str(), O_WRONLY);
-      if (fd < 0) return;
-      [[maybe_unused]] auto n = ::write(fd, v.data(), v.size());
-      // Wait until the reader has closed (POLLERR: no reader left) so that the next value is
-      // not read together with this one.
-      pollfd p{fd, 0, 0};
-      while (::poll(&p, 1, -1) >= 0 && !(p.revents & (POLLERR | POLLHUP))) {
+  Bytes quote = *read_file(kEvidence + "tdx/dcap-qvl/tdx_quote");
+  std::thread other([&] {
+    // Opening blocks until the attester opens its end.
+    int fd = ::open(fifo.c_str(), attester_reads ? O_WRONLY : O_RDONLY);
+    if (fd < 0) return;
+    EXPECT_TRUE(write_file_atomic(dir / "generation", as_bytes("9\n")));
+    if (attester_reads) {
+      [[maybe_unused]] auto n = ::write(fd, quote.data(), quote.size());
+    } else {
+      std::uint8_t buf[128];
+      while (::read(fd, buf, sizeof buf) > 0) {
       }
-      ::close(fd);
     }
+    ::close(fd);
   });
   body();
-  feeder.join();
+  other.join();
+  ::unlink(fifo.c_str());
 }
 
 TEST(TsmAttester, GenerationRaceIsRejected) {
   TempDir dir;
-  prepare_entry(dir.path(), "tdx_guest", /*generation_file=*/false);
+  prepare_entry(dir.path(), "tdx_guest");
   AttesterOptions o;
   o.tsm_entry = dir.path();
   TsmAttester a(TsmAttester::Kind::kTdx, o);
-  // Our write moves 3 -> 4, then someone else's write moves it to 5 while we read outblob.
-  run_with_generations(dir.path(), {"3\n", "4\n", "5\n"}, [&] {
+  // Someone writes the entry while we read outblob: generation 7 -> 9 after our write.
+  race_on(dir.path(), "outblob", /*attester_reads=*/true, [&] {
     auto ev = a.evidence(Bytes(64, 0));
     ASSERT_FALSE(ev);
     EXPECT_EQ(ev.error().code, "tsm_generation_race");
+    EXPECT_NE(ev.error().message.find("while reading outblob"), std::string::npos);
   });
-  ::unlink((dir.path() / "generation").c_str());
-  // Another writer between reading the generation and our write: 3 -> 5.
-  run_with_generations(dir.path(), {"3\n", "5\n"}, [&] {
-    auto ev = a.evidence(Bytes(64, 0));
-    ASSERT_FALSE(ev);
-    EXPECT_EQ(ev.error().code, "tsm_generation_race");
-  });
-  ::unlink((dir.path() / "generation").c_str());
-  // The kernel's normal sequence: our write moves it by one, nothing moves while we read.
-  run_with_generations(dir.path(), {"3\n", "4\n", "4\n"}, [&] {
-    auto ev = a.evidence(Bytes(64, 0));
-    EXPECT_TRUE(ev) << ev.error().to_string();
-  });
+  ASSERT_TRUE(
+      write_file_atomic(dir.path() / "outblob", *read_file(kEvidence + "tdx/dcap-qvl/tdx_quote")));
+  ASSERT_TRUE(write_file_atomic(dir.path() / "generation", as_bytes("7\n")));
+  // Undisturbed, the same entry works.
+  ASSERT_TRUE(write_file_atomic(dir.path() / "inblob", {}));
+  EXPECT_TRUE(a.evidence(Bytes(64, 0)));
 }
 
 TEST(TsmAttester, SnpCertTableToJson) {
