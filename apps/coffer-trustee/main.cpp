@@ -11,10 +11,12 @@ int main(int argc, char** argv) {
   CLI::App app{"coffer-trustee: Key Broker Service and Attestation Service (KBS protocol 0.4.0)"};
   std::string config_path;
   std::string log_level;
-  app.add_option("--config,-c", config_path, "configuration file (TOML); see docs/trustee-config.md")
+  app.add_option("--config,-c", config_path,
+                 "configuration file (TOML); see docs/trustee-config.md")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error (default: the config's log_level)");
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error (default: the config's log_level)");
   CLI11_PARSE(app, argc, argv);
 
   auto config = coffer::trustee::load_config(config_path);

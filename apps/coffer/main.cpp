@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   CLI::App app{"coffer: confidential containers — images, keys, attestation"};
   app.require_subcommand(1);
   std::string log_level = "warn";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
   app.parse_complete_callback([&] { coffer::log::init(log_level); });
   coffer::cli::add_kbs_command(app);
   coffer::cli::add_policy_command(app);

@@ -1,0 +1,315 @@
+#include "cli/kbs_command.h"
+
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+
+#include "core/file.h"
+#include "core/json.h"
+#include "crypto/pkey.h"
+#include "guest/aa/attester.h"
+#include "guest/aa/kbs_client.h"
+#include "jose/jwt.h"
+#include "net/http_client.h"
+
+namespace coffer::cli {
+namespace {
+
+struct KbsOptions {
+  std::string url = "http://127.0.0.1:8080";
+  std::string admin_key;
+  std::string ca_file;
+  bool insecure = false;
+  // client
+  std::string tee = "auto";
+  std::string quote_service;
+  std::string init_data;
+  std::string out;
+  // admin
+  std::string path;
+  std::string file;
+  bool allow_affirming = false;
+  bool deny_all = false;
+  std::string policy_id = "default_cpu";
+  std::string name;
+  std::vector<std::string> values;
+  std::string key_type = "ed25519";
+};
+
+[[noreturn]] void fail(int code, const std::string& message) {
+  std::cerr << "coffer kbs: " << message << "\n";
+  throw CLI::RuntimeError(code);
+}
+
+[[noreturn]] void fail_with(const Error& e) {
+  const std::string& c = e.code;
+  int code = kExitRefused;
+  if (c == "kbs_unreachable" || c == "kbs_server_error" || c == "connect_failed" ||
+      c == "timeout" || c == "tls_error") {
+    code = kExitUnreachable;
+  } else if (c == "unknown_tee" || c == "tee_not_found" || c == "not_found" ||
+             c == "bad_resource_path" || c == "bad_key" || c == "io_error" ||
+             c == "permission_denied") {
+    code = kExitUsage;
+  }
+  fail(code, e.to_string());
+}
+
+// The admin side of the KBS API: bearer JWTs signed by the admin key, fresh per request.
+class AdminClient {
+ public:
+  explicit AdminClient(const KbsOptions& o) : url_(o.url) {
+    if (o.admin_key.empty())
+      fail(kExitUsage, "this command needs --admin-key (private key PEM; see `coffer kbs keygen`)");
+    auto pem = read_text_file(o.admin_key, 64 * 1024);
+    if (!pem) fail(kExitUsage, "admin key: " + pem.error().to_string());
+    auto key = crypto::Key::from_pem(*pem);
+    if (!key || !key->has_private())
+      fail(kExitUsage, "admin key '" + o.admin_key + "' is not a private key PEM");
+    key_ = std::make_unique<crypto::Key>(std::move(*key));
+    net::HttpClientOptions http;
+    http.ca_file = o.ca_file;
+    http.insecure_skip_verify = o.insecure;
+    http.cookies = false;
+    client_ = std::make_unique<net::HttpClient>(http);
+  }
+
+  Json call(const std::string& method, const std::string& path, std::string body,
+            const std::string& content_type) {
+    auto now = unix_seconds(system_clock()->now());
+    Json claims = {{"iat", now}, {"exp", now + 300}};
+    auto alg =
+        key_->type() == crypto::KeyType::kEd25519 ? jose::JwsAlg::kEdDSA : jose::JwsAlg::kES256;
+    auto token = jose::jwt_sign(claims, *key_, alg);
+    if (!token) fail_with(token.error());
+    net::ClientRequest req;
+    req.method = method;
+    req.url = url_ + path;
+    req.body = std::move(body);
+    req.headers.set("Authorization", "Bearer " + *token);
+    if (!content_type.empty()) req.headers.set("Content-Type", content_type);
+    auto resp = client_->request(req);
+    if (!resp)
+      fail(kExitUnreachable, "cannot reach the KBS at " + url_ + ": " + resp.error().to_string());
+    auto parsed = parse_json(resp->body);
+    if (resp->status != 200) {
+      std::string detail = parsed && parsed->contains("detail")
+                               ? (*parsed)["detail"].get<std::string>()
+                               : resp->body;
+      std::string type =
+          parsed && parsed->contains("type") ? (*parsed)["type"].get<std::string>() : "";
+      type = type.substr(type.rfind('/') + 1);
+      fail(resp->status >= 500 ? kExitUnreachable : kExitRefused,
+           "KBS answered " + std::to_string(resp->status) + (type.empty() ? "" : " " + type) +
+               ": " + detail);
+    }
+    return parsed ? *parsed : Json::object();
+  }
+
+ private:
+  std::string url_;
+  std::unique_ptr<crypto::Key> key_;
+  std::unique_ptr<net::HttpClient> client_;
+};
+
+std::string read_input_file(const std::string& path) {
+  auto text = read_text_file(path, 64 * 1024 * 1024);
+  if (!text) fail(kExitUsage, text.error().to_string());
+  return *text;
+}
+
+std::unique_ptr<guest::aa::Attester> attester_for(const KbsOptions& o) {
+  guest::aa::AttesterOptions opts;
+  if (!o.quote_service.empty()) opts.quote_service_socket = o.quote_service;
+  auto a = guest::aa::make_attester(o.tee, opts);
+  if (!a) fail_with(a.error());
+  return std::move(*a);
+}
+
+guest::aa::KbsClientOptions client_options(const KbsOptions& o) {
+  guest::aa::KbsClientOptions c;
+  c.ca_file = o.ca_file;
+  c.insecure = o.insecure;
+  if (!o.init_data.empty()) c.init_data_toml = read_input_file(o.init_data);
+  return c;
+}
+
+void print_problem(const guest::aa::KbsClient& client) {
+  if (const auto& p = client.last_problem()) {
+    std::cerr << "coffer kbs: KBS " << p->status << " " << p->variant << ": " << p->detail << "\n";
+  }
+}
+
+void run_attest(const KbsOptions& o) {
+  auto attester = attester_for(o);
+  guest::aa::KbsClient client(o.url, *attester, client_options(o));
+  auto token = client.attest();
+  if (!token) {
+    print_problem(client);
+    fail_with(token.error());
+  }
+  std::cout << *token << "\n";
+}
+
+void run_get_resource(const KbsOptions& o) {
+  auto attester = attester_for(o);
+  guest::aa::KbsClient client(o.url, *attester, client_options(o));
+  auto value = client.get_resource(o.path);
+  if (!value) {
+    print_problem(client);
+    fail_with(value.error());
+  }
+  if (o.out.empty() || o.out == "-") {
+    std::cout.write(reinterpret_cast<const char*>(value->data()),
+                    static_cast<std::streamsize>(value->size()));
+    std::cout.flush();
+  } else if (auto w = write_file_atomic(o.out, *value, 0600); !w) {
+    fail(kExitUsage, w.error().to_string());
+  }
+}
+
+void run_keygen(const KbsOptions& o) {
+  if (o.out.empty()) fail(kExitUsage, "keygen needs --out FILE");
+  auto type = o.key_type == "ed25519" ? crypto::KeyType::kEd25519
+              : o.key_type == "p256"
+                  ? crypto::KeyType::kEcP256
+                  : (fail(kExitUsage, "--type must be ed25519 or p256"), crypto::KeyType::kEd25519);
+  if (std::filesystem::exists(o.out))
+    fail(kExitUsage, "'" + o.out + "' exists; refusing to overwrite a key");
+  auto key = crypto::Key::generate(type);
+  if (!key) fail_with(key.error());
+  auto pem = key->private_pem();
+  if (!pem) fail_with(pem.error());
+  if (auto w = write_file_atomic(o.out, as_bytes(*pem), 0600); !w)
+    fail(kExitUsage, w.error().to_string());
+  if (auto w = write_file_atomic(o.out + ".pub", as_bytes(key->public_pem()), 0644); !w) {
+    fail(kExitUsage, w.error().to_string());
+  }
+  std::cout << "private key: " << o.out << " (mode 0600)\npublic key:  " << o.out
+            << ".pub  (list it in [admin] auth_public_keys)\n";
+}
+
+constexpr const char* kAllowAffirming =
+    "package policy\nimport rego.v1\n\ndefault allow := false\n\nallow if "
+    "{\n\tcount(input.submods) > 0\n"
+    "\tevery submod in input.submods {\n\t\tsubmod[\"ear.status\"] == \"affirming\"\n\t}\n}\n";
+constexpr const char* kDenyAll = "package policy\nimport rego.v1\n\ndefault allow := false\n";
+
+void run_admin(const std::string& what, const KbsOptions& o) {
+  AdminClient admin(o);
+  if (what == "set-resource") {
+    admin.call("POST", "/kbs/v0/resource/" + o.path, read_input_file(o.file),
+               "application/octet-stream");
+    std::cout << "stored " << o.path << "\n";
+  } else if (what == "delete-resource") {
+    admin.call("DELETE", "/kbs/v0/resource/" + o.path, "", "");
+    std::cout << "deleted " << o.path << "\n";
+  } else if (what == "set-resource-policy") {
+    int chosen = (o.file.empty() ? 0 : 1) + (o.allow_affirming ? 1 : 0) + (o.deny_all ? 1 : 0);
+    if (chosen != 1) fail(kExitUsage, "give exactly one of --file, --allow-affirming, --deny-all");
+    std::string text = !o.file.empty() ? read_input_file(o.file)
+                                       : (o.allow_affirming ? kAllowAffirming : kDenyAll);
+    admin.call("POST", "/kbs/v0/resource-policy",
+               Json{{"policy", base64url_encode(as_bytes(text))}}.dump(), "application/json");
+    std::cout << "resource policy updated\n";
+  } else if (what == "get-resource-policy") {
+    auto r = admin.call("GET", "/kbs/v0/resource-policy", "", "");
+    auto text = base64url_decode(r.value("policy", ""));
+    if (!text) fail(kExitRefused, "KBS returned a policy that is not base64url");
+    std::cout << to_string(*text);
+  } else if (what == "set-attestation-policy") {
+    Json body = {{"type", "rego"},
+                 {"policy_id", o.policy_id},
+                 {"policy", base64url_encode(as_bytes(read_input_file(o.file)))}};
+    admin.call("POST", "/kbs/v0/attestation-policy", body.dump(), "application/json");
+    std::cout << "attestation policy '" << o.policy_id << "' updated\n";
+  } else if (what == "set-reference-value") {
+    Json payload = {{o.name, o.values}};
+    Json msg = {{"version", "0.1.0"},
+                {"type", "sample"},
+                {"payload", base64_encode(as_bytes(payload.dump()))}};
+    admin.call("POST", "/kbs/v0/reference-value", msg.dump(), "application/json");
+    std::cout << "reference value " << o.name << " = " << Json(o.values).dump() << "\n";
+  } else if (what == "get-reference-value") {
+    auto r = admin.call("GET", "/kbs/v0/reference-value/" + o.name, "", "");
+    std::cout << r.value("values", Json::array()).dump() << "\n";
+  }
+}
+
+}  // namespace
+
+void add_kbs_command(CLI::App& app) {
+  auto o = std::make_shared<KbsOptions>();
+  auto* kbs =
+      app.add_subcommand("kbs", "Talk to a Key Broker Service (coffer-trustee or CoCo Trustee)");
+  kbs->require_subcommand(1);
+  kbs->add_option("--url", o->url, "KBS base URL")->capture_default_str();
+  kbs->add_option("--admin-key", o->admin_key, "admin private key (PEM, Ed25519 or P-256)");
+  kbs->add_option("--ca-file", o->ca_file, "CA bundle for an https KBS");
+  kbs->add_flag("--insecure", o->insecure, "skip TLS verification (development only)");
+
+  auto add_client = [&](CLI::App* c) {
+    c->add_option("--tee", o->tee, "attester: sample, tdx, snp, sgx, sim-tdx, sim-snp, auto")
+        ->capture_default_str();
+    c->add_option("--quote-service", o->quote_service,
+                  "Unix socket of the simulated TEE's quote service");
+    c->add_option("--init-data", o->init_data, "CoCo init-data TOML to send")
+        ->check(CLI::ExistingFile);
+  };
+  auto* attest = kbs->add_subcommand("attest", "Attest to the KBS and print the attestation token");
+  add_client(attest);
+  attest->callback([o] { run_attest(*o); });
+
+  auto* get = kbs->add_subcommand("get-resource",
+                                  "Attest and fetch a resource (plaintext to stdout or --out)");
+  add_client(get);
+  get->add_option("--path", o->path, "repo/type/tag")->required();
+  get->add_option("--out", o->out, "write the resource to this file (mode 0600)");
+  get->callback([o] { run_get_resource(*o); });
+
+  auto* keygen = kbs->add_subcommand("keygen", "Generate an admin key pair");
+  keygen->add_option("--out", o->out, "private key file; the public key goes to FILE.pub")
+      ->required();
+  keygen->add_option("--type", o->key_type, "ed25519 or p256")->capture_default_str();
+  keygen->callback([o] { run_keygen(*o); });
+
+  auto* set = kbs->add_subcommand("set-resource", "Store a resource (admin)");
+  set->add_option("--path", o->path, "repo/type/tag")->required();
+  set->add_option("--file", o->file, "file holding the resource bytes")
+      ->required()
+      ->check(CLI::ExistingFile);
+  set->callback([o] { run_admin("set-resource", *o); });
+
+  auto* del = kbs->add_subcommand("delete-resource", "Delete a resource (admin)");
+  del->add_option("--path", o->path, "repo/type/tag")->required();
+  del->callback([o] { run_admin("delete-resource", *o); });
+
+  auto* rp = kbs->add_subcommand("set-resource-policy", "Replace the resource policy (admin)");
+  rp->add_option("--file", o->file, "Rego file")->check(CLI::ExistingFile);
+  rp->add_flag("--allow-affirming", o->allow_affirming,
+               "release when every submodule is affirming");
+  rp->add_flag("--deny-all", o->deny_all, "release nothing");
+  rp->callback([o] { run_admin("set-resource-policy", *o); });
+
+  auto* grp = kbs->add_subcommand("get-resource-policy", "Print the resource policy (admin)");
+  grp->callback([o] { run_admin("get-resource-policy", *o); });
+
+  auto* ap = kbs->add_subcommand("set-attestation-policy", "Replace an attestation policy (admin)");
+  ap->add_option("--file", o->file, "Rego file")->required()->check(CLI::ExistingFile);
+  ap->add_option("--id", o->policy_id, "policy id")->capture_default_str();
+  ap->callback([o] { run_admin("set-attestation-policy", *o); });
+
+  auto* srv =
+      kbs->add_subcommand("set-reference-value", "Register accepted values for a name (admin)");
+  srv->add_option("name", o->name, "reference value name, e.g. tdx.mr_td")->required();
+  srv->add_option("values", o->values, "accepted values")->required();
+  srv->callback([o] { run_admin("set-reference-value", *o); });
+
+  auto* grv =
+      kbs->add_subcommand("get-reference-value", "Print the accepted values for a name (admin)");
+  grv->add_option("name", o->name, "reference value name")->required();
+  grv->callback([o] { run_admin("get-reference-value", *o); });
+}
+
+}  // namespace coffer::cli
