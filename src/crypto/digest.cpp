@@ -7,10 +7,11 @@
 #include <openssl/hmac.h>
 #include <openssl/params.h>
 
-namespace coffer::crypto {
-namespace {
+#include "crypto/ossl.h"
 
-const EVP_MD* md_for(DigestAlg alg) {
+namespace coffer::crypto {
+
+const EVP_MD* ossl::md(DigestAlg alg) {
   switch (alg) {
     case DigestAlg::kSha256:
       return EVP_sha256();
@@ -21,6 +22,8 @@ const EVP_MD* md_for(DigestAlg alg) {
   }
   std::abort();
 }
+
+namespace {
 
 // OpenSSL failures on digests only happen on allocation failure: an invariant, so abort.
 void check(int rc) {
@@ -56,7 +59,7 @@ std::string_view digest_name(DigestAlg alg) {
 Bytes digest(DigestAlg alg, ByteView data) {
   Bytes out(digest_size(alg));
   unsigned int len = 0;
-  check(EVP_Digest(data.data(), data.size(), out.data(), &len, md_for(alg), nullptr));
+  check(EVP_Digest(data.data(), data.size(), out.data(), &len, ossl::md(alg), nullptr));
   return out;
 }
 
@@ -68,7 +71,7 @@ struct Hasher::Impl {
 Hasher::Hasher(DigestAlg alg) : impl_(std::make_unique<Impl>()) {
   impl_->alg = alg;
   if (!impl_->ctx) std::abort();
-  check(EVP_DigestInit_ex(impl_->ctx.get(), md_for(alg), nullptr));
+  check(EVP_DigestInit_ex(impl_->ctx.get(), ossl::md(alg), nullptr));
 }
 Hasher::~Hasher() = default;
 Hasher::Hasher(Hasher&&) noexcept = default;

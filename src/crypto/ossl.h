@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "core/error.h"
+#include "crypto/digest.h"
 
 namespace coffer::crypto::ossl {
 
@@ -25,6 +26,9 @@ using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX, EVP
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using X509CrlPtr = std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>>;
+
+// The OpenSSL digest for a DigestAlg (defined in digest.cpp).
+const EVP_MD* md(DigestAlg alg);
 
 // The most recent OpenSSL error queue entry as text (clears the queue).
 std::string last_error();

@@ -87,18 +87,6 @@ Result<Bytes> get_bn(EVP_PKEY* pkey, const char* name, std::size_t pad = 0) {
   return bn_to_bytes(bn.get(), pad);
 }
 
-const EVP_MD* md_for(DigestAlg d) {
-  switch (d) {
-    case DigestAlg::kSha256:
-      return EVP_sha256();
-    case DigestAlg::kSha384:
-      return EVP_sha384();
-    case DigestAlg::kSha512:
-      return EVP_sha512();
-  }
-  return nullptr;
-}
-
 Result<Key> from_params(const char* type_name, OSSL_PARAM_BLD* bld, bool is_private) {
   ParamPtr params(OSSL_PARAM_BLD_to_param(bld));
   ossl::PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type_name, nullptr));
@@ -431,7 +419,7 @@ Result<Bytes> Key::sign(ByteView data, const SignatureParams& params) const {
   if (!has_private_) return make_error("no_private_key", "signing needs a private key");
   ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
-  const EVP_MD* md = type_ == KeyType::kEd25519 ? nullptr : md_for(params.digest);
+  const EVP_MD* md = type_ == KeyType::kEd25519 ? nullptr : ossl::md(params.digest);
   if (!ctx || EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, impl_->pkey.get()) != 1) {
     return ossl::error("sign_failed", "cannot initialise signing");
   }
@@ -467,7 +455,7 @@ Status Key::verify(ByteView data, ByteView signature, const SignatureParams& par
   }
   ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
-  const EVP_MD* md = type_ == KeyType::kEd25519 ? nullptr : md_for(params.digest);
+  const EVP_MD* md = type_ == KeyType::kEd25519 ? nullptr : ossl::md(params.digest);
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, impl_->pkey.get()) != 1) {
     return ossl::error("verify_failed", "cannot initialise verification");
   }
@@ -511,8 +499,8 @@ Result<Bytes> Key::rsa_oaep_encrypt(ByteView plaintext, DigestAlg digest) const 
   size_t len = 0;
   if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) != 1 ||
       EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md_for(digest)) != 1 ||
-      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md_for(digest)) != 1 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), ossl::md(digest)) != 1 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), ossl::md(digest)) != 1 ||
       EVP_PKEY_encrypt(ctx.get(), nullptr, &len, plaintext.data(), plaintext.size()) != 1) {
     return ossl::error("encrypt_failed", "RSA-OAEP encryption failed");
   }
@@ -531,8 +519,8 @@ Result<Bytes> Key::rsa_oaep_decrypt(ByteView ciphertext, DigestAlg digest) const
   size_t len = 0;
   if (!ctx || EVP_PKEY_decrypt_init(ctx.get()) != 1 ||
       EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) != 1 ||
-      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md_for(digest)) != 1 ||
-      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md_for(digest)) != 1 ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), ossl::md(digest)) != 1 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), ossl::md(digest)) != 1 ||
       EVP_PKEY_decrypt(ctx.get(), nullptr, &len, ciphertext.data(), ciphertext.size()) != 1) {
     return ossl::error("decrypt_failed", "RSA-OAEP decryption failed");
   }

@@ -23,18 +23,6 @@ using RevokedPtr = std::unique_ptr<X509_REVOKED, ossl::Deleter<X509_REVOKED, X50
 
 EVP_PKEY* pkey(const Key& k) { return static_cast<EVP_PKEY*>(k.native_handle()); }
 
-const EVP_MD* md_of(DigestAlg d) {
-  switch (d) {
-    case DigestAlg::kSha256:
-      return EVP_sha256();
-    case DigestAlg::kSha384:
-      return EVP_sha384();
-    case DigestAlg::kSha512:
-      return EVP_sha512();
-  }
-  return EVP_sha256();
-}
-
 AsnIntPtr asn1_integer(ByteView big_endian) {
   BnPtr bn(BN_bin2bn(big_endian.data(), static_cast<int>(big_endian.size()), nullptr));
   if (!bn) return nullptr;
@@ -73,13 +61,13 @@ template <typename SignCtx>
 Status sign_with(const Key& key, DigestAlg digest, bool rsa_pss, SignCtx sign_ctx) {
   ossl::MdCtxPtr md(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
-  const EVP_MD* alg = key.type() == KeyType::kEd25519 ? nullptr : md_of(digest);
+  const EVP_MD* alg = key.type() == KeyType::kEd25519 ? nullptr : ossl::md(digest);
   if (!md || EVP_DigestSignInit(md.get(), &pctx, alg, nullptr, pkey(key)) != 1)
     return ossl::error("x509_issue_failed", "signature init");
   if (rsa_pss && key.type() == KeyType::kRsa) {
     if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
-        EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_of(digest)) != 1)
+        EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, ossl::md(digest)) != 1)
       return ossl::error("x509_issue_failed", "RSASSA-PSS parameters");
   }
   if (sign_ctx(md.get()) <= 0) return ossl::error("x509_issue_failed", "signing");
