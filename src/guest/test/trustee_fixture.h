@@ -2,6 +2,8 @@
 // helpers over its HTTP API (insecure_admin), for guest tests.
 #pragma once
 
+#include "core/test/temp_dir.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -17,23 +19,7 @@
 
 namespace coffer::guest::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "coffer-guest-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using coffer::testing::TempDir;
 
 class TrusteeFixture {
  public:

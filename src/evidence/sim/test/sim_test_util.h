@@ -2,6 +2,8 @@
 // temporary directories.
 #pragma once
 
+#include "core/test/temp_dir.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -10,23 +12,7 @@
 
 namespace coffer::evidence::sim::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "coffer-sim-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using coffer::testing::TempDir;
 
 inline const SimPki& shared_pki() {
   static const SimPki pki = [] {
