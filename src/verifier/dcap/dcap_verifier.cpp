@@ -87,6 +87,8 @@ struct IssuerChain {
   Key intermediate_key;
   Key root_key;
   std::string id;  // cache key: identifies this issuer for the PCK CRL cache
+  // identifies the intermediate (its key) for the PCK leaf cache: cache_key(SHA-256 of its DER)
+  std::string intermediate_id;
   std::string pck_ca;
   Bytes root_fingerprint;
   std::string intermediate_subject;
@@ -94,7 +96,8 @@ struct IssuerChain {
   Bytes intermediate_serial;
 };
 
-// A PCK leaf whose signature verified once (it is re-verified for every quote).
+// A PCK leaf whose signature by a verified intermediate verified, cached under the leaf's exact
+// bytes and that intermediate (its validity and revocation are checked for every quote).
 struct PckLeaf {
   Certificate cert;
   Key key;
@@ -115,6 +118,13 @@ struct SignedDoc {
   Certificate signer;
 };
 
+// An attestation key that a QE report vouches for: the exact QE report bytes verified under a
+// cached PCK leaf's key (step 6) and bind this key and QE auth data (step 7). Cached under all
+// those bytes, so a hit stands for exactly the inputs that passed both steps.
+struct VouchedKey {
+  Key key;
+};
+
 }  // namespace
 
 struct DcapVerifier::Caches {
@@ -125,7 +135,7 @@ struct DcapVerifier::Caches {
   BoundedCache<VerifiedCrl> crls;
   BoundedCache<SignedDoc<TcbInfo>> tcb_infos;
   BoundedCache<SignedDoc<EnclaveIdentity>> qe_identities;
-  BoundedCache<Key> attestation_keys;
+  BoundedCache<VouchedKey> attestation_keys;
 };
 
 namespace {
@@ -153,10 +163,12 @@ Result<std::shared_ptr<const IssuerChain>> verified_issuer_chain(
                        ? "platform"
                        : "processor";
   Bytes fingerprint = root->sha256_fingerprint();
-  return cache.insert(key, std::make_shared<const IssuerChain>(IssuerChain{
-                               *intermediate, *root, std::move(intermediate_key),
-                               std::move(root_key), key, ca, std::move(fingerprint),
-                               intermediate->subject(), root->subject(), intermediate->serial()}));
+  std::string intermediate_id = cache_key(intermediate->sha256_fingerprint());
+  return cache.insert(
+      key, std::make_shared<const IssuerChain>(
+               IssuerChain{*intermediate, *root, std::move(intermediate_key), std::move(root_key),
+                           key, std::move(intermediate_id), ca, std::move(fingerprint),
+                           intermediate->subject(), root->subject(), intermediate->serial()}));
 }
 
 struct CrlCodes {
@@ -295,33 +307,43 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
     return make_error("pck_chain_invalid",
                       "PCK chain has " + std::to_string(chain->size()) + " certificates, not 3");
   }
-  std::string leaf_key = cache_key(blocks[0]);
+  auto issuer_chain = verified_issuer_chain(caches.chains, anchors_, blocks[1], blocks[2]);
+  if (!issuer_chain) {
+    // an unparsable leaf is reported first
+    if (auto parsed = Certificate::from_pem(blocks[0]); !parsed) {
+      return make_error("pck_chain_invalid", "PCK chain: " + parsed.error().message);
+    }
+    return std::unexpected(issuer_chain.error());
+  }
+  std::shared_ptr<const IssuerChain> issuers = *issuer_chain;
+  const Certificate& intermediate = issuers->intermediate;
+  const Certificate& root = issuers->root;
+  // the PCK leaf must be signed by the (verified) intermediate: a cached leaf was verified
+  // against exactly this intermediate, a new one is verified now
+  std::string leaf_key = cache_key(blocks[0]) + issuers->intermediate_id;
   std::shared_ptr<const PckLeaf> leaf = caches.leaves.find(leaf_key);
   std::optional<Certificate> new_leaf;
   if (!leaf) {
     auto parsed = Certificate::from_pem(blocks[0]);
     if (!parsed) return make_error("pck_chain_invalid", "PCK chain: " + parsed.error().message);
+    if (!parsed->verify_signed_by(issuers->intermediate_key)) {
+      return make_error("pck_signature_invalid", parsed->subject_common_name() +
+                                                     " is not signed by " +
+                                                     intermediate.subject_common_name());
+    }
     new_leaf = std::move(*parsed);
   }
-  auto issuers = COFFER_TRY(verified_issuer_chain(caches.chains, anchors_, blocks[1], blocks[2]));
-  const Certificate& intermediate = issuers->intermediate;
-  const Certificate& root = issuers->root;
   const Certificate& leaf_cert = leaf ? leaf->cert : *new_leaf;
-  // the PCK leaf is checked against the (verified) intermediate for every quote
-  if (!leaf_cert.verify_signed_by(issuers->intermediate_key)) {
-    return make_error("pck_signature_invalid", leaf_cert.subject_common_name() +
-                                                   " is not signed by " +
-                                                   intermediate.subject_common_name());
-  }
   COFFER_TRY_STATUS(check_validity(leaf_cert, now, "pck"));
   COFFER_TRY_STATUS(check_validity(intermediate, now, "intermediate"));
   COFFER_TRY_STATUS(check_validity(root, now, "root"));
   if (!leaf) {
     auto ext = COFFER_TRY(parse_pck_extensions(*new_leaf));
     Key key = COFFER_TRY(new_leaf->public_key());
+    Bytes serial = new_leaf->serial();
     leaf = caches.leaves.insert(
-        leaf_key, std::make_shared<const PckLeaf>(
-                      PckLeaf{*new_leaf, std::move(key), std::move(ext), new_leaf->serial()}));
+        leaf_key, std::make_shared<const PckLeaf>(PckLeaf{std::move(*new_leaf), std::move(key),
+                                                          std::move(ext), std::move(serial)}));
   }
   r.pck = leaf->ext;
   r.pck_ca = issuers->pck_ca;
@@ -421,38 +443,41 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
         std::min(tcb_info->tcb_evaluation_data_number, qe_identity->tcb_evaluation_data_number);
   }
 
-  // 6. QE report signature: the PCK key vouches for the quoting enclave
+  // 6-7 for exactly these bytes under this PCK leaf passed before: the key they vouch for
   Bytes qe_report = sgx::serialize_enclave_report(sig.qe.qe_report);
-  if (!pck_key.verify(qe_report, sig.qe.qe_report_signature, kP256Raw)) {
-    return make_error("qe_report_signature_invalid", "QE report is not signed by the PCK key");
-  }
-
-  // 7. QE REPORTDATA binds the attestation key: SHA-256(key || QE auth data) || 32 zero bytes
-  Bytes bound(sig.attestation_key.begin(), sig.attestation_key.end());
-  bound.insert(bound.end(), sig.qe.qe_auth_data.begin(), sig.qe.qe_auth_data.end());
-  Bytes expected = crypto::sha256(bound);
-  expected.resize(64, 0);
-  if (!std::equal(expected.begin(), expected.end(), sig.qe.qe_report.report_data.begin())) {
-    return make_error("qe_report_data_mismatch",
-                      "QE REPORTDATA does not bind the attestation key and QE auth data");
-  }
-
-  // 8. quote signature: the attestation key signed header || body
-  std::string att_key_id(sig.attestation_key.begin(), sig.attestation_key.end());
-  std::shared_ptr<const Key> att_key = caches.attestation_keys.find(att_key_id);
+  std::string vouched_key = leaf_key + cache_key(qe_report) +
+                            cache_key(sig.qe.qe_report_signature) + cache_key(sig.qe.qe_auth_data) +
+                            cache_key(sig.attestation_key);
+  std::shared_ptr<const VouchedKey> att_key = caches.attestation_keys.find(vouched_key);
   bool att_key_cached = att_key != nullptr;
   if (!att_key) {
+    // 6. QE report signature: the PCK key vouches for the quoting enclave
+    if (!pck_key.verify(qe_report, sig.qe.qe_report_signature, kP256Raw)) {
+      return make_error("qe_report_signature_invalid", "QE report is not signed by the PCK key");
+    }
+
+    // 7. QE REPORTDATA binds the attestation key: SHA-256(key || QE auth data) || 32 zero bytes
+    Bytes bound(sig.attestation_key.begin(), sig.attestation_key.end());
+    bound.insert(bound.end(), sig.qe.qe_auth_data.begin(), sig.qe.qe_auth_data.end());
+    Bytes expected = crypto::sha256(bound);
+    expected.resize(64, 0);
+    if (!std::equal(expected.begin(), expected.end(), sig.qe.qe_report.report_data.begin())) {
+      return make_error("qe_report_data_mismatch",
+                        "QE REPORTDATA does not bind the attestation key and QE auth data");
+    }
     crypto::EcPoint point{Bytes(sig.attestation_key.begin(), sig.attestation_key.begin() + 32),
                           Bytes(sig.attestation_key.begin() + 32, sig.attestation_key.end())};
     auto k = Key::ec_from_point(crypto::KeyType::kEcP256, point);
     if (!k) return make_error("attestation_key_invalid", k.error().message);
-    att_key = std::make_shared<const Key>(std::move(*k));
+    att_key = std::make_shared<const VouchedKey>(VouchedKey{std::move(*k)});
   }
-  if (!att_key->verify(quote.signed_region, sig.signature, kP256Raw)) {
+
+  // 8. quote signature: the attestation key signed header || body
+  if (!att_key->key.verify(quote.signed_region, sig.signature, kP256Raw)) {
     return make_error("quote_signature_invalid", "quote signature does not verify");
   }
-  // only keys that a verified QE report vouches for are kept
-  if (!att_key_cached) caches.attestation_keys.insert(att_key_id, att_key);
+  // kept once the whole QE -> quote path verified
+  if (!att_key_cached) caches.attestation_keys.insert(vouched_key, att_key);
   if (!collateral) return r;
 
   // 9. QE identity match: Intel's QE (MRSIGNER, ISVPRODID, masked MISCSELECT/ATTRIBUTES)

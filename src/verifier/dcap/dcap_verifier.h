@@ -3,11 +3,13 @@
 // the verification time come from the caller.
 //
 // What does not change between quotes is verified once and cached, keyed by its exact bytes
-// (hashed by the cache's map, compared in full on lookup): the PCK intermediate/root chain, parsed
-// PCK leaves with their extensions, CRLs (with their signature by a given issuer), TCB infos and QE
-// identities (with their signing chain and signature). Every call still checks every validity
-// window against `now`, revocation, and the per-quote signatures (PCK leaf by the intermediate, QE
-// report, quote). The verifier is thread-safe; copies share the caches.
+// (hashed by the cache's map, compared in full on lookup): the PCK intermediate/root chain, PCK
+// leaves whose signature by that intermediate verified (with their extensions), CRLs (with their
+// signature by a given issuer), TCB infos and QE identities (with their signing chain and
+// signature), and attestation keys with the QE report, its signature by the PCK key and the QE
+// auth data that vouched for them. Every call still checks every validity window against `now`,
+// revocation, the collateral's freshness, the QE identity and TCB, and the quote's own signature.
+// The verifier is thread-safe; copies share the caches.
 #pragma once
 
 #include <memory>

@@ -94,6 +94,36 @@ TEST(DcapMutations, QeReportAndBindingTampering) {
   EXPECT_EQ(code_of(v, m, kSprTime), "quote_signature_invalid");
 }
 
+// The verifier caches a PCK leaf verified under its intermediate and the attestation key a verified
+// QE report vouches for, keyed by their exact bytes: once the genuine quote warmed those caches,
+// altered copies must still fail at the same step.
+TEST(DcapMutations, WarmCachesRejectTheSameTampering) {
+  DcapVerifier v = DcapVerifier::with_intel_root(nullptr);
+  Bytes raw = load("tdx/go-tdx-guest/tdx_prod_quote_SPR_E4.dat");
+  ASSERT_EQ(code_of(v, raw, kSprTime), "ok");
+  ASSERT_EQ(code_of(v, raw, kSprTime), "ok");
+  EXPECT_EQ(code_of(v, swap_base64(raw, 0xB77), kSprTime), "pck_signature_invalid");
+  Bytes quote4 = load("tdx/trustee/tdx_quote_4.dat");
+  ASSERT_EQ(code_of(v, quote4, kSprTime), "ok");
+  Bytes m = quote4;
+  m[0x302 + 64] ^= 1;  // QE report MRENCLAVE
+  EXPECT_EQ(code_of(v, m, kSprTime), "qe_report_signature_invalid");
+  m = quote4;
+  m[0x302 + 384] ^= 1;  // QE report signature
+  EXPECT_EQ(code_of(v, m, kSprTime), "qe_report_signature_invalid");
+  m = quote4;
+  m[0x2BC] ^= 1;  // attestation key
+  EXPECT_EQ(code_of(v, m, kSprTime), "qe_report_data_mismatch");
+  m = quote4;
+  m[0x4C4] ^= 1;  // QE authentication data
+  EXPECT_EQ(code_of(v, m, kSprTime), "qe_report_data_mismatch");
+  m = quote4;
+  m[0x27C] ^= 1;  // quote signature
+  EXPECT_EQ(code_of(v, m, kSprTime), "quote_signature_invalid");
+  EXPECT_EQ(code_of(v, quote4, kSprTime), "ok");
+  EXPECT_EQ(v.cache_sizes().pck_leaves, 2u);
+}
+
 TEST(DcapMutations, WrongTrustAnchor) {
   auto amd = crypto::Certificate::chain_from_pem(
       *read_text_file(kEvidence + "snp/amd_roots/trustee/milan_ask_ark_asvk.pem"));
