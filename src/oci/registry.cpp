@@ -39,6 +39,24 @@ std::string registry_error_text(const std::string& body) {
 std::unexpected<Error> status_error(const net::Response& r, const std::string& what) {
   std::string detail = registry_error_text(r.body);
   if (r.status == 401 || r.status == 403) {
+    // RFC 6750 section 3.1: a bearer challenge names what was wrong with the token we sent.
+    auto challenge = parse_www_authenticate(r.headers.get("WWW-Authenticate").value_or(""));
+    if (challenge && challenge->scheme == "bearer") {
+      const std::string& error = challenge->params["error"];
+      if (error == "insufficient_scope") {
+        return make_error("unauthorized",
+                          what + ": access denied (HTTP " + std::to_string(r.status) +
+                              " insufficient_scope): the token server did not "
+                              "grant '" +
+                              challenge->params["scope"] + "' to these credentials");
+      }
+      if (error == "invalid_token") {
+        return make_error("unauthorized",
+                          what + ": access denied (HTTP " + std::to_string(r.status) +
+                              " invalid_token): the registry does not accept the token server's "
+                              "tokens (issuer, service or signing certificate)");
+      }
+    }
     return make_error("unauthorized", what + ": access denied (HTTP " + std::to_string(r.status) +
                                           " " + detail +
                                           "); check the credentials in your auth file");

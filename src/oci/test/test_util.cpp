@@ -96,20 +96,32 @@ CommandResult run(const std::vector<std::string>& argv) {
 }
 
 Registry::Registry(bool basic_auth) {
+  std::string auth;
+  if (basic_auth) {
+    // bcrypt("s3cret"), cost 4.
+    std::string htpasswd = "user:$2a$04$gzUVHD129FGaP1M1OdwjpeHGmvwEJ/ymoho3YUUDm7nqTQS2X.liK\n";
+    (void)write_file_atomic(dir_.path() / "htpasswd", as_bytes(htpasswd));
+    auth = "auth:\n  htpasswd:\n    realm: coffer-test\n    path: " +
+           (dir_.path() / "htpasswd").string() + "\n";
+  }
+  start(auth);
+}
+
+Registry::Registry(const TokenAuthConfig& token) {
+  start("auth:\n  token:\n    realm: \"" + token.realm + "\"\n    service: \"" + token.service +
+        "\"\n    issuer: \"" + token.issuer +
+        "\"\n    rootcertbundle: " + token.root_cert_bundle.string() + "\n");
+}
+
+void Registry::start(const std::string& auth_yaml) {
   std::string bin = require_program("docker-registry");
   port_ = free_port();
   std::string config =
       "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
       "storage:\n  filesystem:\n    rootdirectory: " +
       (dir_.path() / "data").string() +
-      "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n";
-  if (basic_auth) {
-    // bcrypt("s3cret"), cost 4.
-    std::string htpasswd = "user:$2a$04$gzUVHD129FGaP1M1OdwjpeHGmvwEJ/ymoho3YUUDm7nqTQS2X.liK\n";
-    (void)write_file_atomic(dir_.path() / "htpasswd", as_bytes(htpasswd));
-    config += "auth:\n  htpasswd:\n    realm: coffer-test\n    path: " +
-              (dir_.path() / "htpasswd").string() + "\n";
-  }
+      "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" + std::to_string(port_) + "\n" +
+      auth_yaml;
   (void)write_file_atomic(dir_.path() / "config.yml", as_bytes(config));
   std::string cfg = (dir_.path() / "config.yml").string();
   std::string log = (dir_.path() / "registry.log").string();
@@ -221,7 +233,8 @@ Bytes gzip(ByteView data) {
 }
 
 std::string write_image(const fs::path& dir, const std::string& tag,
-                        const std::vector<Bytes>& layer_tars, bool compress) {
+                        const std::vector<Bytes>& layer_tars, bool compress,
+                        const Json& run_config) {
   auto layout = OciLayout::open_or_create(dir).value();
   Manifest m;
   m.media_type = media_type::kOciManifest;
@@ -235,11 +248,13 @@ std::string write_image(const fs::path& dir, const std::string& tag,
                                   .digest = digest,
                                   .size = static_cast<std::int64_t>(blob.size())});
   }
-  Json config{
-      {"architecture", host_platform().architecture},
-      {"os", "linux"},
-      {"config", {{"Env", {"PATH=/usr/bin:/bin"}}, {"Cmd", {"/bin/sh"}}, {"WorkingDir", "/"}}},
-      {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
+  Json config{{"architecture", host_platform().architecture},
+              {"os", "linux"},
+              {"config", run_config.is_null() ? Json{{"Env", {"PATH=/usr/bin:/bin"}},
+                                                     {"Cmd", {"/bin/sh"}},
+                                                     {"WorkingDir", "/"}}
+                                              : run_config},
+              {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
   auto config_bytes = to_bytes(config.dump());
   m.config = Descriptor{.media_type = std::string(media_type::kOciConfig),
                         .digest = layout.put_bytes(config_bytes).value(),

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json.h"
 #include "oci/layout.h"
 
 namespace coffer::oci::testing {
@@ -37,11 +38,22 @@ CommandResult run(const std::vector<std::string>& argv);
 // The path of a required peer program; ADD_FAILURE if absent.
 std::string require_program(const std::string& name);
 
+// Distribution token authentication (the registry config's "auth: token:" section): the
+// registry accepts JWTs from `issuer` for `service`, signed by a key whose certificate chains to
+// a CA in `root_cert_bundle`, and sends clients without one to `realm`.
+struct TokenAuthConfig {
+  std::string realm;
+  std::string service;
+  std::string issuer;
+  std::filesystem::path root_cert_bundle;  // PEM
+};
+
 // docker-registry 2.8 on 127.0.0.1 with a temp config and storage, stopped on destruction.
 class Registry {
  public:
   // With a user, htpasswd basic auth (password "s3cret") is enabled.
   explicit Registry(bool basic_auth = false);
+  explicit Registry(const TokenAuthConfig& token);
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
@@ -50,6 +62,8 @@ class Registry {
   [[nodiscard]] const std::filesystem::path& storage() const { return dir_.path(); }
 
  private:
+  void start(const std::string& auth_yaml);
+
   TempDir dir_;
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
@@ -70,8 +84,11 @@ Bytes make_tar(const std::vector<TarEntry>& entries);
 Bytes gzip(ByteView data);
 
 // Writes a single-platform image with the given layers (each a tar, gzip-compressed when
-// `compress`) into layout `dir` under `tag`; returns the manifest digest.
+// `compress`) into layout `dir` under `tag`; returns the manifest digest. `run_config` is the
+// image config's "config" member (Entrypoint, Cmd, Env, WorkingDir, User); null: a /bin/sh
+// default.
 std::string write_image(const std::filesystem::path& dir, const std::string& tag,
-                        const std::vector<Bytes>& layer_tars, bool compress = true);
+                        const std::vector<Bytes>& layer_tars, bool compress = true,
+                        const Json& run_config = nullptr);
 
 }  // namespace coffer::oci::testing
