@@ -1,5 +1,7 @@
 #include "oci/layout.h"
 
+#include <sys/stat.h>
+
 #include <system_error>
 
 #include "core/file.h"
@@ -80,6 +82,9 @@ class LayoutDestination final : public ImageDestination {
 
   Status put_blob(const Descriptor& d, Reader& content) override {
     return layout_.put_blob(d, content);
+  }
+  Status put_blob_file(const Descriptor& d, TempFile& file) override {
+    return layout_.put_blob_file(d, file);
   }
 
   Status put_manifest(ByteView data, std::string_view media_type, const std::string& tag) override {
@@ -181,6 +186,24 @@ Status OciLayout::put_blob(const Descriptor& d, Reader& content) const {
   }));
   COFFER_TRY_STATUS(checker.finish());
   return tmp.commit(target);
+}
+
+Status OciLayout::put_blob_file(const Descriptor& d, TempFile& file) const {
+  COFFER_TRY_STATUS(validate_digest(d.digest));
+  auto target = blob_path(d.digest);
+  std::error_code ec;
+  if (fs::exists(target, ec)) return ok();
+  fs::create_directories(target.parent_path(), ec);
+  struct stat spooled {};
+  struct stat blobs {};
+  bool same_fs = ::stat(file.path().c_str(), &spooled) == 0 &&
+                 ::stat(target.parent_path().c_str(), &blobs) == 0 &&
+                 spooled.st_dev == blobs.st_dev;
+  if (same_fs && d.size >= 0 && file.written() == static_cast<std::uint64_t>(d.size)) {
+    return file.commit(target);
+  }
+  auto reader = COFFER_TRY(file.reader());
+  return put_blob(d, *reader);
 }
 
 Result<std::string> OciLayout::put_bytes(ByteView data) const {

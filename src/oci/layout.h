@@ -27,6 +27,9 @@ class OciLayout {
   Result<Descriptor> resolve(const std::string& tag) const;
   // Stores a blob, verifying it; no-op if present.
   Status put_blob(const Descriptor& d, Reader& content) const;
+  // Stores a blob spooled to `file` whose digest the caller computed while writing it: renamed
+  // into place when on the layout's filesystem and of d's size, else copied with verification.
+  Status put_blob_file(const Descriptor& d, TempFile& file) const;
   // Stores bytes as a blob and returns its digest.
   Result<std::string> put_bytes(ByteView data) const;
   // Adds or replaces the index.json entry for `tag` (or adds an untagged entry).

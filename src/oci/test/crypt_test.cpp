@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "crypto/random.h"
+#include "oci/layout.h"
 #include "oci/test/test_util.h"
 #include "oci/transport.h"
 
@@ -113,6 +114,34 @@ TEST(Ocicrypt, RoundTripAllRecipientTypes) {
   ASSERT_FALSE(bad_kbs);
   EXPECT_EQ(bad_kbs.error().code, "decrypt_failed");
   EXPECT_EQ(count_files(tmp.path() / "spool"), 0u);
+}
+
+// Transformed layers reach a layout by rename, not by a second copy; a descriptor that does not
+// fit the spooled file falls back to the verified copy, which refuses it.
+TEST(OciLayoutPutBlobFile, MovesASpooledBlobOrCopiesItWithVerification) {
+  TempDir tmp;
+  auto layout = OciLayout::open_or_create(tmp.path() / "l").value();
+  Bytes data = crypto::random_bytes(5000);
+  Descriptor d{.media_type = "application/octet-stream",
+               .digest = sha256_digest(data),
+               .size = static_cast<std::int64_t>(data.size())};
+  auto spool = TempFile::create(tmp.path()).value();
+  ASSERT_TRUE(spool.write(data));
+  auto spooled = spool.path();
+  ASSERT_TRUE(layout.put_blob_file(d, spool));
+  EXPECT_FALSE(std::filesystem::exists(spooled));
+  EXPECT_EQ(read_file(layout.blob_path(d.digest)).value(), data);
+
+  Bytes other = crypto::random_bytes(100);
+  Descriptor lying{.media_type = "application/octet-stream",
+                   .digest = sha256_digest(other),
+                   .size = static_cast<std::int64_t>(other.size())};
+  auto wrong = TempFile::create(tmp.path()).value();
+  ASSERT_TRUE(wrong.write(data));
+  auto st = layout.put_blob_file(lying, wrong);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, "size_mismatch") << st.error().to_string();
+  EXPECT_FALSE(std::filesystem::exists(layout.blob_path(lying.digest)));
 }
 
 TEST(Ocicrypt, TamperedCiphertextFailsHmacAndLeavesNothing) {
