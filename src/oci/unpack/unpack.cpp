@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <unistd.h>
 
+#include <future>
 #include <system_error>
 
 #include "core/file.h"
@@ -180,11 +181,10 @@ class ScopedDir {
   fs::path path_;
 };
 
-Status unpack_layer(ImageSource& source, const Descriptor& layer, const std::string& diff_id,
+Status unpack_layer(Reader& blob, const Descriptor& layer, const std::string& diff_id,
                     RootTree& tree, const UnpackOptions& o, LayerProgress p) {
   auto type = COFFER_TRY(classify_layer(layer.media_type));
-  auto blob = COFFER_TRY(source.blob(layer));
-  Reader* stream = blob.get();
+  Reader* stream = &blob;
   std::unique_ptr<Reader> decrypted;
   if (type.encrypted) {
     decrypted = COFFER_TRY(crypt::decrypt_reader(layer, *stream, o.decrypt));
@@ -228,14 +228,27 @@ Status unpack_image(ImageSource& source, const fs::path& target, const UnpackOpt
   ScopedDir guard(tmp);
   {
     auto tree = COFFER_TRY(RootTree::open(rootfs, o.tree));
-    for (std::size_t i = 0; i < image.manifest.layers.size(); ++i) {
-      const auto& layer = image.manifest.layers[i];
+    const auto& layers = image.manifest.layers;
+    // The next layer's blob is fetched (for a registry: downloaded into a verified spool file)
+    // while this one is decrypted and unpacked. Only that thread uses `source` meanwhile; a
+    // pending fetch is waited for on every return path (the future's destructor).
+    auto fetch = [&source, &layers](std::size_t i) {
+      return std::async(std::launch::async,
+                        [&source, &layer = layers[i]] { return source.blob(layer); });
+    };
+    std::future<Result<std::unique_ptr<Reader>>> next;
+    if (!layers.empty()) next = fetch(0);
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const auto& layer = layers[i];
+      auto blob = next.get();
+      if (i + 1 < layers.size()) next = fetch(i + 1);
       LayerProgress p{.index = i,
-                      .count = image.manifest.layers.size(),
+                      .count = layers.size(),
                       .digest = layer.digest,
                       .total = layer.size,
                       .action = "unpack"};
-      auto st = unpack_layer(source, layer, config.diff_ids[i], tree, o, p);
+      auto st = blob ? unpack_layer(**blob, layer, config.diff_ids[i], tree, o, p)
+                     : Status(std::unexpected(blob.error()));
       if (!st)
         return wrap_error(st.error(), "layer " + std::to_string(i) + " (" + layer.digest + ")");
     }
