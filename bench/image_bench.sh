@@ -15,6 +15,7 @@ cleanup() { [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null; wait 2>/dev/null; 
 trap cleanup EXIT
 cd "$W"
 
+echo "== $(date -u +%FT%TZ) on $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
 echo "== building the image in $W"
 python3 - "$LAYER_MIB" <<'PY'
 import gzip, hashlib, io, json, os, sys, tarfile, zlib
@@ -83,3 +84,4 @@ pull_unpack_skopeo() {
 export -f pull_unpack_skopeo; export PORT
 measure "skopeo copy + umoci raw unpack" bash -c pull_unpack_skopeo
 diff -r rootfs-coffer rootfs-umoci >/dev/null && echo "trees identical"
+echo "== load at the end:$(uptime | sed 's/.*load average://')"
