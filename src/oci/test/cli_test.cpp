@@ -65,16 +65,10 @@ TEST(ImageCli, KeygenEncryptInspectUnpackSignVerify) {
                     p("pw"), "--identity", "example.com/app:v1"});
   ASSERT_EQ(sign.exit_code, 0) << sign.output;
   auto policy = [&](const std::string& pub) {
-    return Json{
-        {"default", {{{"type", "reject"}}}},
-        {"transports",
-         {{"oci",
-           {{"",
-             {{{"type", "sigstoreSigned"},
-               {"keyPath", pub},
-               {"signedIdentity",
-                {{"type", "exactReference"}, {"dockerReference", "example.com/app:v1"}}}}}}}}}}}
-        .dump();
+    return testing::policy_json(
+        testing::sigstore_signed(
+            pub, {{"type", "exactReference"}, {"dockerReference", "example.com/app:v1"}}),
+        "oci");
   };
   ASSERT_TRUE(write_file_atomic(tmp.path() / "policy.json", as_bytes(policy(p("cosign.pub")))));
   auto ok = tool({"verify", "oci:" + p("enc") + ":v1", "--policy", p("policy.json")});

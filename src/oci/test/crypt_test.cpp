@@ -16,12 +16,7 @@ namespace {
 using oci::testing::TempDir;
 
 Result<CopyResult> copy(const std::string& from, const std::string& to, const CopyOptions& co) {
-  RegistryOptions o;
-  auto from_name = COFFER_TRY(parse_image_name(from));
-  auto to_name = COFFER_TRY(parse_image_name(to));
-  auto src = COFFER_TRY(open_source(from_name, o));
-  auto dst = COFFER_TRY(open_destination(to_name, o));
-  return copy_image(*src, *dst, co);
+  return oci::testing::copy_by_name(from, to, {}, co);
 }
 
 std::vector<Descriptor> layers_of(const std::filesystem::path& dir, const std::string& tag) {

@@ -18,30 +18,11 @@
 namespace coffer::oci {
 namespace {
 
+using testing::copy_by_name;
+using testing::insecure_options;
 using testing::Registry;
+using testing::sample_layer;
 using testing::TempDir;
-
-RegistryOptions insecure(const std::string& host) {
-  RegistryOptions o;
-  o.insecure_registries.insert(host);
-  o.auth_file = "/nonexistent/auth.json";
-  o.initial_backoff = std::chrono::milliseconds(1);
-  return o;
-}
-
-Result<CopyResult> copy(const std::string& from, const std::string& to, const RegistryOptions& o,
-                        const CopyOptions& co = {}) {
-  auto from_name = COFFER_TRY(parse_image_name(from));
-  auto to_name = COFFER_TRY(parse_image_name(to));
-  auto src = COFFER_TRY(open_source(from_name, o));
-  auto dst = COFFER_TRY(open_destination(to_name, o));
-  return copy_image(*src, *dst, co);
-}
-
-Bytes sample_layer(char fill, std::size_t n) {
-  return testing::make_tar({{.name = "dir", .type = '5', .mode = 0755},
-                            {.name = "dir/file", .content = std::string(n, fill)}});
-}
 
 TEST(RegistryInterop, PushPullMountAndChunkedWithDockerRegistry) {
   Registry reg;
@@ -49,9 +30,9 @@ TEST(RegistryInterop, PushPullMountAndChunkedWithDockerRegistry) {
   TempDir tmp;
   auto digest = testing::write_image(tmp.path() / "src", "v1",
                                      {sample_layer('a', 3 << 20), sample_layer('b', 1000)});
-  auto o = insecure(reg.host());
-  auto pushed = copy("oci:" + (tmp.path() / "src").string() + ":v1",
-                     "docker://" + reg.host() + "/test/app:v1", o);
+  auto o = insecure_options(reg.host());
+  auto pushed = copy_by_name("oci:" + (tmp.path() / "src").string() + ":v1",
+                             "docker://" + reg.host() + "/test/app:v1", o);
   ASSERT_TRUE(pushed) << pushed.error().to_string();
   EXPECT_EQ(pushed->manifest_digest, digest);
 
@@ -64,8 +45,8 @@ TEST(RegistryInterop, PushPullMountAndChunkedWithDockerRegistry) {
   // Chunked upload into another repository.
   auto chunked = o;
   chunked.chunk_size = 1 << 20;
-  auto c2 = copy("oci:" + (tmp.path() / "src").string() + ":v1",
-                 "docker://" + reg.host() + "/test/chunked:v1", chunked);
+  auto c2 = copy_by_name("oci:" + (tmp.path() / "src").string() + ":v1",
+                         "docker://" + reg.host() + "/test/chunked:v1", chunked);
   ASSERT_TRUE(c2) << c2.error().to_string();
 
   // Registry to registry in another repository: blobs are mounted, not copied.
@@ -74,19 +55,19 @@ TEST(RegistryInterop, PushPullMountAndChunkedWithDockerRegistry) {
   co.progress = [&](const LayerProgress& p) {
     if (p.done) actions.push_back(p.action);
   };
-  auto m = copy("docker://" + reg.host() + "/test/app:v1",
-                "docker://" + reg.host() + "/other/app:v2", o, co);
+  auto m = copy_by_name("docker://" + reg.host() + "/test/app:v1",
+                        "docker://" + reg.host() + "/other/app:v2", o, co);
   ASSERT_TRUE(m) << m.error().to_string();
   EXPECT_EQ(std::count(actions.begin(), actions.end(), "mount"), 3);
 
   // Pull back into a layout: identical manifest.
-  auto pulled = copy("docker://" + reg.host() + "/test/chunked:v1",
-                     "oci:" + (tmp.path() / "dst").string() + ":x", o);
+  auto pulled = copy_by_name("docker://" + reg.host() + "/test/chunked:v1",
+                             "oci:" + (tmp.path() / "dst").string() + ":x", o);
   ASSERT_TRUE(pulled) << pulled.error().to_string();
   EXPECT_EQ(pulled->manifest_digest, digest);
 
-  auto missing = copy("docker://" + reg.host() + "/test/app:nope",
-                      "oci:" + (tmp.path() / "dst").string() + ":y", o);
+  auto missing = copy_by_name("docker://" + reg.host() + "/test/app:nope",
+                              "oci:" + (tmp.path() / "dst").string() + ":y", o);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, "manifest_unknown");
 }
@@ -100,8 +81,9 @@ TEST(RegistryInterop, PullsWhatSkopeoPushed) {
                          "oci:" + (tmp.path() / "src").string() + ":v1",
                          "docker://" + reg.host() + "/sk/app:v1"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto pulled = copy("docker://" + reg.host() + "/sk/app:v1",
-                     "oci:" + (tmp.path() / "dst").string() + ":v1", insecure(reg.host()));
+  auto pulled =
+      copy_by_name("docker://" + reg.host() + "/sk/app:v1",
+                   "oci:" + (tmp.path() / "dst").string() + ":v1", insecure_options(reg.host()));
   ASSERT_TRUE(pulled) << pulled.error().to_string();
   auto layout = OciLayout::open(tmp.path() / "dst").value();
   EXPECT_EQ(layout.resolve("v1")->digest, pulled->manifest_digest);
@@ -112,23 +94,23 @@ TEST(RegistryInterop, BasicAuthWithAuthJson) {
   ASSERT_TRUE(reg.ok());
   TempDir tmp;
   testing::write_image(tmp.path() / "src", "v1", {sample_layer('q', 100)});
-  auto o = insecure(reg.host());
-  auto denied = copy("oci:" + (tmp.path() / "src").string() + ":v1",
-                     "docker://" + reg.host() + "/auth/app:v1", o);
+  auto o = insecure_options(reg.host());
+  auto denied = copy_by_name("oci:" + (tmp.path() / "src").string() + ":v1",
+                             "docker://" + reg.host() + "/auth/app:v1", o);
   ASSERT_FALSE(denied);
   EXPECT_EQ(denied.error().code, "unauthorized");
 
   Json auth{{"auths", {{reg.host(), {{"auth", base64_encode(as_bytes("user:s3cret"))}}}}}};
   ASSERT_TRUE(write_file_atomic(tmp.path() / "auth.json", as_bytes(auth.dump())));
   o.auth_file = tmp.path() / "auth.json";
-  auto pushed = copy("oci:" + (tmp.path() / "src").string() + ":v1",
-                     "docker://" + reg.host() + "/auth/app:v1", o);
+  auto pushed = copy_by_name("oci:" + (tmp.path() / "src").string() + ":v1",
+                             "docker://" + reg.host() + "/auth/app:v1", o);
   ASSERT_TRUE(pushed) << pushed.error().to_string();
 
   Json wrong{{"auths", {{reg.host(), {{"auth", base64_encode(as_bytes("user:nope"))}}}}}};
   ASSERT_TRUE(write_file_atomic(tmp.path() / "auth.json", as_bytes(wrong.dump())));
-  auto bad =
-      copy("docker://" + reg.host() + "/auth/app:v1", "oci:" + (tmp.path() / "dst").string(), o);
+  auto bad = copy_by_name("docker://" + reg.host() + "/auth/app:v1",
+                          "oci:" + (tmp.path() / "dst").string(), o);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, "unauthorized");
 }
@@ -210,7 +192,7 @@ TEST(RegistryClientFake, BearerFlowRetriesRedirectsAndVerification) {
   FakeRegistry fake;
   ASSERT_NE(fake.port, 0);
   auto ref = parse_reference(fake.host() + "/x/y:v1").value();
-  RegistryClient client(ref, insecure(fake.host()));
+  RegistryClient client(ref, insecure_options(fake.host()));
   auto m = client.get_manifest("v1");
   ASSERT_TRUE(m) << m.error().to_string();
   EXPECT_EQ(m->digest, fake.manifest_digest);
@@ -246,7 +228,7 @@ TEST(RegistryClientFake, BearerFlowRetriesRedirectsAndVerification) {
 TEST(RegistryClientFake, GivesUpAfterRepeated5xx) {
   FakeRegistry fake;
   fake.failures_left = 100;
-  auto o = insecure(fake.host());
+  auto o = insecure_options(fake.host());
   o.max_attempts = 3;
   RegistryClient client(parse_reference(fake.host() + "/x/y:v1").value(), o);
   auto m = client.get_manifest("v1");
@@ -297,7 +279,7 @@ TEST(RegistryInterop, IndexAllPlatformsAndDockerManifestConversion) {
   Registry reg;
   ASSERT_TRUE(reg.ok());
   TempDir tmp;
-  auto o = insecure(reg.host());
+  auto o = insecure_options(reg.host());
   // An index with two platforms, built from two single-image layouts.
   auto dir = tmp.path() / "multi";
   testing::write_image(dir, "amd", {sample_layer('1', 100)});
@@ -318,13 +300,13 @@ TEST(RegistryInterop, IndexAllPlatformsAndDockerManifestConversion) {
   CopyOptions all;
   all.all_platforms = true;
   auto pushed =
-      copy("oci:" + dir.string() + ":multi", "docker://" + reg.host() + "/m/i:v1", o, all);
+      copy_by_name("oci:" + dir.string() + ":multi", "docker://" + reg.host() + "/m/i:v1", o, all);
   ASSERT_TRUE(pushed) << pushed.error().to_string();
   EXPECT_EQ(pushed->manifest_digest, sha256_digest(idx_bytes));
   CopyOptions arm;
   arm.platform = Platform{"linux", "arm64", "v8", ""};
-  auto one = copy("docker://" + reg.host() + "/m/i:v1",
-                  "oci:" + (tmp.path() / "arm").string() + ":x", o, arm);
+  auto one = copy_by_name("docker://" + reg.host() + "/m/i:v1",
+                          "oci:" + (tmp.path() / "arm").string() + ":x", o, arm);
   ASSERT_TRUE(one) << one.error().to_string();
   EXPECT_EQ(one->manifest_digest, layout.resolve("arm")->digest);
 
@@ -337,17 +319,17 @@ TEST(RegistryInterop, IndexAllPlatformsAndDockerManifestConversion) {
       open_source(parse_image_name("docker://" + reg.host() + "/d/v2:v1").value(), o).value();
   EXPECT_EQ(src->manifest()->media_type, media_type::kDockerManifest);
   auto key = crypto::Key::generate(crypto::KeyType::kEcP256).value();
-  auto enc =
-      copy("docker://" + reg.host() + "/d/v2:v1", "docker://" + reg.host() + "/d/enc:v1", o,
-           crypt::encrypt_copy_options(crypt::EncryptConfig{.jwe_recipients = {key}}, tmp.path()));
+  auto enc = copy_by_name(
+      "docker://" + reg.host() + "/d/v2:v1", "docker://" + reg.host() + "/d/enc:v1", o,
+      crypt::encrypt_copy_options(crypt::EncryptConfig{.jwe_recipients = {key}}, tmp.path()));
   ASSERT_TRUE(enc) << enc.error().to_string();
   auto m = parse_manifest(enc->manifest).value();
   EXPECT_EQ(m.media_type, media_type::kOciManifest);
   EXPECT_EQ(m.config.media_type, media_type::kOciConfig);
   EXPECT_EQ(m.layers[0].media_type, "application/vnd.oci.image.layer.v1.tar+gzip+encrypted");
-  auto dec =
-      copy("docker://" + reg.host() + "/d/enc:v1", "oci:" + (tmp.path() / "dec").string() + ":v1",
-           o, crypt::decrypt_copy_options(crypt::DecryptConfig{.jwe_keys = {key}}, tmp.path()));
+  auto dec = copy_by_name(
+      "docker://" + reg.host() + "/d/enc:v1", "oci:" + (tmp.path() / "dec").string() + ":v1", o,
+      crypt::decrypt_copy_options(crypt::DecryptConfig{.jwe_keys = {key}}, tmp.path()));
   ASSERT_TRUE(dec) << dec.error().to_string();
 }
 

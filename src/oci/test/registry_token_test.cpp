@@ -26,6 +26,8 @@ namespace coffer::oci {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::copy_by_name;
+using testing::sample_layer;
 using testing::TempDir;
 
 constexpr std::string_view kService = "coffer-test-registry";
@@ -252,28 +254,11 @@ struct TokenRegistry {
 
   [[nodiscard]] RegistryOptions options(const std::string& user,
                                         const std::string& password) const {
-    RegistryOptions o;
-    o.insecure_registries.insert(host());
-    o.auth_file = "/nonexistent/auth.json";
-    o.initial_backoff = 1ms;
+    auto o = testing::insecure_options(host());
     if (!user.empty()) o.credentials[host()] = Credentials{user, password};
     return o;
   }
 };
-
-Result<CopyResult> copy(const std::string& from, const std::string& to, const RegistryOptions& o,
-                        const CopyOptions& co = {}) {
-  auto from_name = COFFER_TRY(parse_image_name(from));
-  auto to_name = COFFER_TRY(parse_image_name(to));
-  auto src = COFFER_TRY(open_source(from_name, o));
-  auto dst = COFFER_TRY(open_destination(to_name, o));
-  return copy_image(*src, *dst, co);
-}
-
-Bytes sample_layer(char fill, std::size_t n) {
-  return testing::make_tar({{.name = "dir", .type = '5', .mode = 0755},
-                            {.name = "dir/file", .content = std::string(n, fill)}});
-}
 
 TEST(RegistryTokenAuth, PushMountAndPullWithTokensFromATokenServer) {
   TokenRegistry env;
@@ -292,7 +277,7 @@ TEST(RegistryTokenAuth, PushMountAndPullWithTokensFromATokenServer) {
             std::string::npos);
 
   auto alice = env.options("alice", "wonderland");
-  auto pushed = copy(src, "docker://" + env.host() + "/tok/app:v1", alice);
+  auto pushed = copy_by_name(src, "docker://" + env.host() + "/tok/app:v1", alice);
   ASSERT_TRUE(pushed) << pushed.error().to_string();
   EXPECT_EQ(pushed->manifest_digest, digest);
 
@@ -302,18 +287,19 @@ TEST(RegistryTokenAuth, PushMountAndPullWithTokensFromATokenServer) {
   co.progress = [&](const LayerProgress& p) {
     if (p.done) actions.push_back(p.action);
   };
-  auto mirrored = copy("docker://" + env.host() + "/tok/app:v1",
-                       "docker://" + env.host() + "/tok/mirror:v1", alice, co);
+  auto mirrored = copy_by_name("docker://" + env.host() + "/tok/app:v1",
+                               "docker://" + env.host() + "/tok/mirror:v1", alice, co);
   ASSERT_TRUE(mirrored) << mirrored.error().to_string();
   EXPECT_EQ(std::count(actions.begin(), actions.end(), "mount"), 3);
 
-  auto pulled = copy("docker://" + env.host() + "/tok/mirror:v1",
-                     "oci:" + (tmp.path() / "dst").string() + ":v1", alice);
+  auto pulled = copy_by_name("docker://" + env.host() + "/tok/mirror:v1",
+                             "oci:" + (tmp.path() / "dst").string() + ":v1", alice);
   ASSERT_TRUE(pulled) << pulled.error().to_string();
   EXPECT_EQ(pulled->manifest_digest, digest);
 
   // reader may pull tok/app.
-  auto read = copy("docker://" + env.host() + "/tok/app:v1",
+  auto read =
+      copy_by_name("docker://" + env.host() + "/tok/app:v1",
                    "oci:" + (tmp.path() / "dst2").string() + ":v1", env.options("reader", "books"));
   ASSERT_TRUE(read) << read.error().to_string();
   EXPECT_EQ(read->manifest_digest, digest);
@@ -335,15 +321,15 @@ TEST(RegistryTokenAuth, RefusesWrongCredentialsWrongScopeAndUntrustedSigner) {
   TempDir tmp;
   auto src = "oci:" + (tmp.path() / "src").string() + ":v1";
   testing::write_image(tmp.path() / "src", "v1", {sample_layer('r', 1000)});
-  ASSERT_TRUE(
-      copy(src, "docker://" + env.host() + "/tok/app:v1", env.options("alice", "wonderland")));
+  ASSERT_TRUE(copy_by_name(src, "docker://" + env.host() + "/tok/app:v1",
+                           env.options("alice", "wonderland")));
   auto app = "docker://" + env.host() + "/tok/app:v1";
   auto out = [&](const std::string& n) { return "oci:" + (tmp.path() / n).string() + ":v1"; };
 
   // Wrong password and no credentials: the token server refuses, and the error says who.
   for (auto [user, password] : {std::pair{"alice", "nope"}, std::pair{"", ""}}) {
     int refused = env.tokens.refused();
-    auto bad = copy(app, out("bad"), env.options(user, password));
+    auto bad = copy_by_name(app, out("bad"), env.options(user, password));
     ASSERT_FALSE(bad) << user;
     EXPECT_EQ(bad.error().code, "unauthorized");
     EXPECT_NE(bad.error().message.find("token server " + env.tokens.realm()), std::string::npos)
@@ -357,7 +343,8 @@ TEST(RegistryTokenAuth, RefusesWrongCredentialsWrongScopeAndUntrustedSigner) {
   // on. The registry refuses the push, and nothing lands there.
   for (auto [user, password, repo] : {std::tuple{"reader", "books", "tok/app:v2"},
                                       std::tuple{"alice", "wonderland", "tok/other:v1"}}) {
-    auto denied = copy(src, "docker://" + env.host() + "/" + repo, env.options(user, password));
+    auto denied =
+        copy_by_name(src, "docker://" + env.host() + "/" + repo, env.options(user, password));
     ASSERT_FALSE(denied) << user;
     EXPECT_EQ(denied.error().code, "unauthorized") << denied.error().to_string();
     // The challenge names the scope the refused request needed.
@@ -367,20 +354,20 @@ TEST(RegistryTokenAuth, RefusesWrongCredentialsWrongScopeAndUntrustedSigner) {
               std::string::npos)
         << denied.error().message;
   }
-  auto v2 =
-      copy("docker://" + env.host() + "/tok/app:v2", out("v2"), env.options("alice", "wonderland"));
+  auto v2 = copy_by_name("docker://" + env.host() + "/tok/app:v2", out("v2"),
+                         env.options("alice", "wonderland"));
   ASSERT_FALSE(v2);
   EXPECT_EQ(v2.error().code, "manifest_unknown");
 
   // A token signed by a key the registry's rootcertbundle does not vouch for is refused.
   env.tokens.sign_with_untrusted_key(true);
-  auto rogue = copy(app, out("rogue"), env.options("alice", "wonderland"));
+  auto rogue = copy_by_name(app, out("rogue"), env.options("alice", "wonderland"));
   ASSERT_FALSE(rogue);
   EXPECT_EQ(rogue.error().code, "unauthorized") << rogue.error().to_string();
   EXPECT_NE(rogue.error().message.find("invalid_token"), std::string::npos)
       << rogue.error().message;
   env.tokens.sign_with_untrusted_key(false);
-  EXPECT_TRUE(copy(app, out("good"), env.options("alice", "wonderland")));
+  EXPECT_TRUE(copy_by_name(app, out("good"), env.options("alice", "wonderland")));
 }
 
 }  // namespace

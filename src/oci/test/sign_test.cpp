@@ -17,15 +17,12 @@ namespace coffer::oci::sign {
 namespace {
 
 namespace fs = std::filesystem;
+using oci::testing::gpg_signed_by;
+using oci::testing::insecure_options;
+using oci::testing::policy_json;
 using oci::testing::Registry;
+using oci::testing::sigstore_signed;
 using oci::testing::TempDir;
-
-RegistryOptions insecure(const std::string& host) {
-  RegistryOptions o;
-  o.insecure_registries.insert(host);
-  o.auth_file = "/nonexistent";
-  return o;
-}
 
 // Pushes a small image to `ref` and returns its manifest digest.
 std::string push_image(const Registry& reg, const TempDir& tmp, const std::string& repo_tag) {
@@ -34,7 +31,7 @@ std::string push_image(const Registry& reg, const TempDir& tmp, const std::strin
                             {oci::testing::make_tar({{.name = "f", .content = repo_tag}})});
   auto src = make_layout_source(OciLayout::open(dir).value(), "v1");
   auto name = parse_image_name("docker://" + reg.host() + "/" + repo_tag).value();
-  auto dst = open_destination(name, insecure(reg.host())).value();
+  auto dst = open_destination(name, insecure_options(reg.host())).value();
   return copy_image(*src, *dst, {}).value().manifest_digest;
 }
 
@@ -42,19 +39,12 @@ Status evaluate(const std::string& policy, const Registry& reg, const std::strin
                 const std::string& digest, const PolicyContext& ctx = {}) {
   auto p = COFFER_TRY(Policy::parse(policy));
   auto name = COFFER_TRY(parse_image_name("docker://" + reg.host() + "/" + repo_tag));
-  auto src = COFFER_TRY(open_source(name, insecure(reg.host())));
+  auto src = COFFER_TRY(open_source(name, insecure_options(reg.host())));
   return p.evaluate(name, *src, digest, ctx);
 }
 
 std::string sigstore_policy(const fs::path& pub) {
-  return Json{{"default", {{{"type", "reject"}}}},
-              {"transports",
-               {{"docker",
-                 {{"",
-                   {{{"type", "sigstoreSigned"},
-                     {"keyPath", pub.string()},
-                     {"signedIdentity", {{"type", "matchRepository"}}}}}}}}}}}
-      .dump();
+  return policy_json(sigstore_signed(pub, {{"type", "matchRepository"}}), "docker");
 }
 
 void write_registries_d(const fs::path& dir, const std::string& host, const std::string& extra) {
@@ -142,8 +132,8 @@ TEST(CosignInterop, CofferSignatureAcceptedBySkopeoAndViceVersa) {
             "no_valid_signature");
 
   auto name = parse_image_name("docker://" + reg.host() + "/signed/app:v1").value();
-  auto src = open_source(name, insecure(reg.host())).value();
-  auto dst = open_destination(name, insecure(reg.host())).value();
+  auto src = open_source(name, insecure_options(reg.host())).value();
+  auto dst = open_destination(name, insecure_options(reg.host())).value();
   auto key = load_cosign_private_key(pair.private_pem, "pw").value();
   ASSERT_TRUE(sign_image(*src, *dst, digest, name.reference.str(), key));
 
@@ -202,10 +192,7 @@ TEST(CosignInterop, CofferSignatureAcceptedBySkopeoAndViceVersa) {
        "docker://" + reg.host() + "/skopeo/app:v1"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(evaluate(sigstore_policy(tmp.path() / "cosign.pub"), reg, "skopeo/app:v1", digest2));
-  std::string exact =
-      Json{{"default",
-            {{{"type", "sigstoreSigned"}, {"keyPath", (tmp.path() / "cosign.pub").string()}}}}}
-          .dump();
+  std::string exact = policy_json(sigstore_signed(tmp.path() / "cosign.pub"));
   EXPECT_TRUE(evaluate(exact, reg, "skopeo/app:v1", digest2));  // skopeo signs the tagged name
   EXPECT_FALSE(evaluate(sigstore_policy(tmp.path() / "other.pub"), reg, "skopeo/app:v1", digest2));
 }
@@ -246,28 +233,17 @@ TEST(GpgInterop, SkopeoSignByVerifiesUnderSignedBy) {
                               "docker://" + reg.host() + "/gpg/app:v1"});
   ::unsetenv("GNUPGHOME");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::string policy = Json{{"default",
-                             {{{"type", "signedBy"},
-                               {"keyType", "GPGKeys"},
-                               {"keyPath", (tmp.path() / "pub.gpg").string()}}}}}
-                           .dump();
+  std::string policy = policy_json(gpg_signed_by({{"keyPath", (tmp.path() / "pub.gpg").string()}}));
   PolicyContext ctx{.lookaside = lookaside};
   auto st = evaluate(policy, reg, "gpg/app:v1", digest, ctx);
   EXPECT_TRUE(st) << st.error().to_string();
   // keyData form, and a key that did not sign.
-  std::string by_data = Json{{"default",
-                              {{{"type", "signedBy"},
-                                {"keyType", "GPGKeys"},
-                                {"keyData", base64_encode(as_bytes(exported.output))}}}}}
-                            .dump();
+  std::string by_data =
+      policy_json(gpg_signed_by({{"keyData", base64_encode(as_bytes(exported.output))}}));
   EXPECT_TRUE(evaluate(by_data, reg, "gpg/app:v1", digest, ctx));
   auto pair = generate_cosign_key_pair("x").value();  // not a GPG key at all
   ASSERT_TRUE(write_file_atomic(tmp.path() / "bad.gpg", as_bytes(pair.public_pem)));
-  std::string wrong = Json{{"default",
-                            {{{"type", "signedBy"},
-                              {"keyType", "GPGKeys"},
-                              {"keyPath", (tmp.path() / "bad.gpg").string()}}}}}
-                          .dump();
+  std::string wrong = policy_json(gpg_signed_by({{"keyPath", (tmp.path() / "bad.gpg").string()}}));
   EXPECT_FALSE(evaluate(wrong, reg, "gpg/app:v1", digest, ctx));
   // Signature for another image: a digest mismatch.
   auto digest2 = push_image(reg, tmp, "gpg/app:v2");

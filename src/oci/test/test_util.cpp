@@ -20,6 +20,7 @@
 #include "core/file.h"
 #include "crypto/random.h"
 #include "net/http_client.h"
+#include "oci/transport.h"
 
 extern char** environ;
 
@@ -259,13 +260,59 @@ std::string write_image(const fs::path& dir, const std::string& tag,
   m.config = Descriptor{.media_type = std::string(media_type::kOciConfig),
                         .digest = layout.put_bytes(config_bytes).value(),
                         .size = static_cast<std::int64_t>(config_bytes.size())};
+  return put_manifest(layout, m, tag);
+}
+
+std::string put_manifest(const OciLayout& layout, const Manifest& m, const std::string& tag) {
   auto manifest = m.serialize();
   auto digest = layout.put_bytes(manifest).value();
-  (void)layout.tag_manifest(Descriptor{.media_type = std::string(media_type::kOciManifest),
-                                       .digest = digest,
-                                       .size = static_cast<std::int64_t>(manifest.size())},
-                            tag);
+  EXPECT_TRUE(layout.tag_manifest(Descriptor{.media_type = m.media_type,
+                                             .digest = digest,
+                                             .size = static_cast<std::int64_t>(manifest.size())},
+                                  tag));
   return digest;
+}
+
+RegistryOptions insecure_options(const std::string& host) {
+  RegistryOptions o;
+  o.insecure_registries.insert(host);
+  o.auth_file = "/nonexistent/auth.json";
+  o.initial_backoff = std::chrono::milliseconds(1);
+  return o;
+}
+
+Result<CopyResult> copy_by_name(const std::string& from, const std::string& to,
+                                const RegistryOptions& options, const CopyOptions& copy_options) {
+  auto from_name = COFFER_TRY(parse_image_name(from));
+  auto to_name = COFFER_TRY(parse_image_name(to));
+  auto src = COFFER_TRY(open_source(from_name, options));
+  auto dst = COFFER_TRY(open_destination(to_name, options));
+  return copy_image(*src, *dst, copy_options);
+}
+
+Bytes sample_layer(char fill, std::size_t n) {
+  return make_tar({{.name = "dir", .type = '5', .mode = 0755},
+                   {.name = "dir/file", .content = std::string(n, fill)}});
+}
+
+std::string policy_json(const Json& requirement, const std::string& transport,
+                        const std::string& scope) {
+  if (transport.empty()) return Json{{"default", {requirement}}}.dump();
+  return Json{{"default", {{{"type", "reject"}}}},
+              {"transports", {{transport, {{scope, {requirement}}}}}}}
+      .dump();
+}
+
+Json sigstore_signed(const fs::path& key_path, const Json& signed_identity) {
+  Json r{{"type", "sigstoreSigned"}, {"keyPath", key_path.string()}};
+  if (!signed_identity.is_null()) r["signedIdentity"] = signed_identity;
+  return r;
+}
+
+Json gpg_signed_by(const Json& key) {
+  Json r{{"type", "signedBy"}, {"keyType", "GPGKeys"}};
+  r.update(key);
+  return r;
 }
 
 }  // namespace coffer::oci::testing

@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "core/json.h"
+#include "oci/copy.h"
 #include "oci/layout.h"
+#include "oci/registry.h"
 
 namespace coffer::oci::testing {
 
@@ -90,5 +92,28 @@ Bytes gzip(ByteView data);
 std::string write_image(const std::filesystem::path& dir, const std::string& tag,
                         const std::vector<Bytes>& layer_tars, bool compress = true,
                         const Json& run_config = nullptr);
+
+// Options for a plain-HTTP test registry: no auth file, 1 ms first backoff.
+RegistryOptions insecure_options(const std::string& host);
+
+// copy_image between two transport names ("oci:DIR:TAG", "docker://HOST/REPO:TAG").
+Result<CopyResult> copy_by_name(const std::string& from, const std::string& to,
+                                const RegistryOptions& options = {},
+                                const CopyOptions& copy_options = {});
+
+// A layer tar with a directory "dir" and "dir/file" of `n` bytes of `fill`.
+Bytes sample_layer(char fill, std::size_t n);
+
+// Serializes `m` into `layout`, tags it, and returns its digest.
+std::string put_manifest(const OciLayout& layout, const Manifest& m, const std::string& tag);
+
+// containers-policy.json(5) text: `requirement` as the default, or, with a transport, the only
+// requirement of `scope` in that transport and "reject" as the default.
+std::string policy_json(const Json& requirement, const std::string& transport = "",
+                        const std::string& scope = "");
+// A sigstoreSigned requirement for a public key file; `signed_identity` null: the default.
+Json sigstore_signed(const std::filesystem::path& key_path, const Json& signed_identity = nullptr);
+// A signedBy (GPGKeys) requirement; `key` is {"keyPath": ...} or {"keyData": ...}.
+Json gpg_signed_by(const Json& key);
 
 }  // namespace coffer::oci::testing

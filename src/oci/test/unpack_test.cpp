@@ -129,11 +129,7 @@ TEST(Unpack, BundleWithRuntimeConfigAndZstdLayer) {
   m.config = Descriptor{.media_type = std::string(media_type::kOciConfig),
                         .digest = layout.put_bytes(cb).value(),
                         .size = static_cast<std::int64_t>(cb.size())};
-  auto mb = m.serialize();
-  ASSERT_TRUE(layout.tag_manifest(Descriptor{.media_type = std::string(media_type::kOciManifest),
-                                             .digest = layout.put_bytes(mb).value(),
-                                             .size = static_cast<std::int64_t>(mb.size())},
-                                  "z"));
+  oci::testing::put_manifest(layout, m, "z");
   auto o = options();
   o.bundle = true;
   auto st = unpack_layout(tmp.path() / "img", "z", tmp.path() / "bundle", o);
@@ -193,11 +189,7 @@ TEST(Unpack, HmacMismatchLeavesNothing) {
   auto blob = read_file(layout.blob_path(layer.digest)).value();
   blob[blob.size() / 2] ^= 0x01;  // CTR: flips one bit inside the 3 MiB file of the tar
   layer.digest = layout.put_bytes(blob).value();
-  auto mb = m.serialize();
-  ASSERT_TRUE(layout.tag_manifest(Descriptor{.media_type = std::string(media_type::kOciManifest),
-                                             .digest = layout.put_bytes(mb).value(),
-                                             .size = static_cast<std::int64_t>(mb.size())},
-                                  "v1"));
+  oci::testing::put_manifest(layout, m, "v1");
   auto o = options();
   o.decrypt.jwe_keys = {key};
   auto st = unpack_layout(tmp.path() / "enc", "v1", tmp.path() / "out", o);
@@ -282,11 +274,7 @@ TEST(Unpack, CorruptLayersAreRefused) {
     m.config = Descriptor{.media_type = std::string(media_type::kOciConfig),
                           .digest = layout.put_bytes(cb).value(),
                           .size = static_cast<std::int64_t>(cb.size())};
-    auto mb = m.serialize();
-    ASSERT_TRUE(layout.tag_manifest(Descriptor{.media_type = std::string(media_type::kOciManifest),
-                                               .digest = layout.put_bytes(mb).value(),
-                                               .size = static_cast<std::int64_t>(mb.size())},
-                                    "v1"));
+    oci::testing::put_manifest(layout, m, "v1");
     auto st = unpack_layout(tmp.path() / "trunc", "v1", tmp.path() / "out1", options());
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, "truncated_layer") << st.error().to_string();
@@ -303,11 +291,7 @@ TEST(Unpack, CorruptLayersAreRefused) {
     auto cb = to_bytes(cfg.dump());
     m.config.digest = layout.put_bytes(cb).value();
     m.config.size = static_cast<std::int64_t>(cb.size());
-    auto mb = m.serialize();
-    ASSERT_TRUE(layout.tag_manifest(Descriptor{.media_type = std::string(media_type::kOciManifest),
-                                               .digest = layout.put_bytes(mb).value(),
-                                               .size = static_cast<std::int64_t>(mb.size())},
-                                    "v1"));
+    oci::testing::put_manifest(layout, m, "v1");
     auto st = unpack_layout(tmp.path() / "diff", "v1", tmp.path() / "out2", options());
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().code, "diff_id_mismatch") << st.error().to_string();
