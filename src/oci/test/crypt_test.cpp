@@ -20,10 +20,7 @@ Result<CopyResult> copy(const std::string& from, const std::string& to, const Co
 }
 
 std::vector<Descriptor> layers_of(const std::filesystem::path& dir, const std::string& tag) {
-  auto layout = OciLayout::open(dir).value();
-  auto d = layout.resolve(tag).value();
-  auto data = read_file(layout.blob_path(d.digest)).value();
-  return parse_manifest(data).value().layers;
+  return oci::testing::read_manifest(OciLayout::open(dir).value(), tag).layers;
 }
 
 Bytes layer_tar(char c) {

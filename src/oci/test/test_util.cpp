@@ -256,11 +256,20 @@ std::string write_image(const fs::path& dir, const std::string& tag,
                                                      {"WorkingDir", "/"}}
                                               : run_config},
               {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
-  auto config_bytes = to_bytes(config.dump());
-  m.config = Descriptor{.media_type = std::string(media_type::kOciConfig),
-                        .digest = layout.put_bytes(config_bytes).value(),
-                        .size = static_cast<std::int64_t>(config_bytes.size())};
+  m.config = put_config(layout, config);
   return put_manifest(layout, m, tag);
+}
+
+Descriptor put_config(const OciLayout& layout, const Json& config) {
+  auto bytes = to_bytes(config.dump());
+  return Descriptor{.media_type = std::string(media_type::kOciConfig),
+                    .digest = layout.put_bytes(bytes).value(),
+                    .size = static_cast<std::int64_t>(bytes.size())};
+}
+
+Manifest read_manifest(const OciLayout& layout, const std::string& tag) {
+  auto d = layout.resolve(tag).value();
+  return parse_manifest(read_file(layout.blob_path(d.digest)).value()).value();
 }
 
 std::string put_manifest(const OciLayout& layout, const Manifest& m, const std::string& tag) {

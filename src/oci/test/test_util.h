@@ -104,6 +104,10 @@ Result<CopyResult> copy_by_name(const std::string& from, const std::string& to,
 // A layer tar with a directory "dir" and "dir/file" of `n` bytes of `fill`.
 Bytes sample_layer(char fill, std::size_t n);
 
+// Stores an image config and returns its (OCI config) descriptor.
+Descriptor put_config(const OciLayout& layout, const Json& config);
+// The manifest `tag` names in `layout`.
+Manifest read_manifest(const OciLayout& layout, const std::string& tag);
 // Serializes `m` into `layout`, tags it, and returns its digest.
 std::string put_manifest(const OciLayout& layout, const Manifest& m, const std::string& tag);
 

@@ -125,10 +125,7 @@ TEST(Unpack, BundleWithRuntimeConfigAndZstdLayer) {
              {"Env", {"A=1"}},
              {"WorkingDir", "/w"}}},
            {"rootfs", {{"type", "layers"}, {"diff_ids", {sha256_digest(tar)}}}}};
-  auto cb = to_bytes(cfg.dump());
-  m.config = Descriptor{.media_type = std::string(media_type::kOciConfig),
-                        .digest = layout.put_bytes(cb).value(),
-                        .size = static_cast<std::int64_t>(cb.size())};
+  m.config = oci::testing::put_config(layout, cfg);
   oci::testing::put_manifest(layout, m, "z");
   auto o = options();
   o.bundle = true;
@@ -183,8 +180,7 @@ TEST(Unpack, HmacMismatchLeavesNothing) {
       *src, *dst,
       crypt::encrypt_copy_options(crypt::EncryptConfig{.jwe_recipients = {key}}, tmp.path())));
   auto layout = OciLayout::open(tmp.path() / "enc").value();
-  auto md = layout.resolve("v1").value();
-  auto m = parse_manifest(read_file(layout.blob_path(md.digest)).value()).value();
+  auto m = oci::testing::read_manifest(layout, "v1");
   auto& layer = m.layers[1];
   auto blob = read_file(layout.blob_path(layer.digest)).value();
   blob[blob.size() / 2] ^= 0x01;  // CTR: flips one bit inside the 3 MiB file of the tar
@@ -270,10 +266,7 @@ TEST(Unpack, CorruptLayersAreRefused) {
     Json cfg{{"rootfs", {{"type", "layers"}, {"diff_ids", {sha256_digest(tar)}}}},
              {"os", "linux"},
              {"architecture", host_platform().architecture}};
-    auto cb = to_bytes(cfg.dump());
-    m.config = Descriptor{.media_type = std::string(media_type::kOciConfig),
-                          .digest = layout.put_bytes(cb).value(),
-                          .size = static_cast<std::int64_t>(cb.size())};
+    m.config = oci::testing::put_config(layout, cfg);
     oci::testing::put_manifest(layout, m, "v1");
     auto st = unpack_layout(tmp.path() / "trunc", "v1", tmp.path() / "out1", options());
     ASSERT_FALSE(st);
@@ -284,13 +277,10 @@ TEST(Unpack, CorruptLayersAreRefused) {
   {
     oci::testing::write_image(tmp.path() / "diff", "v1", {tar});
     auto layout = OciLayout::open(tmp.path() / "diff").value();
-    auto md = layout.resolve("v1").value();
-    auto m = parse_manifest(read_file(layout.blob_path(md.digest)).value()).value();
+    auto m = oci::testing::read_manifest(layout, "v1");
     auto cfg = parse_json(to_string(read_file(layout.blob_path(m.config.digest)).value())).value();
     cfg["rootfs"]["diff_ids"][0] = sha256_digest(as_bytes("other"));
-    auto cb = to_bytes(cfg.dump());
-    m.config.digest = layout.put_bytes(cb).value();
-    m.config.size = static_cast<std::int64_t>(cb.size());
+    m.config = oci::testing::put_config(layout, cfg);
     oci::testing::put_manifest(layout, m, "v1");
     auto st = unpack_layout(tmp.path() / "diff", "v1", tmp.path() / "out2", options());
     ASSERT_FALSE(st);
@@ -301,8 +291,7 @@ TEST(Unpack, CorruptLayersAreRefused) {
   {
     oci::testing::write_image(tmp.path() / "blob", "v1", {tar});
     auto layout = OciLayout::open(tmp.path() / "blob").value();
-    auto md = layout.resolve("v1").value();
-    auto m = parse_manifest(read_file(layout.blob_path(md.digest)).value()).value();
+    auto m = oci::testing::read_manifest(layout, "v1");
     auto blob = read_file(layout.blob_path(m.layers[0].digest)).value();
     blob[blob.size() - 9] ^= 0x55;
     ASSERT_TRUE(write_file_atomic(layout.blob_path(m.layers[0].digest), blob));
