@@ -297,6 +297,17 @@ TEST(RegistryTokenAuth, PushMountAndPullWithTokensFromATokenServer) {
   ASSERT_TRUE(pulled) << pulled.error().to_string();
   EXPECT_EQ(pulled->manifest_digest, digest);
 
+  // skopeo, through the same token server, sees the same image.
+  auto inspect =
+      testing::run({testing::require_program("skopeo"), "inspect", "--raw", "--tls-verify=false",
+                    "--creds", "reader:books", "docker://" + env.host() + "/tok/mirror:v1"});
+  EXPECT_NE(inspect.exit_code, 0) << "reader holds nothing on tok/mirror";
+  inspect =
+      testing::run({testing::require_program("skopeo"), "inspect", "--raw", "--tls-verify=false",
+                    "--creds", "alice:wonderland", "docker://" + env.host() + "/tok/mirror:v1"});
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_EQ(sha256_digest(as_bytes(inspect.output)), digest);
+
   // reader may pull tok/app.
   auto read =
       copy_by_name("docker://" + env.host() + "/tok/app:v1",
