@@ -31,7 +31,8 @@ class ImageSource {
   virtual Result<std::optional<RawManifest>> manifest_by_tag(const std::string& tag) = 0;
   // A blob stream that checks digest and size: the read that reaches the end fails with
   // "digest_mismatch"/"size_mismatch" instead of returning 0, so consumers must not trust
-  // anything before the end.
+  // anything before the end. A returned reader stays independent of the source: it may be read
+  // while another thread calls blob() for the next layer (unpack prefetches that way).
   virtual Result<std::unique_ptr<Reader>> blob(const Descriptor& d) = 0;
   // "docker://host/repo:tag" or "oci:/dir:tag", for messages and policy scopes.
   [[nodiscard]] virtual std::string describe() const = 0;
