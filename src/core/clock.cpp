@@ -11,6 +11,20 @@ bool parse_int(std::string_view s, int& out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+// TimePoint counts nanoseconds in 64 bits (1677-09-21 to 2262-04-11). Instants outside that
+// range, such as X.509's 99991231235959Z ("no well-defined expiration date", RFC 5280
+// 4.1.2.5) or a year 0225 in untrusted collateral, saturate instead of overflowing.
+TimePoint saturating_time_point(std::chrono::sys_seconds s, std::int64_t nanos) {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  constexpr auto kMax = duration_cast<seconds>(TimePoint::duration::max()).count() - 1;
+  constexpr auto kMin = duration_cast<seconds>(TimePoint::duration::min()).count() + 1;
+  auto count = s.time_since_epoch().count();
+  if (count > kMax) return TimePoint::max();
+  if (count < kMin) return TimePoint::min();
+  return TimePoint(seconds(count)) + std::chrono::nanoseconds(nanos);
+}
+
 }  // namespace
 
 std::shared_ptr<const Clock> system_clock() {
@@ -22,7 +36,9 @@ std::int64_t unix_seconds(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-TimePoint from_unix_seconds(std::int64_t s) { return TimePoint(std::chrono::seconds(s)); }
+TimePoint from_unix_seconds(std::int64_t s) {
+  return saturating_time_point(std::chrono::sys_seconds(std::chrono::seconds(s)), 0);
+}
 
 Result<TimePoint> parse_rfc3339(std::string_view text) {
   auto bad = [&] {
@@ -76,10 +92,11 @@ Result<TimePoint> parse_rfc3339(std::string_view text) {
                                   std::chrono::month(static_cast<unsigned>(mo)),
                                   std::chrono::day(static_cast<unsigned>(d))};
   if (!ymd.ok()) return bad();
-  auto days = std::chrono::sys_days(ymd);
-  TimePoint t = days + std::chrono::hours(h) + std::chrono::minutes(mi) + std::chrono::seconds(s) +
-                std::chrono::nanoseconds(nanos) - std::chrono::minutes(offset_minutes);
-  return t;
+  // in seconds first: any four-digit year fits, the nanosecond TimePoint may not
+  std::chrono::sys_seconds secs = std::chrono::sys_days(ymd) + std::chrono::hours(h) +
+                                  std::chrono::minutes(mi) + std::chrono::seconds(s) -
+                                  std::chrono::minutes(offset_minutes);
+  return saturating_time_point(secs, nanos);
 }
 
 std::string format_rfc3339(TimePoint t) {

@@ -26,6 +26,19 @@ TEST(Rfc3339, RejectsMalformed) {
   }
 }
 
+// Found by fuzzing the collateral parser: years outside TimePoint's 64-bit nanosecond range
+// (1677 to 2262) overflowed; they saturate now, as X.509's 9999-12-31 "no expiry" must.
+TEST(Rfc3339, YearsOutsideTheNanosecondRangeSaturate) {
+  auto early = parse_rfc3339("0225-11-26T13:07:17Z");
+  ASSERT_TRUE(early);
+  EXPECT_EQ(*early, TimePoint::min());
+  auto late = parse_rfc3339("9999-12-31T23:59:59Z");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(*late, TimePoint::max());
+  EXPECT_EQ(from_unix_seconds(253402300799), TimePoint::max());
+  EXPECT_EQ(unix_seconds(*parse_rfc3339("2262-04-11T00:00:00Z")), 9223286400);
+}
+
 TEST(ManualClock, Advances) {
   ManualClock c(from_unix_seconds(100));
   c.advance(std::chrono::seconds(5));
