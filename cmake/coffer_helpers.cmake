@@ -24,11 +24,14 @@ function(coffer_test name)
 endfunction()
 
 function(coffer_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow=local
+  # -Wshadow=local and the -Wno-* list are g++ options; clang (the fuzz build) would warn about
+  # them as unknown. The g++ command line keeps its order, so existing builds are not invalidated.
+  set(gnu $<CXX_COMPILER_ID:GNU>)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic $<${gnu}:-Wshadow=local>
                                            -Wnon-virtual-dtor -Wno-missing-field-initializers
                                            # g++ 12 false positives at -O2 in libstdc++ string, optional and expected code
-                                           -Wno-restrict -Wno-stringop-overflow -Wno-array-bounds
-                                           -Wno-maybe-uninitialized)
+                                           $<${gnu}:-Wno-restrict> $<${gnu}:-Wno-stringop-overflow>
+                                           $<${gnu}:-Wno-array-bounds> $<${gnu}:-Wno-maybe-uninitialized>)
   if(COFFER_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

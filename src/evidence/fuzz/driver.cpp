@@ -5,7 +5,7 @@
 // time or run budget is spent. Built with -fsanitize=address,undefined, a crash or sanitizer
 // report ends the process with a non-zero status; the same -seed reproduces the run.
 //
-//   fuzz_quote [-max_total_time=S] [-runs=N] [-seed=N] FILE_OR_DIR...
+//   fuzz_quote [-max_total_time=S] [-runs=N] [-seed=N] [-max_len=N] FILE_OR_DIR...
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -24,12 +24,14 @@ namespace {
 
 using Input = std::vector<std::uint8_t>;
 
-std::vector<Input> load_corpus(const std::vector<std::string>& paths) {
+// Like libFuzzer, inputs longer than max_len are cut to max_len.
+std::vector<Input> load_corpus(const std::vector<std::string>& paths, std::size_t max_len) {
   std::vector<Input> out;
   auto add = [&](const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
     Input bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (bytes.size() <= (1u << 22)) out.push_back(std::move(bytes));
+    if (bytes.size() > max_len) bytes.resize(max_len);
+    out.push_back(std::move(bytes));
   };
   for (const auto& path : paths) {
     std::error_code ec;
@@ -110,6 +112,7 @@ int main(int argc, char** argv) {
   double max_seconds = 10;
   long long max_runs = -1;
   std::uint64_t seed = 1;
+  std::size_t max_len = 1u << 22;
   std::vector<std::string> paths;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -119,13 +122,15 @@ int main(int argc, char** argv) {
       max_runs = std::stoll(a.substr(6));
     } else if (a.rfind("-seed=", 0) == 0) {
       seed = std::stoull(a.substr(6));
+    } else if (a.rfind("-max_len=", 0) == 0) {
+      max_len = std::stoull(a.substr(9));
     } else if (!a.empty() && a[0] == '-') {
       std::cerr << "ignoring libFuzzer option " << a << "\n";
     } else {
       paths.push_back(a);
     }
   }
-  auto corpus = load_corpus(paths);
+  auto corpus = load_corpus(paths, max_len);
   if (corpus.empty()) corpus.push_back({});
   for (const auto& in : corpus) run(in);
   std::mt19937_64 rng(seed);
@@ -136,7 +141,9 @@ int main(int argc, char** argv) {
       std::chrono::duration<double> spent = std::chrono::steady_clock::now() - start;
       if (spent.count() >= max_seconds) break;
     }
-    run(mutate(corpus, rng));
+    Input in = mutate(corpus, rng);
+    if (in.size() > max_len) in.resize(max_len);
+    run(in);
     ++runs;
   }
   std::cout << "fuzz driver: " << corpus.size() << " corpus inputs, " << runs
