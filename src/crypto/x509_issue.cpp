@@ -168,7 +168,7 @@ Result<Bytes> issue_crl(const CrlSpec& spec, const Certificate& issuer, const Ke
       X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1)
     return ossl::error("x509_issue_failed", "CRL number");
   X509_CRL_sort(crl.get());
-  COFFER_TRY_STATUS(sign_with(issuer_key, spec.digest, false,
+  COFFER_TRY_STATUS(sign_with(issuer_key, spec.digest, spec.rsa_pss,
                               [&](EVP_MD_CTX* md) { return X509_CRL_sign_ctx(crl.get(), md); }));
   unsigned char* der = nullptr;
   int n = i2d_X509_CRL(crl.get(), &der);

@@ -50,6 +50,7 @@ struct CrlSpec {
   std::vector<Bytes> revoked_serials;  // big-endian
   long crl_number = 1;
   DigestAlg digest = DigestAlg::kSha256;
+  bool rsa_pss = false;  // RSA issuers: RSASSA-PSS as in CertificateSpec (AMD's CRLs)
 };
 
 // A v2 CRL in DER, issued by `issuer` with `issuer_key`.

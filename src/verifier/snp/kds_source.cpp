@@ -46,37 +46,58 @@ std::size_t KdsVekSource::requests_made() const {
   return requests_;
 }
 
-Result<std::optional<std::string>> KdsVekSource::get(const std::string& path) const {
+Result<std::optional<std::string>> KdsVekSource::get(
+    const std::string& path, std::optional<std::chrono::seconds> max_age) const {
   std::lock_guard lock(mutex_);
-  if (auto it = cache_.find(path); it != cache_.end()) return it->second;
+  auto now = std::filesystem::file_time_type::clock::now();
+  auto fresh = [&](std::filesystem::file_time_type fetched) {
+    return !max_age || now - fetched <= *max_age;
+  };
+  // an answer too old to be used while KDS answers, but better than none while it does not (the
+  // verifier still checks a CRL's nextUpdate)
+  std::optional<std::optional<std::string>> stale;
+  if (auto it = cache_.find(path); it != cache_.end()) {
+    if (fresh(it->second.fetched)) return it->second.body;
+    stale = it->second.body;
+  }
   std::filesystem::path file;
   if (!options_.cache_dir.empty()) {
     file = options_.cache_dir / file_name(path);
-    if (auto cached = read_text_file(file, kMaxCertificate)) {
+    std::error_code ec;
+    auto written = std::filesystem::last_write_time(file, ec);
+    auto cached = ec ? Result<std::string>(std::unexpected(Error{"not_found", ""}))
+                     : read_text_file(file, kMaxCertificate);
+    if (cached) {
       std::optional<std::string> value;
       if (*cached != kNotFoundMarker) value = std::move(*cached);
-      cache_.emplace(path, value);
-      return value;
+      if (fresh(written)) {
+        cache_.insert_or_assign(path, Entry{value, written});
+        return value;
+      }
+      stale = std::move(value);
     }
   }
   if (!client_) client_ = std::make_unique<net::HttpClient>(options_.http);
   ++requests_;
   std::string url = options_.base_url + "/" + path;
   auto response = client_->request({.method = "GET", .url = url});
-  if (!response) return make_error("vek_fetch_failed", url + ": " + response.error().to_string());
-  std::optional<std::string> value;
-  if (response->status == 200) {
-    value = std::move(response->body);
-  } else if (response->status != 404) {
+  if (response && response->status != 200 && response->status != 404) {
     // rate limiting (429) and server errors are transient: not cached
+    if (stale) return *stale;
     return make_error("vek_fetch_failed", url + ": HTTP " + std::to_string(response->status));
   }
+  if (!response) {
+    if (stale) return *stale;
+    return make_error("vek_fetch_failed", url + ": " + response.error().to_string());
+  }
+  std::optional<std::string> value;
+  if (response->status == 200) value = std::move(response->body);
   if (!file.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(options_.cache_dir, ec);
     (void)write_file_atomic(file, as_bytes(value ? *value : std::string(kNotFoundMarker)));
   }
-  cache_.emplace(path, value);
+  cache_.insert_or_assign(path, Entry{value, now});
   return value;
 }
 
@@ -97,6 +118,17 @@ Result<std::string> KdsVekSource::cert_chain(Product product) const {
       get("vcek/v1/" + std::string(evidence::snp::product_name(product)) + "/cert_chain"));
   if (!body) return make_error("vek_unavailable", "KDS has no certificate chain for this product");
   return *body;
+}
+
+Result<Bytes> KdsVekSource::fetch_crl(Product product) const {
+  if (product == Product::kUnknown) {
+    return make_error("crl_unavailable", "the product is needed to ask KDS for a CRL");
+  }
+  auto body = get("vcek/v1/" + std::string(evidence::snp::product_name(product)) + "/crl",
+                  options_.crl_max_age);
+  if (!body) return make_error("crl_fetch_failed", body.error().message);
+  if (!*body) return make_error("crl_unavailable", "KDS has no CRL for this product");
+  return to_bytes(**body);
 }
 
 }  // namespace coffer::verifier::snp

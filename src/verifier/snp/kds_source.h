@@ -2,11 +2,14 @@
 // #57230, "VCEK Certificate"):
 //   GET {base}/vcek/v1/<product>/<hwid>?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..  -> VCEK (DER)
 //   GET {base}/vcek/v1/<product>/cert_chain                                     -> ASK, ARK (PEM)
+//   GET {base}/vcek/v1/<product>/crl                                            -> CRL (DER)
 // Turin: hwid is the first 8 bytes of CHIP_ID and the query adds fmcSPL. KDS rate-limits hard, so
 // every answer (certificate or "not found") is cached in memory and, with a cache directory, on
-// disk: KDS is never asked twice for the same key. VLEKs are not on KDS ("vek_unavailable").
+// disk: KDS is never asked twice for the same key, except for CRLs, which are fetched again once
+// older than `crl_max_age`. VLEKs are not on KDS ("vek_unavailable").
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -22,12 +25,13 @@ struct KdsOptions {
   std::string base_url = "https://kdsintf.amd.com";
   net::HttpClientOptions http;
   std::filesystem::path cache_dir;  // empty: memory only
+  std::chrono::seconds crl_max_age{std::chrono::hours(24)};
 };
 
 // The KDS path of the VCEK for a report ("vcek/v1/Milan/<hwid>?blSPL=..").
 std::string kds_vcek_path(Product product, const evidence::snp::Report& report);
 
-class KdsVekSource final : public VekSource {
+class KdsVekSource final : public VekSource, public AmdCrlSource {
  public:
   explicit KdsVekSource(KdsOptions options);
   ~KdsVekSource() override;
@@ -36,16 +40,24 @@ class KdsVekSource final : public VekSource {
   Result<Vek> fetch(Product product, const evidence::snp::Report& report) const override;
   // The ASK/ARK chain of a product (PEM), cached like VCEKs.
   Result<std::string> cert_chain(Product product) const;
+  // AMD's CRL of a product. Errors: "crl_unavailable" (KDS answered 404), "crl_fetch_failed".
+  Result<Bytes> fetch_crl(Product product) const override;
   [[nodiscard]] std::size_t requests_made() const;
 
  private:
-  // The body of a cached or fetched KDS answer; nullopt for a cached/received 404.
-  Result<std::optional<std::string>> get(const std::string& path) const;
+  struct Entry {
+    std::optional<std::string> body;  // nullopt: KDS answered 404
+    std::filesystem::file_time_type fetched;
+  };
+  // The body of a cached or fetched KDS answer; nullopt for a cached/received 404. Cached answers
+  // older than `max_age` (if given) are fetched again.
+  Result<std::optional<std::string>> get(const std::string& path,
+                                         std::optional<std::chrono::seconds> max_age = {}) const;
 
   KdsOptions options_;
   mutable std::mutex mutex_;  // held across a fetch: one KDS call per key, even when concurrent
   mutable std::unique_ptr<net::HttpClient> client_;
-  mutable std::map<std::string, std::optional<std::string>> cache_;
+  mutable std::map<std::string, Entry> cache_;
   mutable std::size_t requests_ = 0;
 };
 

@@ -83,11 +83,54 @@ struct VerifiedVek {
   bool amd_root = true;
 };
 
+// Per call: AMD's CRL for the product, if the source has one, is signed by the ARK (verified once
+// per exact CRL bytes and product, then cached), current, and does not list `signer`.
+Status check_amd_crl(const AmdCrlSource& source, BoundedCache<crypto::Crl>& cache, Product product,
+                     const VendorChain& chain, const Certificate& signer, VekType type,
+                     TimePoint now, bool& checked) {
+  auto data = source.fetch_crl(product);
+  if (!data) {
+    if (data.error().code == "crl_unavailable") return ok();
+    return std::unexpected(data.error());
+  }
+  std::string key = cache_key(*data) + std::string(esnp::product_name(product));
+  std::shared_ptr<const crypto::Crl> crl = cache.find(key);
+  if (!crl) {
+    auto parsed = crypto::Crl::parse_any(*data);
+    if (!parsed) return make_error("amd_crl_invalid", "AMD CRL: " + parsed.error().message);
+    if (parsed->issuer() != chain.ark.subject()) {
+      return make_error("amd_crl_invalid", "the AMD CRL is issued by '" + parsed->issuer() +
+                                               "', not by " + chain.ark.subject_common_name());
+    }
+    auto ark_key = COFFER_TRY(chain.ark.public_key());
+    if (!parsed->verify_signed_by(ark_key)) {
+      return make_error("amd_crl_signature_invalid",
+                        "the AMD CRL is not signed by " + chain.ark.subject_common_name());
+    }
+    crl = cache.insert(key, std::make_shared<const crypto::Crl>(std::move(*parsed)));
+  }
+  // a CRL past its nextUpdate no longer vouches that nothing else was revoked
+  if (auto next = crl->next_update(); next && now > *next) {
+    return make_error("amd_crl_expired",
+                      "the AMD CRL for " + std::string(esnp::product_name(product)) +
+                          " expired at " + format_rfc3339(*next) + "; fetch the current one");
+  }
+  if (crl->is_revoked(signer.serial())) {
+    bool vcek = type == VekType::kVcek;
+    return make_error(vcek ? "ask_revoked" : "asvk_revoked",
+                      signer.subject_common_name() + " (serial " + hex_encode(signer.serial()) +
+                          ") is revoked by AMD's CRL");
+  }
+  checked = true;
+  return ok();
+}
+
 }  // namespace
 
 struct SnpChainVerifier::Caches {
-  explicit Caches(std::size_t n) : veks(n) {}
+  explicit Caches(std::size_t n) : veks(n), crls(n) {}
   BoundedCache<VerifiedVek> veks;
+  BoundedCache<crypto::Crl> crls;  // AMD CRLs whose signature by the product's ARK verified
 };
 
 std::string_view vek_type_name(VekType t) { return t == VekType::kVcek ? "VCEK" : "VLEK"; }
@@ -146,6 +189,18 @@ Result<VekTcb> read_vek_extensions(const Certificate& vek, Product product) {
     }
   }
   return out;
+}
+
+Result<Bytes> DirectoryCrlSource::fetch_crl(Product product) const {
+  std::filesystem::path file =
+      std::filesystem::path(dir_) / (std::string(esnp::product_name(product)) + ".crl");
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    return make_error("crl_unavailable", "no " + file.string());
+  }
+  auto data = read_file(file, 1 << 22);
+  if (!data) return make_error("amd_crl_invalid", file.string() + ": " + data.error().message);
+  return std::move(*data);
 }
 
 Result<Vek> DirectoryVekSource::fetch(Product product, const esnp::Report& report) const {
@@ -277,7 +332,13 @@ Result<SnpEndorsement> SnpChainVerifier::verify(const esnp::Report& report,
   COFFER_TRY_STATUS(valid_at(signer, now, "ask"));
   COFFER_TRY_STATUS(valid_at(chain.ark, now, "ark"));
 
-  // 8. the VEK was issued for the TCB the report claims, and (VCEK) for this chip
+  // 8. revocation: AMD's CRL (when the source has one) is current and does not list the ASK/ASVK
+  if (options_.crl_source) {
+    COFFER_TRY_STATUS(check_amd_crl(*options_.crl_source, caches_->crls, product, chain, signer,
+                                    out.vek_type, now, out.crl_checked));
+  }
+
+  // 9. the VEK was issued for the TCB the report claims, and (VCEK) for this chip
   const VekTcb& ext = verified->ext;
   out.reported_tcb = esnp::decode_tcb(report.reported_tcb, product);
   if (ext.tcb != out.reported_tcb) {
@@ -289,7 +350,7 @@ Result<SnpEndorsement> SnpChainVerifier::verify(const esnp::Report& report,
     return make_error("chip_id_mismatch", "VCEK hwID differs from the report's CHIP_ID");
   }
 
-  // 9. report signature: ECDSA P-384 / SHA-384 over bytes 0x000-0x29F
+  // 10. report signature: ECDSA P-384 / SHA-384 over bytes 0x000-0x29F
   Bytes sig = COFFER_TRY(p384_scalar(report.signature_r));
   Bytes s = COFFER_TRY(p384_scalar(report.signature_s));
   sig.insert(sig.end(), s.begin(), s.end());

@@ -60,6 +60,27 @@ class DirectoryVekSource final : public VekSource {
   std::string dir_;
 };
 
+// AMD's certificate revocation list of a product: KDS GET /vcek/v1/<product>/crl, a DER CRL
+// signed by the ARK (RSASSA-PSS SHA-384) that lists revoked ASK and ASVK serial numbers (KDS
+// Interface Specification #57230).
+class AmdCrlSource {
+ public:
+  virtual ~AmdCrlSource() = default;
+  // The CRL (DER or PEM); "crl_unavailable" when the source has none for this product (then
+  // revocation is not checked), other codes when the source failed (the verification fails).
+  virtual Result<Bytes> fetch_crl(Product product) const = 0;
+};
+
+// Offline: <dir>/<product>.crl (e.g. Milan.crl, Genoa.crl, Turin.crl), as KDS serves it.
+class DirectoryCrlSource final : public AmdCrlSource {
+ public:
+  explicit DirectoryCrlSource(std::string dir) : dir_(std::move(dir)) {}
+  Result<Bytes> fetch_crl(Product product) const override;
+
+ private:
+  std::string dir_;
+};
+
 struct VekTcb {
   evidence::snp::TcbVersion tcb;
   std::optional<Bytes> hw_id;  // VCEK only, 64 bytes
@@ -72,12 +93,15 @@ struct SnpEndorsement {
   bool amd_root = true;  // the ARK is AMD's pinned ARK (false: a configured, simulated one)
   VekType vek_type = VekType::kVcek;
   evidence::snp::TcbVersion reported_tcb;
+  bool crl_checked = false;  // AMD's CRL for the product was available, verified and current
 };
 
 // Verifies report signature chains. A VEK whose chain (ARK pinned and self-signed, ASK/ASVK by the
 // ARK, VEK by the ASK/ASVK) verified once is cached by its exact DER, with its parsed
 // TCB extensions; every call still checks every validity window, the TCB, the chip ID and the
-// report signature. Thread-safe; the cache is bounded.
+// report signature. With a CRL source, every call also checks that AMD's CRL (its signature by the
+// ARK verified once per exact CRL bytes and cached) is current and does not list the ASK/ASVK.
+// Thread-safe; the caches are bounded.
 class SnpChainVerifier {
  public:
   // `source` may be null (then the evidence must carry the VEK).
@@ -86,6 +110,9 @@ class SnpChainVerifier {
     // amd_root = false. Off: only AMD's pinned ARKs anchor a chain.
     bool trust_configured_arks = false;
     std::size_t cache_capacity = 256;
+    // AMD's CRLs (null: revocation is not checked). Errors: "amd_crl_invalid",
+    // "amd_crl_signature_invalid", "amd_crl_expired", "ask_revoked", "asvk_revoked".
+    std::shared_ptr<const AmdCrlSource> crl_source;
   };
   SnpChainVerifier(std::map<Product, VendorChain> vendors, std::shared_ptr<const VekSource> source)
       : SnpChainVerifier(std::move(vendors), std::move(source), Options{}) {}

@@ -92,6 +92,9 @@ class FakeVendorServer {
       return net::Response::bytes(200,
                                   to_string(load(kEvidence + "snp/go-sev-guest/vcek.testcer")));
     }
+    if (t == "/vcek/v1/Milan/crl") {
+      return net::Response::bytes(200, to_string(load(kGoTdx + "rootcrl.der")));  // any DER
+    }
     return net::Response::text(404, "not found");
   }
 
@@ -216,6 +219,38 @@ TEST(KdsVekSource, FetchesEachVcekOnceEvenConcurrently) {
   auto again = std::make_shared<snp::KdsVekSource>(options);
   ASSERT_TRUE(kds_chain(again)->verify(report, std::nullopt, at("2025-01-01T00:00:00Z")));
   EXPECT_EQ(again->requests_made(), 0u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(KdsVekSource, CrlIsCachedRefreshedWhenOldAndKeptWhileKdsIsDown) {
+  FakeVendorServer server;
+  auto dir = temp_dir("coffer-kds-crl");
+  snp::KdsOptions options;
+  options.base_url = server.url();
+  options.cache_dir = dir;
+  auto kds = std::make_shared<snp::KdsVekSource>(options);
+  Bytes expected = load(kGoTdx + "rootcrl.der");
+  for (int i = 0; i < 3; ++i) {
+    auto crl = kds->fetch_crl(evidence::snp::Product::kMilan);
+    ASSERT_TRUE(crl) << crl.error().to_string();
+    EXPECT_EQ(*crl, expected);
+  }
+  EXPECT_EQ(server.count("/vcek/v1/Milan/crl"), 1);
+  auto none = kds->fetch_crl(evidence::snp::Product::kGenoa);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, "crl_unavailable");
+
+  // past crl_max_age the CRL is fetched again; while KDS is down the last one is used (the
+  // verifier still checks its nextUpdate)
+  options.crl_max_age = std::chrono::seconds(0);
+  auto eager = std::make_shared<snp::KdsVekSource>(options);
+  ASSERT_TRUE(eager->fetch_crl(evidence::snp::Product::kMilan));
+  ASSERT_TRUE(eager->fetch_crl(evidence::snp::Product::kMilan));
+  EXPECT_EQ(server.count("/vcek/v1/Milan/crl"), 3);
+  server.stop();
+  auto stale = eager->fetch_crl(evidence::snp::Product::kMilan);
+  ASSERT_TRUE(stale) << stale.error().to_string();
+  EXPECT_EQ(*stale, expected);
   std::filesystem::remove_all(dir);
 }
 
