@@ -192,7 +192,8 @@ net::Response KbsService::auth(const net::Request& request) {
     return problem(400, "UnsupportedTee",
                    "TEE '" + tee->substr(0, 32) + "' is not enabled on this KBS");
   }
-  auto session = sessions_.create(*tee);
+  auto previous = net::cookie(request, kSessionCookie);
+  auto session = sessions_.create(*tee, previous ? &*previous : nullptr);
   if (!session) return problem_from_error(session.error());
   auto response = net::Response::json(200, {{"nonce", session->nonce}, {"extra-params", ""}});
   response.headers.add("Set-Cookie",
@@ -284,7 +285,7 @@ net::Response KbsService::attest(const net::Request& request) {
                    "attestation failed (" + outcome.error().code + "): " + outcome.error().message);
   }
   metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", outcome->status}});
-  sessions_.complete_attest(*id, outcome->token, outcome->claims);
+  sessions_.complete_attest(*id, std::move(outcome->claims));
   return net::Response::json(200, {{"token", outcome->token}});
 }
 
@@ -299,11 +300,11 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   // The caller proves attestation with its session cookie or by presenting the token itself.
   // A session holds the claims this KBS signed, so only their expiry needs checking; a
   // presented token is verified in full.
-  Json claims;
+  std::shared_ptr<const Json> claims;
   if (auto auth = request.headers.get("Authorization"); auth && auth->starts_with("Bearer ")) {
     auto verified = as_.verify_token(std::string_view(*auth).substr(7));
     if (!verified) return deny("bad_token", verified.error());
-    claims = std::move(*verified);
+    claims = std::make_shared<const Json>(std::move(*verified));
   } else if (auto id = net::cookie(request, kSessionCookie)) {
     auto session = sessions_.get_attested(*id);
     if (!session) return deny("unauthenticated", session.error());
@@ -312,6 +313,7 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
                   Error{"token_invalid", "the session's attestation token expired: attest again"});
     }
     claims = std::move(session->token_claims);
+    if (!claims) return deny("unauthenticated", Error{"session_not_attested", "no token"});
   } else {
     return deny("unauthenticated", Error{"missing_cookie",
                                          "resource requests need an attested session cookie or "
@@ -320,7 +322,7 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
 
   const Json* tee_pubkey = nullptr;
   try {
-    const Json& rd = claims.at("submods")
+    const Json& rd = claims->at("submods")
                          .at("cpu0")
                          .at("ear.veraison.annotated-evidence")
                          .at("runtime_data_claims");
@@ -333,7 +335,7 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   Json data = {{"plugin", "resource"},
                {"resource-path", Json::array({rpath->repo, rpath->type, rpath->tag})},
                {"query", Json::object()}};
-  auto decision = policy->evaluate("data.policy.allow", claims, data);
+  auto decision = policy->evaluate("data.policy.allow", *claims, data);
   if (!decision) {
     spdlog::error("resource policy evaluation failed: {}", decision.error().to_string());
     return deny("policy_error", Error{"policy_deny", "resource policy failed to evaluate: " +
@@ -342,7 +344,7 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   if (!decision->value || *decision->value != Json(true)) {
     // Re-run with explanation only on the (rare) deny path.
     std::string why;
-    if (auto explained = policy->evaluate("data.policy.allow", claims, data, true);
+    if (auto explained = policy->evaluate("data.policy.allow", *claims, data, true);
         explained && explained->explanation && !explained->explanation->entries.empty()) {
       why = ": " + explained->explanation->to_string();
     }

@@ -13,7 +13,7 @@ void SessionTable::sweep_locked(TimePoint now) {
   creates_since_sweep_ = 0;
 }
 
-Result<Session> SessionTable::create(const std::string& tee) {
+Result<Session> SessionTable::create(const std::string& tee, const std::string* replaces) {
   TimePoint now = clock_->now();
   Session s;
   s.id = crypto::random_uuid_hex();
@@ -21,6 +21,7 @@ Result<Session> SessionTable::create(const std::string& tee) {
   s.nonce = base64_encode(crypto::random_bytes(32));
   s.expires = now + ttl_;
   std::lock_guard lock(mu_);
+  if (replaces != nullptr) sessions_.erase(*replaces);
   // Amortised sweep, and a forced one before refusing for lack of room.
   if (++creates_since_sweep_ >= 1024 || sessions_.size() >= max_sessions_) sweep_locked(now);
   if (sessions_.size() >= max_sessions_) {
@@ -49,7 +50,7 @@ Result<Session> SessionTable::begin_attest(const std::string& id) {
   return it->second.session;
 }
 
-void SessionTable::complete_attest(const std::string& id, std::string token, Json token_claims) {
+void SessionTable::complete_attest(const std::string& id, Json token_claims) {
   TimePoint expires{};
   if (auto it = token_claims.find("exp"); it != token_claims.end() && it->is_number_integer()) {
     expires = from_unix_seconds(it->get<std::int64_t>());
@@ -58,8 +59,7 @@ void SessionTable::complete_attest(const std::string& id, std::string token, Jso
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   it->second.session.attested = true;
-  it->second.session.token = std::move(token);
-  it->second.session.token_claims = std::move(token_claims);
+  it->second.session.token_claims = std::make_shared<const Json>(std::move(token_claims));
   it->second.session.token_expires = expires;
 }
 

@@ -17,8 +17,8 @@ TEST(Sessions, NonceUsableOnceAndSessionsExpire) {
   ASSERT_TRUE(table.begin_attest(s->id));
   EXPECT_EQ(table.begin_attest(s->id).error().code, "nonce_used");
   EXPECT_EQ(table.get_attested(s->id).error().code, "session_not_attested");
-  table.complete_attest(s->id, "token", Json{{"exp", 1}});
-  EXPECT_EQ(table.get_attested(s->id)->token, "token");
+  table.complete_attest(s->id, Json{{"exp", 1}, {"iss", "test"}});
+  EXPECT_EQ(table.get_attested(s->id)->token_claims->at("iss"), "test");
   clock->advance(std::chrono::minutes(5));
   EXPECT_EQ(table.get_attested(s->id).error().code, "session_expired");
   EXPECT_EQ(table.begin_attest("nope").error().code, "session_not_found");
@@ -32,6 +32,27 @@ TEST(Sessions, BoundedTableRecoversAfterExpiry) {
   clock->advance(std::chrono::seconds(61));
   EXPECT_TRUE(table.create("sample"));
   EXPECT_EQ(table.size(), 1u);
+}
+
+TEST(Sessions, ReauthReplacesThePresentedSession) {
+  SessionTable table(system_clock(), std::chrono::seconds(60), 2);
+  auto first = *table.create("sample");
+  ASSERT_TRUE(table.begin_attest(first.id));
+  table.complete_attest(first.id, Json{{"exp", 4'000'000'000}});
+  ASSERT_TRUE(table.get_attested(first.id));
+  // The client starts over with its old cookie: the old session is gone, only the new one lives.
+  auto second = *table.create("sample", &first.id);
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.get_attested(first.id).error().code, "session_not_found");
+  EXPECT_EQ(table.get_attested(second.id).error().code, "session_not_attested");
+  // Replacing keeps a full table usable for the clients already in it.
+  auto other = *table.create("sample");
+  EXPECT_TRUE(table.create("sample", &other.id));
+  EXPECT_EQ(table.size(), 2u);
+  EXPECT_EQ(table.create("sample").error().code, "too_many_sessions");
+  // An unknown or forged cookie replaces nothing.
+  std::string forged = "00000000000000000000000000000000";
+  EXPECT_EQ(table.create("sample", &forged).error().code, "too_many_sessions");
 }
 
 TEST(Sessions, IdsAndNoncesAreUnique) {
