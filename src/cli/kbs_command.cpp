@@ -42,7 +42,8 @@ struct KbsOptions {
   throw CLI::RuntimeError(code);
 }
 
-[[noreturn]] void fail_with(const Error& e) {
+// Exits with the code for `e`; prints it unless the KBS's own problem report was printed already.
+[[noreturn]] void fail_with(const Error& e, bool already_reported = false) {
   const std::string& c = e.code;
   int code = kExitRefused;
   if (c == "kbs_unreachable" || c == "kbs_server_error" || c == "connect_failed" ||
@@ -53,6 +54,7 @@ struct KbsOptions {
              c == "permission_denied") {
     code = kExitUsage;
   }
+  if (already_reported) throw CLI::RuntimeError(code);
   fail(code, e.to_string());
 }
 
@@ -135,10 +137,12 @@ guest::aa::KbsClientOptions client_options(const KbsOptions& o) {
   return c;
 }
 
-void print_problem(const guest::aa::KbsClient& client) {
-  if (const auto& p = client.last_problem()) {
-    std::cerr << "coffer kbs: KBS " << p->status << " " << p->variant << ": " << p->detail << "\n";
-  }
+// Prints the KBS's RFC 7807 answer behind the last failure, if there was one.
+bool print_problem(const guest::aa::KbsClient& client) {
+  const auto& p = client.last_problem();
+  if (!p) return false;
+  std::cerr << "coffer kbs: KBS " << p->status << " " << p->variant << ": " << p->detail << "\n";
+  return true;
 }
 
 void run_attest(const KbsOptions& o) {
@@ -146,8 +150,7 @@ void run_attest(const KbsOptions& o) {
   guest::aa::KbsClient client(o.url, *attester, client_options(o));
   auto token = client.attest();
   if (!token) {
-    print_problem(client);
-    fail_with(token.error());
+    fail_with(token.error(), print_problem(client));
   }
   std::cout << *token << "\n";
 }
@@ -157,8 +160,7 @@ void run_get_resource(const KbsOptions& o) {
   guest::aa::KbsClient client(o.url, *attester, client_options(o));
   auto value = client.get_resource(o.path);
   if (!value) {
-    print_problem(client);
-    fail_with(value.error());
+    fail_with(value.error(), print_problem(client));
   }
   if (o.out.empty() || o.out == "-") {
     std::cout.write(reinterpret_cast<const char*>(value->data()),
@@ -231,6 +233,23 @@ void run_admin(const std::string& what, const KbsOptions& o) {
                 {"payload", base64_encode(as_bytes(payload.dump()))}};
     admin.call("POST", "/kbs/v0/reference-value", msg.dump(), "application/json");
     std::cout << "reference value " << o.name << " = " << Json(o.values).dump() << "\n";
+  } else if (what == "set-reference-values") {
+    // A whole RVPS message as `coffer sim measure --format rvps` prints it; checked here so a
+    // wrong file gets a clear local error rather than a 400.
+    auto msg = parse_json(read_input_file(o.file));
+    if (!msg || !msg->is_object() || !msg->contains("payload") || !msg->contains("version")) {
+      fail(kExitUsage,
+           "'" + o.file + "' is not an RVPS message {\"version\",\"type\",\"payload\"}");
+    }
+    auto payload = base64_decode(msg->value("payload", ""));
+    Result<Json> values = Json();
+    if (payload) values = parse_json(to_string(*payload));
+    if (!payload || !values || !values->is_object())
+      fail(kExitUsage, "'" + o.file + "': payload is not base64 of a {name: [values]} object");
+    admin.call("POST", "/kbs/v0/reference-value", msg->dump(), "application/json");
+    for (const auto& [name, v] : values->items()) {
+      std::cout << "reference value " << name << " = " << v.dump() << "\n";
+    }
   } else if (what == "get-reference-value") {
     auto r = admin.call("GET", "/kbs/v0/reference-value/" + o.name, "", "");
     std::cout << r.value("values", Json::array()).dump() << "\n";
@@ -305,6 +324,12 @@ void add_kbs_command(CLI::App& app) {
   srv->add_option("name", o->name, "reference value name, e.g. tdx.mr_td")->required();
   srv->add_option("values", o->values, "accepted values")->required();
   srv->callback([o] { run_admin("set-reference-value", *o); });
+
+  auto* srvs = kbs->add_subcommand(
+      "set-reference-values",
+      "Register an RVPS message, e.g. from `coffer sim measure --format rvps` (admin)");
+  srvs->add_option("--file", o->file, "RVPS message JSON")->required()->check(CLI::ExistingFile);
+  srvs->callback([o] { run_admin("set-reference-values", *o); });
 
   auto* grv =
       kbs->add_subcommand("get-reference-value", "Print the accepted values for a name (admin)");
