@@ -42,8 +42,7 @@ Result<std::optional<std::string>> Section::optional_string(std::string_view key
   if (table_ == nullptr) return std::optional<std::string>{};
   auto node = (*table_)[key];
   if (!node) return std::optional<std::string>{};
-  if (auto s = node.value<std::string>(); s && node.is_string())
-    return std::optional<std::string>(*s);
+  if (auto s = node.value<std::string>(); s && node.is_string()) return s;
   return make_error("bad_config", "'" + qualified(key) + "' must be a string");
 }
 
@@ -108,12 +107,13 @@ Json node_to_json(const toml::node& node) {
   if (auto f = node.as_floating_point()) return f->get();
   if (auto b = node.as_boolean()) return b->get();
   std::ostringstream os;
-  if (auto d = node.as_date())
+  if (auto d = node.as_date()) {
     os << d->get();
-  else if (auto t = node.as_time())
+  } else if (auto t = node.as_time()) {
     os << t->get();
-  else if (auto dt = node.as_date_time())
+  } else if (auto dt = node.as_date_time()) {
     os << dt->get();
+  }
   return os.str();
 }
 

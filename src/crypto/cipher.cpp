@@ -134,7 +134,7 @@ Result<Bytes> aes_key_wrap(ByteView kek, ByteView key) {
       EVP_EncryptFinal_ex(ctx.get(), out.data() + len, &fin) != 1) {
     return ossl::error("encrypt_failed", "AES key wrap failed");
   }
-  out.resize(static_cast<std::size_t>(len + fin));
+  out.resize(static_cast<std::size_t>(len) + static_cast<std::size_t>(fin));
   return out;
 }
 
@@ -152,7 +152,7 @@ Result<Bytes> aes_key_unwrap(ByteView kek, ByteView wrapped) {
     return make_error("decrypt_failed",
                       "AES key unwrap failed: wrong key-encryption key or tampered data");
   }
-  out.resize(static_cast<std::size_t>(len + fin));
+  out.resize(static_cast<std::size_t>(len) + static_cast<std::size_t>(fin));
   return out;
 }
 

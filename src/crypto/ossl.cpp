@@ -16,7 +16,7 @@ std::string last_error() {
   return text.empty() ? "unknown OpenSSL error" : text;
 }
 
-std::unexpected<Error> error(std::string code, std::string message) {
+std::unexpected<Error> error(std::string code, const std::string& message) {
   return make_error(std::move(code), message + " (" + last_error() + ")");
 }
 

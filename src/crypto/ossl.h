@@ -34,6 +34,6 @@ const EVP_MD* md(DigestAlg alg);
 std::string last_error();
 
 // make_error(code, message + ": " + last OpenSSL error).
-std::unexpected<Error> error(std::string code, std::string message);
+std::unexpected<Error> error(std::string code, const std::string& message);
 
 }  // namespace coffer::crypto::ossl

@@ -161,7 +161,8 @@ Result<Bytes> issue_crl(const CrlSpec& spec, const Certificate& issuer, const Ke
         X509_REVOKED_set_revocationDate(rev.get(), tu.get()) != 1 ||
         X509_CRL_add0_revoked(crl.get(), rev.get()) != 1)
       return ossl::error("x509_issue_failed", "CRL entry");
-    static_cast<void>(rev.release());  // owned by the CRL now
+    X509_REVOKED* owned_by_crl = rev.release();
+    static_cast<void>(owned_by_crl);
   }
   AsnIntPtr number(ASN1_INTEGER_new());
   if (!number || ASN1_INTEGER_set(number.get(), spec.crl_number) != 1 ||
