@@ -5,9 +5,12 @@
 #include <CLI/CLI.hpp>
 
 #include "core/log.h"
+#include "core/main.h"
 #include "trustee/trustee.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"coffer-trustee: Key Broker Service and Attestation Service (KBS protocol 0.4.0)"};
   std::string config_path;
   std::string log_level;
@@ -43,11 +46,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& url : (*trustee)->urls()) {
-    std::cout << "coffer-trustee listening on " << url << std::endl;
+    // flushed at once: scripts wait for this line to learn the URL
+    std::cout << "coffer-trustee listening on " << url << "\n" << std::flush;
   }
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {} received, stopping", sig);
   (*trustee)->stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return coffer::run_main("coffer-trustee", [&] { return run(argc, argv); });
 }

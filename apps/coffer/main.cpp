@@ -4,6 +4,7 @@
 #include "cli/kbs_command.h"
 #include "cli/policy_command.h"
 #include "core/log.h"
+#include "core/main.h"
 #ifdef COFFER_HAVE_EVIDENCE_COMMAND
 #include "cli/evidence_command.h"
 #endif
@@ -14,7 +15,9 @@
 #include "cli/sim_command.h"
 #endif
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"coffer: confidential containers — images, keys, attestation"};
   app.require_subcommand(1);
   std::string log_level = "warn";
@@ -34,4 +37,10 @@ int main(int argc, char** argv) {
 #endif
   CLI11_PARSE(app, argc, argv);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return coffer::run_main("coffer", [&] { return run(argc, argv); });
 }

@@ -31,7 +31,7 @@ class ProgressReader final : public Reader {
   const ProgressFn& fn_;
 };
 
-void report(const CopyOptions& o, LayerProgress p) {
+void report(const CopyOptions& o, const LayerProgress& p) {
   if (o.progress) o.progress(p);
 }
 

@@ -36,7 +36,7 @@ Result<crypto::Key> load_or_create_signer(const std::filesystem::path& path) {
 Trustee::~Trustee() { stop(); }
 
 Result<std::unique_ptr<Trustee>> Trustee::create(const TrusteeConfig& config,
-                                                 std::shared_ptr<const Clock> clock) {
+                                                 const std::shared_ptr<const Clock>& clock) {
   std::unique_ptr<Trustee> t(new Trustee());
   t->config_ = config;
 

@@ -19,7 +19,7 @@ class Trustee {
   // Opens storage (creating the KEK and the token signing key on first start), registers the
   // enabled verifiers and prepares the server. Does not listen yet.
   static Result<std::unique_ptr<Trustee>> create(
-      const TrusteeConfig& config, std::shared_ptr<const Clock> clock = system_clock());
+      const TrusteeConfig& config, const std::shared_ptr<const Clock>& clock = system_clock());
   ~Trustee();
 
   Status start();

@@ -46,9 +46,9 @@ class BoundedCache {
   }
 
   // Keeps the first value inserted under `key` (concurrent misses compute equal values).
-  std::shared_ptr<const V> insert(const std::string& key, std::shared_ptr<const V> value) {
+  std::shared_ptr<const V> insert(const std::string& key, const std::shared_ptr<const V>& value) {
     std::unique_lock lock(mutex_);
-    auto [it, inserted] = entries_.try_emplace(key, std::move(value));
+    auto [it, inserted] = entries_.try_emplace(key, value);
     if (!inserted) return it->second;
     order_.push_back(key);
     while (entries_.size() > capacity_) {

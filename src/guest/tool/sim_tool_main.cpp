@@ -8,10 +8,13 @@
 
 #include "cli/sim_command.h"
 #include "core/file.h"
+#include "core/main.h"
 #include "guest/aa/attester.h"
 #include "guest/aa/kbs_client.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app("coffer simulated TEE tool");
   app.require_subcommand(1);
   coffer::cli::add_sim_command(app);
@@ -48,4 +51,10 @@ int main(int argc, char** argv) {
   });
   CLI11_PARSE(app, argc, argv);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return coffer::run_main("coffer_sim_tool", [&] { return run(argc, argv); });
 }

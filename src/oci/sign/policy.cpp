@@ -285,7 +285,7 @@ Result<Json> Policy::requirements_for(const ImageName& image) const {
     if (!scopes.is_object()) return bad_policy("transport " + transport + " is not an object");
     auto candidates =
         image.transport == Transport::kDocker ? docker_scopes(image.reference) : oci_scopes(image);
-    candidates.push_back("");
+    candidates.emplace_back();
     for (const auto& c : candidates) {
       if (scopes.contains(c)) return scopes[c];
     }

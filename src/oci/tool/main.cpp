@@ -3,8 +3,11 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/image_command.h"
+#include "core/main.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"coffer image tool"};
   app.require_subcommand(1);
   coffer::cli::add_image_command(app);
@@ -15,4 +18,10 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return coffer::run_main("coffer_image_tool", [&] { return run(argc, argv); });
 }

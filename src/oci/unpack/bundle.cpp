@@ -97,7 +97,7 @@ Result<Json> runtime_config(const ImageConfig& image, const std::filesystem::pat
                  : Json::object();
   std::vector<std::string> args = strings_of(cfg, "Entrypoint");
   for (auto& c : strings_of(cfg, "Cmd")) args.push_back(std::move(c));
-  if (args.empty()) args.push_back("/bin/sh");
+  if (args.empty()) args.emplace_back("/bin/sh");
   std::vector<std::string> env = strings_of(cfg, "Env");
   bool has_path = false;
   for (const auto& e : env) has_path |= e.starts_with("PATH=");

@@ -3,8 +3,11 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/policy_command.h"
+#include "core/main.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"coffer policy engine"};
   app.require_subcommand(1);
   coffer::cli::add_policy_command(app);
@@ -16,4 +19,10 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return coffer::run_main("coffer_policy_eval", [&] { return run(argc, argv); });
 }

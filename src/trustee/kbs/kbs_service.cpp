@@ -73,7 +73,7 @@ std::string endpoint_label(std::string_view path) {
 
 KbsService::KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& rvps,
                        as::AttestationService& as, AdminAuth admin,
-                       std::shared_ptr<const Clock> clock)
+                       const std::shared_ptr<const Clock>& clock)
     : settings_(settings),
       store_(store),
       rvps_(rvps),

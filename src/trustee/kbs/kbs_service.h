@@ -43,7 +43,8 @@ class KbsService {
 
  private:
   KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& rvps,
-             as::AttestationService& as, AdminAuth admin, std::shared_ptr<const Clock> clock);
+             as::AttestationService& as, AdminAuth admin,
+             const std::shared_ptr<const Clock>& clock);
 
   net::Response route(const net::Request& request, std::string& endpoint);
   net::Response auth(const net::Request& request);

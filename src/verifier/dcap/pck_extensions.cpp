@@ -1,5 +1,7 @@
 #include "verifier/dcap/pck_extensions.h"
 
+#include <charconv>
+#include <optional>
 #include <string>
 
 #include "crypto/der.h"
@@ -10,7 +12,13 @@ namespace {
 using crypto::DerReader;
 namespace der_tag = crypto::der_tag;
 
-const std::string kPrefix = std::string(kSgxExtensionsOid) + ".";
+// OIDs under the SGX extensions arc: kSgxExtensionsOid + "." + the sub-identifier.
+std::optional<std::string> sgx_sub_oid(const std::string& oid) {
+  std::string_view prefix(kSgxExtensionsOid);
+  if (oid.size() <= prefix.size() || !oid.starts_with(prefix) || oid[prefix.size()] != '.')
+    return std::nullopt;
+  return oid.substr(prefix.size() + 1);
+}
 
 std::unexpected<Error> invalid(const std::string& what) {
   return make_error("pck_extensions_invalid", "PCK certificate SGX extensions: " + what);
@@ -23,8 +31,9 @@ Result<std::pair<std::string, crypto::DerElement>> read_entry(DerReader& in) {
   auto oid_der = COFFER_TRY(entry.expect(der_tag::kOid));
   auto oid = COFFER_TRY(crypto::der_oid_to_string(oid_der));
   auto value = COFFER_TRY(entry.next());
-  if (oid.rfind(kPrefix, 0) != 0) return make_error("bad_der", "foreign OID " + oid);
-  return std::pair{oid.substr(kPrefix.size()), value};
+  auto sub = sgx_sub_oid(oid);
+  if (!sub) return make_error("bad_der", "foreign OID " + oid);
+  return std::pair{std::move(*sub), value};
 }
 
 Result<void> read_tcb(ByteView tcb_seq, PckExtensions& out) {
@@ -48,8 +57,11 @@ Result<void> read_tcb(ByteView tcb_seq, PckExtensions& out) {
       seen |= 1u << 17;
       continue;
     }
-    int n = std::atoi(id.c_str() + 2);
-    if (id.rfind("2.", 0) != 0 || n < 1 || n > 16 || v > 0xff) {
+    int n = 0;
+    bool numeric =
+        id.starts_with("2.") &&
+        std::from_chars(id.data() + 2, id.data() + id.size(), n).ptr == id.data() + id.size();
+    if (!numeric || n < 1 || n > 16 || v > 0xff) {
       return make_error("bad_der", "unexpected TCB entry " + id);
     }
     out.components[static_cast<std::size_t>(n - 1)] = static_cast<std::uint8_t>(v);

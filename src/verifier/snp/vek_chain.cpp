@@ -229,8 +229,8 @@ SnpChainVerifier::SnpChainVerifier(std::map<Product, VendorChain> vendors,
                                    std::shared_ptr<const VekSource> source, Options options)
     : vendors_(std::move(vendors)),
       source_(std::move(source)),
-      options_(options),
-      caches_(std::make_shared<Caches>(options.cache_capacity)) {}
+      options_(std::move(options)),
+      caches_(std::make_shared<Caches>(options_.cache_capacity)) {}
 
 std::size_t SnpChainVerifier::cached_veks() const { return caches_->veks.size(); }
 
