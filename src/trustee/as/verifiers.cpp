@@ -92,7 +92,7 @@ class FirstOfVekSources final : public vsnp::VekSource {
 Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
                                                       const std::filesystem::path& base) {
   COFFER_TRY_STATUS(
-      s.reject_unknown({"enabled", "trusted_roots", "vek_dir", "kds_url", "cache_dir"}));
+      s.reject_unknown({"enabled", "trusted_roots", "vek_dir", "kds_url", "cache_dir", "crl_dir"}));
   std::map<vsnp::Product, vsnp::VendorChain> vendors;
   auto roots = COFFER_TRY(s.string_array("trusted_roots"));
   std::vector<std::string> pems;
@@ -112,6 +112,10 @@ Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
   }
 
   std::vector<std::shared_ptr<const vsnp::VekSource>> sources;
+  std::shared_ptr<const vsnp::AmdCrlSource> crl_source;  // AMD's CRLs: crl_dir, else KDS
+  if (auto dir = COFFER_TRY(s.optional_string("crl_dir"))) {
+    crl_source = std::make_shared<vsnp::DirectoryCrlSource>(resolve(base, *dir).string());
+  }
   if (auto dir = COFFER_TRY(s.optional_string("vek_dir"))) {
     sources.push_back(std::make_shared<vsnp::DirectoryVekSource>(resolve(base, *dir).string()));
   }
@@ -121,7 +125,9 @@ Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
     if (auto cache = COFFER_TRY(s.optional_string("cache_dir"))) {
       options.cache_dir = resolve(base, *cache);
     }
-    sources.push_back(std::make_shared<vsnp::KdsVekSource>(options));
+    auto kds = std::make_shared<vsnp::KdsVekSource>(options);
+    if (!crl_source) crl_source = kds;
+    sources.push_back(std::move(kds));
   }
   std::shared_ptr<const vsnp::VekSource> source;
   if (sources.size() == 1) source = sources.front();
@@ -130,6 +136,7 @@ Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
   vsnp::SnpChainVerifier::Options options;
   // explicitly listed roots are trusted even when they are not AMD's (claims then say so)
   options.trust_configured_arks = configured;
+  options.crl_source = std::move(crl_source);
   auto chain = std::make_shared<const vsnp::SnpChainVerifier>(std::move(vendors), source, options);
   return std::make_unique<vsnp::SnpVerifier>(chain);
 }

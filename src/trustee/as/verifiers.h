@@ -15,6 +15,7 @@
 //   vek_dir = "/var/lib/coffer/vcek"            # offline VCEKs/VLEKs
 //   kds_url = "https://kdsintf.amd.com"         # AMD KDS for VCEKs
 //   cache_dir = "/var/cache/coffer/kds"         # on-disk cache of KDS answers
+//   crl_dir = "/var/lib/coffer/amd-crl"         # AMD CRLs <product>.crl; default: KDS if set
 //
 // With neither collateral_dir nor pccs_url, DCAP quotes are verified in chain-only mode (claims
 // tcb_status "Unknown"). Roots other than the vendors' are trusted only when listed, and the

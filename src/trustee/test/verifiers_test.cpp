@@ -5,6 +5,10 @@
 
 #include "core/file.h"
 #include "crypto/random.h"
+#include "crypto/x509_issue.h"
+#include "evidence/sim/sim_pki.h"
+#include "evidence/sim/sim_tee.h"
+#include "evidence/snp/report.h"
 #include "evidence/tdx/quote.h"
 #include "trustee/rvps/rvps.h"
 #include "trustee/storage/sqlite_store.h"
@@ -124,6 +128,54 @@ TEST(TeeVerifiers, RegisteredInTheAttestationService) {
   EXPECT_TRUE((*as)->has_verifier("tdx"));
   EXPECT_TRUE((*as)->has_verifier("snp"));
   EXPECT_FALSE((*as)->has_verifier("sgx"));
+}
+
+// [snp] crl_dir: AMD's CRL (<product>.crl, issued by the ARK with RSASSA-PSS SHA-384) is checked
+// for evidence verified through the configured roots; here the simulated AMD PKI's.
+TEST(TeeVerifiers, SnpCrlDirFromConfigurationRevokesTheAsk) {
+  namespace sim = evidence::sim;
+  sim::SimPkiOptions options;
+  options.rsa_bits = 2048;
+  auto pki = sim::generate_sim_pki(options);
+  ASSERT_TRUE(pki) << pki.error().to_string();
+  TempDir dir;
+  ASSERT_TRUE(sim::write_sim_pki(*pki, dir.path() / "sim"));
+  std::filesystem::create_directories(dir.path() / "crl");
+  auto now = std::chrono::system_clock::now();
+  auto write_crl = [&](std::vector<Bytes> revoked) {
+    crypto::CrlSpec spec{.this_update = now - std::chrono::hours(1),
+                         .next_update = now + std::chrono::hours(24),
+                         .revoked_serials = std::move(revoked),
+                         .digest = crypto::DigestAlg::kSha384,
+                         .rsa_pss = true};
+    auto crl = crypto::issue_crl(spec, pki->ark, pki->ark_key);
+    ASSERT_TRUE(crl) << crl.error().to_string();
+    std::string name = std::string(evidence::snp::product_name(pki->platform.product)) + ".crl";
+    ASSERT_TRUE(write_file_atomic(dir.path() / "crl" / name, *crl));
+  };
+  auto verify = [&]() -> Result<Json> {
+    auto cfg = parse(
+        "[tdx]\nenabled = false\n[sgx]\nenabled = false\n[snp]\n"
+        "trusted_roots = [\"sim/amd/ask_ark.pem\"]\ncrl_dir = \"crl\"\n");
+    auto verifiers = build_tee_verifiers(cfg.section(), nullptr, dir.path());
+    if (!verifiers) return std::unexpected(verifiers.error());
+    Bytes rd(64, 0x5a);
+    auto report = sim::make_snp_report(*pki, {}, rd);
+    if (!report) return std::unexpected(report.error());
+    Json evidence = {
+        {"attestation_report", base64_encode(*report)},
+        {"cert_chain",
+         Json::array({{{"cert_type", "VCEK"}, {"data", base64_encode(pki->vcek.der())}}})}};
+    return find(*verifiers, "snp")->verify({evidence, rd, std::nullopt, now});
+  };
+  write_crl({Bytes{0x7f, 0x01}});  // lists another serial: accepted
+  auto accepted = verify();
+  ASSERT_TRUE(accepted) << accepted.error().to_string();
+  EXPECT_EQ((*accepted)["tee_root"], "simulated");
+  write_crl({pki->ask.serial()});  // revokes the ASK that signed this VCEK
+  auto revoked = verify();
+  ASSERT_FALSE(revoked);
+  EXPECT_EQ(revoked.error().code, "ask_revoked") << revoked.error().to_string();
 }
 
 }  // namespace
