@@ -7,6 +7,7 @@
 #include "crypto/digest.h"
 #include "evidence/sim/measure.h"
 #include "evidence/sim/quote_service.h"
+#include "evidence/sim/test/sim_test_util.h"
 #include "evidence/tdx/ccel.h"
 #include "evidence/tdx/quote.h"
 #include "guest/aa/kbs_client.h"
@@ -28,16 +29,7 @@ using testing::TrusteeFixture;
 const std::string kInitData =
     "version = \"0.1.0\"\nalgorithm = \"sha384\"\n[data]\n\"policy.rego\" = \"package x\"\n";
 
-const sim::SimPki& pki() {
-  static const sim::SimPki p = [] {
-    sim::SimPkiOptions o;
-    o.rsa_bits = 2048;
-    auto g = sim::generate_sim_pki(o);
-    if (!g) std::abort();
-    return std::move(*g);
-  }();
-  return p;
-}
+const sim::SimPki& pki() { return sim::testing::shared_pki(); }
 
 KbsClientOptions fast(std::optional<std::string> init_data = kInitData) {
   KbsClientOptions o;

@@ -174,9 +174,9 @@ TEST(CosignInterop, CofferSignatureAcceptedBySkopeoAndViceVersa) {
   };
   auto accepted = skopeo_copy(tmp.path() / "cosign.pub");
   if (accepted.output.find("sigstore disabled") != std::string::npos) {
-    RecordProperty("skopeo_sigstore", "disabled in this skopeo build (Debian patch)");
-    std::cerr << "NOTE: this skopeo has sigstore disabled; skopeo sigstore interop not run\n";
-    return;
+    // Reported as skipped, not passed: coffer's own sign/verify above ran, the peer part did not.
+    GTEST_SKIP() << "this skopeo build has sigstore disabled (Debian patch): the skopeo <-> "
+                    "coffer cosign interop was not run";
   }
   EXPECT_EQ(accepted.exit_code, 0) << accepted.output;
   auto refused = skopeo_copy(tmp.path() / "other.pub");

@@ -8,6 +8,7 @@
 #include "crypto/x509_issue.h"
 #include "evidence/sim/sim_pki.h"
 #include "evidence/sim/sim_tee.h"
+#include "evidence/sim/test/sim_test_util.h"
 #include "evidence/snp/report.h"
 #include "evidence/tdx/quote.h"
 #include "trustee/rvps/rvps.h"
@@ -134,10 +135,7 @@ TEST(TeeVerifiers, RegisteredInTheAttestationService) {
 // for evidence verified through the configured roots; here the simulated AMD PKI's.
 TEST(TeeVerifiers, SnpCrlDirFromConfigurationRevokesTheAsk) {
   namespace sim = evidence::sim;
-  sim::SimPkiOptions options;
-  options.rsa_bits = 2048;
-  auto pki = sim::generate_sim_pki(options);
-  ASSERT_TRUE(pki) << pki.error().to_string();
+  const sim::SimPki* pki = &sim::testing::shared_pki();
   TempDir dir;
   ASSERT_TRUE(sim::write_sim_pki(*pki, dir.path() / "sim"));
   std::filesystem::create_directories(dir.path() / "crl");

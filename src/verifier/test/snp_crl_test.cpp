@@ -8,6 +8,7 @@
 #include "crypto/x509_issue.h"
 #include "evidence/sim/sim_pki.h"
 #include "evidence/sim/sim_tee.h"
+#include "evidence/sim/test/sim_test_util.h"
 #include "verifier/snp/vek_chain.h"
 
 namespace coffer::verifier::snp {
@@ -16,16 +17,7 @@ namespace {
 namespace sim = evidence::sim;
 using std::chrono::hours;
 
-const sim::SimPki& pki() {
-  static const sim::SimPki p = [] {
-    sim::SimPkiOptions o;
-    o.rsa_bits = 2048;
-    auto generated = sim::generate_sim_pki(o);
-    if (!generated) std::abort();
-    return std::move(*generated);
-  }();
-  return p;
-}
+const sim::SimPki& pki() { return sim::testing::shared_pki(); }
 
 // The CRL source of a test: whatever bytes it holds, or none.
 class FixedCrlSource final : public AmdCrlSource {
