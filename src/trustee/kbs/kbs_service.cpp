@@ -92,9 +92,9 @@ KbsService::KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& 
 Result<std::unique_ptr<KbsService>> KbsService::create(KbsSettings settings, storage::Store& store,
                                                        rvps::Rvps& rvps, as::AttestationService& as,
                                                        AdminAuth admin,
-                                                       std::shared_ptr<const Clock> clock) {
+                                                       const std::shared_ptr<const Clock>& clock) {
   std::unique_ptr<KbsService> kbs(
-      new KbsService(settings, store, rvps, as, std::move(admin), std::move(clock)));
+      new KbsService(settings, store, rvps, as, std::move(admin), clock));
   auto stored = COFFER_TRY(store.get_policy("resource", "default"));
   std::string text = stored ? *stored : std::string(as::default_resource_policy());
   auto compiled = kbs->compile_resource_policy(text);

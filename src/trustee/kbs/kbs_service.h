@@ -33,7 +33,7 @@ class KbsService {
   static Result<std::unique_ptr<KbsService>> create(KbsSettings settings, storage::Store& store,
                                                     rvps::Rvps& rvps, as::AttestationService& as,
                                                     AdminAuth admin,
-                                                    std::shared_ptr<const Clock> clock);
+                                                    const std::shared_ptr<const Clock>& clock);
 
   net::Response handle(const net::Request& request);
 
