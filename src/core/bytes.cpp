@@ -1,5 +1,6 @@
 #include "core/bytes.h"
 
+#include <algorithm>
 #include <array>
 
 namespace coffer {
@@ -130,6 +131,58 @@ bool constant_time_equal(ByteView a, ByteView b) {
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   return constant_time_equal(as_bytes(a), as_bytes(b));
+}
+
+bool is_valid_utf8(std::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    std::uint32_t min = 0;
+    if ((c & 0xE0U) == 0xC0U) {
+      len = 2, cp = c & 0x1FU, min = 0x80;
+    } else if ((c & 0xF0U) == 0xE0U) {
+      len = 3, cp = c & 0x0FU, min = 0x800;
+    } else if ((c & 0xF8U) == 0xF0U) {
+      len = 4, cp = c & 0x07U, min = 0x10000;
+    } else {
+      return false;  // continuation byte without a lead, or 0xF8..0xFF
+    }
+    if (n - i < len) return false;  // character cut at the end
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xC0U) != 0x80U) return false;
+      cp = (cp << 6U) | (p[i + k] & 0x3FU);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string printable_excerpt(std::string_view bytes, std::size_t max_bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  const std::size_t n = std::min(bytes.size(), max_bytes);
+  out.reserve(n + 8);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7F && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4U];
+      out += kHex[c & 0xFU];
+    }
+  }
+  if (bytes.size() > n) out += "...";
+  return out;
 }
 
 std::uint16_t load_le16(const std::uint8_t* p) {

@@ -39,6 +39,16 @@ Result<Bytes> base64url_decode(std::string_view text);
 bool constant_time_equal(ByteView a, ByteView b);
 bool constant_time_equal(std::string_view a, std::string_view b);
 
+// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+// above U+10FFFF). Untrusted text is checked with this at the boundary before it is stored,
+// compared or quoted in a JSON error.
+bool is_valid_utf8(std::string_view text);
+
+// Untrusted bytes made safe to quote in a message or a log line: printable ASCII is kept, every
+// other byte becomes \xNN, and the result is cut after `max_bytes` input bytes with "..." added.
+// The result is always ASCII, so serialising it (JSON, RFC 7807) cannot fail.
+std::string printable_excerpt(std::string_view bytes, std::size_t max_bytes = 64);
+
 // Little-endian integer reads for binary formats; callers check bounds first.
 std::uint16_t load_le16(const std::uint8_t* p);
 std::uint32_t load_le32(const std::uint8_t* p);

@@ -1,6 +1,29 @@
 #include "core/json.h"
 
+#include "core/bytes.h"
+
+#include <set>
+#include <vector>
+
 namespace coffer {
+namespace {
+
+constexpr std::size_t kQuotedKeyMax = 64;
+
+// A member name as it may appear in a message: JSON-escaped (so control bytes and quotes cannot
+// forge log lines) and cut at kQuotedKeyMax bytes on a UTF-8 character boundary.
+std::string quote_key(const std::string& key) {
+  std::string cut = key;
+  if (cut.size() > kQuotedKeyMax) {
+    std::size_t end = kQuotedKeyMax;
+    while (end > 0 && (static_cast<unsigned char>(cut[end]) & 0xC0U) == 0x80U) --end;
+    cut.resize(end);
+    cut += "...";
+  }
+  return Json(cut).dump(-1, ' ', /*ensure_ascii=*/true, Json::error_handler_t::replace);
+}
+
+}  // namespace
 
 Result<Json> parse_json(std::string_view text, const JsonLimits& limits) {
   if (text.size() > limits.max_bytes) {
@@ -8,31 +31,57 @@ Result<Json> parse_json(std::string_view text, const JsonLimits& limits) {
                                        " bytes exceeds the limit of " +
                                        std::to_string(limits.max_bytes));
   }
-  // Depth is checked with the SAX-callback parser so that hostile nesting never recurses far.
+  // Depth and repeated member names are checked in the parser's callback, before the value is
+  // built, so hostile nesting never recurses far and a repeated key never reaches the DOM.
   std::size_t depth = 0;
   bool too_deep = false;
-  auto callback = [&](int /*depth*/, Json::parse_event_t event, Json& /*parsed*/) {
-    if (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) {
-      if (++depth > limits.max_depth) too_deep = true;
-    } else if (event == Json::parse_event_t::object_end ||
-               event == Json::parse_event_t::array_end) {
-      --depth;
+  std::optional<std::string> repeated;
+  std::vector<std::set<std::string, std::less<>>> names;  // member names of each open object
+  auto callback = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
+    switch (event) {
+      case Json::parse_event_t::object_start:
+        names.emplace_back();
+        [[fallthrough]];
+      case Json::parse_event_t::array_start:
+        if (++depth > limits.max_depth) too_deep = true;
+        break;
+      case Json::parse_event_t::object_end:
+        if (!names.empty()) names.pop_back();
+        --depth;
+        break;
+      case Json::parse_event_t::array_end:
+        --depth;
+        break;
+      case Json::parse_event_t::key:
+        if (!names.empty() && !names.back().insert(parsed.get<std::string>()).second) {
+          repeated = parsed.get<std::string>();
+        }
+        break;
+      case Json::parse_event_t::value:
+        break;
     }
-    return !too_deep;
+    return !too_deep && !repeated;
+  };
+  auto rejected = [&]() -> std::optional<Error> {
+    if (too_deep) {
+      return Error{"bad_json",
+                   "JSON nesting exceeds " + std::to_string(limits.max_depth) + " levels"};
+    }
+    if (repeated) {
+      return Error{"bad_json", "JSON object repeats the member name " + quote_key(*repeated) +
+                                   "; a document with repeated names is refused"};
+    }
+    return std::nullopt;
   };
   try {
     Json j = Json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true);
-    if (too_deep) {
-      return make_error("bad_json",
-                        "JSON nesting exceeds " + std::to_string(limits.max_depth) + " levels");
-    }
+    if (auto e = rejected()) return std::unexpected(*e);
     return j;
   } catch (const Json::exception& e) {
-    if (too_deep) {
-      return make_error("bad_json",
-                        "JSON nesting exceeds " + std::to_string(limits.max_depth) + " levels");
-    }
-    return make_error("bad_json", std::string("malformed JSON: ") + e.what());
+    if (auto r = rejected()) return std::unexpected(*r);
+    // nlohmann's message quotes the last token read with its raw bytes (invalid UTF-8 included):
+    // make it ASCII so that the error itself can always be serialised.
+    return make_error("bad_json", "malformed JSON: " + printable_excerpt(e.what(), 256));
   }
 }
 

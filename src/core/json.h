@@ -19,8 +19,11 @@ struct JsonLimits {
   std::size_t max_depth = 64;
 };
 
-// Parses untrusted JSON: rejects text over the size limit, nesting deeper than max_depth, and
-// malformed input ("bad_json"), with the parser's position in the message.
+// Parses untrusted JSON strictly, the one parse mode for every document we did not write
+// ourselves: rejects text over the size limit ("too_large"), nesting deeper than max_depth,
+// malformed input or invalid UTF-8, and an object that repeats a member name, compared after
+// unescaping ("bad_json"; a parser that kept the last value would let a signed document carry a
+// second, unsigned copy of a member). Messages quote input only JSON-escaped and shortened.
 Result<Json> parse_json(std::string_view text, const JsonLimits& limits = {});
 
 // Typed field access on untrusted objects, each failing with "bad_json" naming the field.

@@ -5,6 +5,24 @@
 namespace coffer {
 namespace {
 
+TEST(Utf8, AcceptsWellFormedAndRefusesTheRest) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92"));
+  EXPECT_FALSE(is_valid_utf8("\xff"));              // never a lead byte
+  EXPECT_FALSE(is_valid_utf8("\x80"));              // lone continuation
+  EXPECT_FALSE(is_valid_utf8("a\xe2\x82"));         // cut at a byte limit
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // UTF-16 surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+}
+
+TEST(Utf8, PrintableExcerptIsAsciiAndBounded) {
+  EXPECT_EQ(printable_excerpt("ok"), "ok");
+  EXPECT_EQ(printable_excerpt("a\nb\xff\\"), "a\\x0ab\\xff\\x5c");
+  EXPECT_EQ(printable_excerpt(std::string(100, 'x'), 4), "xxxx...");
+}
+
 TEST(Hex, RoundTrip) {
   Bytes b{0x00, 0x01, 0xab, 0xff};
   EXPECT_EQ(hex_encode(b), "0001abff");
