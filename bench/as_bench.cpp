@@ -23,7 +23,7 @@ namespace {
 
 using namespace coffer;
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 struct World {
   std::filesystem::path dir;

@@ -4,7 +4,7 @@
 // hold the verified PCK chain, CRLs, TCB info and QE identity, as in a running attestation service)
 // and cold (a new verifier per quote). SNP: report parsing, the P-384 report signature alone, and
 // chain verification with a cached VCEK (warm) and cold. p50_us / p99_us are per-call percentiles
-// measured inside the loop. Run from the project root (../shared/evidence).
+// measured inside the loop. Run from the project root (testdata/evidence).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -24,7 +24,7 @@ using namespace coffer;
 namespace dcap = coffer::verifier::dcap;
 namespace vsnp = coffer::verifier::snp;
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 // Collateral held in memory, as a caching collateral source returns it.
 class MemoryCollateral final : public dcap::CollateralSource {

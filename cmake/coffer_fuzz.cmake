@@ -55,7 +55,7 @@ endfunction()
 # coffer_fuzz_target(NAME SOURCE src DEPS libs... CORPUS files-or-dirs... [MAX_LEN n]
 #                    [SECONDS s] [DRIVER src [DRIVER_ARGS args...]])
 # CORPUS files are copied at configure time into <build>/<NAME>_seeds (libFuzzer only takes
-# directories; missing files, e.g. without ../shared/evidence, are skipped); directories are read
+# directories; missing files, e.g. without testdata/evidence, are skipped); directories are read
 # as they are. libFuzzer writes what it finds into <build>/<NAME>_corpus, never into the sources,
 # and crash reproducers as <build>/<NAME>-crash-*. DRIVER replaces the standalone driver when
 # there is no libFuzzer; DRIVER_ARGS are then its whole command line.

@@ -8,7 +8,7 @@ function(coffer_module name)
 endfunction()
 
 # coffer_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary registered with CTest.
-# Tests run with the project root as working directory so that ../shared/evidence resolves.
+# Tests run with the project root as working directory so that testdata/evidence resolves.
 function(coffer_test name)
   if(NOT COFFER_BUILD_TESTS)
     return()

@@ -1,5 +1,5 @@
 // Time source injected into everything that checks validity windows or expiry, so that tests
-// can pin "now" (collateral in ../shared/evidence is only valid at fixed past instants).
+// can pin "now" (collateral in testdata/evidence is only valid at fixed past instants).
 #pragma once
 
 #include <atomic>

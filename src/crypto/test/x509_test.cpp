@@ -7,7 +7,7 @@
 namespace coffer::crypto {
 namespace {
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 TEST(X509, IntelRootIsSelfSignedAndPinned) {
   auto der = read_file(kEvidence + "intel_roots/Intel_SGX_Root_CA.der");

@@ -8,7 +8,7 @@
 namespace coffer::evidence::tdx {
 namespace {
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 Bytes load(const std::string& rel) { return *read_file(kEvidence + rel); }
 

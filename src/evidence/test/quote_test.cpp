@@ -7,7 +7,7 @@
 namespace coffer::evidence {
 namespace {
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 Bytes load(const std::string& rel) {
   auto b = read_file(kEvidence + rel);

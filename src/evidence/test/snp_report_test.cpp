@@ -6,7 +6,7 @@
 namespace coffer::evidence::snp {
 namespace {
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/snp/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/snp/";
 
 TEST(SnpReport, ParsesGoSevGuestMilanV2) {
   Bytes raw = *read_file(kEvidence + "go-sev-guest/attestation.bin");

@@ -16,7 +16,7 @@ namespace {
 
 using testing::TempDir;
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 // A configfs-tsm report entry as the kernel shows it, holding a real TDX quote.
 void prepare_entry(const std::filesystem::path& dir, const std::string& provider,

@@ -386,7 +386,7 @@ TEST_F(KbsHttpHardware, RealTdxQuoteNotBoundToSessionIsRefused) {
   ASSERT_EQ(a.status, 200) << a.body;
   std::string nonce = (*parse_json(a.body))["nonce"];
   auto quote =
-      read_file(std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/tdx/dcap-qvl/tdx_quote");
+      read_file(std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/tdx/dcap-qvl/tdx_quote");
   ASSERT_TRUE(quote);
   auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
   Json body = {

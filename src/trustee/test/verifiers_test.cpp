@@ -20,7 +20,7 @@ namespace {
 
 using testing::TempDir;
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 TimePoint at(const char* t) { return *parse_rfc3339(t); }
 Bytes load(const std::string& rel) { return *read_file(kEvidence + rel); }

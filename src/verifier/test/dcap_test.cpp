@@ -10,7 +10,7 @@ namespace {
 namespace tdx = evidence::tdx;
 namespace sgx = evidence::sgx;
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 TimePoint at(const char* t) { return *parse_rfc3339(t); }
 

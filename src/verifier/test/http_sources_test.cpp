@@ -17,7 +17,7 @@
 namespace coffer::verifier {
 namespace {
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 const std::string kGoTdx = kEvidence + "tdx/go-tdx-guest/";
 
 TimePoint at(const char* t) { return *parse_rfc3339(t); }

@@ -8,7 +8,7 @@ namespace {
 
 namespace esnp = evidence::snp;
 
-const std::string kSnp = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/snp/";
+const std::string kSnp = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/snp/";
 
 TimePoint at(const char* t) { return *parse_rfc3339(t); }
 

@@ -2,7 +2,7 @@
 # Exit codes and verdicts of `coffer evidence` (via coffer_evidence_tool), run from the project
 # root: 0 accepted, 1 rejected, 2 usage or I/O error.
 tool="$1"
-E=../shared/evidence
+E=testdata/evidence
 fail=0
 expect() {
   want="$1"; shift

@@ -21,7 +21,7 @@ namespace {
 using testing::shared_pki;
 using testing::TempDir;
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/../shared/evidence/";
+const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 Bytes report_data_of(std::uint8_t fill) { return Bytes(64, fill); }
 
