@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "crypto/digest.h"
 #include "crypto/random.h"
 #include "evidence/tdx/quote.h"
@@ -82,7 +83,7 @@ void BM_AsTdxOfflineCollateral(benchmark::State& state) {
       std::make_shared<verifier::dcap::DcapVerifier>(verifier::dcap::DcapVerifier::with_intel_root(
           std::make_shared<verifier::dcap::DirectoryCollateralSource>(std::move(*source))));
   w.as->register_verifier(std::make_unique<verifier::tdx::TdxVerifier>(dcap));
-  auto raw = *read_file(kEvidence + "tdx/dcap-qvl/tdx_quote");
+  auto raw = coffer::testing::evidence_bytes("tdx/dcap-qvl/tdx_quote");
   auto quote = *evidence::tdx::parse_quote(raw);
   Bytes rd(quote.body.report_data.begin(), quote.body.report_data.end());
   (void)w.rvps->set("tdx.mr_td", Json::array({hex_encode(quote.body.mr_td)}));

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Image pipeline benchmark: coffer vs skopeo (+ umoci) on a 512 MiB, 4-layer image
 # (2 x 128 MiB incompressible, 2 x 128 MiB compressible), run side by side on loopback.
-#   bench/image_bench.sh [path/to/coffer_image_tool]
+#   bench/image_bench.sh [path/to/coffer]   (default: the release build's build/release/apps/coffer)
 # Measures wall time and peak RSS (/usr/bin/time) of:
 #   1. decrypt+verify: oci layout -> oci layout (jwe, RSA key)
 #   2. pull+decrypt+unpack from docker-registry (coffer: one command; skopeo copy + umoci unpack)
 set -euo pipefail
-TOOL=${1:-build/oci-release/src/oci/coffer_image_tool}
+TOOL=${1:-build/release/apps/coffer}
 TOOL=$(realpath "$TOOL")
 LAYER_MIB=${LAYER_MIB:-128}
 W=$(mktemp -d /var/tmp/coffer-image-bench.XXXXXX)

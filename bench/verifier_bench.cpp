@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "evidence/snp/report.h"
 #include "evidence/tdx/quote.h"
 #include "verifier/dcap/dcap_verifier.h"
@@ -37,7 +38,7 @@ class MemoryCollateral final : public dcap::CollateralSource {
 };
 
 struct TdxFixture {
-  Bytes raw = *read_file(kEvidence + "tdx/dcap-qvl/tdx_quote");
+  Bytes raw = coffer::testing::evidence_bytes("tdx/dcap-qvl/tdx_quote");
   std::shared_ptr<const dcap::CollateralSource> collateral = std::make_shared<MemoryCollateral>(
       *dcap::DirectoryCollateralSource(dcap::DirectoryCollateralSource::split_layout(
                                            kEvidence + "tdx/dcap-qvl/tdx_quote_collateral.split"))
@@ -164,11 +165,12 @@ struct SnpFixture {
     std::map<evidence::snp::Product, vsnp::VendorChain> m;
     m.emplace(evidence::snp::Product::kMilan,
               *vsnp::vendor_chain_from_pem(
-                  *read_text_file(kEvidence + "snp/amd_roots/trustee/milan_ask_ark_asvk.pem")));
+                  coffer::testing::evidence_text("snp/amd_roots/trustee/milan_ask_ark_asvk.pem")));
     return m;
   }();
-  Bytes raw = *read_file(kEvidence + "snp/go-sev-guest/attestation.bin");
-  vsnp::Vek vek{vsnp::VekType::kVcek, *read_file(kEvidence + "snp/go-sev-guest/vcek.testcer")};
+  Bytes raw = coffer::testing::evidence_bytes("snp/go-sev-guest/attestation.bin");
+  vsnp::Vek vek{vsnp::VekType::kVcek,
+                coffer::testing::evidence_bytes("snp/go-sev-guest/vcek.testcer")};
   TimePoint now = *parse_rfc3339("2025-01-01T00:00:00Z");
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 
 namespace coffer::crypto {
 namespace {
@@ -21,7 +22,7 @@ TEST(X509, IntelRootIsSelfSignedAndPinned) {
             "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3");
   EXPECT_TRUE(root->verify_signed_by(*root->public_key()));
   auto pem =
-      Certificate::from_pem(*read_text_file(kEvidence + "intel_roots/Intel_SGX_Root_CA.pem"));
+      Certificate::from_pem(coffer::testing::evidence_text("intel_roots/Intel_SGX_Root_CA.pem"));
   ASSERT_TRUE(pem);
   EXPECT_EQ(pem->der(), *der);
 }
@@ -51,7 +52,7 @@ TEST(X509, TcbSigningChainAndCrl) {
 }
 
 TEST(X509, RejectsMutatedAndTruncated) {
-  auto der = *read_file(kEvidence + "intel_roots/Intel_SGX_Root_CA.der");
+  auto der = coffer::testing::evidence_bytes("intel_roots/Intel_SGX_Root_CA.der");
   EXPECT_EQ(Certificate::from_der(ByteView(der).first(der.size() - 1)).error().code,
             "bad_certificate");
   auto mutated = der;

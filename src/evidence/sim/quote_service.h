@@ -26,6 +26,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "evidence/sim/measure.h"
+#include "evidence/sim/quote_client.h"
 #include "evidence/sim/sim_pki.h"
 #include "evidence/sim/sim_tee.h"
 
@@ -77,18 +78,6 @@ class QuoteService {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::vector<Worker> workers_;
-};
-
-// The enclave side: one request, one answer. Errors: "quote_service_unavailable" (cannot
-// connect), "quote_service_error" (I/O), and the service's own error codes.
-class QuoteServiceClient {
- public:
-  explicit QuoteServiceClient(std::filesystem::path socket_path)
-      : socket_path_(std::move(socket_path)) {}
-  Result<Json> call(const Json& request) const;
-
- private:
-  std::filesystem::path socket_path_;
 };
 
 }  // namespace coffer::evidence::sim

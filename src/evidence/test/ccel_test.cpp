@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "crypto/digest.h"
 #include "evidence/tdx/ccel.h"
 #include "evidence/tdx/quote.h"
@@ -8,9 +9,7 @@
 namespace coffer::evidence::tdx {
 namespace {
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
-
-Bytes load(const std::string& rel) { return *read_file(kEvidence + rel); }
+Bytes load(const std::string& rel) { return coffer::testing::evidence_bytes(rel); }
 
 TEST(Ccel, ParsesTrusteeTdShimLog) {
   auto log = parse_event_log(load("tdx/trustee/CCEL_data"));

@@ -1,15 +1,14 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "evidence/snp/report.h"
 
 namespace coffer::evidence::snp {
 namespace {
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/snp/";
-
 TEST(SnpReport, ParsesGoSevGuestMilanV2) {
-  Bytes raw = *read_file(kEvidence + "go-sev-guest/attestation.bin");
+  Bytes raw = coffer::testing::evidence_bytes("snp/go-sev-guest/attestation.bin");
   auto r = parse_report(raw);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->version, 2u);
@@ -31,12 +30,12 @@ TEST(SnpReport, ParsesGoSevGuestMilanV2) {
 
 TEST(SnpReport, ParsesTrusteeReportsAndRoundTrips) {
   for (const char* f : {"trustee/test-report.bin", "trustee/test-vlek-report.bin"}) {
-    Bytes raw = *read_file(kEvidence + f);
+    Bytes raw = coffer::testing::evidence_bytes(std::string("snp/") + f);
     auto r = parse_report(raw);
     ASSERT_TRUE(r) << f << ": " << r.error().to_string();
     EXPECT_EQ(serialize_report(*r), raw) << f;
   }
-  auto vlek = parse_report(*read_file(kEvidence + "trustee/test-vlek-report.bin"));
+  auto vlek = parse_report(coffer::testing::evidence_bytes("snp/trustee/test-vlek-report.bin"));
   EXPECT_EQ(vlek->version, 3u);
   EXPECT_EQ(vlek->vmpl, 1u);
   EXPECT_EQ(vlek->signing_key(), 1u);
@@ -51,7 +50,7 @@ TEST(SnpReport, TurinTcbEncoding) {
 }
 
 TEST(SnpReport, RejectsBadSizesVersionsAndAlgorithms) {
-  Bytes raw = *read_file(kEvidence + "go-sev-guest/attestation.bin");
+  Bytes raw = coffer::testing::evidence_bytes("snp/go-sev-guest/attestation.bin");
   for (std::size_t n = 0; n < raw.size(); n += 37) {
     EXPECT_EQ(parse_report(ByteView(raw).first(n)).error().code, "report_truncated");
   }

@@ -1,9 +1,9 @@
-// The "sim-tdx" and "sim-snp" attesters: evidence from the simulated TEE's quote service
-// (src/evidence/sim/quote_service.h) over its Unix socket. They report the KBS TEE names "tdx"
-// and "snp": the verifiers treat the evidence exactly like hardware evidence.
+// The "sim-tdx" and "sim-snp" attesters: evidence from the simulated TEE's quote service over its
+// Unix socket (the client alone, src/evidence/sim/quote_client.h). They report the KBS TEE names
+// "tdx" and "snp": the verifiers treat the evidence exactly like hardware evidence.
 #pragma once
 
-#include "evidence/sim/quote_service.h"
+#include "evidence/sim/quote_client.h"
 #include "guest/aa/attester.h"
 
 namespace coffer::guest::aa {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "evidence/tdx/quote.h"
 #include "guest/test/trustee_fixture.h"
 
@@ -45,7 +46,7 @@ TEST(TsmAttester, ReadsTheQuoteFromAPreparedEntry) {
   ASSERT_TRUE(ev) << ev.error().to_string();
   auto quote = base64_decode((*ev)["quote"].get<std::string>());
   ASSERT_TRUE(quote);
-  EXPECT_EQ(*quote, *read_file(kEvidence + "tdx/dcap-qvl/tdx_quote"));
+  EXPECT_EQ(*quote, coffer::testing::evidence_bytes("tdx/dcap-qvl/tdx_quote"));
   EXPECT_FALSE(ev->contains("cc_eventlog"));
   // The report data went to inblob.
   EXPECT_EQ(*read_file(dir.path() / "inblob"), rd);
@@ -72,7 +73,7 @@ void race_on(const std::filesystem::path& dir, const std::string& attr, bool att
   auto fifo = dir / attr;
   ::unlink(fifo.c_str());
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  Bytes quote = *read_file(kEvidence + "tdx/dcap-qvl/tdx_quote");
+  Bytes quote = coffer::testing::evidence_bytes("tdx/dcap-qvl/tdx_quote");
   std::thread other([&] {
     // Opening blocks until the attester opens its end.
     int fd = ::open(fifo.c_str(), attester_reads ? O_WRONLY : O_RDONLY);
@@ -105,8 +106,8 @@ TEST(TsmAttester, GenerationRaceIsRejected) {
     EXPECT_EQ(ev.error().code, "tsm_generation_race");
     EXPECT_NE(ev.error().message.find("while reading outblob"), std::string::npos);
   });
-  ASSERT_TRUE(
-      write_file_atomic(dir.path() / "outblob", *read_file(kEvidence + "tdx/dcap-qvl/tdx_quote")));
+  ASSERT_TRUE(write_file_atomic(dir.path() / "outblob",
+                                coffer::testing::evidence_bytes("tdx/dcap-qvl/tdx_quote")));
   ASSERT_TRUE(write_file_atomic(dir.path() / "generation", as_bytes("7\n")));
   // Undisturbed, the same entry works.
   ASSERT_TRUE(write_file_atomic(dir.path() / "inblob", {}));

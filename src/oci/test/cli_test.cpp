@@ -1,4 +1,4 @@
-// The `coffer image` commands end to end through coffer_image_tool.
+// The `coffer image` commands end to end through the coffer executable.
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -14,7 +14,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-const std::string kTool = std::string(COFFER_BINARY_DIR) + "/src/oci/coffer_image_tool";
+const std::string kTool = std::string(COFFER_BINARY_DIR) + "/apps/coffer";
 
 testing::CommandResult tool(std::vector<std::string> args) {
   args.insert(args.begin(), {kTool, "image"});

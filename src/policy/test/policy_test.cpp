@@ -307,8 +307,8 @@ TEST(Query, InputIsNotCopied) {
 }
 
 int run_tool(const std::string& args) {
-  std::string cmd = std::string(COFFER_BINARY_DIR) + "/src/policy/coffer_policy_eval policy eval " +
-                    args + " >/dev/null 2>&1";
+  std::string cmd =
+      std::string(COFFER_BINARY_DIR) + "/apps/coffer policy eval " + args + " >/dev/null 2>&1";
   int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }

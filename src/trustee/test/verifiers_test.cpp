@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "crypto/random.h"
 #include "crypto/x509_issue.h"
 #include "evidence/sim/sim_pki.h"
@@ -23,7 +24,7 @@ using testing::TempDir;
 const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 TimePoint at(const char* t) { return *parse_rfc3339(t); }
-Bytes load(const std::string& rel) { return *read_file(kEvidence + rel); }
+Bytes load(const std::string& rel) { return coffer::testing::evidence_bytes(rel); }
 
 struct Parsed {
   toml::table table;

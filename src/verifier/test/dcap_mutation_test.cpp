@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "crypto/digest.h"
 #include "crypto/ossl.h"
 #include "evidence/tdx/ccel.h"
@@ -21,7 +22,7 @@ using crypto::ossl::X509Ptr;
 
 const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 TimePoint at(const char* t) { return *parse_rfc3339(t); }
-Bytes load(const std::string& rel) { return *read_file(kEvidence + rel); }
+Bytes load(const std::string& rel) { return coffer::testing::evidence_bytes(rel); }
 
 DcapVerifier go_tdx_guest_verifier() {
   return DcapVerifier::with_intel_root(std::make_shared<DirectoryCollateralSource>(
@@ -126,7 +127,7 @@ TEST(DcapMutations, WarmCachesRejectTheSameTampering) {
 
 TEST(DcapMutations, WrongTrustAnchor) {
   auto amd = crypto::Certificate::chain_from_pem(
-      *read_text_file(kEvidence + "snp/amd_roots/trustee/milan_ask_ark_asvk.pem"));
+      coffer::testing::evidence_text("snp/amd_roots/trustee/milan_ask_ark_asvk.pem"));
   DcapVerifier v({(*amd)[1]}, nullptr);
   EXPECT_EQ(code_of(v, load("tdx/trustee/tdx_quote_4.dat"), kSprTime), "untrusted_root");
 }

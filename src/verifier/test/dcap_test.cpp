@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "verifier/dcap/dcap_verifier.h"
 #include "verifier/dcap/intel_root.h"
 
@@ -22,7 +23,7 @@ Bytes load(const std::string& rel) {
 
 crypto::Certificate intel_root() {
   return *crypto::Certificate::from_pem(
-      *read_text_file(kEvidence + "intel_roots/Intel_SGX_Root_CA.pem"));
+      coffer::testing::evidence_text("intel_roots/Intel_SGX_Root_CA.pem"));
 }
 
 DcapVerifier offline(DirectoryCollateralSource::Files files, DcapOptions options = {}) {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "evidence/tdx/ccel.h"
 #include "evidence/tdx/quote.h"
 #include "verifier/dcap/claims.h"
@@ -18,7 +19,7 @@ namespace {
 const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 TimePoint at(const char* t) { return *parse_rfc3339(t); }
-Bytes load(const std::string& rel) { return *read_file(kEvidence + rel); }
+Bytes load(const std::string& rel) { return coffer::testing::evidence_bytes(rel); }
 
 std::shared_ptr<const dcap::DcapVerifier> go_tdx_guest_dcap(dcap::DcapOptions options = {}) {
   return std::make_shared<const dcap::DcapVerifier>(dcap::DcapVerifier::with_intel_root(
@@ -45,7 +46,7 @@ TEST(TdxEventLog, ClaimsEqualTrusteeExpectedJsonFieldForField) {
   claims["uefi_event_logs"] = tdx::event_log_claims(*evidence::tdx::parse_event_log(q.ccel));
   dcap::add_dcap_claims(*result, claims);
   auto expected =
-      *parse_json(*read_text_file(kEvidence + "tdx/trustee/parse_tdx_claims_expected.json"));
+      *parse_json(coffer::testing::evidence_text("tdx/trustee/parse_tdx_claims_expected.json"));
   for (const auto& [key, value] : expected.items()) {
     EXPECT_EQ(claims[key], value) << key;
   }
@@ -135,8 +136,8 @@ TEST(DcapCache, BoundedAndConcurrent) {
 TEST(SnpCache, CachedVcekStillChecksTimeTcbAndSignature) {
   std::map<evidence::snp::Product, snp::VendorChain> vendors;
   vendors.emplace(evidence::snp::Product::kMilan,
-                  *snp::vendor_chain_from_pem(
-                      *read_text_file(kEvidence + "snp/amd_roots/trustee/milan_ask_ark_asvk.pem")));
+                  *snp::vendor_chain_from_pem(coffer::testing::evidence_text(
+                      "snp/amd_roots/trustee/milan_ask_ark_asvk.pem")));
   snp::SnpChainVerifier verifier(vendors, nullptr);
   Bytes raw = load("snp/go-sev-guest/attestation.bin");
   snp::Vek vek{snp::VekType::kVcek, load("snp/go-sev-guest/vcek.testcer")};

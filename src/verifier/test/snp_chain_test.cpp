@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "verifier/snp/vek_chain.h"
 
 namespace coffer::verifier::snp {
@@ -16,9 +17,9 @@ std::map<Product, VendorChain> amd_vendors() {
   std::map<Product, VendorChain> out;
   for (auto [p, f] : {std::pair{Product::kMilan, "milan"}, std::pair{Product::kGenoa, "genoa"},
                       std::pair{Product::kTurin, "turin"}}) {
-    auto pem = read_text_file(kSnp + "amd_roots/trustee/" + f + "_ask_ark_asvk.pem");
-    EXPECT_TRUE(pem);
-    auto chain = vendor_chain_from_pem(*pem);
+    auto pem = coffer::testing::evidence_text(std::string("snp/amd_roots/trustee/") + f +
+                                              "_ask_ark_asvk.pem");
+    auto chain = vendor_chain_from_pem(pem);
     EXPECT_TRUE(chain) << chain.error().to_string();
     out.emplace(p, *chain);
   }
@@ -26,13 +27,13 @@ std::map<Product, VendorChain> amd_vendors() {
 }
 
 esnp::Report report(const std::string& rel) {
-  auto r = esnp::parse_report(*read_file(kSnp + rel));
+  auto r = esnp::parse_report(coffer::testing::evidence_bytes(std::string("snp/") + rel));
   EXPECT_TRUE(r) << rel;
   return *r;
 }
 
 Vek vek(const std::string& rel, VekType t = VekType::kVcek) {
-  return Vek{t, *read_file(kSnp + rel)};
+  return Vek{t, coffer::testing::evidence_bytes(std::string("snp/") + rel)};
 }
 
 TEST(SnpChain, GoSevGuestMilanReport) {
@@ -49,7 +50,7 @@ TEST(SnpChain, TrusteeReportAndByte42) {
   SnpChainVerifier v(amd_vendors(), nullptr);
   auto rep = report("trustee/test-report.bin");
   EXPECT_TRUE(v.verify(rep, vek("trustee/test-vcek.der"), at("2025-01-01T00:00:00Z")));
-  Bytes raw = *read_file(kSnp + "trustee/test-report.bin");
+  Bytes raw = coffer::testing::evidence_bytes("snp/trustee/test-report.bin");
   raw[42]++;
   auto mutated = esnp::parse_report(raw);
   ASSERT_TRUE(mutated);
@@ -67,7 +68,8 @@ TEST(SnpChain, InvalidVceksRejected) {
     ASSERT_FALSE(r) << f;
     EXPECT_EQ(r.error().code, "vek_signature_invalid") << f << " " << r.error().to_string();
     // both hwID encodings (raw 64 bytes, OCTET STRING) parse
-    auto cert = crypto::Certificate::from_der(*read_file(kSnp + f));
+    auto cert =
+        crypto::Certificate::from_der(coffer::testing::evidence_bytes(std::string("snp/") + f));
     ASSERT_TRUE(cert);
     auto ext = read_vek_extensions(*cert, Product::kMilan);
     ASSERT_TRUE(ext) << ext.error().to_string();
@@ -95,7 +97,7 @@ TEST(SnpChain, VlekReportSignedViaAsvk) {
 
 TEST(SnpChain, FlippingAnySignedByteIsRejected) {
   SnpChainVerifier v(amd_vendors(), nullptr);
-  Bytes raw = *read_file(kSnp + "go-sev-guest/attestation.bin");
+  Bytes raw = coffer::testing::evidence_bytes("snp/go-sev-guest/attestation.bin");
   auto good = vek("go-sev-guest/vcek.testcer");
   for (std::size_t i = 0; i < esnp::kSignedSize + 144; i += 5) {
     Bytes m = raw;

@@ -2,22 +2,21 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "evidence/snp/report_json.h"
 #include "verifier/snp/snp_verifier.h"
 
 namespace coffer::verifier {
 namespace {
 
-const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
-
 TimePoint at(const char* t) { return *parse_rfc3339(t); }
-Bytes load(const std::string& rel) { return *read_file(kEvidence + rel); }
+Bytes load(const std::string& rel) { return coffer::testing::evidence_bytes(rel); }
 
 snp::SnpVerifier milan_verifier() {
   std::map<evidence::snp::Product, snp::VendorChain> vendors;
   vendors.emplace(evidence::snp::Product::kMilan,
-                  *snp::vendor_chain_from_pem(
-                      *read_text_file(kEvidence + "snp/amd_roots/trustee/milan_ask_ark_asvk.pem")));
+                  *snp::vendor_chain_from_pem(coffer::testing::evidence_text(
+                      "snp/amd_roots/trustee/milan_ask_ark_asvk.pem")));
   return snp::SnpVerifier(std::make_shared<const snp::SnpChainVerifier>(vendors, nullptr));
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/test/evidence_files.h"
 #include "evidence/sgx/quote.h"
 #include "evidence/snp/report.h"
 #include "evidence/tdx/quote.h"
@@ -14,7 +15,7 @@ namespace {
 const std::string kEvidence = std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/";
 
 TimePoint at(const char* t) { return *parse_rfc3339(t); }
-Bytes load(const std::string& rel) { return *read_file(kEvidence + rel); }
+Bytes load(const std::string& rel) { return coffer::testing::evidence_bytes(rel); }
 
 std::shared_ptr<const dcap::DcapVerifier> dcap_with(
     const dcap::DirectoryCollateralSource::Files& f) {
@@ -38,7 +39,7 @@ TEST(TdxVerifier, TrusteeQuote4ClaimsMatchTrusteeExpectedJson) {
   auto claims = v.verify({evidence, report_data, ByteView(init), at("2023-07-01T01:00:00Z")});
   ASSERT_TRUE(claims) << claims.error().to_string();
   auto expected =
-      *parse_json(*read_text_file(kEvidence + "tdx/trustee/parse_tdx_claims_expected.json"));
+      *parse_json(coffer::testing::evidence_text("tdx/trustee/parse_tdx_claims_expected.json"));
   for (const char* key :
        {"quote", "td_attributes", "report_data", "init_data", "platform_instance_id"}) {
     EXPECT_EQ((*claims)[key], expected[key]) << key;
@@ -115,9 +116,8 @@ TEST(SgxVerifier, OcclumChainOnlyClaimsMatchTrustee) {
 
 std::shared_ptr<const snp::SnpChainVerifier> amd_chain() {
   std::map<snp::Product, snp::VendorChain> vendors;
-  vendors.emplace(snp::Product::kMilan,
-                  *snp::vendor_chain_from_pem(
-                      *read_text_file(kEvidence + "snp/amd_roots/trustee/milan_ask_ark_asvk.pem")));
+  vendors.emplace(snp::Product::kMilan, *snp::vendor_chain_from_pem(coffer::testing::evidence_text(
+                                            "snp/amd_roots/trustee/milan_ask_ark_asvk.pem")));
   return std::make_shared<const snp::SnpChainVerifier>(vendors, nullptr);
 }
 

@@ -1,15 +1,16 @@
 #!/bin/sh
-# Exit codes and verdicts of `coffer evidence` (via coffer_evidence_tool), run from the project
-# root: 0 accepted, 1 rejected, 2 usage or I/O error.
+# Exit codes and verdicts of `coffer evidence`, run from the project root with the coffer
+# executable as $1: 0 accepted, 1 rejected, 2 usage or I/O error.
 tool="$1"
 E=testdata/evidence
 fail=0
+out=$(mktemp)
 expect() {
   want="$1"; shift
-  "$tool" "$@" > /tmp/coffer_evidence_tool.$$ 2>&1
+  "$tool" "$@" > "$out" 2>&1
   got=$?
   if [ "$got" != "$want" ]; then
-    echo "FAIL (exit $got, want $want): $*"; cat /tmp/coffer_evidence_tool.$$; fail=1
+    echo "FAIL (exit $got, want $want): $*"; cat "$out"; fail=1
   fi
 }
 expect 0 evidence inspect $E/tdx/trustee/tdx_quote_4.dat
@@ -28,6 +29,6 @@ expect 2 evidence verify $E/tdx/trustee/tdx_quote_4.dat --at yesterday
 expect 2 evidence verify /nonexistent/quote
 expect 2 evidence verify $E/tdx/trustee/tdx_quote_4.dat --collateral $E/tdx/go-tdx-guest --pccs http://127.0.0.1:9
 expect 2 evidence frobnicate
-rm -f /tmp/coffer_evidence_tool.$$
-[ $fail = 0 ] && echo "all evidence tool checks passed"
+rm -f "$out"
+[ $fail = 0 ] && echo "all coffer evidence checks passed"
 exit $fail
