@@ -17,6 +17,7 @@ pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)      # libisal-dev (fas
 pkg_check_modules(GPGME REQUIRED IMPORTED_TARGET gpgme)       # libgpgme-dev
 find_package(LibArchive REQUIRED)                     # libarchive-dev
 find_package(ZLIB REQUIRED)                           # zlib1g-dev
+find_package(Protobuf 3.12 REQUIRED)                  # libprotobuf-dev, protobuf-compiler
 if(COFFER_BUILD_TESTS)
   find_package(GTest REQUIRED)                        # libgtest-dev, libgmock-dev
 endif()

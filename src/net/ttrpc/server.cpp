@@ -1,0 +1,346 @@
+#include "net/ttrpc/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <list>
+
+#include "core/log.h"
+#include "net/ttrpc/stream.h"
+#include "ttrpc/ttrpc.pb.h"
+
+namespace coffer::net::ttrpc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string method_key(std::string_view service, std::string_view method) {
+  std::string key(service);
+  key += '/';
+  key += method;
+  return key;
+}
+
+std::string encode_response(const CallResult& result) {
+  ::ttrpc::Response response;
+  auto* status = response.mutable_status();
+  if (result) {
+    status->set_code(static_cast<std::int32_t>(Code::kOk));
+    response.set_payload(*result);
+  } else {
+    status->set_code(static_cast<std::int32_t>(result.error().code));
+    status->set_message(result.error().message);
+  }
+  return response.SerializeAsString();
+}
+
+}  // namespace
+
+// One connection: its stream, its calls in flight, and a watchdog enforcing their deadlines.
+class Server::Connection {
+ public:
+  Connection(int fd, const ServerConfig& config,
+             const std::map<std::string, Method, std::less<>>& methods)
+      : stream_(fd, config.max_message_bytes), config_(config), methods_(methods) {}
+
+  void run() {
+    std::thread watchdog([this] { watch_deadlines(); });
+    std::vector<Frame> frames;
+    while (stream_.read_frames(frames)) {
+      for (auto& frame : frames) handle(std::move(frame));
+      frames.clear();
+      reap(false);
+    }
+    if (!stream_.ended_cleanly()) spdlog::debug("ttrpc: connection ended inside a frame");
+    // the client is gone (or the server stops): every call still running is asked to stop
+    stream_.shutdown();
+    {
+      std::lock_guard lock(mu_);
+      ending_ = true;
+      for (auto& [id, call] : calls_) call->stop.request_stop();
+    }
+    cv_.notify_all();
+    watchdog.join();
+    reap(true);
+  }
+
+  void shutdown() { stream_.shutdown(); }
+
+ private:
+  struct Call {
+    std::stop_source stop;
+    std::optional<Clock::time_point> deadline;
+    std::atomic<bool> answered{false};
+  };
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+
+  void answer(std::uint32_t id, const CallResult& result) {
+    (void)stream_.write_frame(id, FrameType::kResponse, encode_response(result));
+  }
+
+  void handle(Frame frame) {
+    const std::uint32_t id = frame.header.stream_id;
+    if (frame.header.type != static_cast<std::uint8_t>(FrameType::kRequest)) {
+      // responses and stream data are not for a unary server: skip them
+      spdlog::debug("ttrpc: ignoring a frame of type {} on stream {}", frame.header.type, id);
+      return;
+    }
+    if (frame.oversized) {
+      answer(id, status_error(Code::kResourceExhausted,
+                              "message of " + std::to_string(frame.header.length) +
+                                  " bytes exceeds the limit of " +
+                                  std::to_string(config_.max_message_bytes)));
+      return;
+    }
+    if (id % 2 == 0) {
+      answer(id, status_error(Code::kInvalidArgument, "stream ids of client requests are odd"));
+      return;
+    }
+    ::ttrpc::Request request;
+    if (!request.ParseFromString(frame.payload)) {
+      answer(id, status_error(Code::kInvalidArgument, "the frame is not a ttrpc.Request"));
+      return;
+    }
+    auto method = methods_.find(method_key(request.service(), request.method()));
+    if (method == methods_.end()) {
+      answer(id, status_error(Code::kUnimplemented,
+                              "no method " + printable_excerpt(request.service(), 128) + "/" +
+                                  printable_excerpt(request.method(), 128)));
+      return;
+    }
+    auto call = std::make_shared<Call>();
+    if (request.timeout_nano() > 0) {
+      call->deadline = Clock::now() + std::chrono::nanoseconds(request.timeout_nano());
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (calls_.contains(id)) {
+        answer(id, status_error(Code::kInvalidArgument,
+                                "stream id " + std::to_string(id) + " is already in flight"));
+        return;
+      }
+      if (calls_.size() >= config_.max_in_flight) {
+        answer(id, status_error(Code::kResourceExhausted,
+                                "more than " + std::to_string(config_.max_in_flight) +
+                                    " calls in flight on this connection"));
+        return;
+      }
+      calls_.emplace(id, call);
+    }
+    cv_.notify_all();  // a new deadline for the watchdog
+
+    auto ctx = std::make_shared<CallContext>();
+    ctx->service = request.service();
+    ctx->method = request.method();
+    for (const auto& kv : request.metadata()) ctx->metadata.emplace_back(kv.key(), kv.value());
+    ctx->deadline = call->deadline;
+    ctx->stop = call->stop.get_token();
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread worker([this, id, call, ctx, done, handler = &method->second,
+                        payload = std::move(*request.mutable_payload())] {
+      CallResult result = (*handler)(*ctx, payload);
+      if (!call->answered.exchange(true)) answer(id, result);
+      {
+        std::lock_guard lock(mu_);
+        calls_.erase(id);
+      }
+      *done = true;
+    });
+    std::lock_guard lock(mu_);
+    workers_.push_back(Worker{std::move(worker), std::move(done)});
+  }
+
+  // Answers DEADLINE_EXCEEDED for every call whose deadline passed and asks it to stop.
+  void watch_deadlines() {
+    std::unique_lock lock(mu_);
+    while (!ending_) {
+      std::optional<Clock::time_point> next;
+      std::vector<std::uint32_t> expired;
+      const auto now = Clock::now();
+      for (auto& [id, call] : calls_) {
+        if (!call->deadline || call->answered) continue;
+        if (*call->deadline <= now) {
+          call->stop.request_stop();
+          if (!call->answered.exchange(true)) expired.push_back(id);
+        } else if (!next || *call->deadline < *next) {
+          next = call->deadline;
+        }
+      }
+      if (!expired.empty()) {
+        // a slow reader on the other end must not hold the lock that new requests need
+        lock.unlock();
+        for (auto id : expired) {
+          answer(id, status_error(Code::kDeadlineExceeded, "the call's deadline passed"));
+        }
+        lock.lock();
+        continue;
+      }
+      if (next) {
+        cv_.wait_until(lock, *next);
+      } else {
+        cv_.wait(lock);
+      }
+    }
+  }
+
+  void reap(bool all) {
+    std::vector<Worker> finished;
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = workers_.begin(); it != workers_.end();) {
+        if (all || *it->done) {
+          finished.push_back(std::move(*it));
+          it = workers_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& w : finished) w.thread.join();
+  }
+
+  FrameStream stream_;
+  const ServerConfig config_;
+  const std::map<std::string, Method, std::less<>>& methods_;
+  std::mutex mu_;  // guards calls_, workers_, ending_
+  std::condition_variable cv_;
+  std::map<std::uint32_t, std::shared_ptr<Call>> calls_;
+  std::list<Worker> workers_;
+  bool ending_ = false;
+};
+
+Server::Server(ServerConfig config) : config_(config) {}
+
+Server::~Server() { stop(); }
+
+void Server::add_method(std::string_view service, std::string_view method, Method handler) {
+  methods_.insert_or_assign(method_key(service, method), std::move(handler));
+}
+
+coffer::Status Server::listen_unix(const std::filesystem::path& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string p = path.string();
+  if (p.empty() || p.size() >= sizeof(addr.sun_path)) {
+    return make_error("bad_socket_path", "socket path is empty or too long: " + p);
+  }
+  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return make_error("socket_path_in_use", p + " exists and is not a socket; not replacing it");
+    }
+    ::unlink(p.c_str());
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error("socket_failed", std::string("socket: ") + std::strerror(errno));
+  // the socket file is created 0600: only the owner (the runtime that launched us) may connect
+  const mode_t old_mask = ::umask(0177);
+  const int bound = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  ::umask(old_mask);
+  if (bound != 0 || ::listen(fd, 16) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return make_error("listen_failed", "cannot listen on " + p + ": " + std::strerror(err));
+  }
+  if (::pipe2(wake_, O_CLOEXEC) != 0) {
+    ::close(fd);
+    return make_error("listen_failed", std::string("pipe: ") + std::strerror(errno));
+  }
+  listen_fd_ = fd;
+  acceptor_ = std::thread([this] { accept_loop(); });
+  return ok();
+}
+
+void Server::accept_loop() {
+  while (true) {
+    std::array<pollfd, 2> fds{pollfd{listen_fd_, POLLIN, 0}, pollfd{wake_[0], POLLIN, 0}};
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if ((fds[1].revents & POLLIN) != 0) return;
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    reap_connection_threads(false);
+    std::lock_guard lock(mu_);
+    if (stopping_ || connection_threads_.size() >= config_.max_connections) {
+      spdlog::warn("ttrpc: refusing a connection ({} open)", connection_threads_.size());
+      ::close(fd);
+      continue;
+    }
+    auto conn = std::make_shared<Connection>(fd, config_, methods_);
+    connections_.push_back(conn);
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    connection_threads_.push_back(ConnectionThread{std::thread([this, conn, done] {
+                                                     serve(conn);
+                                                     *done = true;
+                                                   }),
+                                                   done});
+  }
+}
+
+void Server::serve_fd(int fd) {
+  auto conn = std::make_shared<Connection>(fd, config_, methods_);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;  // conn's destructor closes fd
+    connections_.push_back(conn);
+  }
+  serve(conn);
+}
+
+void Server::serve(const std::shared_ptr<Connection>& conn) { conn->run(); }
+
+void Server::reap_connection_threads(bool all) {
+  std::vector<ConnectionThread> finished;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = connection_threads_.begin(); it != connection_threads_.end();) {
+      if (all || *it->done) {
+        finished.push_back(std::move(*it));
+        it = connection_threads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    std::erase_if(connections_, [](const auto& c) { return c.expired(); });
+  }
+  for (auto& t : finished) t.thread.join();
+}
+
+void Server::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && listen_fd_ < 0) return;
+    stopping_ = true;
+    for (auto& weak : connections_) {
+      if (auto conn = weak.lock()) conn->shutdown();
+    }
+  }
+  if (acceptor_.joinable()) {
+    const char byte = 1;
+    (void)::write(wake_[1], &byte, 1);
+    acceptor_.join();
+  }
+  reap_connection_threads(true);
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
+  for (int& fd : wake_) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+}
+
+}  // namespace coffer::net::ttrpc
