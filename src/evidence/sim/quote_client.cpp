@@ -1,5 +1,7 @@
 #include "evidence/sim/quote_client.h"
 
+#include <sys/un.h>
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -7,17 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-namespace coffer::evidence::sim {
+#include "net/unix_socket.h"
 
-Result<sockaddr_un> unix_address(const std::filesystem::path& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const std::string s = path.string();
-  if (s.empty() || s.size() >= sizeof(addr.sun_path))
-    return make_error("bad_socket_path", "socket path is empty or too long: " + s);
-  std::memcpy(addr.sun_path, s.c_str(), s.size() + 1);
-  return addr;
-}
+namespace coffer::evidence::sim {
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -32,7 +26,7 @@ bool write_all(int fd, std::string_view data) {
 }
 
 Result<Json> QuoteServiceClient::call(const Json& request) const {
-  auto addr = COFFER_TRY(unix_address(socket_path_));
+  auto addr = COFFER_TRY(net::unix_address(socket_path_));
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_error("quote_service_error", "socket failed");
   struct Closer {

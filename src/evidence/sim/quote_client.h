@@ -6,8 +6,6 @@
 #include <filesystem>
 #include <string_view>
 
-#include <sys/un.h>
-
 #include "core/error.h"
 #include "core/json.h"
 
@@ -25,8 +23,6 @@ class QuoteServiceClient {
   std::filesystem::path socket_path_;
 };
 
-// Socket helpers shared by the service and the client.
-Result<sockaddr_un> unix_address(const std::filesystem::path& path);
 // Writes all of `data` within the I/O timeout; false on error or timeout.
 bool write_all(int fd, std::string_view data);
 inline constexpr int kQuoteIoTimeoutMs = 10'000;

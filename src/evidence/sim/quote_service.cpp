@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "net/unix_socket.h"
 
 namespace coffer::evidence::sim {
 namespace {
@@ -27,7 +28,7 @@ QuoteService::QuoteService(SimPki pki, LaunchMeasurements measurements, QuoteSer
 QuoteService::~QuoteService() { stop(); }
 
 Status QuoteService::start() {
-  auto addr = COFFER_TRY(unix_address(config_.socket_path));
+  auto addr = COFFER_TRY(net::unix_address(config_.socket_path));
   if (::pipe2(wake_, O_CLOEXEC) != 0) return make_error("io_error", "pipe failed");
   listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return make_error("io_error", std::string("socket: ") + std::strerror(errno));

@@ -8,25 +8,21 @@
 #include <cstring>
 
 #include "net/ttrpc/stream.h"
+#include "net/unix_socket.h"
 #include "ttrpc/ttrpc.pb.h"
 
 namespace coffer::net::ttrpc {
 
 Result<std::unique_ptr<Client>> Client::connect_unix(const std::filesystem::path& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  const std::string p = path.string();
-  if (p.empty() || p.size() >= sizeof(addr.sun_path)) {
-    return make_error("bad_socket_path", "socket path is empty or too long: " + p);
-  }
-  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  const sockaddr_un addr = COFFER_TRY(unix_address(path));
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return make_error("ttrpc_unavailable", std::string("socket: ") + std::strerror(errno));
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     const int err = errno;
     ::close(fd);
-    return make_error("ttrpc_unavailable", "cannot connect to " + p + ": " + std::strerror(err) +
+    return make_error("ttrpc_unavailable", "cannot connect to " + path.string() + ": " +
+                                               std::strerror(err) +
                                                " (is the agent running, and is this its socket?)");
   }
   return std::make_unique<Client>(fd);

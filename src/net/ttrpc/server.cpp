@@ -11,10 +11,11 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
-#include <list>
 
 #include "core/log.h"
 #include "net/ttrpc/stream.h"
+#include "net/ttrpc/tracked_threads.h"
+#include "net/unix_socket.h"
 #include "ttrpc/ttrpc.pb.h"
 
 namespace coffer::net::ttrpc {
@@ -57,7 +58,7 @@ class Server::Connection {
     while (stream_.read_frames(frames)) {
       for (auto& frame : frames) handle(std::move(frame));
       frames.clear();
-      reap(false);
+      workers_.join_finished();
     }
     if (!stream_.ended_cleanly()) spdlog::debug("ttrpc: connection ended inside a frame");
     // the client is gone (or the server stops): every call still running is asked to stop
@@ -69,7 +70,7 @@ class Server::Connection {
     }
     cv_.notify_all();
     watchdog.join();
-    reap(true);
+    workers_.join_all();
   }
 
   void shutdown() { stream_.shutdown(); }
@@ -80,11 +81,6 @@ class Server::Connection {
     std::optional<Clock::time_point> deadline;
     std::atomic<bool> answered{false};
   };
-  struct Worker {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
-
   void answer(std::uint32_t id, const CallResult& result) {
     (void)stream_.write_frame(id, FrameType::kResponse, encode_response(result));
   }
@@ -146,19 +142,13 @@ class Server::Connection {
     for (const auto& kv : request.metadata()) ctx->metadata.emplace_back(kv.key(), kv.value());
     ctx->deadline = call->deadline;
     ctx->stop = call->stop.get_token();
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    std::thread worker([this, id, call, ctx, done, handler = &method->second,
-                        payload = std::move(*request.mutable_payload())] {
+    workers_.start([this, id, call, ctx, handler = &method->second,
+                    payload = std::move(*request.mutable_payload())] {
       CallResult result = (*handler)(*ctx, payload);
       if (!call->answered.exchange(true)) answer(id, result);
-      {
-        std::lock_guard lock(mu_);
-        calls_.erase(id);
-      }
-      *done = true;
+      std::lock_guard lock(mu_);
+      calls_.erase(id);
     });
-    std::lock_guard lock(mu_);
-    workers_.push_back(Worker{std::move(worker), std::move(done)});
   }
 
   // Answers DEADLINE_EXCEEDED for every call whose deadline passed and asks it to stop.
@@ -194,30 +184,14 @@ class Server::Connection {
     }
   }
 
-  void reap(bool all) {
-    std::vector<Worker> finished;
-    {
-      std::lock_guard lock(mu_);
-      for (auto it = workers_.begin(); it != workers_.end();) {
-        if (all || *it->done) {
-          finished.push_back(std::move(*it));
-          it = workers_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-    for (auto& w : finished) w.thread.join();
-  }
-
   FrameStream stream_;
   const ServerConfig config_;
   const std::map<std::string, Method, std::less<>>& methods_;
-  std::mutex mu_;  // guards calls_, workers_, ending_
+  std::mutex mu_;  // guards calls_, ending_
   std::condition_variable cv_;
   std::map<std::uint32_t, std::shared_ptr<Call>> calls_;
-  std::list<Worker> workers_;
   bool ending_ = false;
+  TrackedThreads workers_;  // one per call
 };
 
 Server::Server(ServerConfig config) : config_(config) {}
@@ -229,13 +203,8 @@ void Server::add_method(std::string_view service, std::string_view method, Metho
 }
 
 coffer::Status Server::listen_unix(const std::filesystem::path& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
+  const sockaddr_un addr = COFFER_TRY(unix_address(path));
   const std::string p = path.string();
-  if (p.empty() || p.size() >= sizeof(addr.sun_path)) {
-    return make_error("bad_socket_path", "socket path is empty or too long: " + p);
-  }
-  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
   struct stat st {};
   if (::lstat(p.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -273,8 +242,9 @@ void Server::accept_loop() {
     if ((fds[1].revents & POLLIN) != 0) return;
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    reap_connection_threads(false);
+    connection_threads_.join_finished();
     std::lock_guard lock(mu_);
+    std::erase_if(connections_, [](const auto& c) { return c.expired(); });
     if (stopping_ || connection_threads_.size() >= config_.max_connections) {
       spdlog::warn("ttrpc: refusing a connection ({} open)", connection_threads_.size());
       ::close(fd);
@@ -282,12 +252,7 @@ void Server::accept_loop() {
     }
     auto conn = std::make_shared<Connection>(fd, config_, methods_);
     connections_.push_back(conn);
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    connection_threads_.push_back(ConnectionThread{std::thread([this, conn, done] {
-                                                     serve(conn);
-                                                     *done = true;
-                                                   }),
-                                                   done});
+    connection_threads_.start([conn] { conn->run(); });
   }
 }
 
@@ -298,26 +263,7 @@ void Server::serve_fd(int fd) {
     if (stopping_) return;  // conn's destructor closes fd
     connections_.push_back(conn);
   }
-  serve(conn);
-}
-
-void Server::serve(const std::shared_ptr<Connection>& conn) { conn->run(); }
-
-void Server::reap_connection_threads(bool all) {
-  std::vector<ConnectionThread> finished;
-  {
-    std::lock_guard lock(mu_);
-    for (auto it = connection_threads_.begin(); it != connection_threads_.end();) {
-      if (all || *it->done) {
-        finished.push_back(std::move(*it));
-        it = connection_threads_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    std::erase_if(connections_, [](const auto& c) { return c.expired(); });
-  }
-  for (auto& t : finished) t.thread.join();
+  conn->run();
 }
 
 void Server::stop() {
@@ -334,7 +280,7 @@ void Server::stop() {
     (void)::write(wake_[1], &byte, 1);
     acceptor_.join();
   }
-  reap_connection_threads(true);
+  connection_threads_.join_all();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
   for (int& fd : wake_) {

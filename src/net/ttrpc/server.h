@@ -36,6 +36,7 @@
 
 #include "core/error.h"
 #include "net/ttrpc/frame.h"
+#include "net/ttrpc/tracked_threads.h"
 
 namespace coffer::net::ttrpc {
 
@@ -79,22 +80,16 @@ class Server {
  private:
   class Connection;
   void accept_loop();
-  void serve(const std::shared_ptr<Connection>& conn);
-  void reap_connection_threads(bool all);
 
   ServerConfig config_;
   std::map<std::string, Method, std::less<>> methods_;  // "service/method"
   std::mutex mu_;                                       // guards the members below
   bool stopping_ = false;
   std::vector<std::weak_ptr<Connection>> connections_;
-  struct ConnectionThread {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
-  std::vector<ConnectionThread> connection_threads_;
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};
   std::thread acceptor_;
+  TrackedThreads connection_threads_;  // one per accepted connection
 };
 
 }  // namespace coffer::net::ttrpc

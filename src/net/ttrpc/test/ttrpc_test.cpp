@@ -76,6 +76,15 @@ void add_echo(Server& server) {
   });
 }
 
+// "Hang": counts its arrival, then blocks until the call is asked to stop.
+void add_hang(Server& server, Arrivals& entered) {
+  server.add_method(kService, "Hang", [&](const CallContext& ctx, std::string_view) -> CallResult {
+    entered.arrive();
+    block_until_stopped(ctx);
+    return "";
+  });
+}
+
 struct Served {
   TempDir dir;
   std::filesystem::path socket = dir.path() / "ttrpc.sock";
@@ -336,12 +345,7 @@ TEST(Ttrpc, HostileFramesGetErrorsAndTheConnectionGoesOn) {
 TEST(Ttrpc, SameStreamIdTwiceInFlightIsRefused) {
   Served s;
   Arrivals entered;
-  s.server.add_method(kService, "Hang",
-                      [&](const CallContext& ctx, std::string_view) -> CallResult {
-                        entered.arrive();
-                        block_until_stopped(ctx);
-                        return "";
-                      });
+  add_hang(s.server, entered);
   s.start();
   RawConnection raw(s.socket);
   ASSERT_TRUE(raw.send(request_frame(7, "Hang", "")));
@@ -355,12 +359,7 @@ TEST(Ttrpc, SameStreamIdTwiceInFlightIsRefused) {
 TEST(Ttrpc, InFlightAndConnectionLimits) {
   Served s(ServerConfig{.max_connections = 2, .max_in_flight = 2});
   Arrivals entered;
-  s.server.add_method(kService, "Hang",
-                      [&](const CallContext& ctx, std::string_view) -> CallResult {
-                        entered.arrive();
-                        block_until_stopped(ctx);
-                        return "";
-                      });
+  add_hang(s.server, entered);
   s.start();
   RawConnection raw(s.socket);
   ASSERT_TRUE(raw.send(request_frame(1, "Hang", "")));
