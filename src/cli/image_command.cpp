@@ -315,7 +315,7 @@ void run_unpack(const std::string& cmd, const Options& o) {
   uo.bundle = !o.bundle.empty();
   uo.decrypt = decrypt_config(cmd, o);
   uo.tree.allow_devices = o.allow_devices;
-  uo.tree.keep_setuid = o.keep_setuid;
+  uo.tree.keep_privileges = o.keep_setuid;
   uo.tree.preserve_owner = ::geteuid() == 0;
   uo.progress = progress_printer();
   if (!o.policy.empty()) {

@@ -109,7 +109,7 @@ std::unexpected<Error> unresolvable(const std::string& parent) {
 
 std::uint32_t effective_mode(std::uint32_t mode, const TreeOptions& o) {
   mode &= 07777;
-  if (!o.keep_setuid) mode &= ~static_cast<std::uint32_t>(S_ISUID | S_ISGID);
+  if (!o.keep_privileges) mode &= ~static_cast<std::uint32_t>(S_ISUID | S_ISGID);
   return mode;
 }
 

@@ -18,9 +18,13 @@
 namespace coffer::oci::unpack {
 
 struct TreeOptions {
-  bool allow_devices = false;   // mknod for char/block devices (privileged unpack)
-  bool keep_setuid = false;     // keep setuid/setgid bits
+  bool allow_devices = false;  // mknod for char/block devices (privileged unpack)
+  // Privilege-granting metadata: setuid/setgid bits and file capabilities (security.capability)
+  // are dropped unless this is set (a container bundle whose capability bounding set governs).
+  bool keep_privileges = false;
   bool preserve_owner = false;  // chown to the tar's uid/gid (needs root)
+  // user.* extended attributes. trusted.* and security.* other than security.capability (see
+  // keep_privileges) are never applied, nor any other namespace.
   bool apply_xattrs = true;
 };
 
