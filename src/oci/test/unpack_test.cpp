@@ -627,5 +627,31 @@ TEST(Unpack, BombsStopAtTheLimit) {
   EXPECT_TRUE(unpack_layout(tmp.path() / "two", "v1", tmp.path() / "two-ok", options()));
 }
 
+// `coffer image unpack --max-layer-size/--max-image-size` take sizes with units; the refusal
+// names the flag that raises the limit.
+TEST(Unpack, CliSizeLimits) {
+  TempDir tmp;
+  auto p = [&](const std::string& n) { return (tmp.path() / n).string(); };
+  oci::testing::write_image(tmp.path() / "img", "v1",
+                            {make_tar({{.name = "f", .content = std::string(4096, 'z')}})});
+  auto unpack = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {std::string(COFFER_BINARY_DIR) + "/src/oci/coffer_image_tool",
+                               "image", "unpack", "oci:" + p("img") + ":v1"});
+    return oci::testing::run(args);
+  };
+  auto layer = unpack({"--rootfs", p("r1"), "--max-layer-size", "4KiB"});
+  EXPECT_EQ(layer.exit_code, 2) << layer.output;
+  EXPECT_NE(layer.output.find("layer_too_large"), std::string::npos) << layer.output;
+  EXPECT_NE(layer.output.find("--max-layer-size"), std::string::npos) << layer.output;
+  EXPECT_FALSE(fs::exists(tmp.path() / "r1"));
+  auto image = unpack({"--rootfs", p("r2"), "--max-image-size", "2k"});
+  EXPECT_EQ(image.exit_code, 2) << image.output;
+  EXPECT_NE(image.output.find("image_too_large"), std::string::npos) << image.output;
+  EXPECT_FALSE(fs::exists(tmp.path() / "r2"));
+  auto fits = unpack({"--rootfs", p("r3"), "--max-layer-size", "1MiB", "--max-image-size", "1m"});
+  EXPECT_EQ(fits.exit_code, 0) << fits.output;
+  EXPECT_TRUE(fs::exists(tmp.path() / "r3/f"));
+}
+
 }  // namespace
 }  // namespace coffer::oci::unpack
