@@ -337,6 +337,24 @@ std::vector<TarEntry> sparse_entries(
           {.name = "GNUSparseFile.0/" + name, .content = map + data}};
 }
 
+// The same in GNU pax 0.1 form: the map in a pax record, the regions' bytes as the data.
+std::vector<TarEntry> sparse_entries_01(
+    const std::string& name, std::uint64_t realsize,
+    const std::vector<std::pair<std::uint64_t, std::string>>& regions) {
+  std::string map, data;
+  for (const auto& [off, bytes] : regions) {
+    map += (map.empty() ? "" : ",") + std::to_string(off) + "," + std::to_string(bytes.size());
+    data += bytes;
+  }
+  return {{.name = "PaxHeader",
+           .type = 'x',
+           .content = pax_records({{"GNU.sparse.size", std::to_string(realsize)},
+                                   {"GNU.sparse.numblocks", std::to_string(regions.size())},
+                                   {"GNU.sparse.map", map},
+                                   {"GNU.sparse.name", name}})},
+          {.name = "GNUSparseFile.1/" + name, .content = data}};
+}
+
 std::vector<TarEntry> concat(std::vector<std::vector<TarEntry>> parts) {
   std::vector<TarEntry> out;
   for (auto& p : parts) out.insert(out.end(), p.begin(), p.end());
@@ -528,7 +546,8 @@ TEST(Unpack, SparseFilesExactSizeAndHoles) {
           concat({sparse_entries("all-hole", 3 * kGiB, {{3 * kGiB, ""}}),
                   sparse_entries("trailing-hole", 3 * kGiB, {{0, head}, {3 * kGiB, ""}}),
                   sparse_entries("middle-hole", (64 << 20) + 4096, {{0, head}, {64 << 20, mid}}),
-                  sparse_entries("no-end-marker", 100000, {{8192, mid}})}))});
+                  sparse_entries("no-end-marker", 100000, {{8192, mid}}),
+                  sparse_entries_01("pax01", 2 * kGiB, {{4096, mid}, {2 * kGiB, ""}})}))});
   auto st = unpack_layout(tmp.path() / "img", "v1", tmp.path() / "out", options());
   ASSERT_TRUE(st) << st.error().to_string();
   auto check = [&](const std::string& name, std::uint64_t size,
@@ -553,6 +572,7 @@ TEST(Unpack, SparseFilesExactSizeAndHoles) {
   check("middle-hole", (64 << 20) + 4096,
         {{0, head}, {64 << 20, mid}, {4096, std::string(16, '\0')}});
   check("no-end-marker", 100000, {{8192, mid}, {0, std::string(16, '\0')}});
+  check("pax01", 2 * kGiB, {{0, zeros}, {4096, mid}, {2 * kGiB - 16, zeros}});
 }
 
 // Writes a one-layer image whose layer blob is `blob` (compressed `tar` by `media_type`).
