@@ -451,6 +451,13 @@ TEST(Unpack, WhiteoutsStayInsideTheRoot) {
        "unsafe_path"},
   };
   auto before = listing(sentinel);
+  auto mode_of = [](const fs::path& p) {
+    struct stat st {};
+    ::lstat(p.c_str(), &st);
+    return st.st_mode;
+  };
+  fs::permissions(tmp.path(), fs::perms(0755));
+  const auto parent_mode = mode_of(tmp.path());  // the unpack root's parent
   for (const auto& c : cases) {
     std::vector<Bytes> tars;
     for (const auto& l : c.layers) tars.push_back(make_tar(l));
@@ -471,6 +478,7 @@ TEST(Unpack, WhiteoutsStayInsideTheRoot) {
     }
     ASSERT_TRUE(fs::exists(sentinel)) << c.name;
     EXPECT_EQ(listing(sentinel), before) << c.name;
+    EXPECT_EQ(mode_of(tmp.path()), parent_mode) << c.name;
     EXPECT_TRUE(fs::exists(dir / "index.json")) << c.name;
     EXPECT_TRUE(no_leftovers(tmp.path())) << c.name;
   }

@@ -151,13 +151,13 @@ class LimitedReader final : public Reader {
 // A sparse file's holes: its apparent size beyond the data its map stores.
 std::uint64_t hole_bytes(struct archive_entry* e) {
   if (archive_entry_sparse_reset(e) == 0) return 0;
+  auto size = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_entry_size(e), 0));
   std::uint64_t stored = 0;
   la_int64_t offset = 0, length = 0;
-  while (archive_entry_sparse_next(e, &offset, &length) == ARCHIVE_OK) {
-    if (length > 0) stored += static_cast<std::uint64_t>(length);
+  while (stored < size && archive_entry_sparse_next(e, &offset, &length) == ARCHIVE_OK) {
+    if (length > 0) stored += std::min(static_cast<std::uint64_t>(length), size - stored);
   }
-  auto size = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_entry_size(e), 0));
-  return size > stored ? size - stored : 0;
+  return size - stored;
 }
 
 Result<TreeEntry> to_tree_entry(struct archive_entry* e) {
