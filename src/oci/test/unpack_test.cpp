@@ -580,6 +580,17 @@ TEST(Unpack, SparseFilesExactSizeAndHoles) {
   check("middle-hole", (64 << 20) + 4096,
         {{0, head}, {64 << 20, mid}, {4096, std::string(16, '\0')}});
   check("no-end-marker", 100000, {{8192, mid}, {0, std::string(16, '\0')}});
+  // A map whose data lies beyond the apparent size, or out of order, is refused.
+  for (const auto& [name, entries] : std::vector<std::pair<std::string, std::vector<TarEntry>>>{
+           {"beyond", sparse_entries("b", 1000, {{512, std::string(4096, 'b')}})},
+           {"beyond01", sparse_entries_01("b", 1000, {{512, std::string(4096, 'b')}})},
+           {"unordered", sparse_entries("u", 100000, {{8192, mid}, {0, head}})}}) {
+    oci::testing::write_image(tmp.path() / ("img-" + name), "v1", {make_tar(entries)});
+    auto bad = unpack_layout(tmp.path() / ("img-" + name), "v1", tmp.path() / name, options());
+    ASSERT_FALSE(bad) << name;
+    EXPECT_EQ(bad.error().code, "corrupt_layer") << name << ": " << bad.error().to_string();
+    EXPECT_FALSE(fs::exists(tmp.path() / name));
+  }
   check("pax01", 2 * kGiB, {{0, zeros}, {4096, mid}, {2 * kGiB - 16, zeros}});
 }
 
