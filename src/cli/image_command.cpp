@@ -43,7 +43,9 @@ struct Options {
   std::string identity, prefix = "cosign", kbs_url, admin_key, kbs_key_out;
   std::vector<std::string> recipients, decrypt_keys, kbs_key_files;
   std::string kbs_key, kbs_key_file;
-  bool all = false, raw = false, config = false, allow_devices = false, keep_setuid = false;
+  bool all = false, raw = false, config = false, allow_devices = false, keep_privileges = false;
+  std::uint64_t max_layer_size = unpack::kDefaultMaxLayerBytes;
+  std::uint64_t max_image_size = unpack::kDefaultMaxImageBytes;
 };
 
 [[noreturn]] void die(const std::string& cmd, const Error& e) {
@@ -315,7 +317,9 @@ void run_unpack(const std::string& cmd, const Options& o) {
   uo.bundle = !o.bundle.empty();
   uo.decrypt = decrypt_config(cmd, o);
   uo.tree.allow_devices = o.allow_devices;
-  uo.tree.keep_setuid = o.keep_setuid;
+  uo.tree.keep_privileges = o.keep_privileges;
+  uo.max_layer_bytes = o.max_layer_size;
+  uo.max_image_bytes = o.max_image_size;
   uo.tree.preserve_owner = ::geteuid() == 0;
   uo.progress = progress_printer();
   if (!o.policy.empty()) {
@@ -412,7 +416,18 @@ void add_image_command(CLI::App& app) {
   unpack->add_option("--policy", o->policy, "check this policy.json before unpacking");
   unpack->add_option("--lookaside", o->lookaside, "GPG signature lookaside directory");
   unpack->add_flag("--allow-devices", o->allow_devices, "create device nodes (privileged)");
-  unpack->add_flag("--keep-setuid", o->keep_setuid, "keep setuid/setgid bits");
+  unpack->add_flag("--keep-privileges,--keep-setuid", o->keep_privileges,
+                   "keep setuid/setgid bits and file capabilities (security.capability)");
+  unpack
+      ->add_option("--max-layer-size", o->max_layer_size,
+                   "refuse a layer larger than this uncompressed (sparse files at their "
+                   "apparent size); default 32GiB")
+      ->transform(CLI::AsSizeValue(false));
+  unpack
+      ->add_option("--max-image-size", o->max_image_size,
+                   "refuse an image whose layers are larger than this uncompressed together; "
+                   "default 64GiB")
+      ->transform(CLI::AsSizeValue(false));
   add_common(unpack, *o);
   unpack->callback([o] { run_unpack("unpack", *o); });
 

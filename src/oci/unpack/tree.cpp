@@ -16,6 +16,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/bytes.h"
+
 namespace coffer::oci::unpack {
 namespace {
 
@@ -68,19 +70,58 @@ std::pair<std::string, std::string> split_parent(const std::string& rel) {
   return {rel.substr(0, slash), rel.substr(slash + 1)};
 }
 
+// One path component naming an entry of its directory (never the directory or its parent).
+bool is_entry_name(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string_view::npos;
+}
+
+// Opens entry `name` of directory `dirfd` without following a symlink or leaving `dirfd`.
+int open_child(int dirfd, const std::string& name, std::uint64_t flags) {
+  open_how how{};
+  how.flags = flags | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) return static_cast<int>(fd);
+  }
+}
+
+// chmod of entry `name` of `dirfd` itself, never a symlink's target: the inode is pinned by an
+// O_PATH descriptor and changed through its /proc link (fchmod refuses O_PATH descriptors).
+Status chmod_child(int dirfd, const std::string& name, mode_t mode) {
+  Fd node(open_child(dirfd, name, O_PATH));
+  if (!node.valid()) return sys_error("opening " + name);
+  struct stat st {};
+  if (::fstat(node.get(), &st) != 0) return sys_error("stat " + name);
+  if (S_ISLNK(st.st_mode)) return ok();  // symlinks have no mode of their own
+  std::string proc = "/proc/self/fd/" + std::to_string(node.get());
+  if (::chmod(proc.c_str(), mode) != 0) return sys_error("chmod " + name);
+  return ok();
+}
+
+std::unexpected<Error> not_an_entry_name(const std::string& name) {
+  return make_error("unsafe_path",
+                    "'" + printable_excerpt(name, 64) +
+                        "' does not name an entry of its directory; the layer is refused");
+}
+
+// Removes entry `name` of `dirfd` (a directory with all its contents). Nothing is resolved
+// through a symlink: `name` is one component and every descent opens with RESOLVE_BENEATH and
+// no symlinks.
 Status remove_tree_at(int dirfd, const std::string& name) {
+  if (!is_entry_name(name)) return not_an_entry_name(name);
   struct stat st {};
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return ok();
     return sys_error("stat " + name);
   }
   if (S_ISDIR(st.st_mode)) {
-    Fd d(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!d.valid()) {
-      ::fchmodat(dirfd, name.c_str(), 0700, 0);
-      d = Fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!d.valid()) return sys_error("opening " + name + " for removal");
+    Fd d(open_child(dirfd, name, O_RDONLY | O_DIRECTORY));
+    if (!d.valid() && errno == EACCES) {  // a directory without read permission
+      COFFER_TRY_STATUS(chmod_child(dirfd, name, 0700));
+      d = Fd(open_child(dirfd, name, O_RDONLY | O_DIRECTORY));
     }
+    if (!d.valid()) return sys_error("opening " + name + " for removal");
     ::fchmod(d.get(), 0700);
     DIR* dir = ::fdopendir(::dup(d.get()));
     if (dir == nullptr) return sys_error("listing " + name);
@@ -107,10 +148,46 @@ std::unexpected<Error> unresolvable(const std::string& parent) {
                                        "the layer is refused");
 }
 
+// Which extended attributes a layer may set. File capabilities grant privileges like setuid
+// does; trusted.* and the other security.* attributes (LSM labels, IMA/EVM) and system.* are
+// the host's business, never an image's.
+bool xattr_allowed(std::string_view name, const TreeOptions& o) {
+  if (name.starts_with("user.")) return true;
+  if (name == "security.capability") return o.keep_privileges;
+  return false;
+}
+
 std::uint32_t effective_mode(std::uint32_t mode, const TreeOptions& o) {
   mode &= 07777;
-  if (!o.keep_setuid) mode &= ~static_cast<std::uint32_t>(S_ISUID | S_ISGID);
+  if (!o.keep_privileges) mode &= ~static_cast<std::uint32_t>(S_ISUID | S_ISGID);
   return mode;
+}
+
+// Writes each block at its offset; the gaps between them stay holes.
+Status write_data(int fd, const std::string& rel, std::uint64_t size, FileData& content) {
+  std::uint64_t end = 0;
+  while (auto block = COFFER_TRY(content.next())) {
+    const auto& [offset, bytes] = *block;
+    if (offset < end || offset > size || bytes.size() > size - offset) {
+      return make_error("corrupt_layer", "data of " + printable_excerpt(rel, 200) +
+                                             " lies outside its declared size or out of order");
+    }
+    const std::uint8_t* p = bytes.data();
+    std::size_t left = bytes.size();
+    auto at = static_cast<off_t>(offset);
+    while (left > 0) {
+      ssize_t n = ::pwrite(fd, p, left, at);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return sys_error("writing " + rel);
+      }
+      p += n;
+      at += n;
+      left -= static_cast<std::size_t>(n);
+    }
+    end = offset + bytes.size();
+  }
+  return ok();
 }
 
 }  // namespace
@@ -215,9 +292,14 @@ Status RootTree::apply_metadata(int fd, const std::string& rel, const TreeEntry&
   }
   if (options_.apply_xattrs) {
     for (const auto& [name, value] : e.xattrs) {
+      if (!xattr_allowed(name, options_)) {
+        spdlog::debug("not applying xattr {} on {}", printable_excerpt(name, 64), rel);
+        continue;
+      }
       if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0) {
-        // Unprivileged unpacks cannot set security.* / trusted.*: keep going, say so.
-        spdlog::warn("cannot set xattr {} on {}: {}", name, rel, std::strerror(errno));
+        // Unprivileged unpacks cannot set security.capability: keep going, say so.
+        spdlog::warn("cannot set xattr {} on {}: {}", printable_excerpt(name, 64), rel,
+                     std::strerror(errno));
       }
     }
   }
@@ -229,7 +311,7 @@ Status RootTree::apply_metadata(int fd, const std::string& rel, const TreeEntry&
   return ok();
 }
 
-Status RootTree::apply(const TreeEntry& e, Reader* content) {
+Status RootTree::apply(const TreeEntry& e, FileData* content) {
   std::string rel = COFFER_TRY(clean_path(e.path));
   if (rel.empty()) {  // the root itself
     if (e.type == EntryType::kDir) dirs_[""] = DirMeta{e.mode, e.mtime, e.mtime_nsec};
@@ -237,6 +319,12 @@ Status RootTree::apply(const TreeEntry& e, Reader* content) {
   }
   auto [parent, base] = split_parent(rel);
   if (base.starts_with(kWhiteoutPrefix)) {
+    std::string hidden = base.substr(kWhiteoutPrefix.size());
+    if (base != kOpaqueWhiteout && !is_entry_name(hidden)) {
+      return make_error("unsafe_path", "whiteout '" + printable_excerpt(rel, 200) +
+                                           "' names no entry (empty, '.' or '..'); the layer "
+                                           "is refused");
+    }
     Fd dir(openat2_in_root(root_fd_, parent, O_RDONLY | O_DIRECTORY));
     if (!dir.valid()) return ok();  // nothing below to hide
     if (base == kOpaqueWhiteout) {
@@ -251,7 +339,7 @@ Status RootTree::apply(const TreeEntry& e, Reader* content) {
       ::closedir(d);
       for (const auto& c : children) COFFER_TRY_STATUS(remove_tree_at(dir.get(), c));
     } else {
-      COFFER_TRY_STATUS(remove_tree_at(dir.get(), base.substr(kWhiteoutPrefix.size())));
+      COFFER_TRY_STATUS(remove_tree_at(dir.get(), hidden));
     }
     return ok();
   }
@@ -269,22 +357,9 @@ Status RootTree::apply(const TreeEntry& e, Reader* content) {
       Fd f(::openat(at.get(), base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     0600));
       if (!f.valid()) return sys_error("creating " + rel);
-      if (content != nullptr) {
-        COFFER_TRY(pump(*content, [&](ByteView chunk) -> Status {
-          const std::uint8_t* p = chunk.data();
-          std::size_t left = chunk.size();
-          while (left > 0) {
-            ssize_t n = ::write(f.get(), p, left);
-            if (n < 0) {
-              if (errno == EINTR) continue;
-              return sys_error("writing " + rel);
-            }
-            p += n;
-            left -= static_cast<std::size_t>(n);
-          }
-          return ok();
-        }));
-      }
+      if (content != nullptr) COFFER_TRY_STATUS(write_data(f.get(), rel, e.size, *content));
+      // Sized last: a trailing hole stays a hole.
+      if (::ftruncate(f.get(), static_cast<off_t>(e.size)) != 0) return sys_error("sizing " + rel);
       return apply_metadata(f.get(), rel, e, false);
     }
     case EntryType::kDir: {
@@ -350,7 +425,7 @@ Status RootTree::apply(const TreeEntry& e, Reader* content) {
         ::fchownat(at.get(), base.c_str(), static_cast<uid_t>(e.uid), static_cast<gid_t>(e.gid),
                    AT_SYMLINK_NOFOLLOW);
       }
-      ::fchmodat(at.get(), base.c_str(), effective_mode(e.mode, options_), 0);
+      COFFER_TRY_STATUS(chmod_child(at.get(), base, effective_mode(e.mode, options_)));
       timespec ts[2] = {{e.mtime, e.mtime_nsec}, {e.mtime, e.mtime_nsec}};
       ::utimensat(at.get(), base.c_str(), ts, AT_SYMLINK_NOFOLLOW);
       return ok();

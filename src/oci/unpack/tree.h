@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,9 +19,13 @@
 namespace coffer::oci::unpack {
 
 struct TreeOptions {
-  bool allow_devices = false;   // mknod for char/block devices (privileged unpack)
-  bool keep_setuid = false;     // keep setuid/setgid bits
+  bool allow_devices = false;  // mknod for char/block devices (privileged unpack)
+  // Privilege-granting metadata: setuid/setgid bits and file capabilities (security.capability)
+  // are dropped unless this is set (a container bundle whose capability bounding set governs).
+  bool keep_privileges = false;
   bool preserve_owner = false;  // chown to the tar's uid/gid (needs root)
+  // user.* extended attributes. trusted.* and security.* other than security.capability (see
+  // keep_privileges) are never applied, nor any other namespace.
   bool apply_xattrs = true;
 };
 
@@ -34,8 +39,21 @@ struct TreeEntry {
   std::int64_t uid = 0, gid = 0;
   std::int64_t mtime = 0;
   std::uint32_t mtime_nsec = 0;
+  std::uint64_t size = 0;  // a regular file's apparent size (sparse files: with the holes)
   dev_t rdev = 0;
   std::vector<std::pair<std::string, Bytes>> xattrs;
+};
+
+// A regular file's data as blocks at increasing offsets; what no block covers is a hole.
+class FileData {
+ public:
+  struct Block {
+    std::uint64_t offset = 0;
+    ByteView bytes;
+  };
+  virtual ~FileData() = default;
+  // The next block, or nullopt after the last one.
+  virtual Result<std::optional<Block>> next() = 0;
 };
 
 class RootTree {
@@ -50,10 +68,13 @@ class RootTree {
 
   // Call between layers: opaque whiteouts apply to what earlier layers created only.
   void begin_layer();
-  // Applies one entry; `content` supplies a regular file's data. Whiteout entries
-  // (.wh.NAME, .wh..wh..opq) remove from earlier layers. Errors: "unsafe_path" (.., empty),
-  // "path_too_long", "device_refused", "hardlink_escape", "io_error".
-  Status apply(const TreeEntry& entry, Reader* content);
+  // Applies one entry; `content` supplies a regular file's data (written at its offsets, holes
+  // left unallocated, the file then sized to entry.size). Whiteout entries (.wh.NAME,
+  // .wh..wh..opq) remove from earlier layers, resolved inside the root like creation; NAME is
+  // never empty, '.' or '..'. Errors: "unsafe_path" (.., empty), "path_too_long",
+  // "device_refused", "hardlink_escape", "corrupt_layer" (data beyond the file's size),
+  // "io_error".
+  Status apply(const TreeEntry& entry, FileData* content);
   // Sets directory modes and times last (children would otherwise change the mtimes, and
   // read-only directories would block later layers).
   Status finish();

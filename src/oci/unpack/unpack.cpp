@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 #include <system_error>
 
@@ -58,23 +59,106 @@ la_ssize_t archive_read_cb(struct archive* a, void* data, const void** out) {
   return static_cast<la_ssize_t>(*n);
 }
 
-// Streams the current entry's data out of libarchive.
-class EntryReader final : public Reader {
+// The current entry's data blocks out of libarchive, at their offsets (sparse files: holes
+// between them).
+class EntryData final : public FileData {
  public:
-  EntryReader(struct archive* a, const ArchiveSource& src) : a_(a), src_(src) {}
-  Result<std::size_t> read(std::span<std::uint8_t> b) override {
-    la_ssize_t n = archive_read_data(a_, b.data(), b.size());
-    if (n < 0) {
+  EntryData(struct archive* a, const ArchiveSource& src) : a_(a), src_(src) {}
+  Result<std::optional<Block>> next() override {
+    const void* buf = nullptr;
+    std::size_t size = 0;
+    la_int64_t offset = 0;
+    int rc = archive_read_data_block(a_, &buf, &size, &offset);
+    if (rc == ARCHIVE_EOF) return std::optional<Block>();
+    if (rc < ARCHIVE_WARN || offset < 0) {
       if (src_.error) return std::unexpected(*src_.error);
-      return make_error("corrupt_layer", archive_error_string(a_));
+      return make_error("corrupt_layer", std::string("tar: ") + archive_error_string(a_));
     }
-    return static_cast<std::size_t>(n);
+    return Block{.offset = static_cast<std::uint64_t>(offset),
+                 .bytes = ByteView(static_cast<const std::uint8_t*>(buf), size)};
   }
 
  private:
   struct archive* a_;
   const ArchiveSource& src_;
 };
+
+// Uncompressed bytes counted against the per-layer and per-image limits.
+class SizeBudget {
+ public:
+  explicit SizeBudget(const UnpackOptions& o)
+      : max_layer_(o.max_layer_bytes), max_image_(o.max_image_bytes) {}
+  void begin_layer() { layer_ = 0; }
+  // Bytes that may still come before the first limit is passed.
+  [[nodiscard]] std::uint64_t room() const {
+    return std::min(max_layer_ - std::min(layer_, max_layer_),
+                    max_image_ - std::min(image_, max_image_));
+  }
+  Status charge(std::uint64_t n) {
+    layer_ = saturating_add(layer_, n);
+    image_ = saturating_add(image_, n);
+    if (layer_ > max_layer_) {
+      return make_error("layer_too_large",
+                        "the layer expands to more than " + human(max_layer_) +
+                            " uncompressed (the per-layer limit; sparse files count at their "
+                            "apparent size); if you trust this image, raise the limit with "
+                            "--max-layer-size");
+    }
+    if (image_ > max_image_) {
+      return make_error("image_too_large",
+                        "the layers expand to more than " + human(max_image_) +
+                            " uncompressed together (the per-image limit; sparse files count at "
+                            "their apparent size); if you trust this image, raise the limit with "
+                            "--max-image-size");
+    }
+    return ok();
+  }
+
+ private:
+  static std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+  }
+  static std::string human(std::uint64_t n) {
+    std::string s = std::to_string(n) + " bytes";
+    if (n >= (1u << 20) && n % (1u << 20) == 0) {
+      s += n % (std::uint64_t{1} << 30) == 0 ? " (" + std::to_string(n >> 30) + " GiB)"
+                                             : " (" + std::to_string(n >> 20) + " MiB)";
+    }
+    return s;
+  }
+  std::uint64_t max_layer_, max_image_;
+  std::uint64_t layer_ = 0, image_ = 0;
+};
+
+// Counts the decompressed stream against the budget and fails at the first byte past it
+// (never asking the decompressor for more than one byte beyond the room left).
+class LimitedReader final : public Reader {
+ public:
+  LimitedReader(Reader& in, SizeBudget& budget) : in_(in), budget_(budget) {}
+  Result<std::size_t> read(std::span<std::uint8_t> b) override {
+    std::uint64_t room = budget_.room();
+    if (b.size() > room) b = b.first(static_cast<std::size_t>(room) + 1);
+    std::size_t n = COFFER_TRY(in_.read(b));
+    COFFER_TRY_STATUS(budget_.charge(n));
+    return n;
+  }
+
+ private:
+  Reader& in_;
+  SizeBudget& budget_;
+};
+
+// A sparse file's holes: its apparent size beyond the data its map stores.
+std::uint64_t hole_bytes(struct archive_entry* e) {
+  if (archive_entry_sparse_reset(e) == 0) return 0;
+  auto size = static_cast<std::uint64_t>(std::max<la_int64_t>(archive_entry_size(e), 0));
+  std::uint64_t stored = 0;
+  la_int64_t offset = 0, length = 0;
+  while (stored < size && archive_entry_sparse_next(e, &offset, &length) == ARCHIVE_OK) {
+    if (length > 0) stored += std::min(static_cast<std::uint64_t>(length), size - stored);
+  }
+  return size - stored;
+}
 
 Result<TreeEntry> to_tree_entry(struct archive_entry* e) {
   TreeEntry t;
@@ -115,6 +199,10 @@ Result<TreeEntry> to_tree_entry(struct archive_entry* e) {
   t.mtime = archive_entry_mtime(e);
   t.mtime_nsec = static_cast<std::uint32_t>(archive_entry_mtime_nsec(e));
   t.rdev = archive_entry_rdev(e);
+  if (archive_entry_size(e) < 0) {
+    return make_error("corrupt_layer", "tar entry " + t.path + " has a negative size");
+  }
+  t.size = static_cast<std::uint64_t>(archive_entry_size(e));
   archive_entry_xattr_reset(e);
   const char* name = nullptr;
   const void* value = nullptr;
@@ -126,7 +214,7 @@ Result<TreeEntry> to_tree_entry(struct archive_entry* e) {
   return t;
 }
 
-Status apply_tar(Reader& tar, RootTree& tree) {
+Status apply_tar(Reader& tar, RootTree& tree, SizeBudget& budget) {
   std::unique_ptr<struct archive, int (*)(struct archive*)> a(archive_read_new(),
                                                               archive_read_free);
   archive_read_support_format_tar(a.get());
@@ -144,7 +232,9 @@ Status apply_tar(Reader& tar, RootTree& tree) {
       return make_error("corrupt_layer", std::string("tar: ") + archive_error_string(a.get()));
     }
     auto entry = COFFER_TRY(to_tree_entry(e));
-    EntryReader data(a.get(), src);
+    // Holes cost nothing to store but fill a disk that copies the tree: charged before writing.
+    if (entry.type == EntryType::kFile) COFFER_TRY_STATUS(budget.charge(hole_bytes(e)));
+    EntryData data(a.get(), src);
     COFFER_TRY_STATUS(tree.apply(entry, entry.type == EntryType::kFile ? &data : nullptr));
     if (src.error) return std::unexpected(*src.error);
   }
@@ -182,7 +272,7 @@ class ScopedDir {
 };
 
 Status unpack_layer(Reader& blob, const Descriptor& layer, const std::string& diff_id,
-                    RootTree& tree, const UnpackOptions& o, LayerProgress p) {
+                    RootTree& tree, SizeBudget& budget, const UnpackOptions& o, LayerProgress p) {
   auto type = COFFER_TRY(classify_layer(layer.media_type));
   Reader* stream = &blob;
   std::unique_ptr<Reader> decrypted;
@@ -191,9 +281,11 @@ Status unpack_layer(Reader& blob, const Descriptor& layer, const std::string& di
     stream = decrypted.get();
   }
   auto plain = decompress_reader(type.compression, *stream);
-  DiffIdReader checked(*plain, diff_id);
+  budget.begin_layer();
+  LimitedReader limited(*plain, budget);
+  DiffIdReader checked(limited, diff_id);
   tree.begin_layer();
-  COFFER_TRY_STATUS(apply_tar(checked, tree));
+  COFFER_TRY_STATUS(apply_tar(checked, tree, budget));
   if (o.progress) {
     p.done = true;
     p.bytes = static_cast<std::uint64_t>(layer.size);
@@ -228,6 +320,7 @@ Status unpack_image(ImageSource& source, const fs::path& target, const UnpackOpt
   ScopedDir guard(tmp);
   {
     auto tree = COFFER_TRY(RootTree::open(rootfs, o.tree));
+    SizeBudget budget(o);
     const auto& layers = image.manifest.layers;
     // The next layer's blob is fetched (for a registry: downloaded into a verified spool file)
     // while this one is decrypted and unpacked. Only that thread uses `source` meanwhile; a
@@ -247,7 +340,7 @@ Status unpack_image(ImageSource& source, const fs::path& target, const UnpackOpt
                       .digest = layer.digest,
                       .total = layer.size,
                       .action = "unpack"};
-      auto st = blob ? unpack_layer(**blob, layer, config.diff_ids[i], tree, o, p)
+      auto st = blob ? unpack_layer(**blob, layer, config.diff_ids[i], tree, budget, o, p)
                      : Status(std::unexpected(blob.error()));
       if (!st)
         return wrap_error(st.error(), "layer " + std::to_string(i) + " (" + layer.digest + ")");

@@ -5,6 +5,7 @@
 // verified: on any failure nothing is left behind.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 
 #include "oci/copy.h"
@@ -14,17 +15,27 @@
 
 namespace coffer::oci::unpack {
 
+// Default limits on uncompressed bytes (the tar stream, sparse files at their apparent size):
+// far above real images, far below what a decompression bomb would fill.
+inline constexpr std::uint64_t kDefaultMaxLayerBytes = std::uint64_t{32} << 30;  // 32 GiB
+inline constexpr std::uint64_t kDefaultMaxImageBytes = std::uint64_t{64} << 30;  // 64 GiB
+
 struct UnpackOptions {
   Platform platform = host_platform();
   TreeOptions tree;
   crypt::DecryptConfig decrypt;
   // An OCI runtime bundle (rootfs/ + config.json) instead of a bare root filesystem.
   bool bundle = false;
+  // Uncompressed bytes per layer and for all layers together; exceeding one fails with
+  // "layer_too_large" / "image_too_large" at the first byte past it.
+  std::uint64_t max_layer_bytes = kDefaultMaxLayerBytes;
+  std::uint64_t max_image_bytes = kDefaultMaxImageBytes;
   ProgressFn progress;
 };
 
 // `target` must not exist (or be an empty directory). Errors include "target_exists",
-// "diff_id_mismatch", "layer_count_mismatch", the layer/decryption/tree errors.
+// "diff_id_mismatch", "layer_count_mismatch", "layer_too_large", "image_too_large", the
+// layer/decryption/tree errors.
 Status unpack_image(ImageSource& source, const std::filesystem::path& target,
                     const UnpackOptions& options);
 
