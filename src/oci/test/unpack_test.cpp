@@ -400,7 +400,13 @@ TEST(Unpack, WhiteoutsStayInsideTheRoot) {
                                       {.name = "sentinel/", .type = '5', .mode = 0755},
                                       {.name = "sentinel/file", .content = "in root"},
                                       {.name = "keep", .content = "k"}};
+  std::string deep = "deep/";
+  for (int i = 0; i < 300; ++i) deep += "d/";
   std::vector<WhiteoutCase> cases = {
+      // removal depth is bounded (a stack frame and a descriptor per level)
+      {"whiteout-of-a-tree-too-deep",
+       {{{.name = deep, .type = '5', .mode = 0755}}, {{.name = ".wh.deep"}}},
+       "tree_too_deep"},
       {"dotdot", {base, {{.name = ".wh...", .content = ""}}}, "unsafe_path"},
       {"dot-slash-dotdot", {base, {{.name = "./.wh...", .content = ""}}}, "unsafe_path"},
       {"sub-dotdot", {base, {{.name = "a/.wh...", .content = ""}}}, "unsafe_path"},
@@ -674,8 +680,8 @@ TEST(Unpack, CliSizeLimits) {
   oci::testing::write_image(tmp.path() / "img", "v1",
                             {make_tar({{.name = "f", .content = std::string(4096, 'z')}})});
   auto unpack = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {std::string(COFFER_BINARY_DIR) + "/src/oci/coffer_image_tool",
-                               "image", "unpack", "oci:" + p("img") + ":v1"});
+    args.insert(args.begin(), {std::string(COFFER_BINARY_DIR) + "/apps/coffer", "image", "unpack",
+                               "oci:" + p("img") + ":v1"});
     return oci::testing::run(args);
   };
   auto layer = unpack({"--rootfs", p("r1"), "--max-layer-size", "4KiB"});

@@ -105,11 +105,20 @@ std::unexpected<Error> not_an_entry_name(const std::string& name) {
                         "' does not name an entry of its directory; the layer is refused");
 }
 
+// How deep a whiteout may remove: each level holds a descriptor and a stack frame, and a layer
+// can build a tree deeper than any real image (symlinked parents make depth unbounded).
+constexpr std::size_t kMaxRemovalDepth = 256;
+
 // Removes entry `name` of `dirfd` (a directory with all its contents). Nothing is resolved
 // through a symlink: `name` is one component and every descent opens with RESOLVE_BENEATH and
 // no symlinks.
-Status remove_tree_at(int dirfd, const std::string& name) {
+Status remove_tree_at(int dirfd, const std::string& name, std::size_t depth = 0) {
   if (!is_entry_name(name)) return not_an_entry_name(name);
+  if (depth > kMaxRemovalDepth) {
+    return make_error("tree_too_deep", "a whiteout would remove a tree more than " +
+                                           std::to_string(kMaxRemovalDepth) +
+                                           " levels deep; the layer is refused");
+  }
   struct stat st {};
   if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return ok();
@@ -131,7 +140,7 @@ Status remove_tree_at(int dirfd, const std::string& name) {
       if (n != "." && n != "..") children.emplace_back(n);
     }
     ::closedir(dir);
-    for (const auto& c : children) COFFER_TRY_STATUS(remove_tree_at(d.get(), c));
+    for (const auto& c : children) COFFER_TRY_STATUS(remove_tree_at(d.get(), c, depth + 1));
     if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0) return sys_error("removing " + name);
     return ok();
   }
