@@ -18,17 +18,10 @@ default hardware := 97
 
 default configuration := 36
 
-# ---- sample: unsigned test evidence, only accepted when explicitly enabled. It carries no
-# hardware assurance, so it makes no hardware claim; its "executables" claim stands only when
-# its svn is registered.
-executables := 3 if {
-	input.sample
-	input.sample.svn in query_reference_value("sample.svn")
-}
-
-hardware := 0 if input.sample
-
-configuration := 0 if input.sample
+# ---- sample: unsigned test evidence, only accepted when explicitly enabled. Anyone can write
+# it, so this policy never affirms it: its hardware claim is contraindicated, whatever the
+# reference values say. Only the development policy (development_attestation.rego) affirms it.
+hardware := 97 if input.sample
 
 # ---- Intel TDX
 executables := 3 if {

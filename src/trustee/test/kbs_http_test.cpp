@@ -410,3 +410,58 @@ TEST_F(KbsHttpHardware, HardwareVerifiersCanBeDisabled) {
 
 }  // namespace
 }  // namespace coffer::trustee::testing
+
+namespace coffer::trustee::testing {
+namespace {
+
+// The shipped default policy, as a trustee without any stored policy uses it.
+class KbsHttpDefaultPolicy : public KbsFixture {
+ protected:
+  void SetUp() override {
+    development_policy_ = false;
+    KbsFixture::SetUp();
+  }
+};
+
+// Sample evidence is unsigned: with the sample TEE enabled and the default policy, a registered
+// svn still gets no affirming token, so the default resource policy releases nothing.
+TEST_F(KbsHttpDefaultPolicy, SampleEnabledReleasesNothing) {
+  register_svn("1");
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "the-secret").status, 200);
+  net::HttpClient c;
+  auto h = handshake(c);
+  ASSERT_EQ(h.attest.status, 200) << h.attest.body;
+  auto r = call(c, "GET", "/kbs/v0/resource/default/key/1");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(problem_type(r), "PolicyDeny");
+  auto claims = trustee_->attestation_service().verify_token(
+      (*parse_json(h.attest.body))["token"].get<std::string>());
+  ASSERT_TRUE(claims) << claims.error().to_string();
+  const auto& cpu0 = (*claims)["submods"]["cpu0"];
+  EXPECT_EQ(cpu0["ear.status"], "contraindicated");
+  EXPECT_EQ(cpu0["ear.trustworthiness-vector"]["hardware"], 97);
+  EXPECT_EQ(cpu0["ear.appraisal-policy-id"], "default_cpu");
+}
+
+// The development policy (installed explicitly) affirms sample evidence with a registered svn.
+TEST_F(KbsHttpDefaultPolicy, DevelopmentPolicyAffirmsSample) {
+  register_svn("1");
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "the-secret").status, 200);
+  Json set = {{"type", "rego"},
+              {"policy_id", "default_cpu"},
+              {"policy", base64url_encode(as_bytes(as::development_attestation_policy()))}};
+  ASSERT_EQ(admin("POST", "/kbs/v0/attestation-policy", set.dump()).status, 200);
+  net::HttpClient c;
+  auto h = handshake(c);
+  ASSERT_EQ(h.attest.status, 200) << h.attest.body;
+  auto claims = trustee_->attestation_service().verify_token(
+      (*parse_json(h.attest.body))["token"].get<std::string>());
+  ASSERT_TRUE(claims) << claims.error().to_string();
+  EXPECT_EQ((*claims)["submods"]["cpu0"]["ear.status"], "affirming");
+  auto r = call(c, "GET", "/kbs/v0/resource/default/key/1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(to_string(*jose::jwe_decrypt(*parse_json(r.body), h.tee_key)), "the-secret");
+}
+
+}  // namespace
+}  // namespace coffer::trustee::testing

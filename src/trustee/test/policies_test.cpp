@@ -10,15 +10,15 @@ namespace {
 
 class DefaultAttestationPolicy : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { use(default_attestation_policy()); }
+  void use(std::string_view text) {
     policy::CompileOptions opts;
     opts.builtins["query_reference_value"] = {
         1, [this](std::span<const Json> args) -> Result<Json> {
           auto it = refs_.find(args[0].get<std::string>());
           return it == refs_.end() ? Json::array() : it.value();
         }};
-    auto p = policy::compile(
-        {{"default_attestation.rego", std::string(default_attestation_policy())}}, opts);
+    auto p = policy::compile({{"attestation.rego", std::string(text)}}, opts);
     ASSERT_TRUE(p) << p.error().to_string();
     policy_ = *p;
   }
@@ -35,7 +35,20 @@ class DefaultAttestationPolicy : public ::testing::Test {
   std::shared_ptr<const policy::CompiledPolicy> policy_;
 };
 
-TEST_F(DefaultAttestationPolicy, SampleNeedsRegisteredSvn) {
+// Sample evidence is unsigned: the default policy never affirms it, registered svn or not.
+TEST_F(DefaultAttestationPolicy, NeverAffirmsSample) {
+  Json input = {{"sample", {{"svn", "1"}, {"report_data", "00"}}},
+                {"runtime_data_claims", Json::object()}};
+  EXPECT_EQ(status_for(input), "contraindicated");
+  EXPECT_EQ(vector_["hardware"], 97);
+  refs_["sample.svn"] = Json::array({"1"});
+  EXPECT_EQ(status_for(input), "contraindicated");
+  EXPECT_EQ(vector_["hardware"], 97);
+}
+
+// Only the development policy affirms sample evidence, and only with its svn registered.
+TEST_F(DefaultAttestationPolicy, DevelopmentPolicyAffirmsSampleWithRegisteredSvn) {
+  use(development_attestation_policy());
   Json input = {{"sample", {{"svn", "1"}, {"report_data", "00"}}},
                 {"runtime_data_claims", Json::object()}};
   EXPECT_EQ(status_for(input), "warning");
