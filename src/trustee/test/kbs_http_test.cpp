@@ -2,6 +2,8 @@
 // status and error type.
 #include "trustee/test/kbs_fixture.h"
 
+#include <sqlite3.h>
+
 namespace coffer::trustee::testing {
 namespace {
 
@@ -318,6 +320,30 @@ TEST_F(KbsHttp, RestartKeepsResourcesPoliciesAndReferenceValues) {
   // Deleting works and is persistent.
   ASSERT_EQ(admin("DELETE", "/kbs/v0/resource/default/key/1").status, 200);
   EXPECT_EQ(admin("DELETE", "/kbs/v0/resource/default/key/1").status, 404);
+}
+
+// An attestation policy edited in the database behind the trustee's back: the trustee refuses to
+// start rather than evaluate it.
+TEST_F(KbsHttp, TamperedStoredPolicyIsRefusedAtStart) {
+  trustee_.reset();
+  auto db = dir_.path() / "trustee.db";
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(raw,
+                         "UPDATE policies SET ciphertext=zeroblob(length(ciphertext)) "
+                         "WHERE kind='attestation' AND id='default_cpu'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_EQ(sqlite3_changes(raw), 1);
+  sqlite3_close(raw);
+  auto config = parse_config(default_config(), dir_.path());
+  ASSERT_TRUE(config);
+  auto t = Trustee::create(*config, clock_);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code, "storage_corrupt");
+  EXPECT_EQ(t.error().message,
+            "attestation policy 'default_cpu' does not decrypt: wrong key-encryption key or "
+            "tampered database");
 }
 
 TEST_F(KbsHttp, SessionTableBounded) {
