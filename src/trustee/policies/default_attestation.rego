@@ -23,6 +23,13 @@ default configuration := 36
 # reference values say. Only the development policy (development_attestation.rego) affirms it.
 hardware := 97 if input.sample
 
+# ---- Intel DCAP (TDX, SGX): only a full verification counts - TCB info, QE identity and both
+# CRLs (root CA and PCK) checked. A chain-only verification (allow_chain_only) never does.
+dcap_verified(claims) if {
+	claims.verification_mode == "full"
+	claims.crls_checked == true
+}
+
 # ---- Intel TDX
 executables := 3 if {
 	input.tdx
@@ -36,11 +43,13 @@ executables := 3 if {
 # current hardware; any other configured root (the simulated TEE's) never is.
 hardware := 2 if {
 	input.tdx.tee_root == "intel"
+	dcap_verified(input.tdx)
 	input.tdx.tcb_status == "UpToDate"
 }
 
 hardware := 32 if {
 	input.tdx.tee_root == "intel"
+	dcap_verified(input.tdx)
 	input.tdx.tcb_status in {"SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"}
 }
 
@@ -78,6 +87,7 @@ executables := 3 if {
 
 hardware := 2 if {
 	input.sgx.tee_root == "intel"
+	dcap_verified(input.sgx)
 	input.sgx.tcb_status == "UpToDate"
 }
 

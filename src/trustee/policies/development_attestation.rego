@@ -33,6 +33,13 @@ hardware := 0 if input.sample
 
 configuration := 0 if input.sample
 
+# ---- Intel DCAP (TDX, SGX): only a full verification counts - TCB info, QE identity and both
+# CRLs (root CA and PCK) checked. A chain-only verification (allow_chain_only) never does.
+dcap_verified(claims) if {
+	claims.verification_mode == "full"
+	claims.crls_checked == true
+}
+
 # ---- Intel TDX (hardware or simulated)
 executables := 3 if {
 	input.tdx
@@ -44,11 +51,13 @@ executables := 3 if {
 
 hardware := 2 if {
 	input.tdx.tee_root in intel_like_roots
+	dcap_verified(input.tdx)
 	input.tdx.tcb_status == "UpToDate"
 }
 
 hardware := 32 if {
 	input.tdx.tee_root in intel_like_roots
+	dcap_verified(input.tdx)
 	input.tdx.tcb_status in {"SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"}
 }
 
@@ -90,6 +99,7 @@ executables := 3 if {
 
 hardware := 2 if {
 	input.sgx.tee_root in intel_like_roots
+	dcap_verified(input.sgx)
 	input.sgx.tcb_status == "UpToDate"
 }
 

@@ -404,25 +404,41 @@ namespace {
 
 class KbsHttpHardware : public KbsFixture {};
 
-// tdx, sgx and snp verifiers are registered by default; a genuine Intel quote whose REPORTDATA
-// is not this session's binding is refused.
+// tdx, sgx and snp verifiers are registered by default; without a collateral source, TDX
+// evidence is refused naming the missing settings; with chain-only verification allowed, a
+// genuine Intel quote whose REPORTDATA is not this session's binding is refused.
 TEST_F(KbsHttpHardware, RealTdxQuoteNotBoundToSessionIsRefused) {
-  net::HttpClient c;
-  auto a = auth(c, "tdx");
-  ASSERT_EQ(a.status, 200) << a.body;
-  std::string nonce = (*parse_json(a.body))["nonce"];
   auto quote =
       read_file(std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/tdx/dcap-qvl/tdx_quote");
   ASSERT_TRUE(quote);
-  auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
-  Json body = {
-      {"runtime-data", {{"nonce", nonce}, {"tee-pubkey", tee_jwk(key)}}},
-      {"tee-evidence",
-       {{"primary_evidence", {{"quote", base64_encode(*quote)}}}, {"additional_evidence", ""}}}};
-  auto r = call(c, "POST", "/kbs/v0/attest", body.dump());
+  auto attest_quote = [&]() {
+    net::HttpClient c;
+    auto a = auth(c, "tdx");
+    EXPECT_EQ(a.status, 200) << a.body;
+    std::string nonce = (*parse_json(a.body))["nonce"];
+    auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
+    Json body = {
+        {"runtime-data", {{"nonce", nonce}, {"tee-pubkey", tee_jwk(key)}}},
+        {"tee-evidence",
+         {{"primary_evidence", {{"quote", base64_encode(*quote)}}}, {"additional_evidence", ""}}}};
+    return call(c, "POST", "/kbs/v0/attest", body.dump());
+  };
+  auto refused = attest_quote();
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(problem_type(refused), "AttestationFailed");
+  EXPECT_NE(detail(refused).find("collateral_source_missing"), std::string::npos)
+      << detail(refused);
+  EXPECT_NE(detail(refused).find("[attestation_service.verifier.tdx] sets neither collateral_dir "
+                                 "nor pccs_url"),
+            std::string::npos)
+      << detail(refused);
+
+  start(default_config("[attestation_service.verifier.tdx]\nallow_chain_only = true\n"));
+  auto r = attest_quote();
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(problem_type(r), "AttestationFailed");
   EXPECT_NE(detail(r).find("report_data_mismatch"), std::string::npos) << detail(r);
+  net::HttpClient c;
   EXPECT_EQ(auth(c, "snp").status, 200);
   EXPECT_EQ(auth(c, "sgx").status, 200);
 }

@@ -74,6 +74,8 @@ TEST_F(DefaultAttestationPolicy, SimulatedTdxRootNeverAffirmsHardware) {
                {{"body", {{"mr_td", "aa"}, {"rtmr_0", "00"}, {"rtmr_1", "01"}, {"rtmr_2", "02"}}}}},
               {"tee_root", "simulated"},
               {"tcb_status", "UpToDate"},
+              {"verification_mode", "full"},
+              {"crls_checked", true},
               {"td_attributes", {{"debug", false}}}};
   EXPECT_EQ(status_for({{"tdx", tdx}}), "contraindicated");
   EXPECT_EQ(vector_["hardware"], 97);
@@ -82,6 +84,29 @@ TEST_F(DefaultAttestationPolicy, SimulatedTdxRootNeverAffirmsHardware) {
   EXPECT_EQ(status_for({{"tdx", tdx}}), "affirming");
   tdx["td_attributes"]["debug"] = true;
   EXPECT_EQ(status_for({{"tdx", tdx}}), "warning");
+}
+
+// Intel hardware is affirmed only after a full DCAP verification with both CRLs checked; a
+// chain-only verification (or one without CRLs) never is, whatever else the claims say.
+TEST_F(DefaultAttestationPolicy, DcapNeedsFullVerificationWithCrls) {
+  for (const char* tee : {"tdx", "sgx"}) {
+    Json claims = {{"tee_root", "intel"},
+                   {"tcb_status", "UpToDate"},
+                   {"verification_mode", "full"},
+                   {"crls_checked", true}};
+    status_for({{tee, claims}});
+    EXPECT_EQ(vector_["hardware"], 2) << tee;
+    claims["crls_checked"] = false;
+    status_for({{tee, claims}});
+    EXPECT_EQ(vector_["hardware"], 97) << tee;
+    claims["crls_checked"] = true;
+    claims["verification_mode"] = "chain_only";
+    status_for({{tee, claims}});
+    EXPECT_EQ(vector_["hardware"], 97) << tee;
+    claims.erase("verification_mode");
+    status_for({{tee, claims}});
+    EXPECT_EQ(vector_["hardware"], 97) << tee;
+  }
 }
 
 TEST(DefaultResourcePolicy, AllowsOnlyWhenEverySubmodAffirms) {
