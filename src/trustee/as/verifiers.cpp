@@ -127,10 +127,29 @@ class FirstOfVekSources final : public vsnp::VekSource {
   std::vector<std::shared_ptr<const vsnp::VekSource>> sources_;
 };
 
+// The SNP verifier's claims plus the configuration's revocation setting, for the policy:
+// `unchecked_revocation_allowed` is true only with allow_unchecked_revocation = true.
+class SnpWithRevocationSetting final : public verifier::Verifier {
+ public:
+  SnpWithRevocationSetting(std::unique_ptr<verifier::Verifier> inner, bool allow_unchecked)
+      : inner_(std::move(inner)), allow_unchecked_(allow_unchecked) {}
+  [[nodiscard]] std::string_view tee() const override { return inner_->tee(); }
+  Result<Json> verify(const verifier::VerifyInput& input) const override {
+    Json claims = COFFER_TRY(inner_->verify(input));
+    claims["unchecked_revocation_allowed"] = allow_unchecked_;
+    return claims;
+  }
+
+ private:
+  std::unique_ptr<verifier::Verifier> inner_;
+  bool allow_unchecked_;
+};
+
 Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
                                                       const std::filesystem::path& base) {
-  COFFER_TRY_STATUS(
-      s.reject_unknown({"enabled", "trusted_roots", "vek_dir", "kds_url", "cache_dir", "crl_dir"}));
+  COFFER_TRY_STATUS(s.reject_unknown({"enabled", "trusted_roots", "vek_dir", "kds_url", "cache_dir",
+                                      "crl_dir", "allow_unchecked_revocation"}));
+  bool allow_unchecked = COFFER_TRY(s.boolean("allow_unchecked_revocation", false));
   std::map<vsnp::Product, vsnp::VendorChain> vendors;
   auto roots = COFFER_TRY(s.string_array("trusted_roots"));
   std::vector<std::string> pems;
@@ -171,12 +190,24 @@ Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
   if (sources.size() == 1) source = sources.front();
   if (sources.size() > 1) source = std::make_shared<FirstOfVekSources>(std::move(sources));
 
+  if (allow_unchecked) {
+    spdlog::warn(
+        "[{}] allow_unchecked_revocation = true: the default policy affirms SNP hardware even "
+        "when AMD's CRL was not checked (a revoked ASK/ASVK would go unnoticed)",
+        s.name());
+  } else if (!crl_source) {
+    spdlog::warn(
+        "[{}] has neither crl_dir nor kds_url: AMD's CRL cannot be checked, so the default policy "
+        "affirms no SNP hardware",
+        s.name());
+  }
   vsnp::SnpChainVerifier::Options options;
   // explicitly listed roots are trusted even when they are not AMD's (claims then say so)
   options.trust_configured_arks = configured;
   options.crl_source = std::move(crl_source);
   auto chain = std::make_shared<const vsnp::SnpChainVerifier>(std::move(vendors), source, options);
-  return std::make_unique<vsnp::SnpVerifier>(chain);
+  return std::make_unique<SnpWithRevocationSetting>(std::make_unique<vsnp::SnpVerifier>(chain),
+                                                    allow_unchecked);
 }
 
 }  // namespace

@@ -109,6 +109,28 @@ TEST_F(DefaultAttestationPolicy, DcapNeedsFullVerificationWithCrls) {
   }
 }
 
+// AMD hardware is affirmed only when AMD's CRL was checked, or the configuration waives it.
+TEST_F(DefaultAttestationPolicy, SnpNeedsCheckedRevocationUnlessWaived) {
+  Json snp = {{"tee_root", "amd"},
+              {"reported_tcb_bootloader", "3"},
+              {"reported_tcb_tee", "0"},
+              {"reported_tcb_snp", "8"},
+              {"reported_tcb_microcode", "115"},
+              {"crl_checked", true},
+              {"unchecked_revocation_allowed", false}};
+  status_for({{"snp", snp}});
+  EXPECT_EQ(vector_["hardware"], 2);
+  snp["crl_checked"] = false;
+  status_for({{"snp", snp}});
+  EXPECT_EQ(vector_["hardware"], 97);
+  snp.erase("crl_checked");
+  status_for({{"snp", snp}});
+  EXPECT_EQ(vector_["hardware"], 97);
+  snp["unchecked_revocation_allowed"] = true;
+  status_for({{"snp", snp}});
+  EXPECT_EQ(vector_["hardware"], 2);
+}
+
 TEST(DefaultResourcePolicy, AllowsOnlyWhenEverySubmodAffirms) {
   auto p = policy::compile({{"default_resource.rego", std::string(default_resource_policy())}});
   ASSERT_TRUE(p) << p.error().to_string();

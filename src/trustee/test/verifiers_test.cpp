@@ -82,6 +82,9 @@ TEST(TeeVerifiers, DefaultsEnableAllThreeWithVendorRoots) {
       find(*verifiers, "snp")->verify({evidence, rd, std::nullopt, at("2025-01-01T00:00:00Z")});
   ASSERT_TRUE(snp) << snp.error().to_string();
   EXPECT_EQ((*snp)["tee_root"], "amd");
+  // no crl_dir, no kds_url: AMD's CRL was not checked, and the configuration does not waive it
+  EXPECT_EQ((*snp)["crl_checked"], false);
+  EXPECT_EQ((*snp)["unchecked_revocation_allowed"], false);
 }
 
 TEST(TeeVerifiers, OfflineCollateralAndVekDirectory) {
@@ -121,7 +124,7 @@ TEST(TeeVerifiers, ConfigurationErrors) {
         "[snp]\ntrusted_roots = [\"intel_roots/Intel_SGX_Root_CA.pem\"]\n",
         "[tdx]\nenabled = \"yes\"\n",
         "[tdx]\ncollateral_dir = \"tdx/go-tdx-guest\"\nallow_chain_only = true\n",
-        "[sgx]\nallow_chain_only = \"yes\"\n"}) {
+        "[sgx]\nallow_chain_only = \"yes\"\n", "[snp]\nallow_unchecked_revocation = 1\n"}) {
     auto cfg = parse(text);
     auto r = build_tee_verifiers(cfg.section(), nullptr, kEvidence);
     ASSERT_FALSE(r) << text;
@@ -213,6 +216,43 @@ TEST_F(DcapThroughDefaultPolicy, ChainOnlyMustBeAllowedAndIsNotAffirmed) {
   EXPECT_EQ(out->claims["submods"]["cpu0"]["ear.trustworthiness-vector"]["hardware"], 97);
 }
 
+// Real SNP evidence (go-sev-guest, Milan, AMD's roots) through the default policy: without a
+// checked CRL its hardware is not affirmed, unless allow_unchecked_revocation says so.
+TEST(SnpThroughDefaultPolicy, UncheckedRevocationIsAffirmedOnlyWhenConfigured) {
+  auto hardware = [](const std::string& snp_toml) -> Result<Json> {
+    TempDir dir;
+    auto store = *storage::SqliteStore::open(dir.path() / "t.db", crypto::random_bytes(32));
+    auto rvps = *rvps::Rvps::open(*store);
+    auto clock = std::make_shared<ManualClock>(at("2025-01-01T00:00:00Z"));
+    auto as = COFFER_TRY(AttestationService::create(
+        {}, *crypto::Key::generate(crypto::KeyType::kEcP256), *store, *rvps, clock));
+    auto cfg = parse("[tdx]\nenabled = false\n[sgx]\nenabled = false\n[snp]\n" + snp_toml);
+    COFFER_TRY_STATUS(register_tee_verifiers(*as, cfg.section(), clock, kEvidence));
+    Json evidence = {
+        {"attestation_report", base64_encode(load("snp/go-sev-guest/attestation.bin"))},
+        {"cert_chain",
+         Json::array({{{"cert_type", "VCEK"},
+                       {"data", base64_encode(load("snp/go-sev-guest/vcek.testcer"))}}})}};
+    Bytes rd = {1, 2, 3, 4, 5};
+    auto out = COFFER_TRY(as->attest({.tee = "snp",
+                                      .evidence = evidence,
+                                      .expected_report_data = rd,
+                                      .init_data_digest = std::nullopt,
+                                      .runtime_data_claims = Json::object(),
+                                      .init_data_claims = Json::object(),
+                                      .policy_id = ""}));
+    const Json& cpu0 = out.claims["submods"]["cpu0"];
+    return Json{{"hardware", cpu0["ear.trustworthiness-vector"]["hardware"]},
+                {"crl_checked", cpu0["ear.veraison.annotated-evidence"]["snp"]["crl_checked"]}};
+  };
+  auto unchecked = hardware("");
+  ASSERT_TRUE(unchecked) << unchecked.error().to_string();
+  EXPECT_EQ(*unchecked, Json({{"hardware", 97}, {"crl_checked", false}}));
+  auto waived = hardware("allow_unchecked_revocation = true\n");
+  ASSERT_TRUE(waived) << waived.error().to_string();
+  EXPECT_EQ(*waived, Json({{"hardware", 2}, {"crl_checked", false}}));
+}
+
 // [snp] crl_dir: AMD's CRL (<product>.crl, issued by the ARK with RSASSA-PSS SHA-384) is checked
 // for evidence verified through the configured roots; here the simulated AMD PKI's.
 TEST(TeeVerifiers, SnpCrlDirFromConfigurationRevokesTheAsk) {
@@ -252,6 +292,7 @@ TEST(TeeVerifiers, SnpCrlDirFromConfigurationRevokesTheAsk) {
   auto accepted = verify();
   ASSERT_TRUE(accepted) << accepted.error().to_string();
   EXPECT_EQ((*accepted)["tee_root"], "simulated");
+  EXPECT_EQ((*accepted)["crl_checked"], true);
   write_crl({pki->ask.serial()});  // revokes the ASK that signed this VCEK
   auto revoked = verify();
   ASSERT_FALSE(revoked);
