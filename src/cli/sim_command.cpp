@@ -89,6 +89,7 @@ void run_init(const std::string& dir, bool force, int rsa_bits) {
                   {"amd_ark", dir + "/amd/ark.pem"},
                   {"amd_vendor_chain", dir + "/amd/ask_ark.pem"},
                   {"amd_vcek_dir", dir + "/amd/vcek"},
+                  {"amd_crl_dir", dir + "/amd/crl"},
                   {"warning", "simulation only: this PKI proves nothing about the host"}};
   std::cout << summary.dump(2) << "\n";
 }

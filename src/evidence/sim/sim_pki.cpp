@@ -351,19 +351,31 @@ Result<SimPki> generate_sim_pki(const SimPkiOptions& o, const SimPlatform& platf
                std::move(vcek_key),
                std::move(ark),
                std::move(ask),
-               std::move(vcek)};
+               std::move(vcek),
+               {}};
     pki.tcb_info_json = COFFER_TRY(tcb_info(pki, o));
     pki.qe_identity_json = COFFER_TRY(qe_identity(pki, o));
     crypto::CrlSpec crl{.this_update = o.now - std::chrono::hours(1),
                         .next_update = o.now + o.collateral_lifetime};
     pki.pck_crl = COFFER_TRY(crypto::issue_crl(crl, pki.platform_ca, pki.platform_ca_key));
     pki.root_ca_crl = COFFER_TRY(crypto::issue_crl(crl, pki.root_ca, pki.root_key));
+    crypto::CrlSpec amd_crl = crl;
+    amd_crl.digest = crypto::DigestAlg::kSha384;
+    amd_crl.rsa_pss = true;
+    pki.amd_crl = COFFER_TRY(crypto::issue_crl(amd_crl, pki.ark, pki.ark_key));
     return pki;
   };
   auto pki = run();
   if (!pki) return failed(pki.error(), "generating the simulation PKI");
   return pki;
 }
+
+namespace {
+// AMD's CRL file name for the product, as DirectoryCrlSource reads it ("Genoa.crl").
+std::string amd_crl_name(const SimPlatform& p) {
+  return std::string(snp::product_name(p.product)) + ".crl";
+}
+}  // namespace
 
 Status write_sim_pki(const SimPki& pki, const fs::path& dir, bool force) {
   std::error_code ec;
@@ -373,7 +385,8 @@ Status write_sim_pki(const SimPki& pki, const fs::path& dir, bool force) {
                                             "replace it (every enclave quote made with it "
                                             "becomes unverifiable)");
   }
-  for (const auto& sub : {dir / "intel" / "collateral", dir / "amd" / "vcek"}) {
+  for (const auto& sub :
+       {dir / "intel" / "collateral", dir / "amd" / "vcek", dir / "amd" / "crl"}) {
     fs::create_directories(sub, ec);
     if (ec) return make_error("io_error", "cannot create " + sub.string() + ": " + ec.message());
   }
@@ -402,6 +415,7 @@ Status write_sim_pki(const SimPki& pki, const fs::path& dir, bool force) {
   COFFER_TRY_STATUS(write_text(amd / "ask.pem", pki.ask.pem()));
   COFFER_TRY_STATUS(write_text(amd / "ask_ark.pem", pki.amd_vendor_chain_pem()));
   COFFER_TRY_STATUS(write_text(amd / "vcek" / "vcek.der", to_string(pki.vcek.der())));
+  COFFER_TRY_STATUS(write_text(amd / "crl" / amd_crl_name(pki.platform), to_string(pki.amd_crl)));
   // Last, so that a half-written directory is not mistaken for a complete one.
   return write_text(dir / "sim.json", platform_to_json(pki.platform).dump(2) + "\n");
 }
@@ -418,7 +432,10 @@ Result<SimPki> load_sim_pki(const fs::path& dir) {
   auto vcek_der = COFFER_TRY(read_file(amd / "vcek" / "vcek.der", 1 << 20));
   auto vcek = Certificate::from_der(vcek_der);
   if (!vcek) return make_error("sim_pki_invalid", "amd/vcek/vcek.der: " + vcek.error().message);
-  return SimPki{COFFER_TRY(platform_from_json(*j)),
+  auto platform = COFFER_TRY(platform_from_json(*j));
+  Bytes amd_crl;  // absent in directories written before the sim PKI had one
+  if (auto crl = read_file(amd / "crl" / amd_crl_name(platform), 1 << 20)) amd_crl = *crl;
+  return SimPki{std::move(platform),
                 COFFER_TRY(read_key(intel / "root_ca.key")),
                 COFFER_TRY(read_key(intel / "pck_platform_ca.key")),
                 COFFER_TRY(read_key(intel / "pck.key")),
@@ -437,7 +454,8 @@ Result<SimPki> load_sim_pki(const fs::path& dir) {
                 COFFER_TRY(read_key(amd / "vcek.key")),
                 COFFER_TRY(read_cert(amd / "ark.pem")),
                 COFFER_TRY(read_cert(amd / "ask.pem")),
-                std::move(*vcek)};
+                std::move(*vcek),
+                std::move(amd_crl)};
 }
 
 Result<SignedQeReport> make_qe_report(const SimPki& pki) {

@@ -73,6 +73,10 @@ struct SimPki {
   // AMD-like
   crypto::Key ark_key, ask_key, vcek_key;
   crypto::Certificate ark, ask, vcek;
+  // AMD-like CRL of the product (DER, by the ARK, RSASSA-PSS SHA-384, nothing revoked), as KDS
+  // serves /vcek/v1/<product>/crl; written as amd/crl/<product>.crl for the SNP verifier's
+  // crl_dir. Empty when loaded from a directory written before it existed.
+  Bytes amd_crl;
 
   // PEM chains as DCAP quotes and collateral carry them.
   [[nodiscard]] std::string pck_chain_pem() const;          // PCK, Platform CA, root

@@ -87,7 +87,11 @@ class SimTrustee {
               {pki().platform.product, *chain}};
           auto snp_chain = std::make_shared<const verifier::snp::SnpChainVerifier>(
               vendors, nullptr,
-              verifier::snp::SnpChainVerifier::Options{.trust_configured_arks = trust_sim_ark});
+              verifier::snp::SnpChainVerifier::Options{
+                  .trust_configured_arks = trust_sim_ark,
+                  // the sim PKI's AMD-like CRL: revocation is checked, as the policies require
+                  .crl_source = std::make_shared<verifier::snp::DirectoryCrlSource>(
+                      (collateral_.path() / "amd" / "crl").string())});
           t.attestation_service().register_verifier(
               std::make_unique<verifier::snp::SnpVerifier>(snp_chain));
         }) {
@@ -147,6 +151,7 @@ TEST(SimEndToEnd, SimSnpReleasesTheSecret) {
   auto claims = jose::jwt_peek_claims(*client.token());
   const Json& snp = (*claims)["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["snp"];
   EXPECT_EQ(snp["tee_root"], "simulated");
+  EXPECT_EQ(snp["crl_checked"], true);
   EXPECT_EQ((*attester)->check_init_data(crypto::sha256(as_bytes(kSnpInitData))),
             InitDataBinding::kMatches);
 }

@@ -49,6 +49,15 @@ path = "trustee.db"
       return;
     }
     trustee_ = std::move(*t);
+    // The default policy never affirms sample evidence; the development policy does.
+    if (sample) {
+      if (auto s = trustee_->attestation_service().set_policy(
+              "default_cpu", std::string(trustee::as::development_attestation_policy()));
+          !s) {
+        ADD_FAILURE() << s.error().to_string();
+        return;
+      }
+    }
     if (before_start) before_start(*trustee_);
     if (auto s = trustee_->start(); !s) {
       ADD_FAILURE() << s.error().to_string();

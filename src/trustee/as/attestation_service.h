@@ -88,6 +88,9 @@ class AttestationService {
 
 // The policies shipped with coffer (src/trustee/policies/*.rego, embedded at build time).
 std::string_view default_attestation_policy();
+// The development attestation policy (development_attestation.rego): never installed by itself;
+// tests and `coffer sim` set it explicitly.
+std::string_view development_attestation_policy();
 std::string_view default_resource_policy();
 
 }  // namespace coffer::trustee::as

@@ -1,6 +1,7 @@
 #include "trustee/as/verifiers.h"
 
 #include "core/file.h"
+#include "core/log.h"
 #include "crypto/x509.h"
 #include "verifier/dcap/dcap_verifier.h"
 #include "verifier/dcap/intel_root.h"
@@ -32,11 +33,34 @@ Result<std::string> read_pem(const config::Section& s, const std::filesystem::pa
   return *pem;
 }
 
+// A DCAP TEE configured without a collateral source: its evidence is refused, naming the settings
+// that would make it verifiable (chain-only checks no CRL, QE identity or TCB).
+class NoCollateralVerifier final : public verifier::Verifier {
+ public:
+  NoCollateralVerifier(std::string tee, std::string section)
+      : tee_(std::move(tee)), section_(std::move(section)) {}
+  [[nodiscard]] std::string_view tee() const override { return tee_; }
+  Result<Json> verify(const verifier::VerifyInput& /*input*/) const override {
+    return make_error("collateral_source_missing",
+                      "[" + section_ +
+                          "] sets neither collateral_dir nor pccs_url: without collateral (CRLs, "
+                          "QE identity, TCB info) " +
+                          tee_ +
+                          " evidence is refused; set one of them, or allow_chain_only = true to "
+                          "verify the PCK chain only");
+  }
+
+ private:
+  std::string tee_;
+  std::string section_;
+};
+
 Result<std::unique_ptr<verifier::Verifier>> build_dcap(const config::Section& s, bool tdx,
                                                        const std::shared_ptr<const Clock>& clock,
                                                        const std::filesystem::path& base) {
-  COFFER_TRY_STATUS(s.reject_unknown({"enabled", "trusted_roots", "collateral_dir", "pccs_url",
-                                      "cache_dir", "allow_expired_collateral"}));
+  COFFER_TRY_STATUS(
+      s.reject_unknown({"enabled", "trusted_roots", "collateral_dir", "pccs_url", "cache_dir",
+                        "allow_expired_collateral", "allow_chain_only"}));
   std::vector<crypto::Certificate> anchors;
   for (const auto& p : COFFER_TRY(s.string_array("trusted_roots"))) {
     auto certs = crypto::Certificate::chain_from_pem(COFFER_TRY(read_pem(s, resolve(base, p))));
@@ -48,6 +72,20 @@ Result<std::unique_ptr<verifier::Verifier>> build_dcap(const config::Section& s,
   auto collateral_dir = COFFER_TRY(s.optional_string("collateral_dir"));
   auto pccs_url = COFFER_TRY(s.optional_string("pccs_url"));
   if (collateral_dir && pccs_url) return bad(s, "set collateral_dir or pccs_url, not both");
+  bool allow_chain_only = COFFER_TRY(s.boolean("allow_chain_only", false));
+  if (allow_chain_only && (collateral_dir || pccs_url)) {
+    return bad(s, "allow_chain_only applies only without collateral_dir and pccs_url");
+  }
+  std::string tee = tdx ? "tdx" : "sgx";
+  if (!collateral_dir && !pccs_url && !allow_chain_only) {
+    return std::make_unique<NoCollateralVerifier>(tee, s.name());
+  }
+  if (allow_chain_only) {
+    spdlog::warn(
+        "[{}] allow_chain_only = true: {} quotes are verified up to the PCK chain only, without "
+        "CRLs, QE identity or TCB status (claims verification_mode = \"chain_only\")",
+        s.name(), tee);
+  }
   std::shared_ptr<const dcap::CollateralSource> source;
   if (collateral_dir) {
     auto dir = dcap::DirectoryCollateralSource::open(resolve(base, *collateral_dir));
@@ -89,10 +127,29 @@ class FirstOfVekSources final : public vsnp::VekSource {
   std::vector<std::shared_ptr<const vsnp::VekSource>> sources_;
 };
 
+// The SNP verifier's claims plus the configuration's revocation setting, for the policy:
+// `unchecked_revocation_allowed` is true only with allow_unchecked_revocation = true.
+class SnpWithRevocationSetting final : public verifier::Verifier {
+ public:
+  SnpWithRevocationSetting(std::unique_ptr<verifier::Verifier> inner, bool allow_unchecked)
+      : inner_(std::move(inner)), allow_unchecked_(allow_unchecked) {}
+  [[nodiscard]] std::string_view tee() const override { return inner_->tee(); }
+  Result<Json> verify(const verifier::VerifyInput& input) const override {
+    Json claims = COFFER_TRY(inner_->verify(input));
+    claims["unchecked_revocation_allowed"] = allow_unchecked_;
+    return claims;
+  }
+
+ private:
+  std::unique_ptr<verifier::Verifier> inner_;
+  bool allow_unchecked_;
+};
+
 Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
                                                       const std::filesystem::path& base) {
-  COFFER_TRY_STATUS(
-      s.reject_unknown({"enabled", "trusted_roots", "vek_dir", "kds_url", "cache_dir", "crl_dir"}));
+  COFFER_TRY_STATUS(s.reject_unknown({"enabled", "trusted_roots", "vek_dir", "kds_url", "cache_dir",
+                                      "crl_dir", "allow_unchecked_revocation"}));
+  bool allow_unchecked = COFFER_TRY(s.boolean("allow_unchecked_revocation", false));
   std::map<vsnp::Product, vsnp::VendorChain> vendors;
   auto roots = COFFER_TRY(s.string_array("trusted_roots"));
   std::vector<std::string> pems;
@@ -133,12 +190,24 @@ Result<std::unique_ptr<verifier::Verifier>> build_snp(const config::Section& s,
   if (sources.size() == 1) source = sources.front();
   if (sources.size() > 1) source = std::make_shared<FirstOfVekSources>(std::move(sources));
 
+  if (allow_unchecked) {
+    spdlog::warn(
+        "[{}] allow_unchecked_revocation = true: the default policy affirms SNP hardware even "
+        "when AMD's CRL was not checked (a revoked ASK/ASVK would go unnoticed)",
+        s.name());
+  } else if (!crl_source) {
+    spdlog::warn(
+        "[{}] has neither crl_dir nor kds_url: AMD's CRL cannot be checked, so the default policy "
+        "affirms no SNP hardware",
+        s.name());
+  }
   vsnp::SnpChainVerifier::Options options;
   // explicitly listed roots are trusted even when they are not AMD's (claims then say so)
   options.trust_configured_arks = configured;
   options.crl_source = std::move(crl_source);
   auto chain = std::make_shared<const vsnp::SnpChainVerifier>(std::move(vendors), source, options);
-  return std::make_unique<vsnp::SnpVerifier>(chain);
+  return std::make_unique<SnpWithRevocationSetting>(std::make_unique<vsnp::SnpVerifier>(chain),
+                                                    allow_unchecked);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 //   pccs_url = "https://pccs:8081"              # or Intel PCS / a PCCS (v4 API)
 //   cache_dir = "/var/cache/coffer/pcs"         # on-disk cache of PCS/PCCS collateral
 //   allow_expired_collateral = false            # accept past nextUpdate, flagged in claims
+//   allow_chain_only = false                    # without collateral: PCK chain only
 //
 //   [attestation_service.verifier.snp]
 //   enabled = true
@@ -16,10 +17,16 @@
 //   kds_url = "https://kdsintf.amd.com"         # AMD KDS for VCEKs
 //   cache_dir = "/var/cache/coffer/kds"         # on-disk cache of KDS answers
 //   crl_dir = "/var/lib/coffer/amd-crl"         # AMD CRLs <product>.crl; default: KDS if set
+//   allow_unchecked_revocation = false          # let policies affirm without a checked CRL
 //
-// With neither collateral_dir nor pccs_url, DCAP quotes are verified in chain-only mode (claims
-// tcb_status "Unknown"). Roots other than the vendors' are trusted only when listed, and the
-// claims then say tee_root = "simulated". Relative paths resolve against `base_dir`.
+// With neither collateral_dir nor pccs_url, DCAP evidence is refused ("collateral_source_missing",
+// naming the settings) unless allow_chain_only = true: then quotes are verified up to the PCK
+// chain only (claims verification_mode "chain_only", crls_checked false, tcb_status "Unknown"),
+// which the default policy never affirms. SNP claims carry crl_checked (AMD's CRL checked) and
+// unchecked_revocation_allowed (the setting); the default policy affirms SNP hardware only when
+// one of them is true. Roots other than the vendors' are trusted only when
+// listed, and the claims then say tee_root = "simulated". Relative paths resolve against
+// `base_dir`.
 #pragma once
 
 #include <filesystem>

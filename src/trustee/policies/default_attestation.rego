@@ -18,17 +18,17 @@ default hardware := 97
 
 default configuration := 36
 
-# ---- sample: unsigned test evidence, only accepted when explicitly enabled. It carries no
-# hardware assurance, so it makes no hardware claim; its "executables" claim stands only when
-# its svn is registered.
-executables := 3 if {
-	input.sample
-	input.sample.svn in query_reference_value("sample.svn")
+# ---- sample: unsigned test evidence, only accepted when explicitly enabled. Anyone can write
+# it, so this policy never affirms it: its hardware claim is contraindicated, whatever the
+# reference values say. Only the development policy (development_attestation.rego) affirms it.
+hardware := 97 if input.sample
+
+# ---- Intel DCAP (TDX, SGX): only a full verification counts - TCB info, QE identity and both
+# CRLs (root CA and PCK) checked. A chain-only verification (allow_chain_only) never does.
+dcap_verified(claims) if {
+	claims.verification_mode == "full"
+	claims.crls_checked == true
 }
-
-hardware := 0 if input.sample
-
-configuration := 0 if input.sample
 
 # ---- Intel TDX
 executables := 3 if {
@@ -43,11 +43,13 @@ executables := 3 if {
 # current hardware; any other configured root (the simulated TEE's) never is.
 hardware := 2 if {
 	input.tdx.tee_root == "intel"
+	dcap_verified(input.tdx)
 	input.tdx.tcb_status == "UpToDate"
 }
 
 hardware := 32 if {
 	input.tdx.tee_root == "intel"
+	dcap_verified(input.tdx)
 	input.tdx.tcb_status in {"SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"}
 }
 
@@ -56,7 +58,13 @@ configuration := 2 if {
 	input.tdx.td_attributes.debug == false
 }
 
-# ---- AMD SEV-SNP
+# ---- AMD SEV-SNP. Hardware is affirmed only when AMD's CRL was checked (the ASK/ASVK is not
+# revoked), or when the trustee's configuration explicitly accepts unchecked revocation
+# ([attestation_service.verifier.snp] allow_unchecked_revocation = true).
+snp_revocation_ok(claims) if claims.crl_checked == true
+
+snp_revocation_ok(claims) if claims.unchecked_revocation_allowed == true
+
 executables := 3 if {
 	input.snp
 	input.snp.measurement in query_reference_value("snp.measurement")
@@ -64,6 +72,7 @@ executables := 3 if {
 
 hardware := 2 if {
 	input.snp.tee_root == "amd"
+	snp_revocation_ok(input.snp)
 	to_number(input.snp.reported_tcb_bootloader) >= min_svn("snp.min_bootloader_svn")
 	to_number(input.snp.reported_tcb_tee) >= min_svn("snp.min_tee_svn")
 	to_number(input.snp.reported_tcb_snp) >= min_svn("snp.min_snp_svn")
@@ -85,6 +94,7 @@ executables := 3 if {
 
 hardware := 2 if {
 	input.sgx.tee_root == "intel"
+	dcap_verified(input.sgx)
 	input.sgx.tcb_status == "UpToDate"
 }
 

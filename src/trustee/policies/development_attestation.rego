@@ -33,6 +33,13 @@ hardware := 0 if input.sample
 
 configuration := 0 if input.sample
 
+# ---- Intel DCAP (TDX, SGX): only a full verification counts - TCB info, QE identity and both
+# CRLs (root CA and PCK) checked. A chain-only verification (allow_chain_only) never does.
+dcap_verified(claims) if {
+	claims.verification_mode == "full"
+	claims.crls_checked == true
+}
+
 # ---- Intel TDX (hardware or simulated)
 executables := 3 if {
 	input.tdx
@@ -44,11 +51,13 @@ executables := 3 if {
 
 hardware := 2 if {
 	input.tdx.tee_root in intel_like_roots
+	dcap_verified(input.tdx)
 	input.tdx.tcb_status == "UpToDate"
 }
 
 hardware := 32 if {
 	input.tdx.tee_root in intel_like_roots
+	dcap_verified(input.tdx)
 	input.tdx.tcb_status in {"SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded"}
 }
 
@@ -61,7 +70,13 @@ configuration := 97 if {
 	input.tdx.td_attributes.debug == true
 }
 
-# ---- AMD SEV-SNP (hardware or simulated)
+# ---- AMD SEV-SNP (hardware or simulated). Hardware is affirmed only when AMD's CRL was
+# checked (the ASK/ASVK is not revoked), or when the trustee's configuration explicitly accepts
+# unchecked revocation ([attestation_service.verifier.snp] allow_unchecked_revocation = true).
+snp_revocation_ok(claims) if claims.crl_checked == true
+
+snp_revocation_ok(claims) if claims.unchecked_revocation_allowed == true
+
 executables := 3 if {
 	input.snp
 	input.snp.measurement in query_reference_value("snp.measurement")
@@ -69,6 +84,7 @@ executables := 3 if {
 
 hardware := 2 if {
 	input.snp.tee_root in amd_like_roots
+	snp_revocation_ok(input.snp)
 	to_number(input.snp.reported_tcb_bootloader) >= min_svn("snp.min_bootloader_svn")
 	to_number(input.snp.reported_tcb_tee) >= min_svn("snp.min_tee_svn")
 	to_number(input.snp.reported_tcb_snp) >= min_svn("snp.min_snp_svn")
@@ -90,6 +106,7 @@ executables := 3 if {
 
 hardware := 2 if {
 	input.sgx.tee_root in intel_like_roots
+	dcap_verified(input.sgx)
 	input.sgx.tcb_status == "UpToDate"
 }
 

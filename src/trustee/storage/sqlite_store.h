@@ -1,6 +1,9 @@
-// Store on an embedded SQLite database (WAL, synchronous=FULL). Resources are sealed with
-// AES-256-GCM under the KEK; the resource path is the associated data, so a ciphertext moved to
-// another row does not decrypt.
+// Store on an embedded SQLite database (WAL, synchronous=FULL). Resources, policies and reference
+// values are sealed with AES-256-GCM under the KEK; the row's name (resource path, policy kind and
+// id, reference value name) is the associated data, so a ciphertext edited, moved to another row
+// or renamed does not decrypt ("storage_corrupt"). The database file and its -wal/-shm are mode
+// 0600, in a directory of mode 0700 (created so, refused when open to group or others:
+// "insecure_storage_dir").
 #pragma once
 
 #include <filesystem>
@@ -34,6 +37,11 @@ class SqliteStore final : public Store {
  private:
   SqliteStore(sqlite3* db, Bytes kek);
   Status exec(const char* sql) const;
+  // Creates the schema, or brings an older one to the current version.
+  Status migrate();
+  // The writes, with mu_ held (or during open/migrate).
+  Status put_policy_locked(const std::string& kind, const std::string& id, const std::string& text);
+  Status put_reference_value_locked(const std::string& name, const std::string& values_json);
   sqlite3* db_;
   Bytes kek_;
   mutable std::mutex mu_;

@@ -49,6 +49,12 @@ class KbsFixture : public ::testing::Test {
     auto t = Trustee::create(*config, clock_);
     ASSERT_TRUE(t) << t.error().to_string();
     trustee_ = std::move(*t);
+    // The default policy never affirms sample evidence; the tests of the protocol use the
+    // development policy, which does (for a registered svn).
+    if (development_policy_) {
+      ASSERT_TRUE(trustee_->attestation_service().set_policy(
+          "default_cpu", std::string(as::development_attestation_policy())));
+    }
     ASSERT_TRUE(trustee_->start());
     url_ = trustee_->urls().at(0);
     port_ = static_cast<std::uint16_t>(std::stoi(url_.substr(url_.rfind(':') + 1)));
@@ -157,6 +163,7 @@ class KbsFixture : public ::testing::Test {
   }
 
   TempDir dir_;
+  bool development_policy_ = true;  // install the development attestation policy at start()
   std::shared_ptr<ManualClock> clock_;
   crypto::Key admin_key_ = *crypto::Key::generate(crypto::KeyType::kEd25519);
   std::unique_ptr<Trustee> trustee_;

@@ -2,6 +2,8 @@
 // status and error type.
 #include "trustee/test/kbs_fixture.h"
 
+#include <sqlite3.h>
+
 namespace coffer::trustee::testing {
 namespace {
 
@@ -320,6 +322,30 @@ TEST_F(KbsHttp, RestartKeepsResourcesPoliciesAndReferenceValues) {
   EXPECT_EQ(admin("DELETE", "/kbs/v0/resource/default/key/1").status, 404);
 }
 
+// An attestation policy edited in the database behind the trustee's back: the trustee refuses to
+// start rather than evaluate it.
+TEST_F(KbsHttp, TamperedStoredPolicyIsRefusedAtStart) {
+  trustee_.reset();
+  auto db = dir_.path() / "trustee.db";
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(raw,
+                         "UPDATE policies SET ciphertext=zeroblob(length(ciphertext)) "
+                         "WHERE kind='attestation' AND id='default_cpu'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_EQ(sqlite3_changes(raw), 1);
+  sqlite3_close(raw);
+  auto config = parse_config(default_config(), dir_.path());
+  ASSERT_TRUE(config);
+  auto t = Trustee::create(*config, clock_);
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code, "storage_corrupt");
+  EXPECT_EQ(t.error().message,
+            "attestation policy 'default_cpu' does not decrypt: wrong key-encryption key or "
+            "tampered database");
+}
+
 TEST_F(KbsHttp, SessionTableBounded) {
   start(default_config("[attestation_service]\nmax_sessions = 2\n"));
   net::HttpClient a, b, c;
@@ -378,25 +404,41 @@ namespace {
 
 class KbsHttpHardware : public KbsFixture {};
 
-// tdx, sgx and snp verifiers are registered by default; a genuine Intel quote whose REPORTDATA
-// is not this session's binding is refused.
+// tdx, sgx and snp verifiers are registered by default; without a collateral source, TDX
+// evidence is refused naming the missing settings; with chain-only verification allowed, a
+// genuine Intel quote whose REPORTDATA is not this session's binding is refused.
 TEST_F(KbsHttpHardware, RealTdxQuoteNotBoundToSessionIsRefused) {
-  net::HttpClient c;
-  auto a = auth(c, "tdx");
-  ASSERT_EQ(a.status, 200) << a.body;
-  std::string nonce = (*parse_json(a.body))["nonce"];
   auto quote =
       read_file(std::string(COFFER_SOURCE_DIR) + "/testdata/evidence/tdx/dcap-qvl/tdx_quote");
   ASSERT_TRUE(quote);
-  auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
-  Json body = {
-      {"runtime-data", {{"nonce", nonce}, {"tee-pubkey", tee_jwk(key)}}},
-      {"tee-evidence",
-       {{"primary_evidence", {{"quote", base64_encode(*quote)}}}, {"additional_evidence", ""}}}};
-  auto r = call(c, "POST", "/kbs/v0/attest", body.dump());
+  auto attest_quote = [&]() {
+    net::HttpClient c;
+    auto a = auth(c, "tdx");
+    EXPECT_EQ(a.status, 200) << a.body;
+    std::string nonce = (*parse_json(a.body))["nonce"];
+    auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
+    Json body = {
+        {"runtime-data", {{"nonce", nonce}, {"tee-pubkey", tee_jwk(key)}}},
+        {"tee-evidence",
+         {{"primary_evidence", {{"quote", base64_encode(*quote)}}}, {"additional_evidence", ""}}}};
+    return call(c, "POST", "/kbs/v0/attest", body.dump());
+  };
+  auto refused = attest_quote();
+  EXPECT_EQ(refused.status, 401);
+  EXPECT_EQ(problem_type(refused), "AttestationFailed");
+  EXPECT_NE(detail(refused).find("collateral_source_missing"), std::string::npos)
+      << detail(refused);
+  EXPECT_NE(detail(refused).find("[attestation_service.verifier.tdx] sets neither collateral_dir "
+                                 "nor pccs_url"),
+            std::string::npos)
+      << detail(refused);
+
+  start(default_config("[attestation_service.verifier.tdx]\nallow_chain_only = true\n"));
+  auto r = attest_quote();
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(problem_type(r), "AttestationFailed");
   EXPECT_NE(detail(r).find("report_data_mismatch"), std::string::npos) << detail(r);
+  net::HttpClient c;
   EXPECT_EQ(auth(c, "snp").status, 200);
   EXPECT_EQ(auth(c, "sgx").status, 200);
 }
@@ -406,6 +448,61 @@ TEST_F(KbsHttpHardware, HardwareVerifiersCanBeDisabled) {
   net::HttpClient c;
   EXPECT_EQ(auth(c, "tdx").status, 400);
   EXPECT_EQ(auth(c, "snp").status, 200);
+}
+
+}  // namespace
+}  // namespace coffer::trustee::testing
+
+namespace coffer::trustee::testing {
+namespace {
+
+// The shipped default policy, as a trustee without any stored policy uses it.
+class KbsHttpDefaultPolicy : public KbsFixture {
+ protected:
+  void SetUp() override {
+    development_policy_ = false;
+    KbsFixture::SetUp();
+  }
+};
+
+// Sample evidence is unsigned: with the sample TEE enabled and the default policy, a registered
+// svn still gets no affirming token, so the default resource policy releases nothing.
+TEST_F(KbsHttpDefaultPolicy, SampleEnabledReleasesNothing) {
+  register_svn("1");
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "the-secret").status, 200);
+  net::HttpClient c;
+  auto h = handshake(c);
+  ASSERT_EQ(h.attest.status, 200) << h.attest.body;
+  auto r = call(c, "GET", "/kbs/v0/resource/default/key/1");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(problem_type(r), "PolicyDeny");
+  auto claims = trustee_->attestation_service().verify_token(
+      (*parse_json(h.attest.body))["token"].get<std::string>());
+  ASSERT_TRUE(claims) << claims.error().to_string();
+  const auto& cpu0 = (*claims)["submods"]["cpu0"];
+  EXPECT_EQ(cpu0["ear.status"], "contraindicated");
+  EXPECT_EQ(cpu0["ear.trustworthiness-vector"]["hardware"], 97);
+  EXPECT_EQ(cpu0["ear.appraisal-policy-id"], "default_cpu");
+}
+
+// The development policy (installed explicitly) affirms sample evidence with a registered svn.
+TEST_F(KbsHttpDefaultPolicy, DevelopmentPolicyAffirmsSample) {
+  register_svn("1");
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "the-secret").status, 200);
+  Json set = {{"type", "rego"},
+              {"policy_id", "default_cpu"},
+              {"policy", base64url_encode(as_bytes(as::development_attestation_policy()))}};
+  ASSERT_EQ(admin("POST", "/kbs/v0/attestation-policy", set.dump()).status, 200);
+  net::HttpClient c;
+  auto h = handshake(c);
+  ASSERT_EQ(h.attest.status, 200) << h.attest.body;
+  auto claims = trustee_->attestation_service().verify_token(
+      (*parse_json(h.attest.body))["token"].get<std::string>());
+  ASSERT_TRUE(claims) << claims.error().to_string();
+  EXPECT_EQ((*claims)["submods"]["cpu0"]["ear.status"], "affirming");
+  auto r = call(c, "GET", "/kbs/v0/resource/default/key/1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(to_string(*jose::jwe_decrypt(*parse_json(r.body), h.tee_key)), "the-secret");
 }
 
 }  // namespace

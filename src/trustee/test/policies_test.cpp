@@ -10,15 +10,15 @@ namespace {
 
 class DefaultAttestationPolicy : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { use(default_attestation_policy()); }
+  void use(std::string_view text) {
     policy::CompileOptions opts;
     opts.builtins["query_reference_value"] = {
         1, [this](std::span<const Json> args) -> Result<Json> {
           auto it = refs_.find(args[0].get<std::string>());
           return it == refs_.end() ? Json::array() : it.value();
         }};
-    auto p = policy::compile(
-        {{"default_attestation.rego", std::string(default_attestation_policy())}}, opts);
+    auto p = policy::compile({{"attestation.rego", std::string(text)}}, opts);
     ASSERT_TRUE(p) << p.error().to_string();
     policy_ = *p;
   }
@@ -35,7 +35,20 @@ class DefaultAttestationPolicy : public ::testing::Test {
   std::shared_ptr<const policy::CompiledPolicy> policy_;
 };
 
-TEST_F(DefaultAttestationPolicy, SampleNeedsRegisteredSvn) {
+// Sample evidence is unsigned: the default policy never affirms it, registered svn or not.
+TEST_F(DefaultAttestationPolicy, NeverAffirmsSample) {
+  Json input = {{"sample", {{"svn", "1"}, {"report_data", "00"}}},
+                {"runtime_data_claims", Json::object()}};
+  EXPECT_EQ(status_for(input), "contraindicated");
+  EXPECT_EQ(vector_["hardware"], 97);
+  refs_["sample.svn"] = Json::array({"1"});
+  EXPECT_EQ(status_for(input), "contraindicated");
+  EXPECT_EQ(vector_["hardware"], 97);
+}
+
+// Only the development policy affirms sample evidence, and only with its svn registered.
+TEST_F(DefaultAttestationPolicy, DevelopmentPolicyAffirmsSampleWithRegisteredSvn) {
+  use(development_attestation_policy());
   Json input = {{"sample", {{"svn", "1"}, {"report_data", "00"}}},
                 {"runtime_data_claims", Json::object()}};
   EXPECT_EQ(status_for(input), "warning");
@@ -61,6 +74,8 @@ TEST_F(DefaultAttestationPolicy, SimulatedTdxRootNeverAffirmsHardware) {
                {{"body", {{"mr_td", "aa"}, {"rtmr_0", "00"}, {"rtmr_1", "01"}, {"rtmr_2", "02"}}}}},
               {"tee_root", "simulated"},
               {"tcb_status", "UpToDate"},
+              {"verification_mode", "full"},
+              {"crls_checked", true},
               {"td_attributes", {{"debug", false}}}};
   EXPECT_EQ(status_for({{"tdx", tdx}}), "contraindicated");
   EXPECT_EQ(vector_["hardware"], 97);
@@ -69,6 +84,51 @@ TEST_F(DefaultAttestationPolicy, SimulatedTdxRootNeverAffirmsHardware) {
   EXPECT_EQ(status_for({{"tdx", tdx}}), "affirming");
   tdx["td_attributes"]["debug"] = true;
   EXPECT_EQ(status_for({{"tdx", tdx}}), "warning");
+}
+
+// Intel hardware is affirmed only after a full DCAP verification with both CRLs checked; a
+// chain-only verification (or one without CRLs) never is, whatever else the claims say.
+TEST_F(DefaultAttestationPolicy, DcapNeedsFullVerificationWithCrls) {
+  for (const char* tee : {"tdx", "sgx"}) {
+    Json claims = {{"tee_root", "intel"},
+                   {"tcb_status", "UpToDate"},
+                   {"verification_mode", "full"},
+                   {"crls_checked", true}};
+    status_for({{tee, claims}});
+    EXPECT_EQ(vector_["hardware"], 2) << tee;
+    claims["crls_checked"] = false;
+    status_for({{tee, claims}});
+    EXPECT_EQ(vector_["hardware"], 97) << tee;
+    claims["crls_checked"] = true;
+    claims["verification_mode"] = "chain_only";
+    status_for({{tee, claims}});
+    EXPECT_EQ(vector_["hardware"], 97) << tee;
+    claims.erase("verification_mode");
+    status_for({{tee, claims}});
+    EXPECT_EQ(vector_["hardware"], 97) << tee;
+  }
+}
+
+// AMD hardware is affirmed only when AMD's CRL was checked, or the configuration waives it.
+TEST_F(DefaultAttestationPolicy, SnpNeedsCheckedRevocationUnlessWaived) {
+  Json snp = {{"tee_root", "amd"},
+              {"reported_tcb_bootloader", "3"},
+              {"reported_tcb_tee", "0"},
+              {"reported_tcb_snp", "8"},
+              {"reported_tcb_microcode", "115"},
+              {"crl_checked", true},
+              {"unchecked_revocation_allowed", false}};
+  status_for({{"snp", snp}});
+  EXPECT_EQ(vector_["hardware"], 2);
+  snp["crl_checked"] = false;
+  status_for({{"snp", snp}});
+  EXPECT_EQ(vector_["hardware"], 97);
+  snp.erase("crl_checked");
+  status_for({{"snp", snp}});
+  EXPECT_EQ(vector_["hardware"], 97);
+  snp["unchecked_revocation_allowed"] = true;
+  status_for({{"snp", snp}});
+  EXPECT_EQ(vector_["hardware"], 2);
 }
 
 TEST(DefaultResourcePolicy, AllowsOnlyWhenEverySubmodAffirms) {

@@ -127,7 +127,12 @@ Result<Bytes> KdsVekSource::fetch_crl(Product product) const {
   auto body = get("vcek/v1/" + std::string(evidence::snp::product_name(product)) + "/crl",
                   options_.crl_max_age);
   if (!body) return make_error("crl_fetch_failed", body.error().message);
-  if (!*body) return make_error("crl_unavailable", "KDS has no CRL for this product");
+  // AMD publishes a CRL for every product KDS serves: a 404 is a failure, not "no CRL"
+  if (!*body) {
+    return make_error(
+        "amd_crl_not_found",
+        "KDS answered 404 for the " + std::string(evidence::snp::product_name(product)) + " CRL");
+  }
   return to_bytes(**body);
 }
 

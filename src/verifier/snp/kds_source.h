@@ -40,7 +40,8 @@ class KdsVekSource final : public VekSource, public AmdCrlSource {
   Result<Vek> fetch(Product product, const evidence::snp::Report& report) const override;
   // The ASK/ARK chain of a product (PEM), cached like VCEKs.
   Result<std::string> cert_chain(Product product) const;
-  // AMD's CRL of a product. Errors: "crl_unavailable" (KDS answered 404), "crl_fetch_failed".
+  // AMD's CRL of a product. Errors: "amd_crl_not_found" (KDS answered 404: the verification
+  // fails), "crl_fetch_failed"; "crl_unavailable" only when the report names no product.
   Result<Bytes> fetch_crl(Product product) const override;
   [[nodiscard]] std::size_t requests_made() const;
 

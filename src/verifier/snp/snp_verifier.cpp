@@ -104,6 +104,9 @@ Result<Json> SnpVerifier::verify(const VerifyInput& input) const {
   claims["vek_type"] = std::string(vek_type_name(endorsement.vek_type));
   // which anchor vouched: AMD's pinned ARK, or a configured non-AMD one (the simulated TEE)
   claims["tee_root"] = endorsement.amd_root ? "amd" : "simulated";
+  // revocation: whether AMD's CRL for the product was checked (policies decide what unchecked
+  // means)
+  claims["crl_checked"] = endorsement.crl_checked;
   return claims;
 }
 

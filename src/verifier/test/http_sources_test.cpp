@@ -236,9 +236,11 @@ TEST(KdsVekSource, CrlIsCachedRefreshedWhenOldAndKeptWhileKdsIsDown) {
     EXPECT_EQ(*crl, expected);
   }
   EXPECT_EQ(server.count("/vcek/v1/Milan/crl"), 1);
+  // AMD publishes a CRL per product: KDS answering 404 is an error, not "no CRL"
   auto none = kds->fetch_crl(evidence::snp::Product::kGenoa);
   ASSERT_FALSE(none);
-  EXPECT_EQ(none.error().code, "crl_unavailable");
+  EXPECT_EQ(none.error().code, "amd_crl_not_found");
+  EXPECT_EQ(none.error().message, "KDS answered 404 for the Genoa CRL");
 
   // past crl_max_age the CRL is fetched again; while KDS is down the last one is used (the
   // verifier still checks its nextUpdate)

@@ -9,6 +9,8 @@
 #include "evidence/sim/sim_pki.h"
 #include "evidence/sim/sim_tee.h"
 #include "evidence/sim/test/sim_test_util.h"
+#include "net/http_server.h"
+#include "verifier/snp/kds_source.h"
 #include "verifier/snp/vek_chain.h"
 
 namespace coffer::verifier::snp {
@@ -77,6 +79,24 @@ TEST(SnpCrl, WithoutACrlRevocationIsNotChecked) {
   r = f.verifier(nullptr).verify(f.report, f.vek, f.now);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_FALSE(r->crl_checked);
+}
+
+// KDS without the product's CRL (404): the verification fails; revocation is never silently
+// skipped because KDS has no CRL.
+TEST(SnpCrl, KdsAnswering404ForTheCrlFailsTheVerification) {
+  net::HttpServerConfig config;
+  config.sockets = {"127.0.0.1:0"};
+  net::HttpServer server(config,
+                         [](const net::Request&) { return net::Response::text(404, "not found"); });
+  ASSERT_TRUE(server.start());
+  KdsOptions options;
+  options.base_url = "http://127.0.0.1:" + std::to_string(server.bound_ports()[0]);
+  Fixture f;
+  auto r = f.verifier(std::make_shared<KdsVekSource>(options)).verify(f.report, f.vek, f.now);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "amd_crl_not_found");
+  EXPECT_EQ(r.error().message, "KDS answered 404 for the Genoa CRL");
+  server.stop();
 }
 
 TEST(SnpCrl, CurrentCrlNotListingTheAskAccepts) {

@@ -59,6 +59,32 @@ TEST(SimPki, WritesKeysPrivatelyAndRefusesOverwrite) {
   EXPECT_TRUE(loaded->attestation_key.same_public(shared_pki().attestation_key));
   EXPECT_EQ(loaded->platform.chip_id, shared_pki().platform.chip_id);
   EXPECT_EQ(loaded->vcek.der(), shared_pki().vcek.der());
+  EXPECT_FALSE(loaded->amd_crl.empty());
+  EXPECT_EQ(loaded->amd_crl, shared_pki().amd_crl);
+}
+
+// The sim PKI's AMD-like CRL (amd/crl/<product>.crl) is what the SNP verifier's crl_dir reads:
+// signed by the sim ARK, current, revoking nothing, so revocation is checked for sim reports.
+TEST(SimSnp, CrlDirectoryIsCheckedBySnpVerifier) {
+  TempDir dir;
+  ASSERT_TRUE(write_sim_pki(shared_pki(), dir.path()));
+  auto chain = verifier::snp::vendor_chain_from_pem(shared_pki().amd_vendor_chain_pem());
+  ASSERT_TRUE(chain) << chain.error().to_string();
+  std::map<snp::Product, verifier::snp::VendorChain> vendors{{snp::Product::kGenoa, *chain}};
+  verifier::snp::SnpChainVerifier v(
+      vendors, nullptr,
+      {.trust_configured_arks = true,
+       .crl_source = std::make_shared<verifier::snp::DirectoryCrlSource>(
+           (dir.path() / "amd" / "crl").string())});
+  auto report = make_snp_report(shared_pki(), {}, report_data_of(0));
+  ASSERT_TRUE(report);
+  auto parsed = snp::parse_report(*report);
+  ASSERT_TRUE(parsed);
+  auto r =
+      v.verify(*parsed, verifier::snp::Vek{verifier::snp::VekType::kVcek, shared_pki().vcek.der()},
+               std::chrono::system_clock::now());
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_TRUE(r->crl_checked);
 }
 
 TEST(SimTdx, QuoteRoundTripsByteIdenticalLikeRealQuotes) {
