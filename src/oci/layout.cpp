@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "core/file.h"
+#include "crypto/random.h"
 
 namespace coffer::oci {
 namespace {
@@ -72,7 +73,37 @@ class LayoutSource final : public ImageSource {
 class LayoutDestination final : public ImageDestination {
  public:
   LayoutDestination(OciLayout layout, std::string tag)
-      : layout_(std::move(layout)), tag_(std::move(tag)) {}
+      : layout_(std::move(layout)), tag_(std::move(tag)), final_dir_(layout_.dir()) {}
+  // A staged new layout: written in `layout` (a sibling directory), renamed to `final_dir` by
+  // commit(), removed unless committed.
+  LayoutDestination(OciLayout layout, std::string tag, fs::path final_dir)
+      : layout_(std::move(layout)),
+        tag_(std::move(tag)),
+        final_dir_(std::move(final_dir)),
+        staged_(true) {}
+  ~LayoutDestination() override {
+    if (staged_) {
+      std::error_code ec;
+      fs::remove_all(layout_.dir(), ec);
+    }
+  }
+  LayoutDestination(const LayoutDestination&) = delete;
+  LayoutDestination& operator=(const LayoutDestination&) = delete;
+
+  Status commit() override {
+    if (!staged_) return ok();
+    std::error_code ec;
+    // rename(2) replaces an empty directory and refuses a non-empty one.
+    fs::rename(layout_.dir(), final_dir_, ec);
+    if (ec) {
+      return make_error("io_error", "moving the new layout into " + final_dir_.string() + ": " +
+                                        ec.message());
+    }
+    staged_ = false;
+    layout_ = COFFER_TRY(OciLayout::open(final_dir_));
+    return ok();
+  }
+  [[nodiscard]] fs::path spool_dir() const override { return layout_.dir() / "blobs" / "sha256"; }
 
   Result<bool> has_blob(const Descriptor& d) override {
     COFFER_TRY_STATUS(validate_digest(d.digest));
@@ -98,13 +129,15 @@ class LayoutDestination final : public ImageDestination {
 
   [[nodiscard]] std::string tag() const override { return tag_; }
   [[nodiscard]] std::string describe() const override {
-    return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
+    return "oci:" + final_dir_.string() + (tag_.empty() ? "" : ":" + tag_);
   }
   [[nodiscard]] bool concurrent_blobs() const override { return true; }
 
  private:
   OciLayout layout_;
   std::string tag_;
+  fs::path final_dir_;
+  bool staged_ = false;
 };
 
 }  // namespace
@@ -232,6 +265,29 @@ std::unique_ptr<ImageSource> make_layout_source(OciLayout layout, std::string ta
 
 std::unique_ptr<ImageDestination> make_layout_destination(OciLayout layout, std::string tag) {
   return std::make_unique<LayoutDestination>(std::move(layout), std::move(tag));
+}
+
+Result<std::unique_ptr<ImageDestination>> open_layout_destination(const fs::path& dir,
+                                                                  std::string tag) {
+  std::error_code ec;
+  bool is_new = !fs::exists(dir, ec) || (fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
+  if (!is_new) {
+    auto layout = COFFER_TRY(OciLayout::open_or_create(dir));
+    return make_layout_destination(std::move(layout), std::move(tag));
+  }
+  // A new layout is built next to its final place and appears only complete (commit()).
+  fs::path final_dir = fs::absolute(dir).lexically_normal();
+  if (!final_dir.has_filename()) final_dir = final_dir.parent_path();
+  fs::create_directories(final_dir.parent_path(), ec);
+  fs::path staging = final_dir.parent_path() / ("." + final_dir.filename().string() +
+                                                ".coffer-staging-" + crypto::random_uuid_hex());
+  auto layout = OciLayout::open_or_create(staging);
+  if (!layout) {
+    fs::remove_all(staging, ec);
+    return std::unexpected(layout.error());
+  }
+  return std::unique_ptr<ImageDestination>(
+      std::make_unique<LayoutDestination>(std::move(*layout), std::move(tag), final_dir));
 }
 
 }  // namespace coffer::oci

@@ -20,11 +20,21 @@ struct UnpackOptions {
   crypt::DecryptConfig decrypt;
   // An OCI runtime bundle (rootfs/ + config.json) instead of a bare root filesystem.
   bool bundle = false;
+  // Every layer must be encrypted: a plaintext layer in an image meant to be confidential is
+  // "layer_not_encrypted" before any layer is fetched (the enclave's image service sets this
+  // from its configuration).
+  bool require_encrypted_layers = false;
+  // Per layer: "unpack" with the bytes handed to the decompressor so far, and when done.
   ProgressFn progress;
 };
 
 // `target` must not exist (or be an empty directory). Errors include "target_exists",
-// "diff_id_mismatch", "layer_count_mismatch", the layer/decryption/tree errors.
+// "diff_id_mismatch", "layer_count_mismatch", "layer_not_encrypted", the layer/decryption/tree
+// errors. An encrypted layer is authenticated as a whole (HMAC over its ciphertext, computed
+// while it is downloaded or spooled) before any of its bytes reaches the decompressor.
+Status unpack_image(ImageSource& source, const PinnedImage& pinned,
+                    const std::filesystem::path& target, const UnpackOptions& options);
+// Pins the source's reference first.
 Status unpack_image(ImageSource& source, const std::filesystem::path& target,
                     const UnpackOptions& options);
 
