@@ -81,9 +81,8 @@ Result<CopyResult> copy_manifest(ImageSource& src, ImageDestination& dst, const 
     };
     LayerInput input{
         .open = [&] { return wrap(src.blob(layer)); },
-        .open_observed = [&](StreamObserver& observer) {
-          return wrap(src.blob_observed(layer, observer));
-        },
+        .open_observed =
+            [&](StreamObserver& observer) { return wrap(src.blob_observed(layer, observer)); },
         .spool_dir = spool};
     auto t = COFFER_TRY(o.transform(layer, i, input));
     if (!t) return false;
@@ -175,7 +174,8 @@ Result<CopyResult> copy_pinned(ImageSource& source, ImageDestination& destinatio
     for (const auto& d : index.manifests) {
       children.push_back(COFFER_TRY(source.manifest_by_digest(d.digest)));
       if (options.require_encrypted_layers) {
-        COFFER_TRY_STATUS(require_encrypted_layers(COFFER_TRY(parse_manifest(children.back().data))));
+        COFFER_TRY_STATUS(
+            require_encrypted_layers(COFFER_TRY(parse_manifest(children.back().data))));
       }
     }
     for (const auto& child : children) {

@@ -96,8 +96,8 @@ class LayoutDestination final : public ImageDestination {
     // rename(2) replaces an empty directory and refuses a non-empty one.
     fs::rename(layout_.dir(), final_dir_, ec);
     if (ec) {
-      return make_error("io_error", "moving the new layout into " + final_dir_.string() + ": " +
-                                        ec.message());
+      return make_error("io_error",
+                        "moving the new layout into " + final_dir_.string() + ": " + ec.message());
     }
     staged_ = false;
     layout_ = COFFER_TRY(OciLayout::open(final_dir_));

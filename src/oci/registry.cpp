@@ -309,8 +309,7 @@ Result<std::unique_ptr<Reader>> RegistryClient::get_blob(const Descriptor& d,
     };
   };
   net::ClientRequest req{.method = "GET", .url = impl_->repo_url("/blobs/" + d.digest)};
-  auto resp =
-      COFFER_TRY(impl_->perform(req, impl_->scopes(false), nullptr, &spool, new_attempt));
+  auto resp = COFFER_TRY(impl_->perform(req, impl_->scopes(false), nullptr, &spool, new_attempt));
   if (resp.status == 404) {
     return make_error("blob_unknown",
                       "blob " + d.digest + " does not exist in " + impl_->ref_.name());

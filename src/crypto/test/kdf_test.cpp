@@ -21,9 +21,9 @@ TEST(Scrypt, Rfc7914Vector) {
 // A hostile key file must not be able to ask for gigabytes of memory or hours of work.
 TEST(Scrypt, RefusesParametersOutsideTheBounds) {
   Bytes salt(32, 1);
-  for (auto p : {ScryptParams{.n = 1 << 21}, ScryptParams{.n = 1000}, ScryptParams{.n = 1},
-                 ScryptParams{.r = 0}, ScryptParams{.r = 33}, ScryptParams{.p = 0},
-                 ScryptParams{.p = 17}}) {
+  for (auto p :
+       {ScryptParams{.n = 1 << 21}, ScryptParams{.n = 1000}, ScryptParams{.n = 1},
+        ScryptParams{.r = 0}, ScryptParams{.r = 33}, ScryptParams{.p = 0}, ScryptParams{.p = 17}}) {
     auto key = scrypt("pw", salt, p, 32);
     ASSERT_FALSE(key);
     EXPECT_EQ(key.error().code, "bad_key");
@@ -45,8 +45,7 @@ TEST(Secretbox, SealOpenTamperAndSizes) {
   EXPECT_EQ(secretbox_open(key, nonce, flipped).error().code, "decrypt_failed");
   Bytes other = random_bytes(kSecretboxKeySize);
   EXPECT_EQ(secretbox_open(other, nonce, *boxed).error().code, "decrypt_failed");
-  EXPECT_EQ(secretbox_open(key, nonce, ByteView(boxed->data(), 15)).error().code,
-            "decrypt_failed");
+  EXPECT_EQ(secretbox_open(key, nonce, ByteView(boxed->data(), 15)).error().code, "decrypt_failed");
   EXPECT_EQ(secretbox_seal(Bytes(31), nonce, msg).error().code, "bad_key");
   EXPECT_EQ(secretbox_open(key, Bytes(12), *boxed).error().code, "bad_key");
 }

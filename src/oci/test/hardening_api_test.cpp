@@ -52,9 +52,9 @@ TEST(PinnedImageApi, PolicyUnpackAndCopyUseOnePinnedManifest) {
   ASSERT_TRUE(st) << st.error().to_string();
   EXPECT_TRUE(fs::exists(tmp.path() / "root/signed"));
   EXPECT_FALSE(fs::exists(tmp.path() / "root/evil"));
-  auto dst = open_destination(parse_image_name("oci:" + (tmp.path() / "c").string() + ":v1").value(),
-                              {})
-                 .value();
+  auto dst =
+      open_destination(parse_image_name("oci:" + (tmp.path() / "c").string() + ":v1").value(), {})
+          .value();
   auto copied = copy_image(*src, *dst, pinned, {});
   ASSERT_TRUE(copied) << copied.error().to_string();
   EXPECT_EQ(copied->manifest_digest, good);
@@ -69,9 +69,9 @@ TEST(LayerAuthenticatorApi, DecryptsOnlyAfterVerifyAndRestartsOnReset) {
   testing::write_image(tmp.path() / "img", "v1", {testing::sample_layer('m', 5000)});
   auto key = crypto::Key::generate(crypto::KeyType::kEcP256).value();
   auto src = make_layout_source(OciLayout::open(tmp.path() / "img").value(), "v1");
-  auto dst = open_destination(parse_image_name("oci:" + (tmp.path() / "enc").string() + ":v1").value(),
-                              {})
-                 .value();
+  auto dst =
+      open_destination(parse_image_name("oci:" + (tmp.path() / "enc").string() + ":v1").value(), {})
+          .value();
   ASSERT_TRUE(copy_image(*src, *dst, crypt::encrypt_copy_options({.jwe_recipients = {key}})));
   auto layout = OciLayout::open(tmp.path() / "enc").value();
   auto layer = testing::read_manifest(layout, "v1").layers[0];
@@ -90,10 +90,9 @@ TEST(LayerAuthenticatorApi, DecryptsOnlyAfterVerifyAndRestartsOnReset) {
   ASSERT_TRUE(auth->verify());
   auto plain = auth->decrypt(std::make_unique<MemoryReader>(ciphertext)).value();
   auto bytes = read_all(*plain, 1 << 20).value();
-  EXPECT_EQ(sha256_digest(bytes), testing::read_manifest(OciLayout::open(tmp.path() / "img").value(),
-                                                          "v1")
-                                      .layers[0]
-                                      .digest);
+  EXPECT_EQ(
+      sha256_digest(bytes),
+      testing::read_manifest(OciLayout::open(tmp.path() / "img").value(), "v1").layers[0].digest);
 
   auto auth2 = crypt::LayerAuthenticator::create(layer, dc).value();
   Bytes flipped = ciphertext;
@@ -114,9 +113,9 @@ fs::path mixed_image(const fs::path& dir, const crypto::Key& key) {
   auto co = crypt::encrypt_copy_options({.jwe_recipients = {key}});
   co.wants_transform = [first](const Descriptor& d) { return d.digest == first.digest; };
   auto src = make_layout_source(OciLayout::open(dir / "plain").value(), "v1");
-  auto dst = open_destination(parse_image_name("oci:" + (dir / "mixed").string() + ":v1").value(),
-                              {})
-                 .value();
+  auto dst =
+      open_destination(parse_image_name("oci:" + (dir / "mixed").string() + ":v1").value(), {})
+          .value();
   EXPECT_TRUE(copy_image(*src, *dst, co));
   return dir / "mixed";
 }
@@ -131,8 +130,9 @@ TEST(RequireEncryptedApi, UnpackAndCopyRefuseAPlaintextLayer) {
 
   testing::LayoutRegistry reg(mixed, "v1", "v1");
   ASSERT_TRUE(reg.ok());
-  auto src = open_source(parse_image_name(reg.image()).value(), testing::insecure_options(reg.host()))
-                 .value();
+  auto src =
+      open_source(parse_image_name(reg.image()).value(), testing::insecure_options(reg.host()))
+          .value();
   unpack::UnpackOptions uo;
   uo.tree.apply_xattrs = false;
   uo.decrypt.jwe_keys = {key};

@@ -135,8 +135,8 @@ class WatchingSource final : public ImageSource {
   }
   [[nodiscard]] std::string describe() const override { return inner_->describe(); }
 
-  bool tree_written = false;     // something existed in the unpack tree during a read
-  int reads_after_the_end = 0;   // reads after the blob had been read to its end once
+  bool tree_written = false;    // something existed in the unpack tree during a read
+  int reads_after_the_end = 0;  // reads after the blob had been read to its end once
   bool reached_end = false;
 
  private:
@@ -217,13 +217,15 @@ void expect_nothing_decrypted_reached_tar(bool fix_checksum) {
   auto st = unpack::unpack_image(src, tmp.path() / "out", o);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, "hmac_mismatch") << st.error().to_string();
-  EXPECT_TRUE(src.reached_end);            // the whole ciphertext was read (and MACed) ...
-  EXPECT_FALSE(src.tree_written);          // ... while the tar reader had written nothing
-  EXPECT_EQ(src.reads_after_the_end, 0);   // and nothing was read again to decrypt it
+  EXPECT_TRUE(src.reached_end);           // the whole ciphertext was read (and MACed) ...
+  EXPECT_FALSE(src.tree_written);         // ... while the tar reader had written nothing
+  EXPECT_EQ(src.reads_after_the_end, 0);  // and nothing was read again to decrypt it
   EXPECT_FALSE(fs::exists(tmp.path() / "out"));
 }
 
-TEST(MacFirst, ForgedTarHeaderNeverReachesTheTarReader) { expect_nothing_decrypted_reached_tar(true); }
+TEST(MacFirst, ForgedTarHeaderNeverReachesTheTarReader) {
+  expect_nothing_decrypted_reached_tar(true);
+}
 
 TEST(MacFirst, CorruptedTarHeaderIsReportedAsHmacMismatch) {
   expect_nothing_decrypted_reached_tar(false);
@@ -235,8 +237,9 @@ TEST(MacFirst, RegistryLayerIsAuthenticatedAsItDownloads) {
   auto img = tampered_image(tmp.path(), true);
   testing::LayoutRegistry reg(img.layout, "v1", "v1");
   ASSERT_TRUE(reg.ok());
-  auto src = open_source(parse_image_name(reg.image()).value(), testing::insecure_options(reg.host()))
-                 .value();
+  auto src =
+      open_source(parse_image_name(reg.image()).value(), testing::insecure_options(reg.host()))
+          .value();
   unpack::UnpackOptions o;
   o.tree.apply_xattrs = false;
   o.decrypt.jwe_keys = {img.key};
@@ -357,7 +360,8 @@ TEST(BlobRetry, FreshDigestAfterATruncatedBody) {
 
 // A source whose layer blob is corrupted: the copy fails after the config was written.
 fs::path broken_source(const fs::path& dir) {
-  testing::write_image(dir, "v1", {testing::sample_layer('a', 1000), testing::sample_layer('b', 9)});
+  testing::write_image(dir, "v1",
+                       {testing::sample_layer('a', 1000), testing::sample_layer('b', 9)});
   auto layout = OciLayout::open(dir).value();
   auto m = testing::read_manifest(layout, "v1");
   EXPECT_TRUE(write_file_atomic(layout.blob_path(m.layers[1].digest), as_bytes("garbage")));
@@ -421,14 +425,14 @@ TEST(CopyDestination, FailedDecryptCommandLeavesNoLayout) {
 
 const std::string kDigest = "sha256:" + std::string(64, 'a');
 
-std::string payload_text(const std::string& image_extra = "", const std::string& identity_extra = "",
-                         const std::string& critical_extra = "",
-                         const std::string& top_extra = "",
+std::string payload_text(const std::string& image_extra = "",
+                         const std::string& identity_extra = "",
+                         const std::string& critical_extra = "", const std::string& top_extra = "",
                          const std::string& optional = "null") {
   return R"({"critical":{"identity":{"docker-reference":"example.com/app:v1")" + identity_extra +
          R"(},"image":{"docker-manifest-digest":")" + kDigest + "\"" + image_extra +
-         R"(},"type":"cosign container image signature")" + critical_extra +
-         R"(},"optional":)" + optional + top_extra + "}";
+         R"(},"type":"cosign container image signature")" + critical_extra + R"(},"optional":)" +
+         optional + top_extra + "}";
 }
 
 TEST(SignaturePayload, StrictLikeContainersImage) {
@@ -438,8 +442,8 @@ TEST(SignaturePayload, StrictLikeContainersImage) {
   EXPECT_TRUE(sign::parse_payload(
       as_bytes(payload_text("", "", "", "", R"({"creator":"skopeo","timestamp":1700000000})")),
       sign::kCosignType));
-  EXPECT_TRUE(sign::parse_payload(sign::make_payload("example.com/app:v1", kDigest),
-                                  sign::kCosignType));
+  EXPECT_TRUE(
+      sign::parse_payload(sign::make_payload("example.com/app:v1", kDigest), sign::kCosignType));
 
   const std::vector<std::pair<std::string, std::string>> refused = {
       // A second digest: a parser keeping the last one would check a different manifest.
@@ -494,11 +498,11 @@ TEST(SignaturePayload, PolicyRefusesASignedPayloadWithAnUnknownCriticalField) {
   testing::put_manifest(layout, m, sign::cosign_signature_tag(digest));
 
   ASSERT_TRUE(write_file_atomic(tmp.path() / "pub.pem", as_bytes(key.public_pem())));
-  auto policy = sign::Policy::parse(testing::policy_json(testing::sigstore_signed(
-                                        tmp.path() / "pub.pem", {{"type", "exactReference"},
-                                                                 {"dockerReference",
-                                                                  "example.com/app:v1"}})))
-                    .value();
+  auto policy =
+      sign::Policy::parse(testing::policy_json(testing::sigstore_signed(
+                              tmp.path() / "pub.pem", {{"type", "exactReference"},
+                                                       {"dockerReference", "example.com/app:v1"}})))
+          .value();
   auto name = parse_image_name("oci:" + dir.string() + ":v1").value();
   auto src = layout_source(dir, "v1");
   auto st = policy.evaluate(name, *src, digest, {});
@@ -513,8 +517,8 @@ TEST(RequireEncrypted, CliRefusesPlaintextLayers) {
   TempDir tmp;
   auto p = [&](const std::string& n) { return (tmp.path() / n).string(); };
   testing::write_image(tmp.path() / "img", "v1", {testing::sample_layer('p', 100)});
-  auto unpack = tool({"unpack", "oci:" + p("img") + ":v1", "--rootfs", p("root"),
-                      "--require-encrypted"});
+  auto unpack =
+      tool({"unpack", "oci:" + p("img") + ":v1", "--rootfs", p("root"), "--require-encrypted"});
   EXPECT_EQ(unpack.exit_code, 2) << unpack.output;
   EXPECT_NE(unpack.output.find("layer_not_encrypted"), std::string::npos) << unpack.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "root"));
@@ -527,8 +531,8 @@ TEST(RequireEncrypted, CliRefusesPlaintextLayers) {
   EXPECT_NE(dec.output.find("layer_not_encrypted"), std::string::npos) << dec.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "dec"));
 
-  auto copy = tool({"copy", "oci:" + p("img") + ":v1", "oci:" + p("copy") + ":v1",
-                    "--require-encrypted"});
+  auto copy =
+      tool({"copy", "oci:" + p("img") + ":v1", "oci:" + p("copy") + ":v1", "--require-encrypted"});
   EXPECT_EQ(copy.exit_code, 2) << copy.output;
   EXPECT_NE(copy.output.find("layer_not_encrypted"), std::string::npos) << copy.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "copy"));

@@ -262,9 +262,8 @@ Status unpack_image(ImageSource& source, const PinnedImage& pinned, const fs::pa
     // unpacked. Only that thread uses `source` and `o.decrypt` meanwhile; a pending fetch is
     // waited for on every return path (the future's destructor).
     auto fetch = [&source, &layers, &o](std::size_t i) {
-      return std::async(std::launch::async, [&source, &layer = layers[i], &o] {
-        return open_layer(source, layer, o);
-      });
+      return std::async(std::launch::async,
+                        [&source, &layer = layers[i], &o] { return open_layer(source, layer, o); });
     };
     std::future<Result<std::unique_ptr<Reader>>> next;
     if (!layers.empty()) next = fetch(0);
