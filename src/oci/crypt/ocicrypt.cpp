@@ -362,7 +362,7 @@ Result<Descriptor> decrypt_layer(const Descriptor& layer, Reader& ciphertext, Te
   return decrypt_verified(layer, *auth, std::make_unique<BorrowedReader>(ciphertext), out);
 }
 
-CopyOptions encrypt_copy_options(EncryptConfig config, std::filesystem::path spool_dir) {
+CopyOptions encrypt_copy_options(EncryptConfig config, const std::filesystem::path& spool_dir) {
   CopyOptions o;
   o.action_name = "encrypt";
   o.wants_transform = [](const Descriptor& d) { return !is_encrypted(d); };
@@ -377,7 +377,7 @@ CopyOptions encrypt_copy_options(EncryptConfig config, std::filesystem::path spo
   return o;
 }
 
-CopyOptions decrypt_copy_options(DecryptConfig config, std::filesystem::path spool_dir) {
+CopyOptions decrypt_copy_options(DecryptConfig config, const std::filesystem::path& spool_dir) {
   CopyOptions o;
   o.action_name = "decrypt";
   o.wants_transform = [](const Descriptor& d) { return is_encrypted(d); };

@@ -115,8 +115,8 @@ Result<Descriptor> decrypt_layer(const Descriptor& layer, Reader& ciphertext, Te
 
 // Copy transforms: encrypt every plaintext layer / decrypt every encrypted one, spooling into
 // `spool_dir` (empty: the copy's spool directory, see CopyOptions::spool_dir).
-CopyOptions encrypt_copy_options(EncryptConfig config, std::filesystem::path spool_dir = {});
-CopyOptions decrypt_copy_options(DecryptConfig config, std::filesystem::path spool_dir = {});
+CopyOptions encrypt_copy_options(EncryptConfig config, const std::filesystem::path& spool_dir = {});
+CopyOptions decrypt_copy_options(DecryptConfig config, const std::filesystem::path& spool_dir = {});
 
 // The KBS key provider annotation packet for one recipient (exposed for tests and tools).
 Result<std::string> wrap_for_kbs(ByteView private_options, const KbsRecipient& recipient);
