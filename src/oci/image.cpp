@@ -41,8 +41,9 @@ Result<std::unique_ptr<Reader>> ImageSource::blob_observed(const Descriptor& d,
     observer.update(chunk);
     return ok();
   }));
-  // The first pass ended with the digest verified; the second pass verifies it again at its
-  // end, so content that changed in between is still refused before anything is committed.
+  // The first pass ended with the digest verified; the second verifies it again at its end.
+  // Layouts and registries override this (one verified read, then the same open file again /
+  // the download into a private spool file).
   COFFER_TRY_STATUS(reader->rewind());
   return reader;
 }

@@ -39,6 +39,7 @@ class FileReader final : public Reader {
   Result<std::size_t> read(std::span<std::uint8_t> buffer) override;
   Status rewind() override;
   [[nodiscard]] std::int64_t size() const override;
+  [[nodiscard]] int fd() const { return fd_; }
 
  private:
   int fd_;

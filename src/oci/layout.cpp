@@ -14,6 +14,48 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kLayoutFile = R"({"imageLayoutVersion":"1.0.0"})";
 
+// Identity and change times of an open file.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  timespec mtime{};
+  timespec ctime{};
+  bool operator==(const FileStamp& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec &&
+           ctime.tv_nsec == o.ctime.tv_nsec;
+  }
+};
+
+std::optional<FileStamp> stamp_of(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return std::nullopt;
+  return FileStamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+}
+
+// The second read of a blob file whose first read was verified: instead of hashing it again,
+// its end fails if the file was written to since (mtime/ctime/size moved).
+class ReverifiedFileReader final : public Reader {
+ public:
+  ReverifiedFileReader(std::unique_ptr<FileReader> file, FileStamp stamp, std::string digest)
+      : file_(std::move(file)), stamp_(stamp), digest_(std::move(digest)) {}
+  Result<std::size_t> read(std::span<std::uint8_t> buffer) override {
+    std::size_t n = COFFER_TRY(file_->read(buffer));
+    if (n == 0 && stamp_of(file_->fd()) != stamp_) {
+      return make_error("digest_mismatch", "blob " + digest_ + " changed while it was read");
+    }
+    return n;
+  }
+  Status rewind() override { return file_->rewind(); }
+  [[nodiscard]] std::int64_t size() const override { return file_->size(); }
+
+ private:
+  std::unique_ptr<FileReader> file_;
+  FileStamp stamp_;
+  std::string digest_;
+};
+
 class LayoutSource final : public ImageSource {
  public:
   LayoutSource(OciLayout layout, std::string tag)
@@ -48,6 +90,44 @@ class LayoutSource final : public ImageSource {
   }
 
   Result<std::unique_ptr<Reader>> blob(const Descriptor& d) override {
+    auto file = COFFER_TRY(open_blob(d));
+    return std::unique_ptr<Reader>(std::make_unique<VerifyingReader>(std::move(file), d));
+  }
+
+  // Two reads of the same open file: the first verifies digest and size and feeds the
+  // observer; the second (returned) is refused at its end if the file changed meanwhile. A
+  // layout is local storage of the user running us; a writer racing both reads is out of scope.
+  Result<std::unique_ptr<Reader>> blob_observed(const Descriptor& d,
+                                                StreamObserver& observer) override {
+    auto file = COFFER_TRY(open_blob(d));
+    auto before = stamp_of(file->fd());
+    if (!before) return make_error("io_error", "cannot stat blob " + d.digest);
+    DigestChecker checker(d.digest, d.size);
+    observer.reset();
+    COFFER_TRY(pump(*file, [&](ByteView chunk) -> Status {
+      checker.update(chunk);
+      if (checker.over_size()) {
+        return make_error("size_mismatch", "blob " + d.digest + " is larger than described");
+      }
+      observer.update(chunk);
+      return ok();
+    }));
+    COFFER_TRY_STATUS(checker.finish());
+    if (stamp_of(file->fd()) != before) {
+      return make_error("digest_mismatch", "blob " + d.digest + " changed while it was read");
+    }
+    COFFER_TRY_STATUS(file->rewind());
+    return std::unique_ptr<Reader>(
+        std::make_unique<ReverifiedFileReader>(std::move(file), *before, d.digest));
+  }
+
+  [[nodiscard]] std::string describe() const override {
+    return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
+  }
+  [[nodiscard]] bool concurrent_blobs() const override { return true; }
+
+ private:
+  Result<std::unique_ptr<FileReader>> open_blob(const Descriptor& d) const {
     COFFER_TRY_STATUS(validate_digest(d.digest));
     auto file = FileReader::open(layout_.blob_path(d.digest));
     if (!file) {
@@ -57,15 +137,9 @@ class LayoutSource final : public ImageSource {
       }
       return std::unexpected(file.error());
     }
-    return std::unique_ptr<Reader>(std::make_unique<VerifyingReader>(std::move(*file), d));
+    return file;
   }
 
-  [[nodiscard]] std::string describe() const override {
-    return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
-  }
-  [[nodiscard]] bool concurrent_blobs() const override { return true; }
-
- private:
   OciLayout layout_;
   std::string tag_;
 };

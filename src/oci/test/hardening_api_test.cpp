@@ -1,5 +1,10 @@
 // Issue 11: the library interfaces the fixes introduced (PinnedImage, LayerAuthenticator,
 // require_encrypted_layers) and key files written before scrypt/secretbox moved to src/crypto.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include "core/file.h"
@@ -193,6 +198,52 @@ U8oUS58HgjO+XLk8xnT6bL+Pr9jGUVi4XzbJccSjrEJYv4j2/ememnLa7w==
   // And a key written now opens with the same code path.
   auto again = sign::encrypt_cosign_private_key(*key, "pw2").value();
   EXPECT_TRUE(sign::load_cosign_private_key(again, "pw2")->same_public(*key));
+}
+
+}  // namespace
+}  // namespace coffer::oci
+
+namespace coffer::oci {
+namespace {
+
+struct CountingObserver final : StreamObserver {
+  std::uint64_t bytes = 0;
+  void reset() override { bytes = 0; }
+  void update(ByteView chunk) override { bytes += chunk.size(); }
+};
+
+// A layout blob read once for its MAC and then again to decrypt: the second read is refused at
+// its end when the file was written to in between.
+TEST(LayoutBlobObserved, SecondReadRefusedWhenTheFileChanged) {
+  TempDir tmp;
+  testing::write_image(tmp.path() / "img", "v1", {testing::sample_layer('s', 4000)});
+  auto layout = OciLayout::open(tmp.path() / "img").value();
+  auto layer = testing::read_manifest(layout, "v1").layers[0];
+  auto path = layout.blob_path(layer.digest);
+  // An old mtime, so that the in-place write below moves it whatever the clock granularity.
+  timespec old_times[2] = {{1000, 0}, {1000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), old_times, 0), 0);
+  auto src = make_layout_source(layout, "v1");
+
+  CountingObserver seen;
+  auto unchanged = src->blob_observed(layer, seen).value();
+  EXPECT_EQ(seen.bytes, static_cast<std::uint64_t>(layer.size));
+  auto bytes = read_all(*unchanged, 1 << 20);
+  ASSERT_TRUE(bytes) << bytes.error().to_string();
+  EXPECT_EQ(sha256_digest(*bytes), layer.digest);
+
+  auto reader = src->blob_observed(layer, seen).value();
+  {
+    auto content = read_file(path).value();
+    content[10] ^= 1;
+    std::FILE* f = std::fopen(path.c_str(), "r+b");  // same inode, same size
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(std::fwrite(content.data(), 1, content.size(), f), content.size());
+    std::fclose(f);
+  }
+  auto changed = read_all(*reader, 1 << 20);
+  ASSERT_FALSE(changed);
+  EXPECT_EQ(changed.error().code, "digest_mismatch");
 }
 
 }  // namespace
