@@ -264,12 +264,13 @@ void run_copy(const std::string& cmd, const Options& o, CopyOptions co) {
 void run_inspect(const std::string& cmd, const Options& o) {
   auto name = must(cmd, parse_image_name(o.image));
   auto src = must(cmd, open_source(name, registry_options(o.common)));
-  auto top = must(cmd, src->manifest());
+  auto pinned = must(cmd, pin_image(*src));
+  const RawManifest& top = pinned.top;
   if (o.raw) {
     std::cout << to_string(top.data) << "\n";
     return;
   }
-  auto image = must(cmd, resolve_image(*src, platform_of(cmd, o.common)));
+  auto image = must(cmd, resolve_image(*src, pinned, platform_of(cmd, o.common)));
   auto config_bytes = must(cmd, read_blob(*src, image.manifest.config, kMaxConfigBytes));
   if (o.config) {
     std::cout << to_string(config_bytes) << "\n";
@@ -448,8 +449,8 @@ void add_image_command(CLI::App& app) {
   signc->callback([o] {
     auto name = must("sign", parse_image_name(o->image));
     auto src = must("sign", open_source(name, registry_options(o->common)));
-    auto top = must("sign", src->manifest());
-    sign_with("sign", *o, name, top.digest);
+    auto pinned = must("sign", pin_image(*src));
+    sign_with("sign", *o, name, pinned.digest());
   });
 
   auto* verify = image->add_subcommand("verify", "Check an image against a policy.json");

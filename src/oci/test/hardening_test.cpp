@@ -112,6 +112,24 @@ TEST(PinnedTag, CopyAndVerifyWithPolicyUseTheManifestTheyChecked) {
   EXPECT_EQ(reg2.tag_fetches(), 1);
 }
 
+// `inspect` reports the digest and the layers of one answer.
+TEST(PinnedTag, InspectDescribesOneManifest) {
+  TempDir tmp;
+  auto dir = tmp.path() / "served";
+  auto good = testing::write_image(dir, "good", {make_tar({{.name = "a", .content = "1"}})});
+  testing::write_image(dir, "evil", {make_tar({{.name = "b", .content = "2"}})});
+  testing::LayoutRegistry reg(dir, "good", "evil");
+  ASSERT_TRUE(reg.ok());
+  auto r = tool({"inspect", reg.image(), "--insecure-registry", reg.host(), "--authfile",
+                 (tmp.path() / "none.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = parse_json(r.output.substr(r.output.find('{'))).value();
+  EXPECT_EQ(j["digest"], good);
+  EXPECT_EQ(j["layers"][0]["digest"],
+            testing::read_manifest(OciLayout::open(dir).value(), "good").layers[0].digest);
+  EXPECT_EQ(reg.tag_fetches(), 1);
+}
+
 // --- 3. Decrypted bytes reach gunzip and tar before the layer's HMAC is checked -------------
 
 // A layout source that watches one blob: at every read of it, it notes whether anything exists
