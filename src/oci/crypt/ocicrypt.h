@@ -1,7 +1,7 @@
 // ocicrypt layer encryption (containers/ocicrypt, as skopeo and image-rs use it):
 //   layer cipher AES_256_CTR_HMAC_SHA256: fresh 32-byte key and 16-byte nonce per layer,
-//   HMAC-SHA256 (keyed with the same key) over the ciphertext, checked before anything decrypted
-//   is trusted;
+//   HMAC-SHA256 (keyed with the same key) over the ciphertext, checked over the whole layer
+//   before anything of it is decrypted (LayerAuthenticator);
 //   org.opencontainers.image.enc.pubopts = base64({"cipher","hmac","cipheroptions":{}})
 //   org.opencontainers.image.enc.keys.<scheme> = comma-separated base64 blobs, each wrapping the
 //   private options {"symkey","digest","cipheroptions":{"nonce"}} for recipients:

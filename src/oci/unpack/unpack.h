@@ -1,4 +1,5 @@
-// Unpacking an image: every layer decrypted if needed (HMAC checked), decompressed, its
+// Unpacking an image: every encrypted layer authenticated (HMAC over all of its ciphertext,
+// computed as it is downloaded or spooled) and only then decrypted, decompressed, its
 // uncompressed digest checked against the config's diff_ids, its tar read with libarchive and
 // written by RootTree (nothing lands outside the root), whiteouts applied. The result is built
 // in a temporary directory next to the target and renamed into place only when everything
