@@ -25,7 +25,8 @@ class ImageSource {
  public:
   virtual ~ImageSource() = default;
   // The manifest or index the reference names, its digest verified (against the requested
-  // digest, or the registry's Docker-Content-Digest for a tag).
+  // digest, or the registry's Docker-Content-Digest for a tag). Each call asks again and may get
+  // another answer for a tag: callers go through pin_image() once and pass the PinnedImage on.
   virtual Result<RawManifest> manifest() = 0;
   virtual Result<RawManifest> manifest_by_digest(const std::string& digest) = 0;
   // Another tag of the same repository (cosign's sha256-<hex>.sig); nullopt if it is absent.
