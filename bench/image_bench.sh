@@ -2,12 +2,14 @@
 # Image pipeline benchmark: coffer vs skopeo (+ umoci) on a 512 MiB, 4-layer image
 # (2 x 128 MiB incompressible, 2 x 128 MiB compressible), run side by side on loopback.
 #   bench/image_bench.sh [path/to/coffer]   (default: the release build's build/release/apps/coffer)
+#   COMPARE_TOOL=path/to/older/coffer bench/image_bench.sh ...  (also times that build)
 # Measures wall time and peak RSS (/usr/bin/time) of:
 #   1. decrypt+verify: oci layout -> oci layout (jwe, RSA key)
 #   2. pull+decrypt+unpack from docker-registry (coffer: one command; skopeo copy + umoci unpack)
 set -euo pipefail
 TOOL=${1:-build/release/apps/coffer}
 TOOL=$(realpath "$TOOL")
+[ -n "${COMPARE_TOOL:-}" ] && COMPARE_TOOL=$(realpath "$COMPARE_TOOL")
 LAYER_MIB=${LAYER_MIB:-128}
 W=$(mktemp -d /var/tmp/coffer-image-bench.XXXXXX)
 REG_PID=
@@ -60,6 +62,10 @@ measure() {  # name, command...
 
 echo "== decrypt + verify (oci -> oci)"
 measure "coffer image decrypt" "$TOOL" image decrypt oci:enc:v1 oci:dec-coffer:v1 --key priv.pem
+if [ -n "${COMPARE_TOOL:-}" ]; then
+  measure "coffer image decrypt (COMPARE_TOOL)" "$COMPARE_TOOL" image decrypt oci:enc:v1 \
+    oci:dec-compare:v1 --key priv.pem
+fi
 measure "skopeo copy --decryption-key" skopeo copy --decryption-key priv.pem oci:enc:v1 oci:dec-skopeo:v1
 
 echo "== pull + decrypt + unpack from docker-registry"
@@ -76,6 +82,11 @@ skopeo copy --dest-tls-verify=false oci:enc:v1 "docker://127.0.0.1:$PORT/bench/e
 measure "coffer image unpack (pull+decrypt+unpack)" "$TOOL" image unpack \
   "docker://127.0.0.1:$PORT/bench/enc:v1" --rootfs rootfs-coffer --key priv.pem \
   --insecure-registry "127.0.0.1:$PORT" --spool-dir "$W"
+if [ -n "${COMPARE_TOOL:-}" ]; then
+  measure "coffer image unpack (COMPARE_TOOL)" "$COMPARE_TOOL" image unpack \
+    "docker://127.0.0.1:$PORT/bench/enc:v1" --rootfs rootfs-compare --key priv.pem \
+    --insecure-registry "127.0.0.1:$PORT" --spool-dir "$W"
+fi
 pull_unpack_skopeo() {
   skopeo copy --src-tls-verify=false --decryption-key priv.pem \
     "docker://127.0.0.1:$PORT/bench/enc:v1" oci:pulled:v1 &&

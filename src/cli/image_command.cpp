@@ -46,6 +46,7 @@ struct Options {
   bool all = false, raw = false, config = false, allow_devices = false, keep_privileges = false;
   std::uint64_t max_layer_size = unpack::kDefaultMaxLayerBytes;
   std::uint64_t max_image_size = unpack::kDefaultMaxImageBytes;
+  bool require_encrypted = false;
 };
 
 [[noreturn]] void die(const std::string& cmd, const Error& e) {
@@ -227,19 +228,20 @@ void sign_with(const std::string& cmd, const Options& o, const ImageName& name,
     identity = name.transport == Transport::kDocker ? name.reference.str() : name.str();
   }
   must(cmd, sign::sign_image(*src, *dst, digest, identity, key));
+  must(cmd, dst->commit());
   std::cerr << "signed " << name.str() << " (" << digest << ")\n";
 }
 
-// Transformed layers are spooled where they will end up when the destination is a layout, so
-// that they are renamed into place rather than copied.
-fs::path spool_for(const std::string& cmd, const Options& o) {
-  if (!o.common.spool_dir.empty()) return o.common.spool_dir;
-  auto dst = parse_image_name(o.dst);
-  if (dst && dst->transport == Transport::kOci) {
-    auto layout = must(cmd, OciLayout::open_or_create(dst->dir));
-    return layout.dir() / "blobs" / "sha256";
+// Resolves the image once; with --policy, checks the policy on exactly that manifest. Everything
+// after (copy, unpack) takes the returned PinnedImage, never the tag again.
+PinnedImage pin_and_check(const std::string& cmd, const Options& o, const ImageName& name,
+                          ImageSource& src) {
+  auto pinned = must(cmd, pin_image(src));
+  if (!o.policy.empty()) {
+    auto policy = must(cmd, sign::Policy::load(o.policy));
+    must(cmd, policy.evaluate(name, src, pinned, sign::PolicyContext{.lookaside = o.lookaside}));
   }
-  return default_spool_dir();
+  return pinned;
 }
 
 void run_copy(const std::string& cmd, const Options& o, CopyOptions co) {
@@ -247,12 +249,16 @@ void run_copy(const std::string& cmd, const Options& o, CopyOptions co) {
   auto src_name = must(cmd, parse_image_name(o.src));
   auto dst_name = must(cmd, parse_image_name(o.dst));
   auto src = must(cmd, open_source(src_name, ro));
+  auto pinned = pin_and_check(cmd, o, src_name, *src);
+  // A new layout destination is staged and appears only complete (committed by copy_image);
+  // transformed layers are spooled in its blob directory and renamed into place.
   auto dst = must(cmd, open_destination(dst_name, ro));
   co.platform = platform_of(cmd, o.common);
   co.all_platforms = o.all;
   co.progress = progress_printer();
+  co.require_encrypted_layers = o.require_encrypted;
   if (!o.common.spool_dir.empty()) co.spool_dir = o.common.spool_dir;
-  auto result = must(cmd, copy_image(*src, *dst, co));
+  auto result = must(cmd, copy_image(*src, *dst, pinned, co));
   std::cout << result.manifest_digest << "\n";
   if (!o.key.empty()) sign_with(cmd, o, dst_name, result.manifest_digest);
 }
@@ -260,12 +266,13 @@ void run_copy(const std::string& cmd, const Options& o, CopyOptions co) {
 void run_inspect(const std::string& cmd, const Options& o) {
   auto name = must(cmd, parse_image_name(o.image));
   auto src = must(cmd, open_source(name, registry_options(o.common)));
-  auto top = must(cmd, src->manifest());
+  auto pinned = must(cmd, pin_image(*src));
+  const RawManifest& top = pinned.top;
   if (o.raw) {
     std::cout << to_string(top.data) << "\n";
     return;
   }
-  auto image = must(cmd, resolve_image(*src, platform_of(cmd, o.common)));
+  auto image = must(cmd, resolve_image(*src, pinned, platform_of(cmd, o.common)));
   auto config_bytes = must(cmd, read_blob(*src, image.manifest.config, kMaxConfigBytes));
   if (o.config) {
     std::cout << to_string(config_bytes) << "\n";
@@ -322,13 +329,9 @@ void run_unpack(const std::string& cmd, const Options& o) {
   uo.max_image_bytes = o.max_image_size;
   uo.tree.preserve_owner = ::geteuid() == 0;
   uo.progress = progress_printer();
-  if (!o.policy.empty()) {
-    auto policy = must(cmd, sign::Policy::load(o.policy));
-    auto top = must(cmd, src->manifest());
-    must(cmd,
-         policy.evaluate(name, *src, top.digest, sign::PolicyContext{.lookaside = o.lookaside}));
-  }
-  must(cmd, unpack::unpack_image(*src, uo.bundle ? o.bundle : o.rootfs, uo));
+  uo.require_encrypted_layers = o.require_encrypted;
+  auto pinned = pin_and_check(cmd, o, name, *src);
+  must(cmd, unpack::unpack_image(*src, pinned, uo.bundle ? o.bundle : o.rootfs, uo));
 }
 
 void add_common(CLI::App* c, Options& o) {
@@ -360,16 +363,25 @@ void add_image_command(CLI::App& app) {
   copy->add_option("--sign-key", o->key, "cosign private key to sign the copy with");
   copy->add_option("--password-file", o->password_file, "cosign key password file");
   copy->add_flag("--all", o->all, "copy every platform of an index");
+  copy->add_option("--policy", o->policy, "check this policy.json before copying");
+  copy->add_option("--lookaside", o->lookaside, "GPG signature lookaside directory");
+  copy->add_flag("--require-encrypted", o->require_encrypted,
+                 "refuse a source image with any plaintext layer");
   add_common(copy, *o);
   copy->callback([o] {
     if (!o->recipients.empty() && (!o->decrypt_keys.empty() || !o->kbs_key_files.empty())) {
       die("copy", Error{"bad_argument", "--encrypt and --decrypt cannot be combined"});
     }
+    if (!o->recipients.empty() && o->require_encrypted) {
+      die("copy", Error{"bad_argument",
+                        "--require-encrypted checks the source's layers; with --encrypt every "
+                        "layer of the copy is encrypted anyway"});
+    }
     CopyOptions co;
     if (!o->recipients.empty()) {
-      co = crypt::encrypt_copy_options(encrypt_config("copy", *o), spool_for("copy", *o));
+      co = crypt::encrypt_copy_options(encrypt_config("copy", *o));
     } else if (!o->decrypt_keys.empty() || !o->kbs_key_files.empty()) {
-      co = crypt::decrypt_copy_options(decrypt_config("copy", *o), spool_for("copy", *o));
+      co = crypt::decrypt_copy_options(decrypt_config("copy", *o));
     }
     run_copy("copy", *o, std::move(co));
   });
@@ -384,21 +396,19 @@ void add_image_command(CLI::App& app) {
   enc->add_option("--kbs-url", o->kbs_url, "coffer-trustee URL to register the key in");
   enc->add_option("--admin-key", o->admin_key, "KBS admin private key (Ed25519 or P-256 PEM)");
   add_common(enc, *o);
-  enc->callback([o] {
-    run_copy("encrypt", *o,
-             crypt::encrypt_copy_options(encrypt_config("encrypt", *o), spool_for("encrypt", *o)));
-  });
+  enc->callback(
+      [o] { run_copy("encrypt", *o, crypt::encrypt_copy_options(encrypt_config("encrypt", *o))); });
 
   auto* dec = image->add_subcommand("decrypt", "Decrypt an image's layers");
   dec->add_option("src", o->src)->required();
   dec->add_option("dst", o->dst)->required();
   dec->add_option("--key", o->decrypt_keys, "JWE private key (PEM, repeatable)");
   dec->add_option("--kbs-key-file", o->kbs_key_files, "kbs:///repo/type/tag=FILE (repeatable)");
+  dec->add_flag("--require-encrypted", o->require_encrypted,
+                "refuse an image with any plaintext layer");
   add_common(dec, *o);
-  dec->callback([o] {
-    run_copy("decrypt", *o,
-             crypt::decrypt_copy_options(decrypt_config("decrypt", *o), spool_for("decrypt", *o)));
-  });
+  dec->callback(
+      [o] { run_copy("decrypt", *o, crypt::decrypt_copy_options(decrypt_config("decrypt", *o))); });
 
   auto* inspect = image->add_subcommand("inspect", "Show an image's manifest, layers and config");
   inspect->add_option("image", o->image)->required();
@@ -428,6 +438,8 @@ void add_image_command(CLI::App& app) {
                    "refuse an image whose layers are larger than this uncompressed together; "
                    "default 64GiB")
       ->transform(CLI::AsSizeValue(false));
+  unpack->add_flag("--require-encrypted", o->require_encrypted,
+                   "refuse an image with any plaintext layer");
   add_common(unpack, *o);
   unpack->callback([o] { run_unpack("unpack", *o); });
 
@@ -452,8 +464,8 @@ void add_image_command(CLI::App& app) {
   signc->callback([o] {
     auto name = must("sign", parse_image_name(o->image));
     auto src = must("sign", open_source(name, registry_options(o->common)));
-    auto top = must("sign", src->manifest());
-    sign_with("sign", *o, name, top.digest);
+    auto pinned = must("sign", pin_image(*src));
+    sign_with("sign", *o, name, pinned.digest());
   });
 
   auto* verify = image->add_subcommand("verify", "Check an image against a policy.json");
@@ -465,10 +477,10 @@ void add_image_command(CLI::App& app) {
     auto name = must("verify", parse_image_name(o->image));
     auto policy = must("verify", sign::Policy::load(o->policy));
     auto src = must("verify", open_source(name, registry_options(o->common)));
-    auto top = must("verify", src->manifest());
+    auto pinned = must("verify", pin_image(*src));
     must("verify",
-         policy.evaluate(name, *src, top.digest, sign::PolicyContext{.lookaside = o->lookaside}));
-    std::cout << "accepted " << name.str() << " " << top.digest << "\n";
+         policy.evaluate(name, *src, pinned, sign::PolicyContext{.lookaside = o->lookaside}));
+    std::cout << "accepted " << name.str() << " " << pinned.digest() << "\n";
   });
 }
 

@@ -58,7 +58,11 @@ Status copy_blob(ImageSource& src, ImageDestination& dst, const Descriptor& d, c
 Result<CopyResult> copy_manifest(ImageSource& src, ImageDestination& dst, const RawManifest& raw,
                                  const CopyOptions& o, const std::string& tag) {
   Manifest m = COFFER_TRY(parse_manifest(raw.data));
+  if (o.require_encrypted_layers) COFFER_TRY_STATUS(require_encrypted_layers(m));
   COFFER_TRY_STATUS(copy_blob(src, dst, m.config, o, LayerProgress{.action = "config"}));
+  std::filesystem::path spool = o.spool_dir;
+  if (spool.empty()) spool = dst.spool_dir();
+  if (spool.empty()) spool = default_spool_dir();
   bool changed = false;
   // Transforms one layer; false if the transform kept it unchanged.
   auto transform_layer = [&](std::size_t i, const ProgressFn& progress) -> Result<bool> {
@@ -68,9 +72,19 @@ Result<CopyResult> copy_manifest(ImageSource& src, ImageDestination& dst, const 
                     .digest = layer.digest,
                     .total = layer.size,
                     .action = o.action_name};
-    auto reader = COFFER_TRY(src.blob(layer));
-    ProgressReader pr(*reader, p, progress);
-    auto t = COFFER_TRY(o.transform(layer, i, pr));
+    // The stream handed out is wrapped for progress; `held` keeps the source's reader alive.
+    std::unique_ptr<Reader> held;
+    auto wrap = [&](Result<std::unique_ptr<Reader>> r) -> Result<std::unique_ptr<Reader>> {
+      if (!r) return std::unexpected(r.error());
+      held = std::move(*r);
+      return std::unique_ptr<Reader>(std::make_unique<ProgressReader>(*held, p, progress));
+    };
+    LayerInput input{
+        .open = [&] { return wrap(src.blob(layer)); },
+        .open_observed =
+            [&](StreamObserver& observer) { return wrap(src.blob_observed(layer, observer)); },
+        .spool_dir = spool};
+    auto t = COFFER_TRY(o.transform(layer, i, input));
     if (!t) return false;
     COFFER_TRY_STATUS(dst.put_blob_file(t->descriptor, t->content));
     m.layers[i] = t->descriptor;  // each worker writes its own element
@@ -148,18 +162,23 @@ Result<CopyResult> copy_manifest(ImageSource& src, ImageDestination& dst, const 
   return result;
 }
 
-}  // namespace
-
-Result<CopyResult> copy_image(ImageSource& source, ImageDestination& destination,
-                              const CopyOptions& options) {
-  auto top = COFFER_TRY(source.manifest());
+Result<CopyResult> copy_pinned(ImageSource& source, ImageDestination& destination,
+                               const PinnedImage& pinned, const CopyOptions& options) {
+  const RawManifest& top = pinned.top;
   auto kind = COFFER_TRY(manifest_kind(top.data, top.media_type));
   const std::string tag = destination.tag();
   if (kind == ManifestKind::kManifest) return copy_manifest(source, destination, top, options, tag);
   auto index = COFFER_TRY(parse_index(top.data));
   if (options.all_platforms && !options.transform) {
+    std::vector<RawManifest> children;
     for (const auto& d : index.manifests) {
-      auto child = COFFER_TRY(source.manifest_by_digest(d.digest));
+      children.push_back(COFFER_TRY(source.manifest_by_digest(d.digest)));
+      if (options.require_encrypted_layers) {
+        COFFER_TRY_STATUS(
+            require_encrypted_layers(COFFER_TRY(parse_manifest(children.back().data))));
+      }
+    }
+    for (const auto& child : children) {
       COFFER_TRY(copy_manifest(source, destination, child, options, ""));
     }
     COFFER_TRY_STATUS(destination.put_manifest(top.data, top.media_type, tag));
@@ -168,6 +187,32 @@ Result<CopyResult> copy_image(ImageSource& source, ImageDestination& destination
   auto chosen = COFFER_TRY(select_platform(index, options.platform));
   auto child = COFFER_TRY(source.manifest_by_digest(chosen.digest));
   return copy_manifest(source, destination, child, options, tag);
+}
+
+}  // namespace
+
+Status require_encrypted_layers(const Manifest& m) {
+  for (std::size_t i = 0; i < m.layers.size(); ++i) {
+    if (!m.layers[i].media_type.ends_with(media_type::kEncryptedSuffix)) {
+      return make_error("layer_not_encrypted",
+                        "layer " + std::to_string(i) + " (" + m.layers[i].digest +
+                            ") is not encrypted, and every layer of this image must be");
+    }
+  }
+  return ok();
+}
+
+Result<CopyResult> copy_image(ImageSource& source, ImageDestination& destination,
+                              const PinnedImage& pinned, const CopyOptions& options) {
+  auto result = COFFER_TRY(copy_pinned(source, destination, pinned, options));
+  COFFER_TRY_STATUS(destination.commit());
+  return result;
+}
+
+Result<CopyResult> copy_image(ImageSource& source, ImageDestination& destination,
+                              const CopyOptions& options) {
+  auto pinned = COFFER_TRY(pin_image(source));
+  return copy_image(source, destination, pinned, options);
 }
 
 }  // namespace coffer::oci

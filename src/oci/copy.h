@@ -24,9 +24,19 @@ struct TransformedLayer {
   Descriptor descriptor;
   TempFile content;
 };
-// Returns nullopt to copy the layer unchanged. `source` is the layer's verified stream.
+// How a transform reads its layer.
+struct LayerInput {
+  // The layer's verified stream, read once (its digest is known only at the end).
+  std::function<Result<std::unique_ptr<Reader>>()> open;
+  // The layer read to its end, verified and shown to `observer`, before the stream is returned
+  // (ImageSource::blob_observed): for content authenticated as a whole before use.
+  std::function<Result<std::unique_ptr<Reader>>(StreamObserver& observer)> open_observed;
+  // Where the transform spools its output.
+  std::filesystem::path spool_dir;
+};
+// Returns nullopt to copy the layer unchanged.
 using LayerTransform = std::function<Result<std::optional<TransformedLayer>>(
-    const Descriptor& layer, std::size_t index, Reader& source)>;
+    const Descriptor& layer, std::size_t index, LayerInput& input)>;
 // Tells whether a layer needs the transform at all (so unchanged layers can be mounted/skipped).
 using LayerFilter = std::function<bool(const Descriptor& layer)>;
 
@@ -38,7 +48,11 @@ struct CopyOptions {
   LayerFilter wants_transform;
   std::string action_name = "copy";
   ProgressFn progress;
-  std::filesystem::path spool_dir;  // empty: default_spool_dir()
+  // empty: the destination's preference (a layout's blob directory), else default_spool_dir()
+  std::filesystem::path spool_dir;
+  // Every layer of the source image must be encrypted ("layer_not_encrypted" before anything
+  // is written otherwise): for images meant to be confidential.
+  bool require_encrypted_layers = false;
 };
 
 struct CopyResult {
@@ -47,7 +61,14 @@ struct CopyResult {
   Bytes manifest;
 };
 
+// Copies the image `pinned` names (see pin_image); the destination is committed last.
+Result<CopyResult> copy_image(ImageSource& source, ImageDestination& destination,
+                              const PinnedImage& pinned, const CopyOptions& options);
+// Pins the source's reference first.
 Result<CopyResult> copy_image(ImageSource& source, ImageDestination& destination,
                               const CopyOptions& options);
+
+// "layer_not_encrypted" naming the first plaintext layer of `m`.
+Status require_encrypted_layers(const Manifest& m);
 
 }  // namespace coffer::oci

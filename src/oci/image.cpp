@@ -33,9 +33,34 @@ Result<Bytes> read_blob(ImageSource& source, const Descriptor& d, std::size_t ma
   return read_all(*reader, max_bytes);
 }
 
+Result<std::unique_ptr<Reader>> ImageSource::blob_observed(const Descriptor& d,
+                                                           StreamObserver& observer) {
+  auto reader = COFFER_TRY(blob(d));
+  observer.reset();
+  COFFER_TRY(pump(*reader, [&](ByteView chunk) -> Status {
+    observer.update(chunk);
+    return ok();
+  }));
+  // The first pass ended with the digest verified; the second verifies it again at its end.
+  // Layouts and registries override this (one verified read, then the same open file again /
+  // the download into a private spool file).
+  COFFER_TRY_STATUS(reader->rewind());
+  return reader;
+}
+
+Result<PinnedImage> pin_image(ImageSource& source) {
+  return PinnedImage{COFFER_TRY(source.manifest())};
+}
+
 Result<ResolvedImage> resolve_image(ImageSource& source, const Platform& platform) {
+  auto pinned = COFFER_TRY(pin_image(source));
+  return resolve_image(source, pinned, platform);
+}
+
+Result<ResolvedImage> resolve_image(ImageSource& source, const PinnedImage& pinned,
+                                    const Platform& platform) {
   ResolvedImage r;
-  r.top = COFFER_TRY(source.manifest());
+  r.top = pinned.top;
   auto kind = COFFER_TRY(manifest_kind(r.top.data, r.top.media_type));
   if (kind == ManifestKind::kIndex) {
     r.index = COFFER_TRY(parse_index(r.top.data));

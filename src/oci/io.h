@@ -39,6 +39,7 @@ class FileReader final : public Reader {
   Result<std::size_t> read(std::span<std::uint8_t> buffer) override;
   Status rewind() override;
   [[nodiscard]] std::int64_t size() const override;
+  [[nodiscard]] int fd() const { return fd_; }
 
  private:
   int fd_;
@@ -89,6 +90,15 @@ class TempFile {
 };
 
 using ChunkSink = std::function<Status(ByteView chunk)>;
+
+// Sees every byte of a blob while it is downloaded or spooled (a MAC over ciphertext, say).
+// reset() starts it over: a retried download sends the bytes again from the first.
+class StreamObserver {
+ public:
+  virtual ~StreamObserver() = default;
+  virtual void reset() = 0;
+  virtual void update(ByteView chunk) = 0;
+};
 
 // Pumps `reader` into `sink` with one kStreamBufferSize buffer; returns the bytes moved.
 Result<std::uint64_t> pump(Reader& reader, const ChunkSink& sink);

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "core/file.h"
+#include "crypto/random.h"
 
 namespace coffer::oci {
 namespace {
@@ -12,6 +13,48 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::string_view kLayoutFile = R"({"imageLayoutVersion":"1.0.0"})";
+
+// Identity and change times of an open file.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  timespec mtime{};
+  timespec ctime{};
+  bool operator==(const FileStamp& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec && ctime.tv_sec == o.ctime.tv_sec &&
+           ctime.tv_nsec == o.ctime.tv_nsec;
+  }
+};
+
+std::optional<FileStamp> stamp_of(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return std::nullopt;
+  return FileStamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+}
+
+// The second read of a blob file whose first read was verified: instead of hashing it again,
+// its end fails if the file was written to since (mtime/ctime/size moved).
+class ReverifiedFileReader final : public Reader {
+ public:
+  ReverifiedFileReader(std::unique_ptr<FileReader> file, FileStamp stamp, std::string digest)
+      : file_(std::move(file)), stamp_(stamp), digest_(std::move(digest)) {}
+  Result<std::size_t> read(std::span<std::uint8_t> buffer) override {
+    std::size_t n = COFFER_TRY(file_->read(buffer));
+    if (n == 0 && stamp_of(file_->fd()) != stamp_) {
+      return make_error("digest_mismatch", "blob " + digest_ + " changed while it was read");
+    }
+    return n;
+  }
+  Status rewind() override { return file_->rewind(); }
+  [[nodiscard]] std::int64_t size() const override { return file_->size(); }
+
+ private:
+  std::unique_ptr<FileReader> file_;
+  FileStamp stamp_;
+  std::string digest_;
+};
 
 class LayoutSource final : public ImageSource {
  public:
@@ -47,6 +90,44 @@ class LayoutSource final : public ImageSource {
   }
 
   Result<std::unique_ptr<Reader>> blob(const Descriptor& d) override {
+    auto file = COFFER_TRY(open_blob(d));
+    return std::unique_ptr<Reader>(std::make_unique<VerifyingReader>(std::move(file), d));
+  }
+
+  // Two reads of the same open file: the first verifies digest and size and feeds the
+  // observer; the second (returned) is refused at its end if the file changed meanwhile. A
+  // layout is local storage of the user running us; a writer racing both reads is out of scope.
+  Result<std::unique_ptr<Reader>> blob_observed(const Descriptor& d,
+                                                StreamObserver& observer) override {
+    auto file = COFFER_TRY(open_blob(d));
+    auto before = stamp_of(file->fd());
+    if (!before) return make_error("io_error", "cannot stat blob " + d.digest);
+    DigestChecker checker(d.digest, d.size);
+    observer.reset();
+    COFFER_TRY(pump(*file, [&](ByteView chunk) -> Status {
+      checker.update(chunk);
+      if (checker.over_size()) {
+        return make_error("size_mismatch", "blob " + d.digest + " is larger than described");
+      }
+      observer.update(chunk);
+      return ok();
+    }));
+    COFFER_TRY_STATUS(checker.finish());
+    if (stamp_of(file->fd()) != before) {
+      return make_error("digest_mismatch", "blob " + d.digest + " changed while it was read");
+    }
+    COFFER_TRY_STATUS(file->rewind());
+    return std::unique_ptr<Reader>(
+        std::make_unique<ReverifiedFileReader>(std::move(file), *before, d.digest));
+  }
+
+  [[nodiscard]] std::string describe() const override {
+    return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
+  }
+  [[nodiscard]] bool concurrent_blobs() const override { return true; }
+
+ private:
+  Result<std::unique_ptr<FileReader>> open_blob(const Descriptor& d) const {
     COFFER_TRY_STATUS(validate_digest(d.digest));
     auto file = FileReader::open(layout_.blob_path(d.digest));
     if (!file) {
@@ -56,15 +137,9 @@ class LayoutSource final : public ImageSource {
       }
       return std::unexpected(file.error());
     }
-    return std::unique_ptr<Reader>(std::make_unique<VerifyingReader>(std::move(*file), d));
+    return file;
   }
 
-  [[nodiscard]] std::string describe() const override {
-    return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
-  }
-  [[nodiscard]] bool concurrent_blobs() const override { return true; }
-
- private:
   OciLayout layout_;
   std::string tag_;
 };
@@ -72,7 +147,37 @@ class LayoutSource final : public ImageSource {
 class LayoutDestination final : public ImageDestination {
  public:
   LayoutDestination(OciLayout layout, std::string tag)
-      : layout_(std::move(layout)), tag_(std::move(tag)) {}
+      : layout_(std::move(layout)), tag_(std::move(tag)), final_dir_(layout_.dir()) {}
+  // A staged new layout: written in `layout` (a sibling directory), renamed to `final_dir` by
+  // commit(), removed unless committed.
+  LayoutDestination(OciLayout layout, std::string tag, fs::path final_dir)
+      : layout_(std::move(layout)),
+        tag_(std::move(tag)),
+        final_dir_(std::move(final_dir)),
+        staged_(true) {}
+  ~LayoutDestination() override {
+    if (staged_) {
+      std::error_code ec;
+      fs::remove_all(layout_.dir(), ec);
+    }
+  }
+  LayoutDestination(const LayoutDestination&) = delete;
+  LayoutDestination& operator=(const LayoutDestination&) = delete;
+
+  Status commit() override {
+    if (!staged_) return ok();
+    std::error_code ec;
+    // rename(2) replaces an empty directory and refuses a non-empty one.
+    fs::rename(layout_.dir(), final_dir_, ec);
+    if (ec) {
+      return make_error("io_error",
+                        "moving the new layout into " + final_dir_.string() + ": " + ec.message());
+    }
+    staged_ = false;
+    layout_ = COFFER_TRY(OciLayout::open(final_dir_));
+    return ok();
+  }
+  [[nodiscard]] fs::path spool_dir() const override { return layout_.dir() / "blobs" / "sha256"; }
 
   Result<bool> has_blob(const Descriptor& d) override {
     COFFER_TRY_STATUS(validate_digest(d.digest));
@@ -98,13 +203,15 @@ class LayoutDestination final : public ImageDestination {
 
   [[nodiscard]] std::string tag() const override { return tag_; }
   [[nodiscard]] std::string describe() const override {
-    return "oci:" + layout_.dir().string() + (tag_.empty() ? "" : ":" + tag_);
+    return "oci:" + final_dir_.string() + (tag_.empty() ? "" : ":" + tag_);
   }
   [[nodiscard]] bool concurrent_blobs() const override { return true; }
 
  private:
   OciLayout layout_;
   std::string tag_;
+  fs::path final_dir_;
+  bool staged_ = false;
 };
 
 }  // namespace
@@ -232,6 +339,29 @@ std::unique_ptr<ImageSource> make_layout_source(OciLayout layout, std::string ta
 
 std::unique_ptr<ImageDestination> make_layout_destination(OciLayout layout, std::string tag) {
   return std::make_unique<LayoutDestination>(std::move(layout), std::move(tag));
+}
+
+Result<std::unique_ptr<ImageDestination>> open_layout_destination(const fs::path& dir,
+                                                                  std::string tag) {
+  std::error_code ec;
+  bool is_new = !fs::exists(dir, ec) || (fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
+  if (!is_new) {
+    auto layout = COFFER_TRY(OciLayout::open_or_create(dir));
+    return make_layout_destination(std::move(layout), std::move(tag));
+  }
+  // A new layout is built next to its final place and appears only complete (commit()).
+  fs::path final_dir = fs::absolute(dir).lexically_normal();
+  if (!final_dir.has_filename()) final_dir = final_dir.parent_path();
+  fs::create_directories(final_dir.parent_path(), ec);
+  fs::path staging = final_dir.parent_path() / ("." + final_dir.filename().string() +
+                                                ".coffer-staging-" + crypto::random_uuid_hex());
+  auto layout = OciLayout::open_or_create(staging);
+  if (!layout) {
+    fs::remove_all(staging, ec);
+    return std::unexpected(layout.error());
+  }
+  return std::unique_ptr<ImageDestination>(
+      std::make_unique<LayoutDestination>(std::move(*layout), std::move(tag), final_dir));
 }
 
 }  // namespace coffer::oci

@@ -42,5 +42,10 @@ class OciLayout {
 
 std::unique_ptr<ImageSource> make_layout_source(OciLayout layout, std::string tag);
 std::unique_ptr<ImageDestination> make_layout_destination(OciLayout layout, std::string tag);
+// The destination for `dir`: an existing layout is written in place (its index.json gains the
+// tag only with the final manifest); a new one (absent or empty directory) is staged in a
+// sibling directory that commit() renames to `dir`, so a failed copy leaves nothing there.
+Result<std::unique_ptr<ImageDestination>> open_layout_destination(const std::filesystem::path& dir,
+                                                                  std::string tag);
 
 }  // namespace coffer::oci

@@ -189,10 +189,12 @@ class RegistryClient::Impl {
   }
 
   // One request with authentication and retries. `body` (optional) streams the request body;
-  // `spool` (optional) receives a streamed response body, recreated per attempt.
+  // `spool` (optional) receives a streamed response body, recreated per attempt, and
+  // `new_attempt` (optional) returns, for each attempt, the sink that sees that attempt's bytes:
+  // nothing of a failed attempt (a 5xx body, a truncated transfer) may reach the next one.
   Result<net::Response> perform(net::ClientRequest req, const std::vector<std::string>& scope,
                                 Reader* body = nullptr, std::optional<TempFile>* spool = nullptr,
-                                const ChunkSink& observe = nullptr) {
+                                const std::function<ChunkSink()>& new_attempt = nullptr) {
     bool reauthenticated = false;
     for (int attempt = 0;; ++attempt) {
       net::ClientRequest r = req;
@@ -210,6 +212,7 @@ class RegistryClient::Impl {
       if (spool != nullptr) {
         *spool = COFFER_TRY(TempFile::create(options_.spool_dir));
         TempFile& file = **spool;
+        ChunkSink observe = new_attempt ? new_attempt() : nullptr;
         resp = http_.request_streaming(r, [&](ByteView chunk) -> Status {
           if (observe) COFFER_TRY_STATUS(observe(chunk));
           return file.write(chunk);
@@ -287,20 +290,26 @@ Result<RawManifest> RegistryClient::get_manifest(const std::string& tag_or_diges
   return m;
 }
 
-Result<std::unique_ptr<Reader>> RegistryClient::get_blob(const Descriptor& d) {
+Result<std::unique_ptr<Reader>> RegistryClient::get_blob(const Descriptor& d,
+                                                         StreamObserver* observer) {
   COFFER_TRY_STATUS(validate_digest(d.digest));
   std::optional<TempFile> spool;
   std::optional<DigestChecker> checker;
+  // Each attempt starts a fresh digest, size count and observer.
+  auto new_attempt = [&]() -> ChunkSink {
+    checker.emplace(d.digest, d.size);
+    if (observer != nullptr) observer->reset();
+    return [&](ByteView chunk) -> Status {
+      checker->update(chunk);
+      if (checker->over_size()) {
+        return make_error("size_mismatch", "blob " + d.digest + " is larger than described");
+      }
+      if (observer != nullptr) observer->update(chunk);
+      return ok();
+    };
+  };
   net::ClientRequest req{.method = "GET", .url = impl_->repo_url("/blobs/" + d.digest)};
-  auto resp = COFFER_TRY(
-      impl_->perform(req, impl_->scopes(false), nullptr, &spool, [&](ByteView chunk) -> Status {
-        if (!checker) checker.emplace(d.digest, d.size);
-        checker->update(chunk);
-        if (checker->over_size()) {
-          return make_error("size_mismatch", "blob " + d.digest + " is larger than described");
-        }
-        return ok();
-      }));
+  auto resp = COFFER_TRY(impl_->perform(req, impl_->scopes(false), nullptr, &spool, new_attempt));
   if (resp.status == 404) {
     return make_error("blob_unknown",
                       "blob " + d.digest + " does not exist in " + impl_->ref_.name());
@@ -431,6 +440,11 @@ class RegistrySource final : public ImageSource {
     return std::optional<RawManifest>(std::move(*m));
   }
   Result<std::unique_ptr<Reader>> blob(const Descriptor& d) override { return client_.get_blob(d); }
+  // The download into the private spool file is the one pass the observer needs.
+  Result<std::unique_ptr<Reader>> blob_observed(const Descriptor& d,
+                                                StreamObserver& observer) override {
+    return client_.get_blob(d, &observer);
+  }
   [[nodiscard]] std::string describe() const override {
     return "docker://" + client_.reference().str();
   }

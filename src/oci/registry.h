@@ -51,8 +51,9 @@ class RegistryClient {
   // "manifest_too_large", "digest_mismatch", "unauthorized", "registry_error".
   Result<RawManifest> get_manifest(const std::string& tag_or_digest);
   // Downloads into a spool file, verifying size and digest; the reader streams the verified
-  // file. "blob_unknown" (404).
-  Result<std::unique_ptr<Reader>> get_blob(const Descriptor& d);
+  // file. `observer` (optional) sees the bytes as they arrive, reset with each retried attempt.
+  // "blob_unknown" (404).
+  Result<std::unique_ptr<Reader>> get_blob(const Descriptor& d, StreamObserver* observer = nullptr);
   Result<bool> has_blob(const std::string& digest);
   // Uploads (monolithic or chunked per options); `content` must yield d's bytes.
   Status put_blob(const Descriptor& d, Reader& content);

@@ -54,8 +54,7 @@ Result<std::unique_ptr<ImageDestination>> open_destination(const ImageName& name
     }
     return make_registry_destination(name.reference, options);
   }
-  auto layout = COFFER_TRY(OciLayout::open_or_create(name.dir));
-  return make_layout_destination(std::move(layout), name.tag);
+  return open_layout_destination(name.dir, name.tag);
 }
 
 }  // namespace coffer::oci

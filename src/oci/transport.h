@@ -30,7 +30,8 @@ Result<ImageName> parse_image_name(std::string_view text);
 
 Result<std::unique_ptr<ImageSource>> open_source(const ImageName& name,
                                                  const RegistryOptions& options);
-// Creates the layout directory if needed.
+// A new layout directory is staged and appears only when the destination is committed
+// (copy_image does it last; see open_layout_destination).
 Result<std::unique_ptr<ImageDestination>> open_destination(const ImageName& name,
                                                            const RegistryOptions& options);
 

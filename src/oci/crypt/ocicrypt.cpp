@@ -2,6 +2,7 @@
 
 #include "crypto/cipher.h"
 #include "crypto/digest.h"
+#include "crypto/kdf.h"
 #include "crypto/random.h"
 #include "jose/jwe.h"
 #include "oci/digest.h"
@@ -103,40 +104,28 @@ std::string strip_encrypted(std::string mt) {
   return mt;
 }
 
+// Plaintext of ciphertext whose HMAC already verified; checks the private options' digest.
 class DecryptingReader final : public Reader {
  public:
-  DecryptingReader(Reader& inner, crypto::AesCtr ctr, const PrivateOptions& p, Bytes expected_hmac)
-      : inner_(inner),
-        ctr_(std::move(ctr)),
-        hmac_(crypto::DigestAlg::kSha256, p.symkey),
-        expected_hmac_(std::move(expected_hmac)),
-        checker_(p.digest, -1) {}
+  DecryptingReader(std::unique_ptr<Reader> inner, crypto::AesCtr ctr, const std::string& digest)
+      : inner_(std::move(inner)), ctr_(std::move(ctr)), checker_(digest, -1) {}
 
   Result<std::size_t> read(std::span<std::uint8_t> buffer) override {
     if (done_) return std::size_t{0};
-    std::size_t n = COFFER_TRY(inner_.read(buffer));
+    std::size_t n = COFFER_TRY(inner_->read(buffer));
     if (n == 0) {
-      if (!constant_time_equal(hmac_.finish(), expected_hmac_)) {
-        return make_error("hmac_mismatch",
-                          "the encrypted layer fails its HMAC check: it was tampered with or the "
-                          "key is wrong; nothing decrypted was kept");
-      }
       COFFER_TRY_STATUS(checker_.finish());
       done_ = true;
       return std::size_t{0};
     }
-    ByteView chunk(buffer.data(), n);
-    hmac_.update(chunk);
-    ctr_.update(chunk, buffer.data());
-    checker_.update(chunk);
+    ctr_.update(ByteView(buffer.data(), n), buffer.data());
+    checker_.update(ByteView(buffer.data(), n));
     return n;
   }
 
  private:
-  Reader& inner_;
+  std::unique_ptr<Reader> inner_;
   crypto::AesCtr ctr_;
-  crypto::HmacStream hmac_;
-  Bytes expected_hmac_;
   DigestChecker checker_;
   bool done_ = false;
 };
@@ -272,25 +261,78 @@ Result<PrivateOptions> unwrap_layer_key(const Descriptor& layer, const DecryptCo
                     "cannot unwrap the key of layer " + layer.digest + ": " + errors);
 }
 
-Result<std::unique_ptr<Reader>> decrypt_reader(const Descriptor& layer, Reader& ciphertext,
-                                               const DecryptConfig& config) {
-  auto hmac = COFFER_TRY(parse_public_hmac(layer));
-  auto p = COFFER_TRY(unwrap_layer_key(layer, config));
-  auto ctr = COFFER_TRY(crypto::AesCtr::create(p.symkey, p.nonce));
-  return std::unique_ptr<Reader>(
-      std::make_unique<DecryptingReader>(ciphertext, std::move(ctr), p, std::move(hmac)));
+LayerAuthenticator::LayerAuthenticator(PrivateOptions p, Bytes expected_hmac)
+    : private_(std::move(p)), expected_hmac_(std::move(expected_hmac)) {
+  reset();
 }
 
-Result<Descriptor> decrypt_layer(const Descriptor& layer, Reader& ciphertext, TempFile& out,
-                                 const DecryptConfig& config) {
+LayerAuthenticator::~LayerAuthenticator() { crypto::cleanse(private_.symkey); }
+
+Result<std::unique_ptr<LayerAuthenticator>> LayerAuthenticator::create(
+    const Descriptor& layer, const DecryptConfig& config) {
   auto hmac = COFFER_TRY(parse_public_hmac(layer));
   auto p = COFFER_TRY(unwrap_layer_key(layer, config));
-  auto ctr = COFFER_TRY(crypto::AesCtr::create(p.symkey, p.nonce));
-  DecryptingReader reader(ciphertext, std::move(ctr), p, std::move(hmac));
-  auto size = COFFER_TRY(pump(reader, [&](ByteView chunk) { return out.write(chunk); }));
+  return std::unique_ptr<LayerAuthenticator>(new LayerAuthenticator(std::move(p), std::move(hmac)));
+}
+
+void LayerAuthenticator::reset() {
+  hmac_.emplace(crypto::DigestAlg::kSha256, private_.symkey);
+  verified_ = false;
+}
+
+void LayerAuthenticator::update(ByteView ciphertext) {
+  verified_ = false;
+  hmac_->update(ciphertext);
+}
+
+Status LayerAuthenticator::verify() {
+  Bytes mac = hmac_->finish();
+  reset();  // a finished HMAC cannot be updated; verify() twice checks the empty stream
+  if (!constant_time_equal(mac, expected_hmac_)) {
+    return make_error("hmac_mismatch",
+                      "the encrypted layer fails its HMAC check: it was tampered with or the key "
+                      "is wrong; nothing of it was decrypted");
+  }
+  verified_ = true;
+  return ok();
+}
+
+Result<std::unique_ptr<Reader>> LayerAuthenticator::decrypt(std::unique_ptr<Reader> ciphertext) {
+  if (!verified_) {
+    return make_error("hmac_not_verified", "refusing to decrypt a layer before its HMAC verified");
+  }
+  auto ctr = COFFER_TRY(crypto::AesCtr::create(private_.symkey, private_.nonce));
+  return std::unique_ptr<Reader>(
+      std::make_unique<DecryptingReader>(std::move(ciphertext), std::move(ctr), private_.digest));
+}
+
+Result<std::unique_ptr<Reader>> open_decrypted_layer(ImageSource& source, const Descriptor& layer,
+                                                     const DecryptConfig& config) {
+  auto auth = COFFER_TRY(LayerAuthenticator::create(layer, config));
+  auto ciphertext = COFFER_TRY(source.blob_observed(layer, *auth));
+  COFFER_TRY_STATUS(auth->verify());
+  return auth->decrypt(std::move(ciphertext));
+}
+
+namespace {
+
+// Borrows a reader (decrypt_layer's caller keeps ownership).
+class BorrowedReader final : public Reader {
+ public:
+  explicit BorrowedReader(Reader& inner) : inner_(inner) {}
+  Result<std::size_t> read(std::span<std::uint8_t> buffer) override { return inner_.read(buffer); }
+  Status rewind() override { return inner_.rewind(); }
+  [[nodiscard]] std::int64_t size() const override { return inner_.size(); }
+
+ private:
+  Reader& inner_;
+};
+
+Descriptor plain_descriptor(const Descriptor& layer, const std::string& digest,
+                            std::uint64_t size) {
   Descriptor plain;
   plain.media_type = strip_encrypted(layer.media_type);
-  plain.digest = p.digest;
+  plain.digest = digest;
   plain.size = static_cast<std::int64_t>(size);
   for (const auto& [k, v] : layer.annotations) {
     if (!k.starts_with(kEncPrefix)) plain.annotations[k] = v;
@@ -298,31 +340,55 @@ Result<Descriptor> decrypt_layer(const Descriptor& layer, Reader& ciphertext, Te
   return plain;
 }
 
-CopyOptions encrypt_copy_options(EncryptConfig config, std::filesystem::path spool_dir) {
+// Authenticated plaintext into `out`.
+Result<Descriptor> decrypt_verified(const Descriptor& layer, LayerAuthenticator& auth,
+                                    std::unique_ptr<Reader> ciphertext, TempFile& out) {
+  COFFER_TRY_STATUS(auth.verify());
+  auto plain = COFFER_TRY(auth.decrypt(std::move(ciphertext)));
+  auto size = COFFER_TRY(pump(*plain, [&](ByteView chunk) { return out.write(chunk); }));
+  return plain_descriptor(layer, auth.private_options().digest, size);
+}
+
+}  // namespace
+
+Result<Descriptor> decrypt_layer(const Descriptor& layer, Reader& ciphertext, TempFile& out,
+                                 const DecryptConfig& config) {
+  auto auth = COFFER_TRY(LayerAuthenticator::create(layer, config));
+  COFFER_TRY(pump(ciphertext, [&](ByteView chunk) -> Status {
+    auth->update(chunk);
+    return ok();
+  }));
+  COFFER_TRY_STATUS(ciphertext.rewind());
+  return decrypt_verified(layer, *auth, std::make_unique<BorrowedReader>(ciphertext), out);
+}
+
+CopyOptions encrypt_copy_options(EncryptConfig config, const std::filesystem::path& spool_dir) {
   CopyOptions o;
-  if (spool_dir.empty()) spool_dir = default_spool_dir();
   o.action_name = "encrypt";
   o.wants_transform = [](const Descriptor& d) { return !is_encrypted(d); };
   o.transform = [config = std::move(config), spool_dir](
                     const Descriptor& layer, std::size_t,
-                    Reader& source) -> Result<std::optional<TransformedLayer>> {
-    auto tmp = COFFER_TRY(TempFile::create(spool_dir));
-    auto d = COFFER_TRY(encrypt_layer(layer, source, tmp, config));
+                    LayerInput& input) -> Result<std::optional<TransformedLayer>> {
+    auto source = COFFER_TRY(input.open());
+    auto tmp = COFFER_TRY(TempFile::create(spool_dir.empty() ? input.spool_dir : spool_dir));
+    auto d = COFFER_TRY(encrypt_layer(layer, *source, tmp, config));
     return std::optional<TransformedLayer>(TransformedLayer{std::move(d), std::move(tmp)});
   };
   return o;
 }
 
-CopyOptions decrypt_copy_options(DecryptConfig config, std::filesystem::path spool_dir) {
+CopyOptions decrypt_copy_options(DecryptConfig config, const std::filesystem::path& spool_dir) {
   CopyOptions o;
-  if (spool_dir.empty()) spool_dir = default_spool_dir();
   o.action_name = "decrypt";
   o.wants_transform = [](const Descriptor& d) { return is_encrypted(d); };
   o.transform = [config = std::move(config), spool_dir](
                     const Descriptor& layer, std::size_t,
-                    Reader& source) -> Result<std::optional<TransformedLayer>> {
-    auto tmp = COFFER_TRY(TempFile::create(spool_dir));
-    auto d = COFFER_TRY(decrypt_layer(layer, source, tmp, config));
+                    LayerInput& input) -> Result<std::optional<TransformedLayer>> {
+    auto auth = COFFER_TRY(LayerAuthenticator::create(layer, config));
+    // The HMAC is computed while the blob is downloaded or first read; decryption follows.
+    auto ciphertext = COFFER_TRY(input.open_observed(*auth));
+    auto tmp = COFFER_TRY(TempFile::create(spool_dir.empty() ? input.spool_dir : spool_dir));
+    auto d = COFFER_TRY(decrypt_verified(layer, *auth, std::move(ciphertext), tmp));
     return std::optional<TransformedLayer>(TransformedLayer{std::move(d), std::move(tmp)});
   };
   return o;

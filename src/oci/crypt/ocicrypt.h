@@ -1,7 +1,7 @@
 // ocicrypt layer encryption (containers/ocicrypt, as skopeo and image-rs use it):
 //   layer cipher AES_256_CTR_HMAC_SHA256: fresh 32-byte key and 16-byte nonce per layer,
-//   HMAC-SHA256 (keyed with the same key) over the ciphertext, checked before anything decrypted
-//   is trusted;
+//   HMAC-SHA256 (keyed with the same key) over the ciphertext, checked over the whole layer
+//   before anything of it is decrypted (LayerAuthenticator);
 //   org.opencontainers.image.enc.pubopts = base64({"cipher","hmac","cipheroptions":{}})
 //   org.opencontainers.image.enc.keys.<scheme> = comma-separated base64 blobs, each wrapping the
 //   private options {"symkey","digest","cipheroptions":{"nonce"}} for recipients:
@@ -12,11 +12,13 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/bytes.h"
 #include "core/error.h"
+#include "crypto/digest.h"
 #include "crypto/pkey.h"
 #include "oci/copy.h"
 #include "oci/io.h"
@@ -66,21 +68,55 @@ Result<Descriptor> encrypt_layer(const Descriptor& layer, Reader& plaintext, Tem
 // given key or provider applies, "decrypt_failed" when none of them opens a wrapped key.
 Result<PrivateOptions> unwrap_layer_key(const Descriptor& layer, const DecryptConfig& config);
 
-// A stream of the decrypted layer. Its final read fails with "hmac_mismatch" (tampered
-// ciphertext or wrong key) or "digest_mismatch" (plaintext differs from the private options'
-// digest) instead of returning 0: consumers keep what they produce provisional until then.
-Result<std::unique_ptr<Reader>> decrypt_reader(const Descriptor& layer, Reader& ciphertext,
-                                               const DecryptConfig& config);
+// MAC first, then decrypt. AES-CTR is malleable: whoever can write the ciphertext can flip
+// chosen plaintext bits (a tar header's name, say) without the key, so no decrypted byte may
+// reach a decompressor, a tar reader or a file before the HMAC over the whole ciphertext has
+// verified. A LayerAuthenticator observes the ciphertext while it is downloaded or spooled (it
+// is read there anyway), verify() checks the HMAC, and only then decrypt() hands out plaintext.
+class LayerAuthenticator final : public StreamObserver {
+ public:
+  // Unwraps the layer key (errors of unwrap_layer_key) and reads the expected HMAC.
+  static Result<std::unique_ptr<LayerAuthenticator>> create(const Descriptor& layer,
+                                                            const DecryptConfig& config);
+  ~LayerAuthenticator() override;
+  LayerAuthenticator(const LayerAuthenticator&) = delete;
+  LayerAuthenticator& operator=(const LayerAuthenticator&) = delete;
+
+  void reset() override;
+  void update(ByteView ciphertext) override;
+  // "hmac_mismatch": tampered ciphertext or a key that is not this layer's.
+  Status verify();
+  // After verify() passed: the plaintext of `ciphertext`, which must yield exactly the bytes
+  // observed. Its final read fails with "digest_mismatch" if the plaintext differs from the
+  // private options' digest. "hmac_not_verified" if verify() did not pass.
+  Result<std::unique_ptr<Reader>> decrypt(std::unique_ptr<Reader> ciphertext);
+
+  [[nodiscard]] const PrivateOptions& private_options() const { return private_; }
+
+ private:
+  LayerAuthenticator(PrivateOptions p, Bytes expected_hmac);
+  PrivateOptions private_;
+  Bytes expected_hmac_;
+  std::optional<crypto::HmacStream> hmac_;
+  bool verified_ = false;
+};
+
+// The decrypted stream of an encrypted layer of `source`: the blob is read to its end (digest
+// and size verified, the HMAC computed as it is downloaded or spooled) and authenticated before
+// this returns; "hmac_mismatch" then, with nothing decrypted.
+Result<std::unique_ptr<Reader>> open_decrypted_layer(ImageSource& source, const Descriptor& layer,
+                                                     const DecryptConfig& config);
 
 // Decrypts into `out` and returns the plaintext layer's descriptor (media type without
-// +encrypted, ocicrypt annotations removed).
+// +encrypted, ocicrypt annotations removed). `ciphertext` is read twice: once to authenticate
+// it, then (rewound) to decrypt it.
 Result<Descriptor> decrypt_layer(const Descriptor& layer, Reader& ciphertext, TempFile& out,
                                  const DecryptConfig& config);
 
 // Copy transforms: encrypt every plaintext layer / decrypt every encrypted one, spooling into
-// `spool_dir`.
-CopyOptions encrypt_copy_options(EncryptConfig config, std::filesystem::path spool_dir);
-CopyOptions decrypt_copy_options(DecryptConfig config, std::filesystem::path spool_dir);
+// `spool_dir` (empty: the copy's spool directory, see CopyOptions::spool_dir).
+CopyOptions encrypt_copy_options(EncryptConfig config, const std::filesystem::path& spool_dir = {});
+CopyOptions decrypt_copy_options(DecryptConfig config, const std::filesystem::path& spool_dir = {});
 
 // The KBS key provider annotation packet for one recipient (exposed for tests and tools).
 Result<std::string> wrap_for_kbs(ByteView private_options, const KbsRecipient& recipient);

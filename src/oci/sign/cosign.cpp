@@ -1,5 +1,8 @@
 #include "oci/sign/cosign.h"
 
+#include <algorithm>
+
+#include "core/bytes.h"
 #include "oci/digest.h"
 
 namespace coffer::oci::sign {
@@ -35,24 +38,61 @@ Bytes make_payload(const std::string& docker_reference, const std::string& manif
 
 Result<SignaturePayload> parse_payload(ByteView data, std::string_view expected_type) {
   auto bad = [](const std::string& why) { return make_error("bad_signature_payload", why); };
-  auto j = COFFER_TRY(parse_json(to_string(data), JsonLimits{.max_bytes = kMaxPayload}));
-  if (!j.is_object() || !j.contains("critical") || !j["critical"].is_object()) {
-    return bad("signature payload has no 'critical' object");
-  }
+  // The strict parser: a repeated member name (a second "docker-manifest-digest" that another
+  // parser would pick) is refused, not resolved.
+  auto parsed = parse_json(to_string(data), JsonLimits{.max_bytes = kMaxPayload, .max_depth = 8});
+  if (!parsed) return bad("signature payload: " + parsed.error().message);
+  const Json& j = *parsed;
+  // As containers/image reads it (ParanoidUnmarshalJSONObjectExactFields): the top level and
+  // every object under "critical" have exactly these members, so that no field we do not
+  // understand can be signed with a meaning we ignore.
+  auto exact = [&](const Json& obj, std::initializer_list<std::string_view> fields,
+                   const std::string& what) -> Status {
+    if (!obj.is_object()) return bad(what + " is not a JSON object");
+    for (auto f : fields) {
+      if (!obj.contains(f)) return bad(what + " lacks '" + std::string(f) + "'");
+    }
+    for (const auto& [key, value] : obj.items()) {
+      if (std::find(fields.begin(), fields.end(), key) == fields.end()) {
+        return bad(what + " has an unknown member '" + printable_excerpt(key) + "'");
+      }
+    }
+    return ok();
+  };
+  auto string_member = [&](const Json& obj, const char* key,
+                           const std::string& what) -> Result<std::string> {
+    const Json& v = obj[key];
+    if (!v.is_string()) return bad(what + "." + key + " is not a string");
+    return v.get<std::string>();
+  };
+  COFFER_TRY_STATUS(exact(j, {"critical", "optional"}, "signature payload"));
   const Json& c = j["critical"];
+  COFFER_TRY_STATUS(exact(c, {"type", "image", "identity"}, "critical"));
   SignaturePayload p;
-  p.type = c.value("type", "");
+  p.type = COFFER_TRY(string_member(c, "type", "critical"));
   if (p.type != expected_type) {
-    return bad("signature type '" + p.type + "' is not '" + std::string(expected_type) + "'");
+    return bad("signature type '" + printable_excerpt(p.type) + "' is not '" +
+               std::string(expected_type) + "'");
   }
-  if (!c.contains("identity") || !c["identity"].is_object() || !c.contains("image") ||
-      !c["image"].is_object()) {
-    return bad("signature payload lacks identity or image");
-  }
-  p.docker_reference = c["identity"].value("docker-reference", "");
-  p.manifest_digest = c["image"].value("docker-manifest-digest", "");
-  if (p.manifest_digest.empty()) return bad("signature payload has no docker-manifest-digest");
+  COFFER_TRY_STATUS(exact(c["image"], {"docker-manifest-digest"}, "critical.image"));
+  COFFER_TRY_STATUS(exact(c["identity"], {"docker-reference"}, "critical.identity"));
+  p.manifest_digest =
+      COFFER_TRY(string_member(c["image"], "docker-manifest-digest", "critical.image"));
+  p.docker_reference =
+      COFFER_TRY(string_member(c["identity"], "docker-reference", "critical.identity"));
   if (auto st = validate_digest(p.manifest_digest); !st) return bad(st.error().message);
+  // "optional" is null (cosign) or an object whose known members have their types; other
+  // optional members are ignored, as containers/image does.
+  const Json& opt = j["optional"];
+  if (!opt.is_null()) {
+    if (!opt.is_object()) return bad("optional is neither null nor an object");
+    if (opt.contains("creator") && !opt["creator"].is_string()) {
+      return bad("optional.creator is not a string");
+    }
+    if (opt.contains("timestamp") && !opt["timestamp"].is_number()) {
+      return bad("optional.timestamp is not a number");
+    }
+  }
   return p;
 }
 

@@ -29,7 +29,10 @@ struct SignaturePayload {
 //  "optional":null}
 Bytes make_payload(const std::string& docker_reference, const std::string& manifest_digest,
                    std::string_view type = kCosignType);
-// Checks the structure and the type ("bad_signature_payload").
+// Parses strictly, as containers/image does: repeated member names are refused; the top level is
+// exactly {critical, optional} and critical, critical.image and critical.identity have exactly
+// their known members; optional is null or an object; the type must be `expected_type`.
+// "bad_signature_payload" otherwise.
 Result<SignaturePayload> parse_payload(ByteView data, std::string_view expected_type);
 
 // "sha256:abc" -> "sha256-abc.sig".

@@ -1,53 +1,19 @@
 #include "oci/sign/cosign_key.h"
 
-#include <openssl/core_names.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
-#include <sodium.h>
-
 #include <memory>
 
 #include "core/bytes.h"
 #include "core/json.h"
+#include "crypto/kdf.h"
 #include "crypto/random.h"
+#include "crypto/secretbox.h"
 
 namespace coffer::oci::sign {
 namespace {
 
 constexpr std::string_view kPemType = "ENCRYPTED SIGSTORE PRIVATE KEY";
 constexpr std::string_view kLegacyPemType = "ENCRYPTED COSIGN PRIVATE KEY";
-constexpr std::uint64_t kScryptN = 32768;
-constexpr std::uint32_t kScryptR = 8;
-constexpr std::uint32_t kScryptP = 1;
-
-Result<Bytes> scrypt(std::string_view password, ByteView salt, std::uint64_t n, std::uint32_t r,
-                     std::uint32_t p) {
-  // Bounds keep a hostile key file from asking for gigabytes.
-  if (n < 2 || (n & (n - 1)) != 0 || n > (1u << 20) || r == 0 || r > 32 || p == 0 || p > 16) {
-    return make_error("bad_key", "unsupported scrypt parameters in the key file");
-  }
-  std::unique_ptr<EVP_KDF, decltype(&EVP_KDF_free)> kdf(EVP_KDF_fetch(nullptr, "SCRYPT", nullptr),
-                                                        EVP_KDF_free);
-  if (!kdf) return make_error("crypto_error", "OpenSSL has no SCRYPT KDF");
-  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(EVP_KDF_CTX_new(kdf.get()),
-                                                                EVP_KDF_CTX_free);
-  std::uint64_t maxmem = 1ull << 30;
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, const_cast<char*>(password.data()),
-                                        password.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<std::uint8_t*>(salt.data()),
-                                        salt.size()),
-      OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),
-      OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r),
-      OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p),
-      OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem),
-      OSSL_PARAM_construct_end()};
-  Bytes key(crypto_secretbox_KEYBYTES);
-  if (EVP_KDF_derive(ctx.get(), key.data(), key.size(), params) != 1) {
-    return make_error("crypto_error", "scrypt derivation failed");
-  }
-  return key;
-}
+constexpr crypto::ScryptParams kScrypt{.n = 32768, .r = 8, .p = 1};
 
 std::string armor(std::string_view type, ByteView der) {
   std::string b64 = base64_encode(der);
@@ -79,20 +45,20 @@ Result<Bytes> dearmor(std::string_view pem, std::string& type) {
 }  // namespace
 
 Result<std::string> encrypt_cosign_private_key(const crypto::Key& key, std::string_view password) {
-  if (sodium_init() < 0) return make_error("crypto_error", "libsodium failed to initialise");
   auto der = COFFER_TRY(key.private_der());
   Bytes salt = crypto::random_bytes(32);
-  Bytes nonce = crypto::random_bytes(crypto_secretbox_NONCEBYTES);
-  auto box_key = COFFER_TRY(scrypt(password, salt, kScryptN, kScryptR, kScryptP));
-  Bytes boxed(der.size() + crypto_secretbox_MACBYTES);
-  crypto_secretbox_easy(boxed.data(), der.data(), der.size(), nonce.data(), box_key.data());
-  sodium_memzero(box_key.data(), box_key.size());
+  Bytes nonce = crypto::random_bytes(crypto::kSecretboxNonceSize);
+  auto box_key = COFFER_TRY(crypto::scrypt(password, salt, kScrypt, crypto::kSecretboxKeySize));
+  auto boxed = crypto::secretbox_seal(box_key, nonce, der);
+  crypto::cleanse(box_key);
+  crypto::cleanse(der);
+  if (!boxed) return std::unexpected(boxed.error());
   nlohmann::ordered_json j;
   j["kdf"] = {{"name", "scrypt"},
-              {"params", {{"N", kScryptN}, {"r", kScryptR}, {"p", kScryptP}}},
+              {"params", {{"N", kScrypt.n}, {"r", kScrypt.r}, {"p", kScrypt.p}}},
               {"salt", base64_encode(salt)}};
   j["cipher"] = {{"name", "nacl/secretbox"}, {"nonce", base64_encode(nonce)}};
-  j["ciphertext"] = base64_encode(boxed);
+  j["ciphertext"] = base64_encode(*boxed);
   return armor(kPemType, as_bytes(j.dump()));
 }
 
@@ -102,37 +68,50 @@ Result<CosignKeyPair> generate_cosign_key_pair(std::string_view password) {
 }
 
 Result<crypto::Key> load_cosign_private_key(std::string_view pem, std::string_view password) {
-  if (sodium_init() < 0) return make_error("crypto_error", "libsodium failed to initialise");
   std::string type;
   auto body = COFFER_TRY(dearmor(pem, type));
   if (type != kPemType && type != kLegacyPemType) {
     return make_error("bad_key", "PEM type '" + type + "' is not a cosign private key");
   }
   auto j = COFFER_TRY(parse_json(to_string(body), JsonLimits{.max_bytes = 64 * 1024}));
-  if (!j.is_object() || !j["kdf"].is_object() || !j["cipher"].is_object() ||
-      j["kdf"].value("name", "") != "scrypt" || j["cipher"].value("name", "") != "nacl/secretbox" ||
-      !j["kdf"]["params"].is_object()) {
+  auto object = [](const Json& o, const char* key) -> const Json* {
+    auto it = o.find(key);
+    return it != o.end() && it->is_object() ? &*it : nullptr;
+  };
+  const Json* kdf = j.is_object() ? object(j, "kdf") : nullptr;
+  const Json* cipher = j.is_object() ? object(j, "cipher") : nullptr;
+  const Json* params = kdf != nullptr ? object(*kdf, "params") : nullptr;
+  if (kdf == nullptr || cipher == nullptr || params == nullptr ||
+      kdf->value("name", "") != "scrypt" || cipher->value("name", "") != "nacl/secretbox") {
     return make_error("bad_key", "cosign key is not scrypt + nacl/secretbox");
   }
-  const Json& params = j["kdf"]["params"];
-  auto salt = base64_decode(j["kdf"].value("salt", ""));
-  auto nonce = base64_decode(j["cipher"].value("nonce", ""));
+  auto salt = base64_decode(kdf->value("salt", ""));
+  auto nonce = base64_decode(cipher->value("nonce", ""));
   auto boxed = base64_decode(j.value("ciphertext", ""));
-  if (!salt || !nonce || !boxed || nonce->size() != crypto_secretbox_NONCEBYTES ||
-      boxed->size() < crypto_secretbox_MACBYTES || !params["N"].is_number_unsigned() ||
-      !params["r"].is_number_unsigned() || !params["p"].is_number_unsigned()) {
+  auto unsigned_field = [&](const char* key) {
+    auto it = params->find(key);
+    return it != params->end() && it->is_number_unsigned();
+  };
+  if (!salt || !nonce || !boxed || nonce->size() != crypto::kSecretboxNonceSize ||
+      boxed->size() < crypto::kSecretboxMacSize || !unsigned_field("N") || !unsigned_field("r") ||
+      !unsigned_field("p") || (*params)["r"].get<std::uint64_t>() > UINT32_MAX ||
+      (*params)["p"].get<std::uint64_t>() > UINT32_MAX) {
     return make_error("bad_key", "cosign key fields are malformed");
   }
-  auto box_key =
-      COFFER_TRY(scrypt(password, *salt, params["N"].get<std::uint64_t>(),
-                        params["r"].get<std::uint32_t>(), params["p"].get<std::uint32_t>()));
-  Bytes der(boxed->size() - crypto_secretbox_MACBYTES);
-  int rc = crypto_secretbox_open_easy(der.data(), boxed->data(), boxed->size(), nonce->data(),
-                                      box_key.data());
-  sodium_memzero(box_key.data(), box_key.size());
-  if (rc != 0) return make_error("wrong_password", "the password does not open this cosign key");
-  auto key = crypto::Key::from_private_der(der);
-  sodium_memzero(der.data(), der.size());
+  crypto::ScryptParams sp{.n = (*params)["N"].get<std::uint64_t>(),
+                          .r = (*params)["r"].get<std::uint32_t>(),
+                          .p = (*params)["p"].get<std::uint32_t>()};
+  auto box_key = COFFER_TRY(crypto::scrypt(password, *salt, sp, crypto::kSecretboxKeySize));
+  auto der = crypto::secretbox_open(box_key, *nonce, *boxed);
+  crypto::cleanse(box_key);
+  if (!der) {
+    if (der.error().code == "decrypt_failed") {
+      return make_error("wrong_password", "the password does not open this cosign key");
+    }
+    return std::unexpected(der.error());
+  }
+  auto key = crypto::Key::from_private_der(*der);
+  crypto::cleanse(*der);
   return key;
 }
 

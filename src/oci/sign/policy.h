@@ -37,6 +37,12 @@ class Policy {
   // signature failed), "bad_policy", plus key loading errors.
   Status evaluate(const ImageName& image, ImageSource& source, const std::string& manifest_digest,
                   const PolicyContext& context) const;
+  // For an image resolved once (pin_image): what passes here is what the caller then copies or
+  // unpacks from the same PinnedImage.
+  Status evaluate(const ImageName& image, ImageSource& source, const PinnedImage& pinned,
+                  const PolicyContext& context) const {
+    return evaluate(image, source, pinned.digest(), context);
+  }
 
  private:
   explicit Policy(Json doc) : doc_(std::move(doc)) {}

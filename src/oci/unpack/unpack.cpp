@@ -271,16 +271,37 @@ class ScopedDir {
   fs::path path_;
 };
 
+// Counts (and reports) the bytes handed on to the decompressor.
+class CountingReader final : public Reader {
+ public:
+  CountingReader(Reader& in, LayerProgress& p, const ProgressFn& fn) : in_(in), p_(p), fn_(fn) {}
+  Result<std::size_t> read(std::span<std::uint8_t> b) override {
+    std::size_t n = COFFER_TRY(in_.read(b));
+    p_.bytes += n;
+    if (fn_ && n > 0) fn_(p_);
+    return n;
+  }
+
+ private:
+  Reader& in_;
+  LayerProgress& p_;
+  const ProgressFn& fn_;
+};
+
+// The layer's blob as the decompressor takes it. An encrypted layer is read to its end (while
+// it is downloaded or spooled), its HMAC verified and only then decrypted (MAC first).
+Result<std::unique_ptr<Reader>> open_layer(ImageSource& source, const Descriptor& layer,
+                                           const UnpackOptions& o) {
+  auto type = COFFER_TRY(classify_layer(layer.media_type));
+  if (type.encrypted) return crypt::open_decrypted_layer(source, layer, o.decrypt);
+  return source.blob(layer);
+}
+
 Status unpack_layer(Reader& blob, const Descriptor& layer, const std::string& diff_id,
                     RootTree& tree, SizeBudget& budget, const UnpackOptions& o, LayerProgress p) {
   auto type = COFFER_TRY(classify_layer(layer.media_type));
-  Reader* stream = &blob;
-  std::unique_ptr<Reader> decrypted;
-  if (type.encrypted) {
-    decrypted = COFFER_TRY(crypt::decrypt_reader(layer, *stream, o.decrypt));
-    stream = decrypted.get();
-  }
-  auto plain = decompress_reader(type.compression, *stream);
+  CountingReader counted(blob, p, o.progress);
+  auto plain = decompress_reader(type.compression, counted);
   budget.begin_layer();
   LimitedReader limited(*plain, budget);
   DiffIdReader checked(limited, diff_id);
@@ -297,11 +318,18 @@ Status unpack_layer(Reader& blob, const Descriptor& layer, const std::string& di
 }  // namespace
 
 Status unpack_image(ImageSource& source, const fs::path& target, const UnpackOptions& o) {
+  auto pinned = COFFER_TRY(pin_image(source));
+  return unpack_image(source, pinned, target, o);
+}
+
+Status unpack_image(ImageSource& source, const PinnedImage& pinned, const fs::path& target,
+                    const UnpackOptions& o) {
   std::error_code ec;
   if (fs::exists(target, ec) && !(fs::is_directory(target, ec) && fs::is_empty(target, ec))) {
     return make_error("target_exists", target.string() + " already exists; choose a new directory");
   }
-  auto image = COFFER_TRY(resolve_image(source, o.platform));
+  auto image = COFFER_TRY(resolve_image(source, pinned, o.platform));
+  if (o.require_encrypted_layers) COFFER_TRY_STATUS(require_encrypted_layers(image.manifest));
   auto config_bytes = COFFER_TRY(read_blob(source, image.manifest.config, kMaxConfigBytes));
   auto config = COFFER_TRY(parse_image_config(config_bytes));
   if (config.diff_ids.size() != image.manifest.layers.size()) {
@@ -322,12 +350,13 @@ Status unpack_image(ImageSource& source, const fs::path& target, const UnpackOpt
     auto tree = COFFER_TRY(RootTree::open(rootfs, o.tree));
     SizeBudget budget(o);
     const auto& layers = image.manifest.layers;
-    // The next layer's blob is fetched (for a registry: downloaded into a verified spool file)
-    // while this one is decrypted and unpacked. Only that thread uses `source` meanwhile; a
-    // pending fetch is waited for on every return path (the future's destructor).
-    auto fetch = [&source, &layers](std::size_t i) {
+    // The next layer's blob is fetched (for a registry: downloaded into a verified spool file;
+    // if encrypted, its HMAC computed on the way and checked) while this one is decrypted and
+    // unpacked. Only that thread uses `source` and `o.decrypt` meanwhile; a pending fetch is
+    // waited for on every return path (the future's destructor).
+    auto fetch = [&source, &layers, &o](std::size_t i) {
       return std::async(std::launch::async,
-                        [&source, &layer = layers[i]] { return source.blob(layer); });
+                        [&source, &layer = layers[i], &o] { return open_layer(source, layer, o); });
     };
     std::future<Result<std::unique_ptr<Reader>>> next;
     if (!layers.empty()) next = fetch(0);

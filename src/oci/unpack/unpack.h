@@ -1,4 +1,5 @@
-// Unpacking an image: every layer decrypted if needed (HMAC checked), decompressed, its
+// Unpacking an image: every encrypted layer authenticated (HMAC over all of its ciphertext,
+// computed as it is downloaded or spooled) and only then decrypted, decompressed, its
 // uncompressed digest checked against the config's diff_ids, its tar read with libarchive and
 // written by RootTree (nothing lands outside the root), whiteouts applied. The result is built
 // in a temporary directory next to the target and renamed into place only when everything
@@ -30,12 +31,22 @@ struct UnpackOptions {
   // "layer_too_large" / "image_too_large" at the first byte past it.
   std::uint64_t max_layer_bytes = kDefaultMaxLayerBytes;
   std::uint64_t max_image_bytes = kDefaultMaxImageBytes;
+  // Every layer must be encrypted: a plaintext layer in an image meant to be confidential is
+  // "layer_not_encrypted" before any layer is fetched (the enclave's image service sets this
+  // from its configuration).
+  bool require_encrypted_layers = false;
+  // Per layer: "unpack" with the bytes handed to the decompressor so far, and when done.
   ProgressFn progress;
 };
 
 // `target` must not exist (or be an empty directory). Errors include "target_exists",
-// "diff_id_mismatch", "layer_count_mismatch", "layer_too_large", "image_too_large", the
-// layer/decryption/tree errors.
+// "diff_id_mismatch", "layer_count_mismatch", "layer_too_large", "image_too_large",
+// "layer_not_encrypted", the layer/decryption/tree errors. An encrypted layer is authenticated
+// as a whole (HMAC over its ciphertext, computed while it is downloaded or spooled) before any
+// of its bytes reaches the decompressor.
+Status unpack_image(ImageSource& source, const PinnedImage& pinned,
+                    const std::filesystem::path& target, const UnpackOptions& options);
+// Pins the source's reference first.
 Status unpack_image(ImageSource& source, const std::filesystem::path& target,
                     const UnpackOptions& options);
 
