@@ -73,9 +73,11 @@ Result<Bytes> p384_scalar(ByteView le72) {
                std::make_reverse_iterator(le72.begin()));
 }
 
-// A VEK whose chain to the pinned ARK verified, with its parsed extensions.
+// A VEK whose chain to the pinned ARK verified, with its parsed extensions and the ASK/ASVK that
+// signed it (the configured one, or one from the VEK's bundle that the configured ARK signed).
 struct VerifiedVek {
   Certificate cert;
+  Certificate signer;
   crypto::Key key;
   Product product = Product::kUnknown;
   VekType type = VekType::kVcek;
@@ -125,6 +127,18 @@ Status check_amd_crl(const AmdCrlSource& source, BoundedCache<crypto::Crl>& cach
   return ok();
 }
 
+// The ASK (VCEK) or ASVK (VLEK) of `product` among the certificates that came with a VEK; the
+// caller still checks that the configured ARK signed it.
+std::optional<Certificate> bundled_signer(const Vek& vek, VekType type, Product product) {
+  std::string want =
+      (type == VekType::kVcek ? "SEV-" : "SEV-VLEK-") + std::string(esnp::product_name(product));
+  for (const Bytes& der : vek.intermediates) {
+    auto cert = Certificate::from_der(der);
+    if (cert && cert->subject_common_name() == want) return std::move(*cert);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 struct SnpChainVerifier::Caches {
@@ -134,6 +148,13 @@ struct SnpChainVerifier::Caches {
 };
 
 std::string_view vek_type_name(VekType t) { return t == VekType::kVcek ? "VCEK" : "VLEK"; }
+
+std::optional<VekType> vek_type_of(const Certificate& cert) {
+  std::string cn = cert.subject_common_name();
+  if (cn == "SEV-VCEK") return VekType::kVcek;
+  if (cn == "SEV-VLEK") return VekType::kVlek;
+  return std::nullopt;
+}
 
 std::optional<std::string_view> pinned_ark_spki_sha256(Product p) {
   switch (p) {
@@ -210,17 +231,26 @@ Result<Vek> DirectoryVekSource::fetch(Product product, const esnp::Report& repor
     if (ext != ".der" && ext != ".pem" && ext != ".cer" && ext != ".testcer") continue;
     auto data = read_file(entry.path(), 1 << 20);
     if (!data) continue;
-    auto cert = Certificate::from_der(*data);
-    if (!cert) cert = Certificate::from_pem(to_string(*data));
-    if (!cert) continue;
-    auto tcb = read_vek_extensions(*cert, product);
+    // one DER certificate, or PEM: one certificate or a bundle whose first certificate is the VEK
+    std::vector<Certificate> certs;
+    if (auto der = Certificate::from_der(*data)) {
+      certs.push_back(std::move(*der));
+    } else if (auto pem = Certificate::chain_from_pem(to_string(*data))) {
+      certs = std::move(*pem);
+    }
+    if (certs.empty()) continue;
+    const Certificate& cert = certs.front();
+    auto type = vek_type_of(cert);
+    if (!type) continue;
+    auto tcb = read_vek_extensions(cert, product);
     if (!tcb || tcb->tcb != esnp::decode_tcb(report.reported_tcb, product)) continue;
-    bool vlek = cert->subject_common_name().find("VLEK") != std::string::npos;
-    if (!vlek &&
+    if (*type == VekType::kVcek &&
         (!tcb->hw_id || *tcb->hw_id != Bytes(report.chip_id.begin(), report.chip_id.end()))) {
       continue;
     }
-    return Vek{vlek ? VekType::kVlek : VekType::kVcek, cert->der()};
+    Vek vek{*type, cert.der(), {}};
+    for (std::size_t i = 1; i < certs.size(); ++i) vek.intermediates.push_back(certs[i].der());
+    return vek;
   }
   return make_error("vek_unavailable", "no VEK for this chip and TCB in " + dir_);
 }
@@ -308,24 +338,30 @@ Result<SnpEndorsement> SnpChainVerifier::verify(const esnp::Report& report,
                                              std::string(esnp::product_name(product)));
     }
 
-    // 5. ASK (VCEK) or ASVK (VLEK) signed by the ARK (RSASSA-PSS SHA-384)
-    const auto& signer = out.vek_type == VekType::kVcek ? chain.ask : chain.asvk;
-    if (!signer) return make_error("ask_unavailable", "no ASK/ASVK configured for this product");
+    // 5. ASK (VCEK) or ASVK (VLEK) signed by the ARK (RSASSA-PSS SHA-384): the configured one,
+    // else one that came with the VEK (untrusted until the configured ARK's signature verifies)
+    std::optional<Certificate> signer = out.vek_type == VekType::kVcek ? chain.ask : chain.asvk;
+    if (!signer) signer = bundled_signer(*vek, out.vek_type, product);
+    if (!signer) {
+      return make_error("ask_unavailable",
+                        "no ASK/ASVK configured for this product or sent with the VEK");
+    }
     COFFER_TRY_STATUS(signed_by(*signer, chain.ark, "ask_signature_invalid"));
 
     // 6. VEK signed by the ASK/ASVK
     COFFER_TRY_STATUS(signed_by(*vek_cert, *signer, "vek_signature_invalid"));
     auto ext = COFFER_TRY(read_vek_extensions(*vek_cert, product));
     auto vek_key_pub = COFFER_TRY(vek_cert->public_key());
-    verified = caches_->veks.insert(vek_key, std::make_shared<const VerifiedVek>(VerifiedVek{
-                                                 std::move(*vek_cert), std::move(vek_key_pub),
-                                                 product, out.vek_type, ext, amd_root}));
+    verified = caches_->veks.insert(
+        vek_key, std::make_shared<const VerifiedVek>(
+                     VerifiedVek{std::move(*vek_cert), std::move(*signer), std::move(vek_key_pub),
+                                 product, out.vek_type, ext, amd_root}));
   }
   product = verified->product;
   out.product = product;
   out.amd_root = verified->amd_root;
   const VendorChain& chain = vendors_.at(product);
-  const Certificate& signer = out.vek_type == VekType::kVcek ? *chain.ask : *chain.asvk;
+  const Certificate& signer = verified->signer;
 
   // 7. every certificate valid at the verification time
   COFFER_TRY_STATUS(valid_at(verified->cert, now, "vek"));
