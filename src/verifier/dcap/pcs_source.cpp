@@ -3,6 +3,7 @@
 #include "core/json.h"
 #include "crypto/x509.h"
 #include "verifier/dcap/collateral.h"
+#include "verifier/dcap/errors.h"
 
 namespace coffer::verifier::dcap {
 namespace {
@@ -44,11 +45,11 @@ Result<std::string> percent_decode(std::string_view text) {
       continue;
     }
     if (i + 2 >= text.size()) {
-      return make_error("bad_encoding", "truncated percent escape");
+      return make_error(DcapError::kBadEncoding, "truncated percent escape");
     }
     int hi = hex_value(text[i + 1]);
     int lo = hex_value(text[i + 2]);
-    if (hi < 0 || lo < 0) return make_error("bad_encoding", "bad percent escape");
+    if (hi < 0 || lo < 0) return make_error(DcapError::kBadEncoding, "bad percent escape");
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
   }
@@ -72,10 +73,10 @@ Result<PcsCollateralSource::Document> PcsCollateralSource::download(
   std::string url = options_.base_url + "/" + path;
   auto response = http_.get(url);
   if (!response) {
-    return make_error("collateral_fetch_failed", url + ": " + response.error().to_string());
+    return make_error(DcapError::kCollateralFetchFailed, url + ": " + response.error().to_string());
   }
   if (response->status != 200) {
-    return make_error("collateral_fetch_failed",
+    return make_error(DcapError::kCollateralFetchFailed,
                       url + ": HTTP " + std::to_string(response->status));
   }
   Document doc;
@@ -84,9 +85,10 @@ Result<PcsCollateralSource::Document> PcsCollateralSource::download(
     auto chain = response->headers.get(chain_header);
     // PCS v3 spelled the TCB info chain header with an "SGX-" prefix
     if (!chain) chain = response->headers.get(std::string("SGX-") + chain_header);
-    if (!chain) return make_error("collateral_fetch_failed", url + ": no " + chain_header);
+    if (!chain) return make_error(DcapError::kCollateralFetchFailed, url + ": no " + chain_header);
     auto decoded = percent_decode(*chain);
-    if (!decoded) return make_error("collateral_fetch_failed", url + ": bad " + chain_header);
+    if (!decoded)
+      return make_error(DcapError::kCollateralFetchFailed, url + ": bad " + chain_header);
     doc.issuer_chain = std::move(*decoded);
   }
   doc.next_update = next_update_of(doc.body);

@@ -1,5 +1,7 @@
 #include "verifier/snp/kds_source.h"
 
+#include "verifier/snp/errors.h"
+
 namespace coffer::verifier::snp {
 namespace {
 
@@ -88,11 +90,12 @@ Result<std::optional<std::string>> KdsVekSource::refresh(
   if (response && response->status != 200 && response->status != 404) {
     // rate limiting (429) and server errors are transient: not cached
     if (stale) return *stale;
-    return make_error("vek_fetch_failed", url + ": HTTP " + std::to_string(response->status));
+    return make_error(SnpError::kVekFetchFailed,
+                      url + ": HTTP " + std::to_string(response->status));
   }
   if (!response) {
     if (stale) return *stale;
-    return make_error("vek_fetch_failed", url + ": " + response.error().to_string());
+    return make_error(SnpError::kVekFetchFailed, url + ": " + response.error().to_string());
   }
   std::optional<std::string> value;
   if (response->status == 200) value = std::move(response->body);
@@ -104,31 +107,33 @@ Result<std::optional<std::string>> KdsVekSource::refresh(
 
 Result<Vek> KdsVekSource::fetch(Product product, const esnp::Report& report) const {
   if (report.signing_key() != 0) {
-    return make_error("vek_unavailable", "KDS serves VCEKs only; this report is signed by a VLEK");
+    return make_error(SnpError::kVekUnavailable,
+                      "KDS serves VCEKs only; this report is signed by a VLEK");
   }
   if (product == Product::kUnknown) {
-    return make_error("vek_unavailable", "the product is needed to ask KDS for a VCEK");
+    return make_error(SnpError::kVekUnavailable, "the product is needed to ask KDS for a VCEK");
   }
   auto body = COFFER_TRY(get(kds_vcek_path(product, report)));
-  if (!body) return make_error("vek_unavailable", "KDS has no VCEK for this chip and TCB");
+  if (!body) return make_error(SnpError::kVekUnavailable, "KDS has no VCEK for this chip and TCB");
   return Vek{VekType::kVcek, to_bytes(*body)};
 }
 
 Result<std::string> KdsVekSource::cert_chain(Product product) const {
   auto body = COFFER_TRY(
       get("vcek/v1/" + std::string(evidence::snp::product_name(product)) + "/cert_chain"));
-  if (!body) return make_error("vek_unavailable", "KDS has no certificate chain for this product");
+  if (!body)
+    return make_error(SnpError::kVekUnavailable, "KDS has no certificate chain for this product");
   return *body;
 }
 
 Result<Bytes> KdsVekSource::fetch_crl(Product product) const {
   if (product == Product::kUnknown) {
-    return make_error("crl_unavailable", "the product is needed to ask KDS for a CRL");
+    return make_error(SnpError::kCrlUnavailable, "the product is needed to ask KDS for a CRL");
   }
   auto body = get("vcek/v1/" + std::string(evidence::snp::product_name(product)) + "/crl",
                   options_.crl_max_age);
-  if (!body) return make_error("crl_fetch_failed", body.error().message);
-  if (!*body) return make_error("crl_unavailable", "KDS has no CRL for this product");
+  if (!body) return make_error(SnpError::kCrlFetchFailed, body.error().message);
+  if (!*body) return make_error(SnpError::kCrlUnavailable, "KDS has no CRL for this product");
   return to_bytes(**body);
 }
 

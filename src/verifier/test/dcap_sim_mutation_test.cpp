@@ -75,14 +75,15 @@ std::string altered_qe_identity(const std::function<void(Json&)>& change) {
 
 DcapVerifier sim_verifier() { return DcapVerifier({pki().root_ca}, nullptr); }
 
-std::string code_with(const DcapVerifier& v, const tdx::Quote& q, const Collateral& c) {
+std::string code_with(const DcapVerifier& v, const tdx::Quote& q, const Collateral& c,
+                      TimePoint now = kNow) {
   DcapVerifier::QuoteView view;
   view.tee = TeeKind::kTdx;
   view.signed_region = tdx::serialize_signed_region(q);
   view.header = &q.header;
   view.signature = &q.signature_data;
   view.tdx = TdxTcbInput{q.body.tee_tcb_svn, q.body.mrsigner_seam, q.body.seam_attributes};
-  auto r = v.verify(view, &c, kNow);
+  auto r = v.verify(view, &c, now);
   return r ? "ok" : r.error().code;
 }
 
@@ -104,6 +105,14 @@ TEST(DcapSimMutations, GenuineQuoteAndCollateralVerify) {
   Collateral c = sim_collateral();
   c.tcb_info = altered_tcb_info([](Json&) {});
   EXPECT_EQ(code(c), "ok");  // re-signing alone changes nothing
+}
+
+TEST(DcapSimMutations, CertificateValidityWindows) {
+  // 2. before the PCK chain's notBefore, and after its notAfter
+  EXPECT_EQ(code_with(sim_verifier(), sim_quote(), sim_collateral(), kNow - hours(48)),
+            "pck_not_yet_valid");
+  EXPECT_EQ(code_with(sim_verifier(), sim_quote(), sim_collateral(), kNow + hours(24 * 365 * 11)),
+            "pck_expired");
 }
 
 TEST(DcapSimMutations, UnsupportedQeVendor) {

@@ -87,6 +87,17 @@ TEST(SnpSimMutations, GenuineReportVerifies) {
   EXPECT_EQ(code(verifier_with(sim_vendor()), resigned(report_of(pki()))), "ok");
 }
 
+TEST(SnpSimMutations, CertificateValidityWindows) {
+  // 7. before the VEK's notBefore, and after its notAfter
+  auto v = verifier_with(sim_vendor());
+  auto early = v.verify(report_of(pki()), kSimVcek, kNow - std::chrono::hours(48));
+  ASSERT_FALSE(early);
+  EXPECT_EQ(early.error().code, "vek_not_yet_valid");
+  auto late = v.verify(report_of(pki()), kSimVcek, kNow + std::chrono::hours(24 * 365 * 11));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, "vek_expired");
+}
+
 TEST(SnpSimMutations, ChipIdMismatch) {
   // 9. a VCEK is issued for one chip: a report from another chip signed with it is refused
   esnp::Report r = report_of(pki());
