@@ -2,7 +2,7 @@
 
 namespace coffer::verifier {
 
-Status check_binding(ByteView field, ByteView expected, const std::string& code,
+Status check_binding(ByteView field, ByteView expected, VerifierError code,
                      const std::string& what) {
   Bytes padded(expected.begin(), expected.end());
   bool fits = padded.size() <= field.size();
@@ -15,16 +15,17 @@ Status check_binding(ByteView field, ByteView expected, const std::string& code,
 }
 
 Result<Bytes> decode_evidence_base64(const Json& evidence, std::string_view key) {
-  if (!evidence.is_object()) return make_error("bad_evidence", "evidence is not a JSON object");
+  if (!evidence.is_object())
+    return make_error(VerifierError::kBadEvidence, "evidence is not a JSON object");
   auto it = evidence.find(std::string(key));
   if (it == evidence.end() || !it->is_string()) {
-    return make_error("bad_evidence",
+    return make_error(VerifierError::kBadEvidence,
                       "evidence lacks the base64 string '" + std::string(key) + "'");
   }
   const std::string& text = it->get_ref<const std::string&>();
   if (auto b = base64_decode(text)) return b;
   if (auto b = base64url_decode(text)) return b;
-  return make_error("bad_evidence", "'" + std::string(key) + "' is not base64");
+  return make_error(VerifierError::kBadEvidence, "'" + std::string(key) + "' is not base64");
 }
 
 }  // namespace coffer::verifier

@@ -1,6 +1,7 @@
 #include "verifier/dcap/collateral_source.h"
 
 #include "core/file.h"
+#include "verifier/dcap/errors.h"
 
 namespace coffer::verifier::dcap {
 namespace {
@@ -40,7 +41,8 @@ Result<DirectoryCollateralSource> DirectoryCollateralSource::open(
   if (std::filesystem::exists(dir / "sample_tcbInfo_response")) {
     return DirectoryCollateralSource(go_tdx_guest_layout(dir));
   }
-  return make_error("not_found", "no DCAP collateral (tcb_info.json) in " + dir.string());
+  return make_error(DcapError::kCollateralNotFound,
+                    "no DCAP collateral (tcb_info.json) in " + dir.string());
 }
 
 Result<Collateral> DirectoryCollateralSource::fetch(const CollateralRequest&) const {

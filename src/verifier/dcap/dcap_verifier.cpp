@@ -4,6 +4,7 @@
 
 #include "crypto/digest.h"
 #include "verifier/cache.h"
+#include "verifier/dcap/errors.h"
 #include "verifier/dcap/intel_root.h"
 
 namespace coffer::verifier::dcap {
@@ -15,16 +16,16 @@ namespace sgx = evidence::sgx;
 
 const crypto::SignatureParams kP256Raw{crypto::DigestAlg::kSha256, crypto::SignatureFormat::kRaw};
 
-// cert_expired / cert_not_yet_valid -> <prefix>_expired / <prefix>_not_yet_valid.
-Status check_validity(const Certificate& cert, TimePoint now, const std::string& prefix) {
+// The certificate's validity window holds `now`: `expired` past it, `not_yet_valid` before it.
+Status check_validity(const Certificate& cert, TimePoint now, DcapError expired,
+                      DcapError not_yet_valid) {
   auto st = cert.check_validity(now);
   if (st) return st;
-  std::string suffix = st.error().code == "cert_expired" ? "_expired" : "_not_yet_valid";
-  return make_error(prefix + suffix, cert.subject_common_name() + ": " + st.error().message);
+  return make_error(now < cert.not_before() ? not_yet_valid : expired,
+                    cert.subject_common_name() + ": " + st.error().message);
 }
 
-Status check_signed_by(const Certificate& cert, const Certificate& issuer,
-                       const std::string& code) {
+Status check_signed_by(const Certificate& cert, const Certificate& issuer, DcapError code) {
   auto key = issuer.public_key();
   if (!key) return make_error(code, "issuer key unusable: " + key.error().message);
   if (!cert.verify_signed_by(*key)) {
@@ -48,8 +49,8 @@ bool is_any_anchor(const Certificate& cert, const std::vector<Certificate>& anch
 }
 
 // Collateral past its nextUpdate fails unless the options accept it (then it is flagged).
-Status check_fresh(TimePoint next_update, TimePoint now, bool allow, bool& expired,
-                   const std::string& code, const std::string& what) {
+Status check_fresh(TimePoint next_update, TimePoint now, bool allow, bool& expired, DcapError code,
+                   const std::string& what) {
   if (now <= next_update) return ok();
   if (allow) {
     expired = true;
@@ -147,16 +148,17 @@ Result<std::shared_ptr<const IssuerChain>> verified_issuer_chain(
   if (auto hit = cache.find(key)) return hit;
   auto intermediate = Certificate::from_pem(intermediate_pem);
   if (!intermediate)
-    return make_error("pck_chain_invalid", "PCK CA: " + intermediate.error().message);
+    return make_error(DcapError::kPckChainInvalid, "PCK CA: " + intermediate.error().message);
   auto root = Certificate::from_pem(root_pem);
-  if (!root) return make_error("pck_chain_invalid", "root CA: " + root.error().message);
+  if (!root) return make_error(DcapError::kPckChainInvalid, "root CA: " + root.error().message);
   // the root must carry a configured trust anchor's name and key (its signature is checked next)
   if (!is_any_anchor(*root, anchors)) {
-    return make_error("untrusted_root", "PCK chain ends in '" + root->subject() +
-                                            "', which is not a configured trust anchor");
+    return make_error(DcapError::kUntrustedRoot, "PCK chain ends in '" + root->subject() +
+                                                     "', which is not a configured trust anchor");
   }
-  COFFER_TRY_STATUS(check_signed_by(*root, *root, "root_signature_invalid"));
-  COFFER_TRY_STATUS(check_signed_by(*intermediate, *root, "intermediate_signature_invalid"));
+  COFFER_TRY_STATUS(check_signed_by(*root, *root, DcapError::kRootSignatureInvalid));
+  COFFER_TRY_STATUS(
+      check_signed_by(*intermediate, *root, DcapError::kIntermediateSignatureInvalid));
   Key intermediate_key = COFFER_TRY(intermediate->public_key());
   Key root_key = COFFER_TRY(root->public_key());
   std::string ca = intermediate->subject_common_name().find("Platform") != std::string::npos
@@ -172,8 +174,8 @@ Result<std::shared_ptr<const IssuerChain>> verified_issuer_chain(
 }
 
 struct CrlCodes {
-  const char* invalid;
-  const char* signature;
+  DcapError invalid;
+  DcapError signature;
   const char* what;
 };
 
@@ -188,8 +190,8 @@ Result<std::shared_ptr<const VerifiedCrl>> verified_crl(BoundedCache<VerifiedCrl
   auto crl = crypto::Crl::parse_any(data);
   if (!crl) return make_error(codes.invalid, crl.error().message);
   if (issuer_name && crl->issuer() != *issuer_name) {
-    return make_error("pck_crl_issuer_mismatch", "PCK CRL is issued by '" + crl->issuer() +
-                                                     "', the PCK by '" + *issuer_name + "'");
+    return make_error(DcapError::kPckCrlIssuerMismatch, "PCK CRL is issued by '" + crl->issuer() +
+                                                            "', the PCK by '" + *issuer_name + "'");
   }
   if (!crl->verify_signed_by(issuer_key)) {
     return make_error(codes.signature, std::string(codes.what) + " is not signed by its issuer");
@@ -205,19 +207,20 @@ Result<std::shared_ptr<const SignedDoc<Doc>>> verified_doc(BoundedCache<SignedDo
                                                            std::string_view body,
                                                            std::string_view chain_pem,
                                                            const std::string& what, Parse parse,
-                                                           const std::string& signature_code) {
+                                                           DcapError signature_code) {
   std::string key = two_part_key(body, chain_pem);
   if (auto hit = cache.find(key)) return hit;
   auto c = Certificate::chain_from_pem(chain_pem);
   if (!c || c->size() < 2) {
-    return make_error("tcb_signing_chain_invalid", what + " issuer chain is missing or bad");
+    return make_error(DcapError::kTcbSigningChainInvalid, what + " issuer chain is missing or bad");
   }
   const Certificate& signer = c->front();
   if (!is_any_anchor(c->back(), anchors)) {
-    return make_error("tcb_signing_chain_invalid", what + " chain ends in an untrusted root");
+    return make_error(DcapError::kTcbSigningChainInvalid,
+                      what + " chain ends in an untrusted root");
   }
-  COFFER_TRY_STATUS(check_signed_by(c->back(), c->back(), "tcb_signing_chain_invalid"));
-  COFFER_TRY_STATUS(check_signed_by(signer, c->back(), "tcb_signing_chain_invalid"));
+  COFFER_TRY_STATUS(check_signed_by(c->back(), c->back(), DcapError::kTcbSigningChainInvalid));
+  COFFER_TRY_STATUS(check_signed_by(signer, c->back(), DcapError::kTcbSigningChainInvalid));
   Key signing_key = COFFER_TRY(signer.public_key());
   Doc doc = COFFER_TRY(parse(body));
   if (!signing_key.verify(as_bytes(doc.signed_body), doc.signature, kP256Raw)) {
@@ -229,9 +232,10 @@ Result<std::shared_ptr<const SignedDoc<Doc>>> verified_doc(BoundedCache<SignedDo
 
 // Per quote: the signing certificate is valid now and not revoked by the root CA CRL.
 Status check_signer(const Certificate& signer, TimePoint now, const crypto::Crl* root_crl) {
-  COFFER_TRY_STATUS(check_validity(signer, now, "tcb_signing_cert"));
+  COFFER_TRY_STATUS(check_validity(signer, now, DcapError::kTcbSigningCertExpired,
+                                   DcapError::kTcbSigningCertNotYetValid));
   if (root_crl && root_crl->is_revoked(signer.serial())) {
-    return make_error("tcb_signing_cert_revoked", "the TCB signing certificate is revoked");
+    return make_error(DcapError::kTcbSigningCertRevoked, "the TCB signing certificate is revoked");
   }
   return ok();
 }
@@ -293,7 +297,7 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
 
   // 1. quote structure (parsed by the caller): only Intel's QE produces DCAP ECDSA quotes
   if (quote.header->qe_vendor_id != sgx::kIntelQeVendorId) {
-    return make_error("quote_unsupported_qe_vendor",
+    return make_error(DcapError::kQuoteUnsupportedQeVendor,
                       "QE vendor ID " + hex_encode(quote.header->qe_vendor_id) + " is not Intel's");
   }
 
@@ -303,15 +307,16 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   auto blocks = pem_blocks(pem);
   if (blocks.size() != 3) {
     auto chain = Certificate::chain_from_pem(pem);
-    if (!chain) return make_error("pck_chain_invalid", "PCK chain: " + chain.error().message);
-    return make_error("pck_chain_invalid",
+    if (!chain)
+      return make_error(DcapError::kPckChainInvalid, "PCK chain: " + chain.error().message);
+    return make_error(DcapError::kPckChainInvalid,
                       "PCK chain has " + std::to_string(chain->size()) + " certificates, not 3");
   }
   auto issuer_chain = verified_issuer_chain(caches.chains, anchors_, blocks[1], blocks[2]);
   if (!issuer_chain) {
     // an unparsable leaf is reported first
     if (auto parsed = Certificate::from_pem(blocks[0]); !parsed) {
-      return make_error("pck_chain_invalid", "PCK chain: " + parsed.error().message);
+      return make_error(DcapError::kPckChainInvalid, "PCK chain: " + parsed.error().message);
     }
     return std::unexpected(issuer_chain.error());
   }
@@ -325,18 +330,22 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   std::optional<Certificate> new_leaf;
   if (!leaf) {
     auto parsed = Certificate::from_pem(blocks[0]);
-    if (!parsed) return make_error("pck_chain_invalid", "PCK chain: " + parsed.error().message);
+    if (!parsed)
+      return make_error(DcapError::kPckChainInvalid, "PCK chain: " + parsed.error().message);
     if (!parsed->verify_signed_by(issuers->intermediate_key)) {
-      return make_error("pck_signature_invalid", parsed->subject_common_name() +
-                                                     " is not signed by " +
-                                                     intermediate.subject_common_name());
+      return make_error(DcapError::kPckSignatureInvalid, parsed->subject_common_name() +
+                                                             " is not signed by " +
+                                                             intermediate.subject_common_name());
     }
     new_leaf = std::move(*parsed);
   }
   const Certificate& leaf_cert = leaf ? leaf->cert : *new_leaf;
-  COFFER_TRY_STATUS(check_validity(leaf_cert, now, "pck"));
-  COFFER_TRY_STATUS(check_validity(intermediate, now, "intermediate"));
-  COFFER_TRY_STATUS(check_validity(root, now, "root"));
+  COFFER_TRY_STATUS(
+      check_validity(leaf_cert, now, DcapError::kPckExpired, DcapError::kPckNotYetValid));
+  COFFER_TRY_STATUS(check_validity(intermediate, now, DcapError::kIntermediateExpired,
+                                   DcapError::kIntermediateNotYetValid));
+  COFFER_TRY_STATUS(
+      check_validity(root, now, DcapError::kRootExpired, DcapError::kRootNotYetValid));
   if (!leaf) {
     auto ext = COFFER_TRY(parse_pck_extensions(*new_leaf));
     Key key = COFFER_TRY(new_leaf->public_key());
@@ -354,7 +363,7 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   Collateral fetched;
   if (!collateral && source_) {
     auto c = source_->fetch(CollateralRequest{quote.tee, r.pck.fmspc, r.pck_ca});
-    if (!c) return make_error("collateral_unavailable", c.error().to_string());
+    if (!c) return make_error(DcapError::kCollateralUnavailable, c.error().to_string());
     fetched = std::move(*c);
     collateral = &fetched;
   }
@@ -369,31 +378,32 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
     // (signed by the intermediate) must not list the PCK; both current
     std::shared_ptr<const VerifiedCrl> root_crl;
     if (collateral->root_ca_crl) {
-      root_crl = COFFER_TRY(
-          verified_crl(caches.crls, *collateral->root_ca_crl, to_string(issuers->root_fingerprint),
-                       issuers->root_key, nullptr,
-                       {"root_ca_crl_invalid", "root_ca_crl_signature_invalid", "root CA CRL"}));
+      root_crl = COFFER_TRY(verified_crl(
+          caches.crls, *collateral->root_ca_crl, to_string(issuers->root_fingerprint),
+          issuers->root_key, nullptr,
+          {DcapError::kRootCaCrlInvalid, DcapError::kRootCaCrlSignatureInvalid, "root CA CRL"}));
       if (auto next = root_crl->crl.next_update()) {
         COFFER_TRY_STATUS(check_fresh(*next, now, options_.allow_expired_collateral,
-                                      r.collateral_expired, "root_ca_crl_expired", "root CA CRL"));
+                                      r.collateral_expired, DcapError::kRootCaCrlExpired,
+                                      "root CA CRL"));
       }
       if (root_crl->crl.is_revoked(issuers->intermediate_serial)) {
-        return make_error("intermediate_revoked",
+        return make_error(DcapError::kIntermediateRevoked,
                           intermediate.subject_common_name() + " is revoked by the root CA CRL");
       }
     }
     if (collateral->pck_crl) {
-      auto pck_crl =
-          COFFER_TRY(verified_crl(caches.crls, *collateral->pck_crl, issuers->id,
-                                  issuers->intermediate_key, &issuers->intermediate_subject,
-                                  {"pck_crl_invalid", "pck_crl_signature_invalid", "PCK CRL"}));
+      auto pck_crl = COFFER_TRY(
+          verified_crl(caches.crls, *collateral->pck_crl, issuers->id, issuers->intermediate_key,
+                       &issuers->intermediate_subject,
+                       {DcapError::kPckCrlInvalid, DcapError::kPckCrlSignatureInvalid, "PCK CRL"}));
       if (auto next = pck_crl->crl.next_update()) {
         COFFER_TRY_STATUS(check_fresh(*next, now, options_.allow_expired_collateral,
-                                      r.collateral_expired, "pck_crl_expired", "PCK CRL"));
+                                      r.collateral_expired, DcapError::kPckCrlExpired, "PCK CRL"));
       }
       if (pck_crl->crl.is_revoked(leaf->serial)) {
-        return make_error("pck_revoked", "the PCK certificate (serial " + hex_encode(leaf->serial) +
-                                             ") is revoked");
+        return make_error(DcapError::kPckRevoked, "the PCK certificate (serial " +
+                                                      hex_encode(leaf->serial) + ") is revoked");
       }
     }
     r.crls_checked = collateral->root_ca_crl.has_value() && collateral->pck_crl.has_value();
@@ -402,43 +412,47 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
     // 4. TCB info: signed by the TCB signing key, current, for this TEE, FMSPC and PCE
     tcb_doc = COFFER_TRY(verified_doc(caches.tcb_infos, anchors_, collateral->tcb_info,
                                       collateral->tcb_info_issuer_chain, "TCB info", parse_tcb_info,
-                                      "tcb_info_signature_invalid"));
+                                      DcapError::kTcbInfoSignatureInvalid));
     COFFER_TRY_STATUS(check_signer(tcb_doc->signer, now, root_crl_ptr));
     tcb_info = &tcb_doc->doc;
     std::string want_id = quote.tee == TeeKind::kTdx ? "TDX" : "SGX";
     if (tcb_info->id != want_id || tcb_info->version != 3) {
-      return make_error("tcb_info_mismatch", "TCB info is " + tcb_info->id + " v" +
-                                                 std::to_string(tcb_info->version) + ", need " +
-                                                 want_id + " v3");
+      return make_error(DcapError::kTcbInfoMismatch, "TCB info is " + tcb_info->id + " v" +
+                                                         std::to_string(tcb_info->version) +
+                                                         ", need " + want_id + " v3");
     }
     if (tcb_info->fmspc != r.pck.fmspc || tcb_info->pce_id != r.pck.pce_id) {
-      return make_error("tcb_info_mismatch", "TCB info is for FMSPC " +
-                                                 hex_encode(tcb_info->fmspc) + ", the PCK has " +
-                                                 hex_encode(r.pck.fmspc));
+      return make_error(DcapError::kTcbInfoMismatch,
+                        "TCB info is for FMSPC " + hex_encode(tcb_info->fmspc) + ", the PCK has " +
+                            hex_encode(r.pck.fmspc));
     }
     if (now < tcb_info->issue_date) {
-      return make_error("tcb_info_not_yet_valid", "TCB info issued after the verification time");
+      return make_error(DcapError::kTcbInfoNotYetValid,
+                        "TCB info issued after the verification time");
     }
     COFFER_TRY_STATUS(check_fresh(tcb_info->next_update, now, options_.allow_expired_collateral,
-                                  r.collateral_expired, "tcb_info_expired", "TCB info"));
+                                  r.collateral_expired, DcapError::kTcbInfoExpired, "TCB info"));
 
     // 5. QE identity: signed by the TCB signing key, current, for the right QE
-    qe_doc = COFFER_TRY(verified_doc(caches.qe_identities, anchors_, collateral->qe_identity,
-                                     collateral->qe_identity_issuer_chain, "QE identity",
-                                     parse_enclave_identity, "qe_identity_signature_invalid"));
+    qe_doc =
+        COFFER_TRY(verified_doc(caches.qe_identities, anchors_, collateral->qe_identity,
+                                collateral->qe_identity_issuer_chain, "QE identity",
+                                parse_enclave_identity, DcapError::kQeIdentitySignatureInvalid));
     COFFER_TRY_STATUS(check_signer(qe_doc->signer, now, root_crl_ptr));
     qe_identity = &qe_doc->doc;
     std::string want_qe = quote.tee == TeeKind::kTdx ? "TD_QE" : "QE";
     if (qe_identity->id != want_qe || qe_identity->version != 2) {
-      return make_error("qe_identity_mismatch", "QE identity is " + qe_identity->id + " v" +
-                                                    std::to_string(qe_identity->version) +
-                                                    ", need " + want_qe + " v2");
+      return make_error(DcapError::kQeIdentityMismatch, "QE identity is " + qe_identity->id + " v" +
+                                                            std::to_string(qe_identity->version) +
+                                                            ", need " + want_qe + " v2");
     }
     if (now < qe_identity->issue_date) {
-      return make_error("qe_identity_not_yet_valid", "QE identity issued after verification time");
+      return make_error(DcapError::kQeIdentityNotYetValid,
+                        "QE identity issued after verification time");
     }
     COFFER_TRY_STATUS(check_fresh(qe_identity->next_update, now, options_.allow_expired_collateral,
-                                  r.collateral_expired, "qe_identity_expired", "QE identity"));
+                                  r.collateral_expired, DcapError::kQeIdentityExpired,
+                                  "QE identity"));
     r.tcb_evaluation_data_number =
         std::min(tcb_info->tcb_evaluation_data_number, qe_identity->tcb_evaluation_data_number);
   }
@@ -453,7 +467,8 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
   if (!att_key) {
     // 6. QE report signature: the PCK key vouches for the quoting enclave
     if (!pck_key.verify(qe_report, sig.qe.qe_report_signature, kP256Raw)) {
-      return make_error("qe_report_signature_invalid", "QE report is not signed by the PCK key");
+      return make_error(DcapError::kQeReportSignatureInvalid,
+                        "QE report is not signed by the PCK key");
     }
 
     // 7. QE REPORTDATA binds the attestation key: SHA-256(key || QE auth data) || 32 zero bytes
@@ -462,19 +477,19 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
     Bytes expected = crypto::sha256(bound);
     expected.resize(64, 0);
     if (!std::equal(expected.begin(), expected.end(), sig.qe.qe_report.report_data.begin())) {
-      return make_error("qe_report_data_mismatch",
+      return make_error(DcapError::kQeReportDataMismatch,
                         "QE REPORTDATA does not bind the attestation key and QE auth data");
     }
     crypto::EcPoint point{Bytes(sig.attestation_key.begin(), sig.attestation_key.begin() + 32),
                           Bytes(sig.attestation_key.begin() + 32, sig.attestation_key.end())};
     auto k = Key::ec_from_point(crypto::KeyType::kEcP256, point);
-    if (!k) return make_error("attestation_key_invalid", k.error().message);
+    if (!k) return make_error(DcapError::kAttestationKeyInvalid, k.error().message);
     att_key = std::make_shared<const VouchedKey>(VouchedKey{std::move(*k)});
   }
 
   // 8. quote signature: the attestation key signed header || body
   if (!att_key->key.verify(quote.signed_region, sig.signature, kP256Raw)) {
-    return make_error("quote_signature_invalid", "quote signature does not verify");
+    return make_error(DcapError::kQuoteSignatureInvalid, "quote signature does not verify");
   }
   // kept once the whole QE -> quote path verified
   if (!att_key_cached) caches.attestation_keys.insert(vouched_key, att_key);
@@ -494,13 +509,13 @@ Result<DcapResult> DcapVerifier::verify(const QuoteView& quote, const Collateral
       (qe.misc_select & qe_identity->miscselect_mask) !=
           (qe_identity->miscselect & qe_identity->miscselect_mask) ||
       !attrs_ok) {
-    return make_error("qe_identity_mismatch",
+    return make_error(DcapError::kQeIdentityMismatch,
                       "the quoting enclave does not match the QE identity (MRSIGNER " +
                           hex_encode(qe.mr_signer) + ")");
   }
   const IsvTcbLevel* qe_level = select_isv_level(qe_identity->levels, qe.isv_svn);
   if (!qe_level) {
-    return make_error("qe_tcb_level_not_found",
+    return make_error(DcapError::kQeTcbLevelNotFound,
                       "QE ISVSVN " + std::to_string(qe.isv_svn) + " is below every QE TCB level");
   }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "crypto/der.h"
+#include "verifier/dcap/errors.h"
 
 namespace coffer::verifier::dcap {
 namespace {
@@ -21,7 +22,7 @@ std::optional<std::string> sgx_sub_oid(const std::string& oid) {
 }
 
 std::unexpected<Error> invalid(const std::string& what) {
-  return make_error("pck_extensions_invalid", "PCK certificate SGX extensions: " + what);
+  return make_error(DcapError::kPckExtensionsInvalid, "PCK certificate SGX extensions: " + what);
 }
 
 // One SEQUENCE { OID, value } entry: returns the OID suffix after the SGX prefix and the value.

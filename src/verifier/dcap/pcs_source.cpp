@@ -1,11 +1,9 @@
 #include "verifier/dcap/pcs_source.h"
 
-#include <cctype>
-
-#include "core/file.h"
 #include "core/json.h"
 #include "crypto/x509.h"
 #include "verifier/dcap/collateral.h"
+#include "verifier/dcap/errors.h"
 
 namespace coffer::verifier::dcap {
 namespace {
@@ -36,13 +34,6 @@ TimePoint next_update_of(const std::string& body) {
   return TimePoint::max();
 }
 
-// A file name for a cache key ("tdx/certification/v4/tcb?fmspc=..." -> safe characters only).
-std::string file_name(const std::string& key) {
-  std::string out;
-  for (char c : key) out.push_back(std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
-  return out;
-}
-
 }  // namespace
 
 Result<std::string> percent_decode(std::string_view text) {
@@ -54,18 +45,19 @@ Result<std::string> percent_decode(std::string_view text) {
       continue;
     }
     if (i + 2 >= text.size()) {
-      return make_error("bad_encoding", "truncated percent escape");
+      return make_error(DcapError::kBadEncoding, "truncated percent escape");
     }
     int hi = hex_value(text[i + 1]);
     int lo = hex_value(text[i + 2]);
-    if (hi < 0 || lo < 0) return make_error("bad_encoding", "bad percent escape");
+    if (hi < 0 || lo < 0) return make_error(DcapError::kBadEncoding, "bad percent escape");
     out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
   }
   return out;
 }
 
-PcsCollateralSource::PcsCollateralSource(PcsOptions options) : options_(std::move(options)) {
+PcsCollateralSource::PcsCollateralSource(PcsOptions options)
+    : options_(std::move(options)), disk_(options_.cache_dir, kMaxDocument), http_(options_.http) {
   while (!options_.base_url.empty() && options_.base_url.back() == '/') {
     options_.base_url.pop_back();
   }
@@ -74,22 +66,17 @@ PcsCollateralSource::PcsCollateralSource(PcsOptions options) : options_(std::mov
 
 PcsCollateralSource::~PcsCollateralSource() = default;
 
-std::size_t PcsCollateralSource::requests_made() const {
-  std::lock_guard lock(mutex_);
-  return requests_;
-}
+std::size_t PcsCollateralSource::requests_made() const { return http_.requests_made(); }
 
 Result<PcsCollateralSource::Document> PcsCollateralSource::download(
     const std::string& path, const char* chain_header) const {
-  if (!client_) client_ = std::make_unique<net::HttpClient>(options_.http);
-  ++requests_;
   std::string url = options_.base_url + "/" + path;
-  auto response = client_->request({.method = "GET", .url = url});
+  auto response = http_.get(url);
   if (!response) {
-    return make_error("collateral_fetch_failed", url + ": " + response.error().to_string());
+    return make_error(DcapError::kCollateralFetchFailed, url + ": " + response.error().to_string());
   }
   if (response->status != 200) {
-    return make_error("collateral_fetch_failed",
+    return make_error(DcapError::kCollateralFetchFailed,
                       url + ": HTTP " + std::to_string(response->status));
   }
   Document doc;
@@ -98,9 +85,10 @@ Result<PcsCollateralSource::Document> PcsCollateralSource::download(
     auto chain = response->headers.get(chain_header);
     // PCS v3 spelled the TCB info chain header with an "SGX-" prefix
     if (!chain) chain = response->headers.get(std::string("SGX-") + chain_header);
-    if (!chain) return make_error("collateral_fetch_failed", url + ": no " + chain_header);
+    if (!chain) return make_error(DcapError::kCollateralFetchFailed, url + ": no " + chain_header);
     auto decoded = percent_decode(*chain);
-    if (!decoded) return make_error("collateral_fetch_failed", url + ": bad " + chain_header);
+    if (!decoded)
+      return make_error(DcapError::kCollateralFetchFailed, url + ": bad " + chain_header);
     doc.issuer_chain = std::move(*decoded);
   }
   doc.next_update = next_update_of(doc.body);
@@ -109,33 +97,46 @@ Result<PcsCollateralSource::Document> PcsCollateralSource::download(
 
 Result<PcsCollateralSource::Document> PcsCollateralSource::get(const std::string& path,
                                                                const char* chain_header) const {
-  std::lock_guard lock(mutex_);
   TimePoint now = options_.clock->now();
-  auto it = cache_.find(path);
-  // first use: the on-disk copy, if any
-  if (it == cache_.end() && !options_.cache_dir.empty()) {
-    auto base = options_.cache_dir / file_name(path);
-    auto body = read_text_file(base.string() + ".body", kMaxDocument);
-    auto chain = read_text_file(base.string() + ".chain", kMaxDocument);
-    if (body && (chain || !chain_header)) {
-      Document doc{*body, chain ? *chain : "", next_update_of(*body)};
-      it = cache_.emplace(path, std::move(doc)).first;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = cache_.find(path); it != cache_.end() && now <= it->second.next_update) {
+      return it->second;
     }
   }
-  if (it != cache_.end() && now <= it->second.next_update) return it->second;
+  return flights_.run(path, [&] { return refresh(path, chain_header, now); });
+}
+
+// One caller per path at a time (SingleFlight); the lock is taken only around cache_.
+Result<PcsCollateralSource::Document> PcsCollateralSource::refresh(const std::string& path,
+                                                                   const char* chain_header,
+                                                                   TimePoint now) const {
+  std::optional<Document> known;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = cache_.find(path); it != cache_.end()) known = it->second;
+  }
+  // a download that finished just before this one started
+  if (known && now <= known->next_update) return *known;
+  // first use: the on-disk copy, if any
+  if (!known) {
+    auto body = disk_.read(path, ".body");
+    auto chain = disk_.read(path, ".chain");
+    if (body && (chain || !chain_header)) {
+      known = Document{body->data, chain ? chain->data : "", next_update_of(body->data)};
+      std::lock_guard lock(mutex_);
+      cache_.emplace(path, *known);
+    }
+    if (known && now <= known->next_update) return *known;
+  }
   auto fresh = download(path, chain_header);
   if (!fresh) {
-    if (it != cache_.end()) return it->second;  // stale: the verifier judges its expiry
+    if (known) return *known;  // stale: the verifier judges its expiry
     return std::unexpected(fresh.error());
   }
-  if (!options_.cache_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options_.cache_dir, ec);
-    auto base = options_.cache_dir / file_name(path);
-    // a failed disk write only costs a later download
-    (void)write_file_atomic(base.string() + ".body", as_bytes(fresh->body));
-    (void)write_file_atomic(base.string() + ".chain", as_bytes(fresh->issuer_chain));
-  }
+  disk_.write(path, ".body", fresh->body);
+  disk_.write(path, ".chain", fresh->issuer_chain);
+  std::lock_guard lock(mutex_);
   cache_[path] = *fresh;
   return fresh;
 }

@@ -9,6 +9,8 @@
 // and, with a cache directory, on disk; a cached document is used until its nextUpdate (TCB
 // info, QE identity, CRLs) and then fetched again. When a refresh fails the stale copy is
 // returned, so that the verifier reports expired collateral instead of "unavailable".
+// Downloads run outside the source's lock, one per document in flight (verifier/source_cache.h):
+// a slow answer for one document does not hold up verifications that need others.
 #pragma once
 
 #include <filesystem>
@@ -20,6 +22,7 @@
 #include "core/clock.h"
 #include "net/http_client.h"
 #include "verifier/dcap/collateral_source.h"
+#include "verifier/source_cache.h"
 
 namespace coffer::verifier::dcap {
 
@@ -42,6 +45,9 @@ class PcsCollateralSource final : public CollateralSource {
   Result<Collateral> fetch(const CollateralRequest& request) const override;
   // HTTP requests made so far (cache hits make none).
   [[nodiscard]] std::size_t requests_made() const;
+  // For tests: blocks until `n` callers in total have waited for a download another caller
+  // started for the same document.
+  void wait_for_joined_fetches(std::size_t n) const { flights_.wait_for_joined(n); }
 
   struct Document {
     std::string body;
@@ -51,13 +57,15 @@ class PcsCollateralSource final : public CollateralSource {
 
  private:
   Result<Document> get(const std::string& path, const char* chain_header) const;
+  Result<Document> refresh(const std::string& path, const char* chain_header, TimePoint now) const;
   Result<Document> download(const std::string& path, const char* chain_header) const;
 
   PcsOptions options_;
-  mutable std::mutex mutex_;  // guards client_, cache_, requests_
-  mutable std::unique_ptr<net::HttpClient> client_;
+  DiskCache disk_;
+  mutable HttpFetcher http_;
+  mutable SingleFlight<Document> flights_;
+  mutable std::mutex mutex_;  // guards cache_ only (never held across a download)
   mutable std::map<std::string, Document> cache_;
-  mutable std::size_t requests_ = 0;
 };
 
 }  // namespace coffer::verifier::dcap

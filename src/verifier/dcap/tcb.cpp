@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "verifier/dcap/errors.h"
+
 namespace coffer::verifier::dcap {
 namespace {
 
@@ -73,7 +75,7 @@ Result<TcbEvaluation> evaluate_tcb(const TcbInfo& info, const PckExtensions& pck
   auto level = std::find_if(info.levels.begin(), info.levels.end(),
                             [&](const TcbLevel& l) { return level_matches(l, pck, tdx); });
   if (level == info.levels.end()) {
-    return make_error("tcb_level_not_found",
+    return make_error(DcapError::kTcbLevelNotFound,
                       "the platform's TCB (PCK CPUSVN " + hex_encode(pck.cpu_svn) + ", PCESVN " +
                           std::to_string(pck.pce_svn) + ") is below every level of TCB info " +
                           info.id + " for FMSPC " + hex_encode(info.fmspc));
@@ -96,7 +98,8 @@ Result<TcbEvaluation> evaluate_tcb(const TcbInfo& info, const PckExtensions& pck
         if (m.id == id) identity = &m;
       }
       if (!identity && !info.tdx_module_identities.empty()) {
-        return make_error("tdx_module_mismatch", std::string("TCB info has no identity ") + id);
+        return make_error(DcapError::kTdxModuleMismatch,
+                          std::string("TCB info has no identity ") + id);
       }
     }
     if (!identity && info.tdx_module) identity = &*info.tdx_module;
@@ -105,13 +108,13 @@ Result<TcbEvaluation> evaluate_tcb(const TcbInfo& info, const PckExtensions& pck
                       tdx->mrsigner_seam.begin(), tdx->mrsigner_seam.end()) ||
           !masked_equal(tdx->seam_attributes, identity->attributes, identity->attributes_mask)) {
         return make_error(
-            "tdx_module_mismatch",
+            DcapError::kTdxModuleMismatch,
             "MRSIGNERSEAM/SEAMATTRIBUTES do not match TDX module identity " + identity->id);
       }
       if (!identity->levels.empty()) {
         const IsvTcbLevel* m = select_isv_level(identity->levels, tdx->tee_tcb_svn[0]);
         if (!m) {
-          return make_error("tdx_module_tcb_level_not_found",
+          return make_error(DcapError::kTdxModuleTcbLevelNotFound,
                             "TDX module SVN " + std::to_string(tdx->tee_tcb_svn[0]) +
                                 " is below every level of " + identity->id);
         }

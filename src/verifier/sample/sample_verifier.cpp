@@ -1,23 +1,29 @@
 #include "verifier/sample/sample_verifier.h"
 
+#include "verifier/errors.h"
+
 namespace coffer::verifier::sample {
 
 Result<Json> SampleVerifier::verify(const VerifyInput& input) const {
   const Json& ev = input.evidence;
-  if (!ev.is_object()) return make_error("bad_evidence", "sample evidence must be a JSON object");
+  if (!ev.is_object())
+    return make_error(VerifierError::kBadEvidence, "sample evidence must be a JSON object");
   auto svn = json_string(ev, "svn");
-  if (!svn) return make_error("bad_evidence", "sample evidence: " + svn.error().message);
+  if (!svn)
+    return make_error(VerifierError::kBadEvidence, "sample evidence: " + svn.error().message);
   auto report_data_b64 = json_string(ev, "report_data");
   if (!report_data_b64)
-    return make_error("bad_evidence", "sample evidence: " + report_data_b64.error().message);
+    return make_error(VerifierError::kBadEvidence,
+                      "sample evidence: " + report_data_b64.error().message);
   auto report_data = base64_decode(*report_data_b64);
   if (!report_data)
-    return make_error("bad_evidence", "sample evidence: report_data is not standard base64");
+    return make_error(VerifierError::kBadEvidence,
+                      "sample evidence: report_data is not standard base64");
 
   // The report data must be exactly the digest of this session's runtime data.
   if (!constant_time_equal(*report_data, input.expected_report_data)) {
     return make_error(
-        "report_data_mismatch",
+        VerifierError::kReportDataMismatch,
         "sample evidence report_data does not match the runtime data (nonce and tee-pubkey)");
   }
 

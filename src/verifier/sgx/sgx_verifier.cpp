@@ -2,6 +2,7 @@
 
 #include "verifier/binding.h"
 #include "verifier/dcap/claims.h"
+#include "verifier/errors.h"
 
 namespace coffer::verifier::sgx {
 namespace {
@@ -60,11 +61,11 @@ Result<Json> SgxVerifier::verify(const VerifyInput& input) const {
   auto result = COFFER_TRY(dcap_->verify_sgx(quote, input.now));
   // freshness: the enclave's REPORTDATA carries the hash of the nonce and its key
   COFFER_TRY_STATUS(check_binding(quote.body.report_data, input.expected_report_data,
-                                  "report_data_mismatch", "REPORTDATA"));
+                                  VerifierError::kReportDataMismatch, "REPORTDATA"));
   // configuration: CONFIGID carries the init-data digest
   if (input.expected_init_data_digest) {
     COFFER_TRY_STATUS(check_binding(quote.body.config_id, *input.expected_init_data_digest,
-                                    "init_data_mismatch", "CONFIGID"));
+                                    VerifierError::kInitDataMismatch, "CONFIGID"));
   }
   Json claims = sgx_quote_claims(quote);
   dcap::add_dcap_claims(result, claims);

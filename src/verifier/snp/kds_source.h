@@ -6,7 +6,9 @@
 // Turin: hwid is the first 8 bytes of CHIP_ID and the query adds fmcSPL. KDS rate-limits hard, so
 // every answer (certificate or "not found") is cached in memory and, with a cache directory, on
 // disk: KDS is never asked twice for the same key, except for CRLs, which are fetched again once
-// older than `crl_max_age`. VLEKs are not on KDS ("vek_unavailable").
+// older than `crl_max_age`. VLEKs are not on KDS ("vek_unavailable"). Downloads run outside the
+// source's lock, one per key in flight (verifier/source_cache.h): concurrent callers for one key
+// share its download, callers for other keys are not held up.
 #pragma once
 
 #include <chrono>
@@ -18,6 +20,7 @@
 
 #include "net/http_client.h"
 #include "verifier/snp/vek_chain.h"
+#include "verifier/source_cache.h"
 
 namespace coffer::verifier::snp {
 
@@ -44,6 +47,9 @@ class KdsVekSource final : public VekSource, public AmdCrlSource {
   // fails), "crl_fetch_failed"; "crl_unavailable" only when the report names no product.
   Result<Bytes> fetch_crl(Product product) const override;
   [[nodiscard]] std::size_t requests_made() const;
+  // For tests: blocks until `n` callers in total have waited for a download another caller
+  // started for the same key.
+  void wait_for_joined_fetches(std::size_t n) const { flights_.wait_for_joined(n); }
 
  private:
   struct Entry {
@@ -54,12 +60,15 @@ class KdsVekSource final : public VekSource, public AmdCrlSource {
   // older than `max_age` (if given) are fetched again.
   Result<std::optional<std::string>> get(const std::string& path,
                                          std::optional<std::chrono::seconds> max_age = {}) const;
+  Result<std::optional<std::string>> refresh(const std::string& path,
+                                             std::optional<std::chrono::seconds> max_age) const;
 
   KdsOptions options_;
-  mutable std::mutex mutex_;  // held across a fetch: one KDS call per key, even when concurrent
-  mutable std::unique_ptr<net::HttpClient> client_;
+  DiskCache disk_;
+  mutable HttpFetcher http_;
+  mutable SingleFlight<std::optional<std::string>> flights_;
+  mutable std::mutex mutex_;  // guards cache_ only (never held across a download)
   mutable std::map<std::string, Entry> cache_;
-  mutable std::size_t requests_ = 0;
 };
 
 }  // namespace coffer::verifier::snp

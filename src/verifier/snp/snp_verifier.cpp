@@ -2,6 +2,7 @@
 
 #include "evidence/snp/report_json.h"
 #include "verifier/binding.h"
+#include "verifier/errors.h"
 
 namespace coffer::verifier::snp {
 namespace {
@@ -14,10 +15,11 @@ std::string flag(bool b) { return b ? "true" : "false"; }
 Result<std::optional<Vek>> vek_from_cert_chain(const Json& evidence) {
   auto it = evidence.find("cert_chain");
   if (it == evidence.end() || it->is_null()) return std::optional<Vek>{};
-  if (!it->is_array()) return make_error("bad_evidence", "'cert_chain' is not an array");
+  if (!it->is_array())
+    return make_error(VerifierError::kBadEvidence, "'cert_chain' is not an array");
   for (const auto& entry : *it) {
     if (!entry.is_object() || !entry.contains("cert_type") || !entry.contains("data")) {
-      return make_error("bad_evidence", "cert_chain entries need cert_type and data");
+      return make_error(VerifierError::kBadEvidence, "cert_chain entries need cert_type and data");
     }
     const Json& type = entry["cert_type"];
     if (!type.is_string()) continue;
@@ -27,17 +29,18 @@ Result<std::optional<Vek>> vek_from_cert_chain(const Json& evidence) {
     const Json& data = entry["data"];
     if (data.is_string()) {
       auto b = base64_decode(data.get<std::string>());
-      if (!b) return make_error("bad_evidence", "cert_chain data is not base64");
+      if (!b) return make_error(VerifierError::kBadEvidence, "cert_chain data is not base64");
       der = std::move(*b);
     } else if (data.is_array()) {
       for (const auto& v : data) {
         if (!v.is_number_unsigned() || v.get<unsigned>() > 255) {
-          return make_error("bad_evidence", "cert_chain data is not a byte array");
+          return make_error(VerifierError::kBadEvidence, "cert_chain data is not a byte array");
         }
         der.push_back(static_cast<std::uint8_t>(v.get<unsigned>()));
       }
     } else {
-      return make_error("bad_evidence", "cert_chain data must be base64 or a byte array");
+      return make_error(VerifierError::kBadEvidence,
+                        "cert_chain data must be base64 or a byte array");
     }
     return std::optional<Vek>{Vek{t == "VCEK" ? VekType::kVcek : VekType::kVlek, std::move(der)}};
   }
@@ -75,7 +78,7 @@ Json snp_report_claims(const esnp::Report& r, Product product) {
 Result<Json> SnpVerifier::verify(const VerifyInput& input) const {
   const Json& ev = input.evidence;
   if (!ev.is_object() || !ev.contains("attestation_report")) {
-    return make_error("bad_evidence", "evidence lacks 'attestation_report'");
+    return make_error(VerifierError::kBadEvidence, "evidence lacks 'attestation_report'");
   }
   // CoCo's attester sends the report as the JSON of virtee/sev's AttestationReport; a base64
   // string of the raw 1184 bytes is accepted too
@@ -87,18 +90,18 @@ Result<Json> SnpVerifier::verify(const VerifyInput& input) const {
     Bytes raw = COFFER_TRY(decode_evidence_base64(ev, "attestation_report"));
     report = COFFER_TRY(esnp::parse_report(raw));
   } else {
-    return make_error("bad_evidence",
+    return make_error(VerifierError::kBadEvidence,
                       "'attestation_report' must be a report object or a base64 raw report");
   }
   auto vek = COFFER_TRY(vek_from_cert_chain(ev));
   auto endorsement = COFFER_TRY(chain_->verify(report, vek, input.now));
   // freshness: REPORT_DATA carries the hash of the KBS nonce and the TEE key
   COFFER_TRY_STATUS(check_binding(report.report_data, input.expected_report_data,
-                                  "report_data_mismatch", "REPORT_DATA"));
+                                  VerifierError::kReportDataMismatch, "REPORT_DATA"));
   // configuration: HOST_DATA carries the init-data digest
   if (input.expected_init_data_digest) {
     COFFER_TRY_STATUS(check_binding(report.host_data, *input.expected_init_data_digest,
-                                    "init_data_mismatch", "HOST_DATA"));
+                                    VerifierError::kInitDataMismatch, "HOST_DATA"));
   }
   Json claims = snp_report_claims(report, endorsement.product);
   claims["vek_type"] = std::string(vek_type_name(endorsement.vek_type));

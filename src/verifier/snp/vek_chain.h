@@ -40,7 +40,14 @@ std::string_view vek_type_name(VekType t);  // "VCEK", "VLEK"
 struct Vek {
   VekType type = VekType::kVcek;
   Bytes der;
+  // Certificates that came with the VEK (a bundle VEK, ASK, ARK), DER. Untrusted: an ASK/ASVK
+  // among them is used only when none is configured, and only if the configured ARK signed it.
+  std::vector<Bytes> intermediates;
 };
+
+// The kind of VEK a certificate is by its subject CN ("SEV-VCEK", "SEV-VLEK"); nullopt for any
+// other certificate (an ASK, ARK, ...).
+std::optional<VekType> vek_type_of(const crypto::Certificate& cert);
 
 class VekSource {
  public:
@@ -50,7 +57,9 @@ class VekSource {
 };
 
 // Offline: every *.der / *.pem / *.cer / *.testcer file in a directory; returns the one whose
-// hwID and TCB extensions match the report (VCEK) or whose TCB matches (VLEK).
+// hwID and TCB extensions match the report (VCEK) or whose TCB matches (VLEK). A PEM file may be
+// a bundle (VEK, then ASK, then ARK, as Azure's THIM/HCL and AMD's tools hand it out): its first
+// certificate must be the VEK, the others come along as untrusted intermediates.
 class DirectoryVekSource final : public VekSource {
  public:
   explicit DirectoryVekSource(std::string dir) : dir_(std::move(dir)) {}

@@ -2,6 +2,7 @@
 
 #include "verifier/binding.h"
 #include "verifier/dcap/claims.h"
+#include "verifier/errors.h"
 #include "verifier/tdx/eventlog_claims.h"
 
 namespace coffer::verifier::tdx {
@@ -68,11 +69,11 @@ Result<Json> TdxVerifier::verify(const VerifyInput& input) const {
   auto result = COFFER_TRY(dcap_->verify_tdx(quote, input.now));
   // freshness: REPORTDATA carries the hash of the KBS nonce and the TEE key
   COFFER_TRY_STATUS(check_binding(quote.body.report_data, input.expected_report_data,
-                                  "report_data_mismatch", "REPORTDATA"));
+                                  VerifierError::kReportDataMismatch, "REPORTDATA"));
   // configuration: MRCONFIGID carries the init-data digest
   if (input.expected_init_data_digest) {
     COFFER_TRY_STATUS(check_binding(quote.body.mr_config_id, *input.expected_init_data_digest,
-                                    "init_data_mismatch", "MRCONFIGID"));
+                                    VerifierError::kInitDataMismatch, "MRCONFIGID"));
   }
   Json claims = tdx_quote_claims(quote);
   // boot measurements: the CC event log must replay to the RTMRs the quote signs
@@ -84,10 +85,10 @@ Result<Json> TdxVerifier::verify(const VerifyInput& input) const {
     auto rtmrs = COFFER_TRY(etdx::replay_rtmrs(log));
     for (std::size_t i = 0; i < rtmrs.size(); ++i) {
       if (rtmrs[i] != quote.body.rtmr[i]) {
-        return make_error("eventlog_rtmr_mismatch", "the event log replays RTMR" +
-                                                        std::to_string(i) + " to " +
-                                                        hex_encode(rtmrs[i]) + ", the quote has " +
-                                                        hex_encode(quote.body.rtmr[i]));
+        return make_error(VerifierError::kEventlogRtmrMismatch,
+                          "the event log replays RTMR" + std::to_string(i) + " to " +
+                              hex_encode(rtmrs[i]) + ", the quote has " +
+                              hex_encode(quote.body.rtmr[i]));
       }
     }
     claims["uefi_event_logs"] = event_log_claims(log);

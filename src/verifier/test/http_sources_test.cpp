@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "core/file.h"
@@ -41,6 +43,7 @@ class FakeVendorServer {
   FakeVendorServer() {
     net::HttpServerConfig config;
     config.sockets = {"127.0.0.1:0"};
+    config.worker_threads = 4;  // a gated request holds one
     server_ = std::make_unique<net::HttpServer>(
         config, [this](const net::Request& r) { return handle(r); });
     EXPECT_TRUE(server_->start());
@@ -58,13 +61,37 @@ class FakeVendorServer {
     std::lock_guard lock(mutex_);
     return static_cast<int>(targets_.size());
   }
-  void stop() { server_->stop(); }
+  void stop() {
+    release();
+    server_->stop();
+  }
+
+  // Requests for `target` wait in the handler until release().
+  void gate(const std::string& target) {
+    std::lock_guard lock(mutex_);
+    gated_ = target;
+  }
+  // Blocks until `n` requests for the gated target have arrived.
+  void wait_for_gated(int n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return gated_arrivals_ >= n; });
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
 
  private:
   net::Response handle(const net::Request& r) {
     {
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_);
       targets_.push_back(r.target);
+      if (!gated_.empty() && r.target == gated_) {
+        ++gated_arrivals_;
+        changed_.notify_all();
+        changed_.wait(lock, [&] { return released_; });
+      }
     }
     std::string chain = percent_encode(text(kGoTdx + "tcb_info_issuer_chain.pem"));
     auto with = [](net::Response resp, const char* name, const std::string& value) {
@@ -100,8 +127,19 @@ class FakeVendorServer {
 
   std::unique_ptr<net::HttpServer> server_;
   mutable std::mutex mutex_;
+  std::condition_variable changed_;
   std::vector<std::string> targets_;
+  std::string gated_;
+  int gated_arrivals_ = 0;
+  bool released_ = false;
 };
+
+// Waits for a result that must not depend on a blocked download; the bound only turns a stall
+// into a failure instead of a hung test.
+template <typename T>
+bool completes(std::future<T>& f) {
+  return f.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+}
 
 std::filesystem::path temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -168,6 +206,45 @@ TEST(PcsCollateralSource, UnknownFmspcIsUnavailable) {
   auto r = source.fetch({dcap::TeeKind::kTdx, Bytes{1, 2, 3, 4, 5, 6}, "platform"});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, "collateral_fetch_failed");
+}
+
+// A download that hangs (a slow PCS) holds up only the callers that need the same document: a
+// verification needing other documents completes meanwhile, and a second caller for the hanging
+// document waits for that one download instead of making another.
+TEST(PcsCollateralSource, ASlowDownloadHoldsUpOnlyItsOwnDocument) {
+  FakeVendorServer server;
+  const std::string slow = "/tdx/certification/v4/tcb?fmspc=010203040506";
+  server.gate(slow);
+  dcap::PcsOptions options;
+  options.base_url = server.url();
+  options.clock = std::make_shared<ManualClock>(at("2023-07-01T01:00:00Z"));
+  auto source = std::make_shared<dcap::PcsCollateralSource>(options);
+  dcap::CollateralRequest unknown{dcap::TeeKind::kTdx, Bytes{1, 2, 3, 4, 5, 6}, "platform"};
+  auto first = std::async(std::launch::async, [&] { return source->fetch(unknown); });
+  server.wait_for_gated(1);
+
+  // another document: the verification completes while the slow download hangs
+  auto quote = *evidence::tdx::parse_quote(load(kEvidence + "tdx/trustee/tdx_quote_4.dat"));
+  auto other = std::async(std::launch::async, [&] {
+    return dcap::DcapVerifier::with_intel_root(source).verify_tdx(quote,
+                                                                  at("2023-07-01T01:00:00Z"));
+  });
+  bool other_done = completes(other);
+  EXPECT_TRUE(other_done) << "a fetch of another document waited for the slow one";
+
+  // the same document: the second caller joins the download in flight
+  auto second = std::async(std::launch::async, [&] { return source->fetch(unknown); });
+  source->wait_for_joined_fetches(1);
+  server.release();
+  auto a = first.get();
+  auto b = second.get();
+  ASSERT_FALSE(a);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(a.error().code, "collateral_fetch_failed");
+  EXPECT_EQ(b.error(), a.error());
+  EXPECT_EQ(server.count(slow), 1);
+  auto verified = other.get();
+  ASSERT_TRUE(verified) << verified.error().to_string();
 }
 
 std::shared_ptr<const snp::SnpChainVerifier> kds_chain(std::shared_ptr<const snp::VekSource> src) {
@@ -254,6 +331,43 @@ TEST(KdsVekSource, CrlIsCachedRefreshedWhenOldAndKeptWhileKdsIsDown) {
   ASSERT_TRUE(stale) << stale.error().to_string();
   EXPECT_EQ(*stale, expected);
   std::filesystem::remove_all(dir);
+}
+
+TEST(KdsVekSource, ASlowDownloadHoldsUpOnlyItsOwnKey) {
+  FakeVendorServer server;
+  snp::KdsOptions options;
+  options.base_url = server.url();
+  auto kds = std::make_shared<snp::KdsVekSource>(options);
+  auto report = *evidence::snp::parse_report(load(kEvidence + "snp/go-sev-guest/attestation.bin"));
+  auto unknown = report;
+  unknown.reported_tcb ^= 1;  // a TCB KDS answers 404 for, once released
+  const std::string slow = "/" + snp::kds_vcek_path(evidence::snp::Product::kMilan, unknown);
+  server.gate(slow);
+  auto first = std::async(std::launch::async,
+                          [&] { return kds->fetch(evidence::snp::Product::kMilan, unknown); });
+  server.wait_for_gated(1);
+
+  // another key (the report's own VCEK, then the CRL) completes while that download hangs
+  auto other = std::async(std::launch::async, [&] {
+    auto verified = kds_chain(kds)->verify(report, std::nullopt, at("2025-01-01T00:00:00Z"));
+    return verified && kds->fetch_crl(evidence::snp::Product::kMilan);
+  });
+  bool other_done = completes(other);
+  EXPECT_TRUE(other_done) << "a fetch of another key waited for the slow one";
+
+  // the same key: the second caller joins the download in flight
+  auto second = std::async(std::launch::async,
+                           [&] { return kds->fetch(evidence::snp::Product::kMilan, unknown); });
+  kds->wait_for_joined_fetches(1);
+  server.release();
+  auto a = first.get();
+  auto b = second.get();
+  ASSERT_FALSE(a);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(a.error().code, "vek_unavailable");
+  EXPECT_EQ(b.error().code, "vek_unavailable");
+  EXPECT_EQ(server.count(slow), 1);
+  EXPECT_TRUE(other.get());
 }
 
 }  // namespace
