@@ -61,12 +61,20 @@ Result<InitData> parse_init_data(const Json& init, std::size_t max_bytes) {
   return out;
 }
 
-std::string endpoint_label(std::string_view path) {
-  if (!path.starts_with(kPrefix))
-    return std::string(path == "/healthz" || path == "/metrics" ? path : "other");
+// Metric label of a request: one of a fixed set, so that requests to made-up paths cannot grow
+// /metrics (a label per distinct path is unbounded memory and output).
+std::string_view endpoint_label(std::string_view path) {
+  if (path == "/healthz") return "/healthz";
+  if (path == "/metrics") return "/metrics";
+  if (!path.starts_with(kPrefix)) return "other";
   auto rest = path.substr(kPrefix.size());
-  auto slash = rest.find('/');
-  return std::string(rest.substr(0, slash));
+  auto first = rest.substr(0, rest.find('/'));
+  static constexpr std::string_view kKnown[] = {
+      "auth", "attest", "resource", "resource-policy", "attestation-policy", "reference-value"};
+  for (auto known : kKnown) {
+    if (first == known) return known;
+  }
+  return "other";
 }
 
 }  // namespace

@@ -348,6 +348,27 @@ TEST_F(KbsHttp, HealthAndMetrics) {
   EXPECT_EQ(m.body.find("eyJ"), std::string::npos);
 }
 
+// Metric labels come from a fixed set: made-up paths all count as "other", so a flood of unique
+// unknown endpoints cannot grow /metrics.
+TEST_F(KbsHttp, UnknownEndpointsShareOneMetricLabel) {
+  net::HttpClient c;
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(call(c, "GET", "/kbs/v0/made-up-" + std::to_string(i) + "/x").status, 404);
+    EXPECT_EQ(call(c, "GET", "/made-up-" + std::to_string(i)).status, 404);
+  }
+  auto m = call(c, "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(m.body.find("made-up"), std::string::npos);
+  EXPECT_NE(m.body.find("kbs_http_requests_total{endpoint=\"other\",status=\"404\"} 400"),
+            std::string::npos)
+      << m.body;
+  auto size_after_200 = m.body.size();
+  for (int i = 200; i < 400; ++i) call(c, "GET", "/kbs/v0/made-up-" + std::to_string(i));
+  auto m2 = call(c, "GET", "/metrics");
+  // Only counter values change (a digit or so each), not the number of series.
+  EXPECT_LT(m2.body.size(), size_after_200 + 64);
+}
+
 }  // namespace
 }  // namespace coffer::trustee::testing
 
