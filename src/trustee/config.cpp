@@ -28,8 +28,9 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
                                    std::string_view source_name) {
   auto table = COFFER_TRY(config::parse(toml_text, source_name));
   config::Section root(&table, "");
-  COFFER_TRY_STATUS(root.reject_unknown({"http_server", "admin", "attestation_token",
-                                         "attestation_service", "storage_backend", "log_level"}));
+  COFFER_TRY_STATUS(
+      root.reject_unknown({"http_server", "admin", "attestation_token", "attestation_service",
+                           "kbs", "storage_backend", "log_level"}));
   TrusteeConfig c;
   c.log_level = COFFER_TRY(root.string("log_level", "info"));
 
@@ -89,6 +90,13 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
   auto sample = verifiers.section("sample");
   COFFER_TRY_STATUS(sample.reject_unknown({"enabled"}));
   c.attestation_service.sample_enabled = COFFER_TRY(sample.boolean("enabled", false));
+
+  auto kbs = root.section("kbs");
+  COFFER_TRY_STATUS(kbs.reject_unknown({"session_key_file", "max_consumed_nonces"}));
+  if (auto k = COFFER_TRY(kbs.optional_string("session_key_file")))
+    c.kbs.session_key_file = resolve(base_dir, *k);
+  c.kbs.max_consumed_nonces = static_cast<std::size_t>(
+      COFFER_TRY(positive(kbs, "max_consumed_nonces", 100000, 100'000'000)));
 
   auto storage = root.section("storage_backend");
   COFFER_TRY_STATUS(storage.reject_unknown({"type", "path", "key_file"}));

@@ -36,10 +36,18 @@ struct TokenSettings {
 };
 
 struct AttestationServiceSettings {
-  std::chrono::seconds session_timeout{std::chrono::minutes(5)};
-  std::size_t max_sessions = 10000;
+  std::chrono::seconds session_timeout{std::chrono::minutes(5)};  // lifetime of a challenge
+  std::size_t max_sessions = 10000;  // attested sessions kept for cookie-based resource requests
   bool sample_enabled = false;
   std::string default_policy_id = "default_cpu";
+};
+
+// [kbs]: session cookies (see trustee/kbs/sessions.h).
+struct KbsConfigSettings {
+  // Key authenticating kbs-session-id cookies; replicas behind one address share it. Absent: a
+  // random key per process.
+  std::optional<std::filesystem::path> session_key_file;
+  std::size_t max_consumed_nonces = 100000;  // replay cache of redeemed challenges
 };
 
 struct StorageSettings {
@@ -53,6 +61,7 @@ struct TrusteeConfig {
   AdminSettings admin;
   TokenSettings attestation_token;
   AttestationServiceSettings attestation_service;
+  KbsConfigSettings kbs;
   StorageSettings storage_backend;
   std::string log_level = "info";
   // The parsed document and its directory, for sections other modules interpret themselves

@@ -88,8 +88,12 @@ Result<std::unique_ptr<Trustee>> Trustee::create(const TrusteeConfig& config,
   }
   kbs::AdminAuth admin(std::move(admin_keys), config.admin.insecure_admin, clock);
   kbs::KbsSettings settings;
-  settings.session_timeout = config.attestation_service.session_timeout;
-  settings.max_sessions = config.attestation_service.max_sessions;
+  settings.sessions.challenge_ttl = config.attestation_service.session_timeout;
+  settings.sessions.max_attested_sessions = config.attestation_service.max_sessions;
+  settings.sessions.max_consumed_nonces = config.kbs.max_consumed_nonces;
+  if (config.kbs.session_key_file) {
+    settings.session_key = COFFER_TRY(kbs::load_session_key(*config.kbs.session_key_file));
+  }
   t->kbs_ = COFFER_TRY(
       kbs::KbsService::create(settings, *t->store_, *t->rvps_, *t->as_, std::move(admin), clock));
 

@@ -5,6 +5,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "crypto/digest.h"
+#include "crypto/random.h"
 #include "jose/jcs.h"
 #include "jose/jwe.h"
 #include "jose/jwk.h"
@@ -88,7 +89,10 @@ KbsService::KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& 
       as_(as),
       admin_(std::move(admin)),
       clock_(clock),
-      sessions_(clock, settings.session_timeout, settings.max_sessions) {
+      sessions_(settings_.session_key.empty() ? crypto::random_bytes(kMinSessionKeyBytes)
+                                              : settings_.session_key,
+                clock, settings.sessions) {
+  settings_.session_key.clear();  // kept by sessions_ only
   metrics_.describe("kbs_http_requests_total", "HTTP requests by endpoint and status", "counter");
   metrics_.describe("kbs_attestations_total", "Attestations by TEE and outcome", "counter");
   metrics_.describe("kbs_resource_releases_total", "Resources released", "counter");
@@ -200,13 +204,12 @@ net::Response KbsService::auth(const net::Request& request) {
     return problem(400, "UnsupportedTee",
                    "TEE '" + tee->substr(0, 32) + "' is not enabled on this KBS");
   }
-  auto previous = net::cookie(request, kSessionCookie);
-  auto session = sessions_.create(*tee, previous ? &*previous : nullptr);
-  if (!session) return problem_from_error(session.error());
-  auto response = net::Response::json(200, {{"nonce", session->nonce}, {"extra-params", ""}});
-  response.headers.add("Set-Cookie",
-                       net::set_cookie(kSessionCookie, session->id,
-                                       {.max_age_seconds = settings_.session_timeout.count()}));
+  // Stateless: the cookie is the challenge (see sessions.h); nothing is stored.
+  auto challenge = sessions_.issue_challenge(*tee);
+  auto response = net::Response::json(200, {{"nonce", challenge.nonce}, {"extra-params", ""}});
+  response.headers.add(
+      "Set-Cookie", net::set_cookie(kSessionCookie, challenge.cookie,
+                                    {.max_age_seconds = settings_.sessions.challenge_ttl.count()}));
   return response;
 }
 
@@ -219,7 +222,7 @@ net::Response KbsService::attest(const net::Request& request) {
   if (!id)
     return fail("unknown",
                 Error{"missing_cookie", "attest needs the kbs-session-id cookie from /auth"});
-  auto session = sessions_.begin_attest(*id);
+  auto session = sessions_.open_challenge(*id);
   if (!session) return fail("unknown", session.error());
   const std::string& tee = session->tee;
 
@@ -292,9 +295,23 @@ net::Response KbsService::attest(const net::Request& request) {
     return problem(401, "AttestationFailed",
                    "attestation failed (" + outcome.error().code + "): " + outcome.error().message);
   }
+  // One token per challenge: of concurrent or replayed attempts, only the first succeeds.
+  if (auto consumed = sessions_.consume(*session); !consumed) return fail(tee, consumed.error());
   metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", outcome->status}});
-  sessions_.complete_attest(*id, std::move(outcome->claims));
-  return net::Response::json(200, {{"token", outcome->token}});
+  TimePoint token_expires = clock_->now();
+  if (auto it = outcome->claims.find("exp");
+      it != outcome->claims.end() && it->is_number_integer()) {
+    token_expires = from_unix_seconds(it->get<std::int64_t>());
+  }
+  auto cookie =
+      sessions_.attested_cookie(outcome->token, std::move(outcome->claims), token_expires);
+  auto response = net::Response::json(200, {{"token", outcome->token}});
+  auto max_age = std::chrono::duration_cast<std::chrono::seconds>(token_expires - clock_->now());
+  response.headers.add(
+      "Set-Cookie",
+      net::set_cookie(kSessionCookie, cookie,
+                      {.max_age_seconds = std::max<std::int64_t>(0, max_age.count())}));
+  return response;
 }
 
 net::Response KbsService::get_resource(const net::Request& request, const std::string& path) {
@@ -314,14 +331,12 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
     if (!verified) return deny("bad_token", verified.error());
     claims = std::make_shared<const Json>(std::move(*verified));
   } else if (auto id = net::cookie(request, kSessionCookie)) {
-    auto session = sessions_.get_attested(*id);
-    if (!session) return deny("unauthenticated", session.error());
-    if (session->token_expires <= clock_->now()) {
-      return deny("bad_token",
-                  Error{"token_invalid", "the session's attestation token expired: attest again"});
+    auto session = sessions_.open_attested(*id);
+    if (!session) {
+      return deny(session.error().code == "token_invalid" ? "bad_token" : "unauthenticated",
+                  session.error());
     }
-    claims = std::move(session->token_claims);
-    if (!claims) return deny("unauthenticated", Error{"session_not_attested", "no token"});
+    claims = std::move(*session);
   } else {
     return deny("unauthenticated", Error{"missing_cookie",
                                          "resource requests need an attested session cookie or "

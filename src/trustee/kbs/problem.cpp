@@ -35,7 +35,6 @@ const std::map<std::string, Mapping, std::less<>>& mappings() {
       {"attestation_failed", {401, "AttestationFailed"}},
       {"policy_deny", {403, "PolicyDeny"}},
       {"not_found", {404, "ResourceNotFound"}},
-      {"too_many_sessions", {429, "TooManySessions"}},
   };
   return m;
 }
