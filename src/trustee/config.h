@@ -22,6 +22,9 @@ struct HttpServerSettings {
   std::optional<std::filesystem::path> certificate;
   std::size_t payload_request_size_bytes = 2 * 1024 * 1024;
   std::size_t worker_threads = 2;
+  std::size_t max_connections = 1024;
+  std::size_t max_connections_per_address = 64;  // 0: no per-address limit
+  std::chrono::milliseconds header_timeout{10'000};
 };
 
 struct AdminSettings {
@@ -50,6 +53,12 @@ struct KbsConfigSettings {
   std::size_t max_consumed_nonces = 100000;  // replay cache of redeemed challenges
 };
 
+// [policy]: bounds on every Rego evaluation (attestation and resource policies).
+struct PolicySettings {
+  std::chrono::milliseconds evaluation_deadline{1000};
+  std::size_t max_builtin_bytes = 64 << 20;
+};
+
 struct StorageSettings {
   std::string type = "sqlite";
   std::filesystem::path path = "trustee.db";
@@ -62,6 +71,7 @@ struct TrusteeConfig {
   TokenSettings attestation_token;
   AttestationServiceSettings attestation_service;
   KbsConfigSettings kbs;
+  PolicySettings policy;
   StorageSettings storage_backend;
   std::string log_level = "info";
   // The parsed document and its directory, for sections other modules interpret themselves

@@ -118,6 +118,7 @@ Result<std::unique_ptr<KbsService>> KbsService::create(KbsSettings settings, sto
 Result<std::shared_ptr<const policy::CompiledPolicy>> KbsService::compile_resource_policy(
     const std::string& rego) const {
   policy::CompileOptions opts;
+  opts.limits = settings_.policy_limits;
   opts.clock = clock_;
   auto compiled = policy::compile({{"resource-policy.rego", rego}}, std::move(opts));
   if (!compiled) return make_error("bad_policy", compiled.error().message);
@@ -291,7 +292,11 @@ net::Response KbsService::attest(const net::Request& request) {
   if (!outcome) {
     metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", "rejected"}});
     spdlog::info("attestation rejected: tee={} code={}", tee, outcome.error().code);
-    if (outcome.error().code == "unsupported_tee") return problem_from_error(outcome.error());
+    const auto& code = outcome.error().code;
+    if (code == "unsupported_tee" || code == "policy_deadline_exceeded" ||
+        code == "policy_cost_exceeded") {
+      return problem_from_error(outcome.error());
+    }
     return problem(401, "AttestationFailed",
                    "attestation failed (" + outcome.error().code + "): " + outcome.error().message);
   }
@@ -361,6 +366,10 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   auto decision = policy->evaluate("data.policy.allow", *claims, data);
   if (!decision) {
     spdlog::error("resource policy evaluation failed: {}", decision.error().to_string());
+    const auto& code = decision.error().code;
+    if (code == "policy_deadline_exceeded" || code == "policy_cost_exceeded") {
+      return deny("policy_limit", Error{code, "resource policy: " + decision.error().message});
+    }
     return deny("policy_error", Error{"policy_deny", "resource policy failed to evaluate: " +
                                                          decision.error().message});
   }

@@ -28,6 +28,7 @@ struct KbsSettings {
   // valid only on this process and until it restarts).
   Bytes session_key;
   std::size_t max_init_data_bytes = 64 * 1024;
+  policy::Limits policy_limits;  // for the resource policy
 };
 
 class KbsService {

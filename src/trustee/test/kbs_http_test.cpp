@@ -459,6 +459,50 @@ TEST_F(KbsHttp, HealthAndMetrics) {
   EXPECT_EQ(m.body.find("eyJ"), std::string::npos);
 }
 
+// A policy over its time or builtin-cost budget is a clear error, not a hang nor a denial.
+TEST_F(KbsHttp, PolicyDeadlineAndCostAreHttpErrors) {
+  std::string xs = "xs := [";
+  for (int i = 0; i < 100; ++i) xs += (i ? "," : "") + std::to_string(i);
+  xs += "]\n";
+  std::string slow = "package policy\nimport rego.v1\ndefault allow := false\n" + xs +
+                     "allow if {\n some i in xs\n some j in xs\n some k in xs\n i + j + k < 0\n}\n";
+  std::string costly =
+      "package policy\nimport rego.v1\ndefault allow := false\n"
+      "allow if crypto.sha256(json.marshal(input)) != \"\"\n";
+  for (const auto& [rego, limit, status, type] :
+       {std::tuple{slow, "evaluation_deadline_ms = 1", 503, "PolicyDeadlineExceeded"},
+        {costly, "max_builtin_bytes = 1000", 500, "PolicyCostExceeded"}}) {
+    start(default_config(std::string("[policy]\n") + limit + "\n"));
+    register_svn();
+    ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "s").status, 200);
+    net::HttpClient c;
+    ASSERT_EQ(handshake(c).attest.status, 200);
+    ASSERT_EQ(admin("POST", "/kbs/v0/resource-policy",
+                    Json{{"policy", base64url_encode(as_bytes(rego))}}.dump())
+                  .status,
+              200);
+    auto r = call(c, "GET", "/kbs/v0/resource/default/key/1");
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(problem_type(r), type);
+  }
+  // The attestation policy is bounded the same way.
+  start(default_config("[policy]\nevaluation_deadline_ms = 1\n"));
+  std::string slow_attestation = "package policy\nimport rego.v1\n" + xs +
+                                 "executables := 3 if {\n some i in xs\n some j in xs\n"
+                                 " some k in xs\n i + j + k < 0\n}\n";
+  ASSERT_EQ(admin("POST", "/kbs/v0/attestation-policy",
+                  Json{{"type", "rego"},
+                       {"policy_id", "default_cpu"},
+                       {"policy", base64url_encode(as_bytes(slow_attestation))}}
+                      .dump())
+                .status,
+            200);
+  net::HttpClient d;
+  auto h = handshake(d);
+  EXPECT_EQ(h.attest.status, 503) << h.attest.body;
+  EXPECT_EQ(problem_type(h.attest), "PolicyDeadlineExceeded");
+}
+
 // Metric labels come from a fixed set: made-up paths all count as "other", so a flood of unique
 // unknown endpoints cannot grow /metrics.
 TEST_F(KbsHttp, UnknownEndpointsShareOneMetricLabel) {
