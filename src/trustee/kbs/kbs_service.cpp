@@ -83,7 +83,7 @@ std::string_view endpoint_label(std::string_view path) {
 KbsService::KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& rvps,
                        as::AttestationService& as, AdminAuth admin,
                        const std::shared_ptr<const Clock>& clock)
-    : settings_(settings),
+    : settings_(std::move(settings)),
       store_(store),
       rvps_(rvps),
       as_(as),
@@ -91,7 +91,7 @@ KbsService::KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& 
       clock_(clock),
       sessions_(settings_.session_key.empty() ? crypto::random_bytes(kMinSessionKeyBytes)
                                               : settings_.session_key,
-                clock, settings.sessions) {
+                clock, settings_.sessions) {
   settings_.session_key.clear();  // kept by sessions_ only
   metrics_.describe("kbs_http_requests_total", "HTTP requests by endpoint and status", "counter");
   metrics_.describe("kbs_attestations_total", "Attestations by TEE and outcome", "counter");
@@ -106,7 +106,7 @@ Result<std::unique_ptr<KbsService>> KbsService::create(KbsSettings settings, sto
                                                        AdminAuth admin,
                                                        const std::shared_ptr<const Clock>& clock) {
   std::unique_ptr<KbsService> kbs(
-      new KbsService(settings, store, rvps, as, std::move(admin), clock));
+      new KbsService(std::move(settings), store, rvps, as, std::move(admin), clock));
   auto stored = COFFER_TRY(store.get_policy("resource", "default"));
   std::string text = stored ? *stored : std::string(as::default_resource_policy());
   auto compiled = kbs->compile_resource_policy(text);
@@ -206,6 +206,7 @@ net::Response KbsService::auth(const net::Request& request) {
                    "TEE '" + tee->substr(0, 32) + "' is not enabled on this KBS");
   }
   // Stateless: the cookie is the challenge (see sessions.h); nothing is stored.
+  if (auto previous = net::cookie(request, kSessionCookie)) sessions_.forget_attested(*previous);
   auto challenge = sessions_.issue_challenge(*tee);
   auto response = net::Response::json(200, {{"nonce", challenge.nonce}, {"extra-params", ""}});
   response.headers.add(

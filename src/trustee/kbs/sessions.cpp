@@ -226,6 +226,20 @@ Result<std::shared_ptr<const Json>> Sessions::open_attested(std::string_view coo
   return it->second.claims;
 }
 
+void Sessions::forget_attested(std::string_view cookie) {
+  auto body = unseal(cookie);
+  if (!body || (*body)[0] != kAttested || body->size() != kHeader + 32) return;
+  Key32 key{};
+  std::copy_n(body->begin() + kHeader, key.size(), key.begin());
+  std::lock_guard lock(attested_mu_);
+  attested_.erase(key);
+  // Its place in attested_order_ goes when it reaches the front, or here if the order list is
+  // mostly such holes (a long-lived session at the front keeps the rest from being popped).
+  if (attested_order_.size() > 2 * std::max<std::size_t>(attested_.size(), 1024)) {
+    std::erase_if(attested_order_, [&](const Key32& k) { return !attested_.contains(k); });
+  }
+}
+
 std::size_t Sessions::consumed_nonces() const {
   std::lock_guard lock(consumed_mu_);
   return consumed_.size();

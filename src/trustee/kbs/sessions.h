@@ -80,6 +80,11 @@ class Sessions {
   // expired), "session_not_attested" (a challenge cookie).
   [[nodiscard]] Result<std::shared_ptr<const Json>> open_attested(std::string_view cookie) const;
 
+  // A client starting a new handshake abandons the attested session its cookie names (CoCo's
+  // client keeps its cookie across handshakes): dropped now rather than when evicted, so the
+  // kept sessions are about one per client. Only a cookie this KBS sealed can drop anything.
+  void forget_attested(std::string_view cookie);
+
   [[nodiscard]] std::size_t consumed_nonces() const;
   [[nodiscard]] std::size_t attested_sessions() const;
 

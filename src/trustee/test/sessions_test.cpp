@@ -120,6 +120,27 @@ TEST(Sessions, AttestedSessionsCarryClaimsAndAreBounded) {
   EXPECT_EQ(s.attested_sessions(), 1u);  // expired ones swept
 }
 
+TEST(Sessions, ANewHandshakeDropsTheAttestedSessionItsCookieNames) {
+  auto clock = std::make_shared<ManualClock>(from_unix_seconds(1'000'000));
+  Sessions s(key(), clock, {});
+  Sessions other(key(2), clock, {});
+  auto exp = from_unix_seconds(1'000'000 + 300);
+  auto a = s.attested_cookie("token-a", Json::object(), exp);
+  auto b = s.attested_cookie("token-b", Json::object(), exp);
+  // Forged, foreign and challenge cookies drop nothing.
+  s.forget_attested("garbage");
+  s.forget_attested(other.attested_cookie("token-a", Json::object(), exp));
+  s.forget_attested(s.issue_challenge("sample").cookie);
+  EXPECT_EQ(s.attested_sessions(), 2u);
+  s.forget_attested(a);
+  EXPECT_EQ(s.attested_sessions(), 1u);
+  EXPECT_EQ(s.open_attested(a).error().code, "session_not_found");
+  EXPECT_TRUE(s.open_attested(b));
+  // Many handshakes of one long-lived client and many short ones: memory stays bounded.
+  for (int i = 0; i < 5000; ++i) s.forget_attested(s.attested_cookie(std::to_string(i), {}, exp));
+  EXPECT_EQ(s.attested_sessions(), 1u);
+}
+
 TEST(Sessions, SessionKeyFile) {
   testing::TempDir dir;
   auto path = dir.path() / "session.key";
