@@ -4,11 +4,19 @@
 //   kbs_load --trustee build/release/apps/coffer-trustee --clients 16 --seconds 60
 //
 // Prints full handshakes/s, p50/p99 per phase, errors, and the server's RSS at start and end.
+//
+// Floods alongside the load, to check that they do not lock the clients out:
+//   --auth-flood N      N threads posting /auth as fast as they can, never attesting
+//   --unknown-flood N   N threads requesting unique unknown endpoints (metric label growth)
+//   --idle-flood N      N idle TCP connections from 127.0.0.2, opened again every 5 s
 // Each client reuses one ephemeral P-256 key (as one KbsClient object does) and decrypts the
 // first resource it receives to check the seal; later responses are checked for shape only, so
 // that the load generator does not take the CPU the server is measured on.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +88,25 @@ bool admin_post(const std::string& url, const std::string& token, const std::str
   return r && r->status == 200;
 }
 
+// An idle TCP connection from 127.0.0.2 (another loopback source address) that sends nothing.
+int idle_connection(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = htonl(0x7f000002);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(port);
+  dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,12 +115,20 @@ int main(int argc, char** argv) {
   int clients = 16;
   int seconds = 60;
   int workers = 2;
+  int auth_flood = 0;
+  int unknown_flood = 0;
+  int idle_flood = 0;
   app.add_option("--trustee", trustee_bin, "coffer-trustee executable")
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("--clients", clients, "concurrent clients")->capture_default_str();
   app.add_option("--seconds", seconds, "duration of the run")->capture_default_str();
   app.add_option("--workers", workers, "server worker threads")->capture_default_str();
+  app.add_option("--auth-flood", auth_flood, "threads flooding /auth")->capture_default_str();
+  app.add_option("--unknown-flood", unknown_flood, "threads flooding unknown endpoints")
+      ->capture_default_str();
+  app.add_option("--idle-flood", idle_flood, "idle connections from 127.0.0.2")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // A private trustee: temp dir, admin key, sample TEE, loopback port 0.
@@ -106,7 +141,6 @@ int main(int argc, char** argv) {
       "worker_threads = " +
       std::to_string(workers) +
       "\n[admin]\nauth_public_keys = [\"admin.pub\"]\n"
-      "[attestation_service]\nmax_sessions = 1000000\n"
       "[attestation_service.verifier.sample]\nenabled = true\n";
   (void)coffer::write_file_atomic(dir / "trustee.toml", coffer::as_bytes(config));
 
@@ -160,6 +194,43 @@ int main(int argc, char** argv) {
   std::vector<long> rss_trace;
   std::vector<std::thread> threads;
   auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  std::atomic<long> flood_auth{0}, flood_auth_refused{0}, flood_unknown{0};
+  std::vector<std::thread> floods;
+  for (int t = 0; t < auth_flood; ++t) {
+    floods.emplace_back([&] {
+      coffer::net::HttpClient http({.cookies = false});
+      while (!stop.load(std::memory_order_relaxed) && Clock::now() < deadline) {
+        coffer::net::ClientRequest a{.method = "POST", .url = url + "/kbs/v0/auth"};
+        a.body = R"({"version":"0.4.0","tee":"sample","extra-params":{}})";
+        auto r = http.request(a);
+        ++(r && r->status == 200 ? flood_auth : flood_auth_refused);
+      }
+    });
+  }
+  for (int t = 0; t < unknown_flood; ++t) {
+    floods.emplace_back([&, t] {
+      coffer::net::HttpClient http;
+      long i = 0;
+      while (!stop.load(std::memory_order_relaxed) && Clock::now() < deadline) {
+        std::string unique = std::to_string(t) + "-" + std::to_string(i++);
+        coffer::net::ClientRequest g{.method = "GET",
+                                     .url = url + (i % 2 ? "/kbs/v0/flood-" : "/flood-") + unique};
+        (void)http.request(g);
+        ++flood_unknown;
+      }
+    });
+  }
+  std::uint16_t port = static_cast<std::uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
+  std::vector<int> idle_fds;
+  auto reopen_idle = [&] {
+    for (int fd : idle_fds) ::close(fd);
+    idle_fds.clear();
+    for (int i = 0; i < idle_flood; ++i) {
+      int fd = idle_connection(port);
+      if (fd >= 0) idle_fds.push_back(fd);
+    }
+  };
+  reopen_idle();
   for (int t = 0; t < clients; ++t) {
     threads.emplace_back([&] {
       Samples mine;
@@ -232,12 +303,22 @@ int main(int argc, char** argv) {
     });
   }
   auto started = Clock::now();
+  int tick = 0;
   while (Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     rss_trace.push_back(rss_kib(pid));
+    if (idle_flood > 0 && ++tick % 5 == 0) reopen_idle();
   }
   stop = true;
   for (auto& t : threads) t.join();
+  for (auto& t : floods) t.join();
+  for (int fd : idle_fds) ::close(fd);
+  std::size_t metrics_bytes = 0;
+  {
+    coffer::net::HttpClient http;
+    auto m = http.request({.url = url + "/metrics"});
+    if (m) metrics_bytes = m->body.size();
+  }
   double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
   long rss_end = rss_kib(pid);
   kill(pid, SIGTERM);
@@ -261,5 +342,16 @@ int main(int argc, char** argv) {
   long rss_max = *std::max_element(rss_trace.begin(), rss_trace.end());
   std::printf("server RSS: start %ld KiB, end %ld KiB, min/max during run %ld/%ld KiB\n", rss_start,
               rss_end, rss_min, rss_max);
+  std::printf("RSS trace (KiB, every 10 s):");
+  for (std::size_t i = 9; i < rss_trace.size(); i += 10) std::printf(" %ld", rss_trace[i]);
+  std::printf("\n/metrics size at end: %zu bytes\n", metrics_bytes);
+  if (auth_flood + unknown_flood + idle_flood > 0) {
+    std::printf(
+        "floods: /auth %ld answered 200 (%.0f/s), %ld refused or failed; unknown endpoints %ld "
+        "(%.0f/s); %d idle connections from 127.0.0.2 reopened every 5 s\n",
+        flood_auth.load(), static_cast<double>(flood_auth.load()) / elapsed,
+        flood_auth_refused.load(), flood_unknown.load(),
+        static_cast<double>(flood_unknown.load()) / elapsed, idle_flood);
+  }
   return errors.load() == 0 ? 0 : 1;
 }

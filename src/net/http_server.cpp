@@ -157,7 +157,18 @@ class Listener {
       core_.rejected.fetch_add(1, std::memory_order_relaxed);
       socket.close(ec);
     } else {
-      detail::start_session(core_, tls_, std::move(socket));
+      std::string key;
+      const auto peer = socket.remote_endpoint(ec);
+      if (!ec && core_.config.max_connections_per_address > 0)
+        key = detail::address_key(peer.address());
+      if (!ec && (key.empty() || core_.acquire_address(key))) {
+        detail::start_session(core_, tls_, std::move(socket), std::move(key));
+      } else {
+        // Over the per-address limit (or the peer is already gone).
+        core_.active.fetch_sub(1);
+        core_.rejected.fetch_add(1, std::memory_order_relaxed);
+        socket.close(ec);
+      }
     }
     accept();
   }

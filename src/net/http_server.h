@@ -22,9 +22,14 @@
 //     read (chunked bodies: as soon as the limit is crossed);
 //   - header section over max_header_bytes -> 431;
 //   - malformed HTTP -> 400;
-//   - no complete request within request_timeout of its first byte, or no new request within
-//     idle_timeout -> connection closed without a response (slowloris protection);
-//   - more than max_connections open connections -> new ones are closed on accept.
+//   - no complete header within header_timeout of the connection's start (first request) or of
+//     the request's first byte (later requests), no complete request within request_timeout of
+//     its first byte, or no new request within idle_timeout of the previous response ->
+//     connection closed without a response (slowloris protection: a connection that never sends
+//     a request holds its slot for header_timeout only);
+//   - more than max_connections open connections, or more than max_connections_per_address
+//     from one client address (IPv6: one /64) -> new ones are closed on accept, so one client
+//     cannot take every slot.
 // "Expect: 100-continue" is honoured (100 sent only when the announced body fits the limit).
 // A handler that throws produces a 500 with a generic body; the exception is logged.
 #pragma once
@@ -60,14 +65,16 @@ struct HttpServerConfig {
   std::chrono::milliseconds request_timeout{30'000};  // first byte of a request to its end;
                                                       // also bounds writing the response
   std::chrono::milliseconds idle_timeout{60'000};     // between requests on a connection
+  std::chrono::milliseconds header_timeout{10'000};   // to a complete header (see above)
   std::size_t max_connections = 1024;
-  std::optional<TlsServerConfig> tls;  // absent: plain HTTP
+  std::size_t max_connections_per_address = 64;  // 0: no per-address limit
+  std::optional<TlsServerConfig> tls;            // absent: plain HTTP
 };
 
 // Counters since start(), readable at any time from any thread.
 struct HttpServerStats {
   std::uint64_t accepted_connections = 0;  // including rejected ones
-  std::uint64_t rejected_connections = 0;  // closed at accept: over max_connections
+  std::uint64_t rejected_connections = 0;  // closed at accept: over a connection limit
   std::uint64_t active_connections = 0;
   std::uint64_t requests = 0;  // requests passed to the handler
 };

@@ -63,15 +63,20 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
  public:
-  Connection(ServerCore& core, tcp::socket socket) requires(!kTls)
-      : core_(core), stream_(std::move(socket)), watchdog_(stream_.get_executor()) {}
-  Connection(ServerCore& core, asio::ssl::context& tls, tcp::socket socket) requires kTls
+  Connection(ServerCore& core, tcp::socket socket, std::string address_key) requires(!kTls)
       : core_(core),
-        stream_(std::move(socket), tls),
+        stream_(std::move(socket)),
+        address_key_(std::move(address_key)),
         watchdog_(stream_.get_executor()) {}
+  Connection(ServerCore& core, asio::ssl::context& tls, tcp::socket socket,
+             std::string address_key) requires kTls : core_(core),
+                                                      stream_(std::move(socket), tls),
+                                                      address_key_(std::move(address_key)),
+                                                      watchdog_(stream_.get_executor()) {}
 
   ~Connection() override {
     core_.remove_session(id_);
+    if (!address_key_.empty()) core_.release_address(address_key_);
     core_.active.fetch_sub(1);
   }
 
@@ -118,10 +123,17 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     });
   }
 
+  // Deadline for a complete header (a connection's first one includes the TLS handshake).
+  [[nodiscard]] std::chrono::milliseconds header_deadline() const {
+    return std::min(core_.config.header_timeout, core_.config.request_timeout);
+  }
+
   void begin() {
     if (core_.stopping) return close_now();
+    // A new connection gets header_timeout for its TLS handshake and first header: a client
+    // that connects and sends nothing holds its slot only that long, not idle_timeout.
+    set_deadline(header_deadline());
     if constexpr (kTls) {
-      set_deadline(core_.config.request_timeout);
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec) return self->close_now();
@@ -136,7 +148,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   void wait_request() {
     if (core_.stopping) return close_now();
     if (buffer_.size() > 0) return read_header();
-    set_deadline(core_.config.idle_timeout);
+    if (served_ > 0) set_deadline(core_.config.idle_timeout);
     stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec) return self->close_now();
@@ -150,10 +162,12 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     parser_->body_limit(core_.config.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(core_.config.max_header_bytes, UINT32_MAX)));
-    set_deadline(core_.config.request_timeout);
+    // The first request keeps the deadline set when the connection began.
+    if (served_ > 0) set_deadline(header_deadline());
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                               if (ec) return self->on_read_error(ec);
+                              self->set_deadline(self->core_.config.request_timeout);
                               self->on_header();
                             });
   }
@@ -210,6 +224,7 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
     request.body = std::move(message.body());
     request.remote_address = remote_address_;
     core_.requests.fetch_add(1, std::memory_order_relaxed);
+    ++served_;
 
     Response response = call_handler(core_.handler, request);
     const bool keep_alive = message.keep_alive() && !core_.stopping;
@@ -308,6 +323,8 @@ class Connection final : public Session, public std::enable_shared_from_this<Con
   Stream stream_;
   std::uint64_t id_ = 0;
   std::string remote_address_;
+  std::string address_key_;   // counted in core_.per_address_ while the connection lives
+  std::uint64_t served_ = 0;  // requests handled on this connection
   asio::steady_timer watchdog_;
   Clock::time_point deadline_;
   Clock::time_point armed_at_;
@@ -346,11 +363,42 @@ void ServerCore::shutdown_sessions() {
   for (const auto& s : live) s->shutdown();
 }
 
-void start_session(ServerCore& core, asio::ssl::context* tls, tcp::socket socket) {
+bool ServerCore::acquire_address(const std::string& key) {
+  std::lock_guard lock(address_mutex_);
+  auto& n = per_address_[key];
+  if (n >= config.max_connections_per_address) {
+    if (n == 0) per_address_.erase(key);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void ServerCore::release_address(const std::string& key) {
+  std::lock_guard lock(address_mutex_);
+  auto it = per_address_.find(key);
+  if (it == per_address_.end()) return;
+  if (--it->second == 0) per_address_.erase(it);  // the map holds live addresses only
+}
+
+std::string address_key(const asio::ip::address& address) {
+  if (address.is_v4()) return address.to_string();
+  auto v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  // One host usually has a whole /64: count the prefix, not each address in it.
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
+void start_session(ServerCore& core, asio::ssl::context* tls, tcp::socket socket,
+                   std::string address_key) {
   if (tls != nullptr) {
-    std::make_shared<Connection<TlsStream>>(core, *tls, std::move(socket))->run();
+    std::make_shared<Connection<TlsStream>>(core, *tls, std::move(socket), std::move(address_key))
+        ->run();
   } else {
-    std::make_shared<Connection<PlainStream>>(core, std::move(socket))->run();
+    std::make_shared<Connection<PlainStream>>(core, std::move(socket), std::move(address_key))
+        ->run();
   }
 }
 

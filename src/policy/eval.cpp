@@ -52,6 +52,8 @@ Evaluator::Evaluator(const Program& program, const Json* input, const Json& data
       std::chrono::duration_cast<std::chrono::nanoseconds>(prog_.clock->now().time_since_epoch())
           .count();
   stack_base_ = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  if (prog_.limits.deadline.count() > 0)
+    deadline_ = prog_.clock->steady_now() + prog_.limits.deadline;
 }
 
 // --- errors and limits ------------------------------------------------------------------------
@@ -66,11 +68,43 @@ bool Evaluator::fail_at(std::string_view code, const Location& loc, const std::s
   return fail(Error{std::string(code), format_location(file, loc) + ": " + msg});
 }
 
+bool Evaluator::check_deadline() {
+  if (deadline_ && prog_.clock->steady_now() > *deadline_) {
+    return fail(Error{"policy_deadline_exceeded",
+                      "policy evaluation exceeded its deadline (" +
+                          std::to_string(prog_.limits.deadline.count()) + " ms)"});
+  }
+  return true;
+}
+
+namespace {
+std::size_t cost_of(const Value& v) {
+  if (v.is(Value::Type::kString)) return v.as_string().size();
+  if (v.is(Value::Type::kArray) || v.is(Value::Type::kObject) || v.is(Value::Type::kSet))
+    return v.size();
+  return 1;
+}
+}  // namespace
+
+bool Evaluator::charge(const Location& loc, std::span<const Value> args, const Value* result) {
+  std::size_t bytes = result != nullptr ? cost_of(*result) : 0;
+  for (const auto& a : args) bytes += cost_of(a);
+  builtin_bytes_ += bytes;
+  if (builtin_bytes_ > prog_.limits.max_builtin_bytes) {
+    return fail_at("policy_cost_exceeded", loc,
+                   "builtin calls processed more than max_builtin_bytes (" +
+                       std::to_string(prog_.limits.max_builtin_bytes) + ") in one evaluation");
+  }
+  return check_deadline();
+}
+
 bool Evaluator::step() {
   if (++steps_ > prog_.limits.max_steps) {
     return fail(Error{"eval_limit_exceeded", "evaluation exceeded max_steps (" +
                                                  std::to_string(prog_.limits.max_steps) + ")"});
   }
+  // The clock is cheap but not free: look at it every 256 steps (and after every builtin call).
+  if ((steps_ & 0xff) == 0 && !check_deadline()) return false;
   auto here = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   std::size_t used = here > stack_base_ ? here - stack_base_ : stack_base_ - here;
   if (used > prog_.limits.max_stack_bytes) {
@@ -356,7 +390,11 @@ bool Evaluator::eval_call(const Term& t, Frame f, ValueCont k) {
   return eval_items(t.items, 0, f, args, [&] {
     switch (t.call_kind) {
       case CallKind::kBuiltin: {
+        // Arguments are charged before the call, so that a too-large operand is refused before
+        // the work, the result after.
+        if (!charge(t.loc, args, nullptr)) return false;
         auto r = t.builtin->fn(builtin_ctx_, args);
+        if (r && !charge(t.loc, {}, &*r)) return false;
         if (!r) {
           if (r.error().code == "eval_limit_exceeded") {
             return fail_at(r.error().code, t.loc, r.error().message);
@@ -371,11 +409,13 @@ bool Evaluator::eval_call(const Term& t, Frame f, ValueCont k) {
       }
       case CallKind::kHost: {
         const HostBuiltin& h = prog_.host[static_cast<std::size_t>(t.call_index)];
+        if (!charge(t.loc, args, nullptr)) return false;
         std::vector<Json> jargs;
         jargs.reserve(args.size());
         for (const auto& a : args) jargs.push_back(a.to_json());
         Result<Json> r = h.fn(jargs);
         if (!r) return fail_at("eval_builtin_error", t.loc, h.name + ": " + r.error().to_string());
+        if (!check_deadline()) return false;
         if (r->is_discarded()) return true;
         return k(Value::from_owned_json(std::move(*r)));
       }

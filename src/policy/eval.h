@@ -4,9 +4,11 @@
 // so a Program can be evaluated from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -56,6 +58,9 @@ class Evaluator {
   bool fail_at(std::string_view code, const Location& loc, const std::string& msg);
   bool step();
   bool enter();
+  bool check_deadline();
+  // Charges a builtin call with the bytes of its arguments and result (see Limits).
+  bool charge(const Location& loc, std::span<const Value> args, const Value* result);
   void leave() { --depth_; }
 
   bool eval_body(const Body& b, std::size_t i, Frame f, Cont k);
@@ -99,6 +104,8 @@ class Evaluator {
   bool explain_;
   std::optional<Error> error_;
   std::size_t steps_ = 0;
+  std::size_t builtin_bytes_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
   std::size_t depth_ = 0;
   std::uintptr_t stack_base_ = 0;
   std::vector<CacheEntry> cache_;

@@ -6,9 +6,11 @@
 //
 // Error codes: rego_parse_error, rego_compile_error, rego_type_error, rego_unsafe_var_error,
 // rego_recursion_error (compile); eval_conflict_error, eval_builtin_error, eval_limit_exceeded,
-// eval_invalid_query (evaluate). Messages carry "file:line:column".
+// policy_deadline_exceeded, policy_cost_exceeded, eval_invalid_query (evaluate). Messages carry
+// "file:line:column".
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -32,9 +34,16 @@ struct Module {
   std::string source;
 };
 
-// Bounds on hostile policies and inputs; exceeding any is an "eval_limit_exceeded" error.
+// Bounds on hostile policies and inputs; exceeding any is an "eval_limit_exceeded" error, except
+// the time and builtin-cost bounds: "policy_deadline_exceeded" and "policy_cost_exceeded".
 // (Policy text nesting deeper than 512 levels is a "rego_parse_error" regardless.)
 struct Limits {
+  // Wall time of one evaluation (steps bound the work of the evaluator itself, not of builtins:
+  // hashing a large string per element is few steps and much time). Zero: no deadline.
+  std::chrono::milliseconds deadline{1000};
+  // Bytes handled by builtin calls in one evaluation: the sizes of string arguments and results
+  // (collections count their elements), summed over every call.
+  std::size_t max_builtin_bytes = 64 << 20;
   std::size_t max_steps = 1'000'000;       // expressions evaluated and iterations taken
   std::size_t max_depth = 256;             // nested rule/function calls, comprehensions, parsing
   std::size_t max_output_bytes = 1 << 20;  // result size (serialized), strings and collections

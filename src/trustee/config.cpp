@@ -28,14 +28,16 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
                                    std::string_view source_name) {
   auto table = COFFER_TRY(config::parse(toml_text, source_name));
   config::Section root(&table, "");
-  COFFER_TRY_STATUS(root.reject_unknown({"http_server", "admin", "attestation_token",
-                                         "attestation_service", "storage_backend", "log_level"}));
+  COFFER_TRY_STATUS(
+      root.reject_unknown({"http_server", "admin", "attestation_token", "attestation_service",
+                           "kbs", "policy", "storage_backend", "log_level"}));
   TrusteeConfig c;
   c.log_level = COFFER_TRY(root.string("log_level", "info"));
 
   auto http = root.section("http_server");
-  COFFER_TRY_STATUS(http.reject_unknown({"sockets", "insecure_http", "private_key", "certificate",
-                                         "payload_request_size", "worker_threads"}));
+  COFFER_TRY_STATUS(http.reject_unknown(
+      {"sockets", "insecure_http", "private_key", "certificate", "payload_request_size",
+       "worker_threads", "max_connections", "max_connections_per_address", "header_timeout_ms"}));
   if (auto sockets = COFFER_TRY(http.string_array("sockets")); !sockets.empty())
     c.http_server.sockets = sockets;
   c.http_server.insecure_http = COFFER_TRY(http.boolean("insecure_http", false));
@@ -49,6 +51,17 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
       1024;
   c.http_server.worker_threads =
       static_cast<std::size_t>(COFFER_TRY(positive(http, "worker_threads", 2, 256)));
+  c.http_server.max_connections =
+      static_cast<std::size_t>(COFFER_TRY(positive(http, "max_connections", 1024, 1'000'000)));
+  auto per_address = COFFER_TRY(http.integer("max_connections_per_address", 64));
+  if (per_address < 0 || per_address > 1'000'000) {
+    return make_error("bad_config",
+                      "'http_server.max_connections_per_address' must be between 0 (no limit) "
+                      "and 1000000");
+  }
+  c.http_server.max_connections_per_address = static_cast<std::size_t>(per_address);
+  c.http_server.header_timeout =
+      std::chrono::milliseconds(COFFER_TRY(positive(http, "header_timeout_ms", 10'000, 3'600'000)));
   if (!c.http_server.insecure_http && (!c.http_server.private_key || !c.http_server.certificate)) {
     return make_error("bad_config",
                       "http_server needs private_key and certificate for HTTPS, or insecure_http = "
@@ -89,6 +102,20 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
   auto sample = verifiers.section("sample");
   COFFER_TRY_STATUS(sample.reject_unknown({"enabled"}));
   c.attestation_service.sample_enabled = COFFER_TRY(sample.boolean("enabled", false));
+
+  auto kbs = root.section("kbs");
+  COFFER_TRY_STATUS(kbs.reject_unknown({"session_key_file", "max_consumed_nonces"}));
+  if (auto k = COFFER_TRY(kbs.optional_string("session_key_file")))
+    c.kbs.session_key_file = resolve(base_dir, *k);
+  c.kbs.max_consumed_nonces = static_cast<std::size_t>(
+      COFFER_TRY(positive(kbs, "max_consumed_nonces", 100000, 100'000'000)));
+
+  auto pol = root.section("policy");
+  COFFER_TRY_STATUS(pol.reject_unknown({"evaluation_deadline_ms", "max_builtin_bytes"}));
+  c.policy.evaluation_deadline =
+      std::chrono::milliseconds(COFFER_TRY(positive(pol, "evaluation_deadline_ms", 1000, 600'000)));
+  c.policy.max_builtin_bytes = static_cast<std::size_t>(
+      COFFER_TRY(positive(pol, "max_builtin_bytes", 64 << 20, std::int64_t{1} << 40)));
 
   auto storage = root.section("storage_backend");
   COFFER_TRY_STATUS(storage.reject_unknown({"type", "path", "key_file"}));

@@ -22,6 +22,9 @@ struct HttpServerSettings {
   std::optional<std::filesystem::path> certificate;
   std::size_t payload_request_size_bytes = 2 * 1024 * 1024;
   std::size_t worker_threads = 2;
+  std::size_t max_connections = 1024;
+  std::size_t max_connections_per_address = 64;  // 0: no per-address limit
+  std::chrono::milliseconds header_timeout{10'000};
 };
 
 struct AdminSettings {
@@ -36,10 +39,24 @@ struct TokenSettings {
 };
 
 struct AttestationServiceSettings {
-  std::chrono::seconds session_timeout{std::chrono::minutes(5)};
-  std::size_t max_sessions = 10000;
+  std::chrono::seconds session_timeout{std::chrono::minutes(5)};  // lifetime of a challenge
+  std::size_t max_sessions = 10000;  // attested sessions kept for cookie-based resource requests
   bool sample_enabled = false;
   std::string default_policy_id = "default_cpu";
+};
+
+// [kbs]: session cookies (see trustee/kbs/sessions.h).
+struct KbsConfigSettings {
+  // Key authenticating kbs-session-id cookies; replicas behind one address share it. Absent: a
+  // random key per process.
+  std::optional<std::filesystem::path> session_key_file;
+  std::size_t max_consumed_nonces = 100000;  // replay cache of redeemed challenges
+};
+
+// [policy]: bounds on every Rego evaluation (attestation and resource policies).
+struct PolicySettings {
+  std::chrono::milliseconds evaluation_deadline{1000};
+  std::size_t max_builtin_bytes = 64 << 20;
 };
 
 struct StorageSettings {
@@ -53,6 +70,8 @@ struct TrusteeConfig {
   AdminSettings admin;
   TokenSettings attestation_token;
   AttestationServiceSettings attestation_service;
+  KbsConfigSettings kbs;
+  PolicySettings policy;
   StorageSettings storage_backend;
   std::string log_level = "info";
   // The parsed document and its directory, for sections other modules interpret themselves

@@ -52,6 +52,8 @@ Result<std::unique_ptr<Trustee>> Trustee::create(const TrusteeConfig& config,
   as_config.token_lifetime = config.attestation_token.duration;
   as_config.issuer = config.attestation_token.issuer;
   as_config.default_policy_id = config.attestation_service.default_policy_id;
+  as_config.policy_limits.deadline = config.policy.evaluation_deadline;
+  as_config.policy_limits.max_builtin_bytes = config.policy.max_builtin_bytes;
   t->as_ = COFFER_TRY(
       as::AttestationService::create(as_config, std::move(signer), *t->store_, *t->rvps_, clock));
   // Hardware TEEs (tdx, sgx, snp) verify against the vendors' roots unless configured otherwise.
@@ -88,8 +90,14 @@ Result<std::unique_ptr<Trustee>> Trustee::create(const TrusteeConfig& config,
   }
   kbs::AdminAuth admin(std::move(admin_keys), config.admin.insecure_admin, clock);
   kbs::KbsSettings settings;
-  settings.session_timeout = config.attestation_service.session_timeout;
-  settings.max_sessions = config.attestation_service.max_sessions;
+  settings.sessions.challenge_ttl = config.attestation_service.session_timeout;
+  settings.sessions.max_attested_sessions = config.attestation_service.max_sessions;
+  settings.sessions.max_consumed_nonces = config.kbs.max_consumed_nonces;
+  settings.policy_limits.deadline = config.policy.evaluation_deadline;
+  settings.policy_limits.max_builtin_bytes = config.policy.max_builtin_bytes;
+  if (config.kbs.session_key_file) {
+    settings.session_key = COFFER_TRY(kbs::load_session_key(*config.kbs.session_key_file));
+  }
   t->kbs_ = COFFER_TRY(
       kbs::KbsService::create(settings, *t->store_, *t->rvps_, *t->as_, std::move(admin), clock));
 
@@ -97,6 +105,9 @@ Result<std::unique_ptr<Trustee>> Trustee::create(const TrusteeConfig& config,
   http.sockets = config.http_server.sockets;
   http.worker_threads = config.http_server.worker_threads;
   http.max_body_bytes = config.http_server.payload_request_size_bytes;
+  http.max_connections = config.http_server.max_connections;
+  http.max_connections_per_address = config.http_server.max_connections_per_address;
+  http.header_timeout = config.http_server.header_timeout;
   if (config.http_server.certificate) {
     http.tls =
         net::TlsServerConfig{*config.http_server.certificate, *config.http_server.private_key};

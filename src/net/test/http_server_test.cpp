@@ -217,9 +217,71 @@ TEST(HttpServer, IdleConnectionIsClosedAfterTimeout) {
   config.idle_timeout = std::chrono::milliseconds(100);
   TestServer s(echo, config);
   RawConnection conn(s.port);
+  conn.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  conn.read_until("\"x_test\"");
   const auto begin = std::chrono::steady_clock::now();
-  EXPECT_EQ(conn.read_until_close(), "");
+  EXPECT_EQ(conn.read_until_close(), "");  // idle after its response
   EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(5));
+}
+
+// A connection that never sends a complete header is closed after header_timeout, however long
+// idle_timeout and request_timeout are: idle connections cannot hold slots for long.
+TEST(HttpServer, ConnectionWithoutRequestIsClosedAfterHeaderTimeout) {
+  HttpServerConfig config;
+  config.header_timeout = std::chrono::milliseconds(200);
+  config.idle_timeout = std::chrono::seconds(60);
+  config.request_timeout = std::chrono::seconds(60);
+  TestServer s(echo, config);
+  RawConnection silent(s.port);
+  RawConnection partial(s.port);
+  partial.send("GET / HTTP/1.1\r\nHost: x\r\n");  // never finishes its header
+  const auto begin = std::chrono::steady_clock::now();
+  EXPECT_EQ(silent.read_until_close(), "");
+  EXPECT_EQ(partial.read_until_close(), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(10));
+  // A prompt client on a new connection is served normally.
+  HttpClient client;
+  auto r = client.request({.url = s.url("/")});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+}
+
+// One address cannot take every connection slot: with its per-address share used up by idle
+// connections, a client from another address (127.0.0.2, also loopback) is still served.
+TEST(HttpServer, PerAddressConnectionLimit) {
+  HttpServerConfig config;
+  config.max_connections = 8;
+  config.max_connections_per_address = 4;
+  TestServer s(echo, config);
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 10; ++i) idle.push_back(std::make_unique<RawConnection>(s.port));
+  // The server has accepted (or refused) all ten once a request on a new connection from the
+  // other address gets through: accepts are handled in order.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket other(ioc);
+  other.open(boost::asio::ip::tcp::v4());
+  other.bind({boost::asio::ip::make_address("127.0.0.2"), 0});
+  other.connect({boost::asio::ip::make_address("127.0.0.1"), s.port});
+  std::string request = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  boost::asio::write(other, boost::asio::buffer(request));
+  std::string reply;
+  boost::system::error_code ec;
+  boost::asio::read(other, boost::asio::dynamic_buffer(reply), ec);
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply;
+  EXPECT_NE(reply.find("\"remote\":\"127.0.0.2\""), std::string::npos) << reply;
+  EXPECT_EQ(s.server->stats().rejected_connections, 6u);
+  // Closing one of 127.0.0.1's connections frees its share for a new one.
+  idle.front().reset();
+  idle.erase(idle.begin() + 4, idle.end());  // the refused ones
+  // The server notices the close asynchronously: retry (bounded) until it has.
+  bool served = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!served && std::chrono::steady_clock::now() < until) {
+    HttpClient client;
+    auto r = client.request({.url = s.url("/")});
+    served = r && r->status == 200;
+  }
+  EXPECT_TRUE(served);
 }
 
 TEST(HttpServer, SlowRequestIsClosedAfterRequestTimeout) {

@@ -286,6 +286,56 @@ TEST(Limits, HostileInputDocumentIsBoundedBySteps) {
   EXPECT_EQ(r.error().code, "eval_limit_exceeded");
 }
 
+// Few steps, much work: hashing a large input string once per element. Steps do not bound
+// it; the bytes builtins process do.
+TEST(Limits, BuiltinCostIsBounded) {
+  auto p = compile({{"p.rego",
+                     "package p\nimport rego.v1\n"
+                     "x := count({crypto.sha256(concat(\"\", [input.s, format_int(i, 10)])) |\n"
+                     "  some i in input.n})\n"}});
+  ASSERT_TRUE(p) << p.error().to_string();
+  Json n = Json::array();
+  for (int i = 0; i < 200; ++i) n.push_back(i);
+  // Per element: 300 KiB into concat, out of it, into sha256; x 200 is far over 64 MiB.
+  Json input = {{"s", std::string(300 * 1024, 'a')}, {"n", n}};
+  auto r = (*p)->evaluate("data.p.x", input);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "policy_cost_exceeded");
+  EXPECT_NE(r.error().message.find("p.rego:3"), std::string::npos) << r.error().message;
+  // The same policy over a small string is well within the budget.
+  auto small = (*p)->evaluate("data.p.x", Json{{"s", "abc"}, {"n", n}});
+  ASSERT_TRUE(small) << small.error().to_string();
+  EXPECT_EQ(small->value, Json(200));
+  // Host builtins are charged too.
+  CompileOptions opts;
+  opts.limits.max_builtin_bytes = 1000;
+  opts.builtins["echo"] = {1, [](std::span<const Json> a) -> Result<Json> { return a[0]; }};
+  auto h = compile({{"h.rego", "package h\nimport rego.v1\nx := echo(input.s)\n"}}, opts);
+  ASSERT_TRUE(h);
+  EXPECT_EQ((*h)->evaluate("data.h.x", Json{{"s", std::string(2000, 'b')}}).error().code,
+            "policy_cost_exceeded");
+}
+
+// A per-evaluation deadline: a long evaluation ends with its own error, promptly.
+TEST(Limits, EvaluationDeadline) {
+  CompileOptions opts;
+  opts.limits.max_steps = 50'000'000;
+  opts.limits.deadline = std::chrono::milliseconds(50);
+  auto p = compile({{"p.rego",
+                     "package p\nimport rego.v1\n"
+                     "x if {\n  some i in input\n  some j in input\n  some k in input\n"
+                     "  i + j + k < 0\n}\n"}},
+                   opts);
+  ASSERT_TRUE(p) << p.error().to_string();
+  Json n = Json::array();
+  for (int i = 0; i < 1000; ++i) n.push_back(i);
+  auto begin = std::chrono::steady_clock::now();
+  auto r = (*p)->evaluate("data.p.x", n);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "policy_deadline_exceeded");
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(2));
+}
+
 TEST(Limits, DeeplyNestedInputIsReadable) {
   Json deep = Json::array();
   for (int i = 0; i < 200; ++i) deep = Json::array({deep});

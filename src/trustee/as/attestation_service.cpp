@@ -132,9 +132,13 @@ Result<AttestOutcome> AttestationService::attest(const AttestRequest& request) c
   if (!policy)
     return make_error("policy_error", "attestation policy '" + policy_id + "' does not exist");
   auto result = policy->evaluate("data.policy", annotated);
-  if (!result)
-    return make_error("policy_error",
+  if (!result) {
+    // Resource limits keep their own codes: the KBS answers them differently from a bad policy.
+    const auto& code = result.error().code;
+    bool limit = code == "policy_deadline_exceeded" || code == "policy_cost_exceeded";
+    return make_error(limit ? code : "policy_error",
                       "attestation policy '" + policy_id + "': " + result.error().message);
+  }
   Json vector = COFFER_TRY(trust_vector_from(result->value.value_or(Json::object())));
   std::string status = ear_status(vector);
 

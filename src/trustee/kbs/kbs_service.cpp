@@ -5,6 +5,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "crypto/digest.h"
+#include "crypto/random.h"
 #include "jose/jcs.h"
 #include "jose/jwe.h"
 #include "jose/jwk.h"
@@ -61,12 +62,20 @@ Result<InitData> parse_init_data(const Json& init, std::size_t max_bytes) {
   return out;
 }
 
-std::string endpoint_label(std::string_view path) {
-  if (!path.starts_with(kPrefix))
-    return std::string(path == "/healthz" || path == "/metrics" ? path : "other");
+// Metric label of a request: one of a fixed set, so that requests to made-up paths cannot grow
+// /metrics (a label per distinct path is unbounded memory and output).
+std::string_view endpoint_label(std::string_view path) {
+  if (path == "/healthz") return "/healthz";
+  if (path == "/metrics") return "/metrics";
+  if (!path.starts_with(kPrefix)) return "other";
   auto rest = path.substr(kPrefix.size());
-  auto slash = rest.find('/');
-  return std::string(rest.substr(0, slash));
+  auto first = rest.substr(0, rest.find('/'));
+  static constexpr std::string_view kKnown[] = {
+      "auth", "attest", "resource", "resource-policy", "attestation-policy", "reference-value"};
+  for (auto known : kKnown) {
+    if (first == known) return known;
+  }
+  return "other";
 }
 
 }  // namespace
@@ -74,13 +83,16 @@ std::string endpoint_label(std::string_view path) {
 KbsService::KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& rvps,
                        as::AttestationService& as, AdminAuth admin,
                        const std::shared_ptr<const Clock>& clock)
-    : settings_(settings),
+    : settings_(std::move(settings)),
       store_(store),
       rvps_(rvps),
       as_(as),
       admin_(std::move(admin)),
       clock_(clock),
-      sessions_(clock, settings.session_timeout, settings.max_sessions) {
+      sessions_(settings_.session_key.empty() ? crypto::random_bytes(kMinSessionKeyBytes)
+                                              : settings_.session_key,
+                clock, settings_.sessions) {
+  settings_.session_key.clear();  // kept by sessions_ only
   metrics_.describe("kbs_http_requests_total", "HTTP requests by endpoint and status", "counter");
   metrics_.describe("kbs_attestations_total", "Attestations by TEE and outcome", "counter");
   metrics_.describe("kbs_resource_releases_total", "Resources released", "counter");
@@ -94,7 +106,7 @@ Result<std::unique_ptr<KbsService>> KbsService::create(KbsSettings settings, sto
                                                        AdminAuth admin,
                                                        const std::shared_ptr<const Clock>& clock) {
   std::unique_ptr<KbsService> kbs(
-      new KbsService(settings, store, rvps, as, std::move(admin), clock));
+      new KbsService(std::move(settings), store, rvps, as, std::move(admin), clock));
   auto stored = COFFER_TRY(store.get_policy("resource", "default"));
   std::string text = stored ? *stored : std::string(as::default_resource_policy());
   auto compiled = kbs->compile_resource_policy(text);
@@ -106,6 +118,7 @@ Result<std::unique_ptr<KbsService>> KbsService::create(KbsSettings settings, sto
 Result<std::shared_ptr<const policy::CompiledPolicy>> KbsService::compile_resource_policy(
     const std::string& rego) const {
   policy::CompileOptions opts;
+  opts.limits = settings_.policy_limits;
   opts.clock = clock_;
   auto compiled = policy::compile({{"resource-policy.rego", rego}}, std::move(opts));
   if (!compiled) return make_error("bad_policy", compiled.error().message);
@@ -192,13 +205,13 @@ net::Response KbsService::auth(const net::Request& request) {
     return problem(400, "UnsupportedTee",
                    "TEE '" + tee->substr(0, 32) + "' is not enabled on this KBS");
   }
-  auto previous = net::cookie(request, kSessionCookie);
-  auto session = sessions_.create(*tee, previous ? &*previous : nullptr);
-  if (!session) return problem_from_error(session.error());
-  auto response = net::Response::json(200, {{"nonce", session->nonce}, {"extra-params", ""}});
-  response.headers.add("Set-Cookie",
-                       net::set_cookie(kSessionCookie, session->id,
-                                       {.max_age_seconds = settings_.session_timeout.count()}));
+  // Stateless: the cookie is the challenge (see sessions.h); nothing is stored.
+  if (auto previous = net::cookie(request, kSessionCookie)) sessions_.forget_attested(*previous);
+  auto challenge = sessions_.issue_challenge(*tee);
+  auto response = net::Response::json(200, {{"nonce", challenge.nonce}, {"extra-params", ""}});
+  response.headers.add(
+      "Set-Cookie", net::set_cookie(kSessionCookie, challenge.cookie,
+                                    {.max_age_seconds = settings_.sessions.challenge_ttl.count()}));
   return response;
 }
 
@@ -211,7 +224,7 @@ net::Response KbsService::attest(const net::Request& request) {
   if (!id)
     return fail("unknown",
                 Error{"missing_cookie", "attest needs the kbs-session-id cookie from /auth"});
-  auto session = sessions_.begin_attest(*id);
+  auto session = sessions_.open_challenge(*id);
   if (!session) return fail("unknown", session.error());
   const std::string& tee = session->tee;
 
@@ -280,13 +293,31 @@ net::Response KbsService::attest(const net::Request& request) {
   if (!outcome) {
     metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", "rejected"}});
     spdlog::info("attestation rejected: tee={} code={}", tee, outcome.error().code);
-    if (outcome.error().code == "unsupported_tee") return problem_from_error(outcome.error());
+    const auto& code = outcome.error().code;
+    if (code == "unsupported_tee" || code == "policy_deadline_exceeded" ||
+        code == "policy_cost_exceeded") {
+      return problem_from_error(outcome.error());
+    }
     return problem(401, "AttestationFailed",
                    "attestation failed (" + outcome.error().code + "): " + outcome.error().message);
   }
+  // One token per challenge: of concurrent or replayed attempts, only the first succeeds.
+  if (auto consumed = sessions_.consume(*session); !consumed) return fail(tee, consumed.error());
   metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", outcome->status}});
-  sessions_.complete_attest(*id, std::move(outcome->claims));
-  return net::Response::json(200, {{"token", outcome->token}});
+  TimePoint token_expires = clock_->now();
+  if (auto it = outcome->claims.find("exp");
+      it != outcome->claims.end() && it->is_number_integer()) {
+    token_expires = from_unix_seconds(it->get<std::int64_t>());
+  }
+  auto cookie =
+      sessions_.attested_cookie(outcome->token, std::move(outcome->claims), token_expires);
+  auto response = net::Response::json(200, {{"token", outcome->token}});
+  auto max_age = std::chrono::duration_cast<std::chrono::seconds>(token_expires - clock_->now());
+  response.headers.add(
+      "Set-Cookie",
+      net::set_cookie(kSessionCookie, cookie,
+                      {.max_age_seconds = std::max<std::int64_t>(0, max_age.count())}));
+  return response;
 }
 
 net::Response KbsService::get_resource(const net::Request& request, const std::string& path) {
@@ -306,14 +337,12 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
     if (!verified) return deny("bad_token", verified.error());
     claims = std::make_shared<const Json>(std::move(*verified));
   } else if (auto id = net::cookie(request, kSessionCookie)) {
-    auto session = sessions_.get_attested(*id);
-    if (!session) return deny("unauthenticated", session.error());
-    if (session->token_expires <= clock_->now()) {
-      return deny("bad_token",
-                  Error{"token_invalid", "the session's attestation token expired: attest again"});
+    auto session = sessions_.open_attested(*id);
+    if (!session) {
+      return deny(session.error().code == "token_invalid" ? "bad_token" : "unauthenticated",
+                  session.error());
     }
-    claims = std::move(session->token_claims);
-    if (!claims) return deny("unauthenticated", Error{"session_not_attested", "no token"});
+    claims = std::move(*session);
   } else {
     return deny("unauthenticated", Error{"missing_cookie",
                                          "resource requests need an attested session cookie or "
@@ -338,6 +367,10 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   auto decision = policy->evaluate("data.policy.allow", *claims, data);
   if (!decision) {
     spdlog::error("resource policy evaluation failed: {}", decision.error().to_string());
+    const auto& code = decision.error().code;
+    if (code == "policy_deadline_exceeded" || code == "policy_cost_exceeded") {
+      return deny("policy_limit", Error{code, "resource policy: " + decision.error().message});
+    }
     return deny("policy_error", Error{"policy_deny", "resource policy failed to evaluate: " +
                                                          decision.error().message});
   }

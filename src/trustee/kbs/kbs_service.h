@@ -23,9 +23,12 @@ inline constexpr std::string_view kProtocolVersion = "0.4.0";
 inline constexpr std::string_view kSessionCookie = "kbs-session-id";
 
 struct KbsSettings {
-  std::chrono::seconds session_timeout{std::chrono::minutes(5)};
-  std::size_t max_sessions = 10000;
+  SessionSettings sessions;
+  // Key authenticating session cookies; empty: a random key for this process (cookies are then
+  // valid only on this process and until it restarts).
+  Bytes session_key;
   std::size_t max_init_data_bytes = 64 * 1024;
+  policy::Limits policy_limits;  // for the resource policy
 };
 
 class KbsService {
@@ -65,7 +68,7 @@ class KbsService {
   as::AttestationService& as_;
   AdminAuth admin_;
   std::shared_ptr<const Clock> clock_;
-  SessionTable sessions_;
+  Sessions sessions_;
   Metrics metrics_;
   mutable std::shared_mutex policy_mu_;
   std::shared_ptr<const policy::CompiledPolicy> resource_policy_;

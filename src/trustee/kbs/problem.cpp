@@ -34,8 +34,10 @@ const std::map<std::string, Mapping, std::less<>>& mappings() {
       {"admin_auth", {401, "AdminAuth"}},
       {"attestation_failed", {401, "AttestationFailed"}},
       {"policy_deny", {403, "PolicyDeny"}},
+      // The policy did not finish within its time or builtin-cost budget (config [policy]).
+      {"policy_deadline_exceeded", {503, "PolicyDeadlineExceeded"}},
+      {"policy_cost_exceeded", {500, "PolicyCostExceeded"}},
       {"not_found", {404, "ResourceNotFound"}},
-      {"too_many_sessions", {429, "TooManySessions"}},
   };
   return m;
 }

@@ -16,6 +16,49 @@ TEST(TrusteeConfig, DefaultsAndRelativePaths) {
   EXPECT_EQ(c->storage_backend.path, "/etc/coffer/trustee.db");
 }
 
+TEST(TrusteeConfig, ResourceLimitKeys) {
+  auto d = parse_config("[http_server]\ninsecure_http = true\n", "/etc/coffer");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->http_server.max_connections, 1024u);
+  EXPECT_EQ(d->http_server.max_connections_per_address, 64u);
+  EXPECT_EQ(d->http_server.header_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(d->policy.evaluation_deadline, std::chrono::seconds(1));
+  EXPECT_EQ(d->policy.max_builtin_bytes, 64u << 20);
+  EXPECT_FALSE(d->kbs.session_key_file);
+  EXPECT_EQ(d->kbs.max_consumed_nonces, 100000u);
+  auto c = parse_config(R"(
+[http_server]
+insecure_http = true
+max_connections = 100
+max_connections_per_address = 0
+header_timeout_ms = 2500
+[kbs]
+session_key_file = "session.key"
+max_consumed_nonces = 5000
+[policy]
+evaluation_deadline_ms = 250
+max_builtin_bytes = 1048576
+)",
+                        "/srv");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->http_server.max_connections, 100u);
+  EXPECT_EQ(c->http_server.max_connections_per_address, 0u);
+  EXPECT_EQ(c->http_server.header_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(*c->kbs.session_key_file, "/srv/session.key");
+  EXPECT_EQ(c->kbs.max_consumed_nonces, 5000u);
+  EXPECT_EQ(c->policy.evaluation_deadline, std::chrono::milliseconds(250));
+  EXPECT_EQ(c->policy.max_builtin_bytes, 1048576u);
+  for (const char* bad :
+       {"[http_server]\ninsecure_http = true\nmax_connections_per_address = -1\n",
+        "[http_server]\ninsecure_http = true\nheader_timeout_ms = 0\n",
+        "[http_server]\ninsecure_http = true\n[policy]\nevaluation_deadline_ms = 0\n",
+        "[http_server]\ninsecure_http = true\n[kbs]\nsession_key = \"x\"\n"}) {
+    auto e = parse_config(bad, "/srv");
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().code, "bad_config") << bad;
+  }
+}
+
 TEST(TrusteeConfig, TrusteeKeyNames) {
   auto c = parse_config(R"(
 [http_server]

@@ -1,5 +1,6 @@
 // KBS protocol 0.4.0 over real HTTP on loopback: the happy path and each failure with its exact
 // status and error type.
+#include "crypto/random.h"
 #include "trustee/test/kbs_fixture.h"
 
 #include <sqlite3.h>
@@ -22,9 +23,10 @@ TEST_F(KbsHttp, HappyPathCookieAndBearer) {
   auto cookie = a.headers.get("Set-Cookie");
   ASSERT_TRUE(cookie);
   ASSERT_TRUE(cookie->starts_with("kbs-session-id="));
+  // A self-contained challenge (sealed, base64url), not a table key.
   std::string id = cookie->substr(15, cookie->find(';') - 15);
-  EXPECT_EQ(id.size(), 32u);
-  EXPECT_TRUE(hex_decode(id));
+  EXPECT_TRUE(base64url_decode(id)) << id;
+  EXPECT_LE(id.size(), 256u);
 
   std::string nonce = body["nonce"];
   auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
@@ -32,6 +34,11 @@ TEST_F(KbsHttp, HappyPathCookieAndBearer) {
                  attest_body(key, nonce, report_data(tee_jwk(key), nonce)).dump());
   ASSERT_EQ(at.status, 200) << at.body;
   std::string token = (*parse_json(at.body))["token"];
+  // The cookie now refers to the attested session.
+  auto attested_cookie = at.headers.get("Set-Cookie");
+  ASSERT_TRUE(attested_cookie);
+  EXPECT_TRUE(attested_cookie->starts_with("kbs-session-id="));
+  EXPECT_NE(attested_cookie->substr(15, attested_cookie->find(';') - 15), id);
 
   // The EAR token: ES256, signer JWK in the header, AR4SI vector, annotated evidence.
   auto header = *jose::jws_peek_header(token);
@@ -346,14 +353,118 @@ TEST_F(KbsHttp, TamperedStoredPolicyIsRefusedAtStart) {
             "tampered database");
 }
 
-TEST_F(KbsHttp, SessionTableBounded) {
+// /auth stores nothing: a flood of handshakes that never attest cannot lock real attesters out,
+// even with the attested-session cap at 2 (it bounds only successful attestations).
+TEST_F(KbsHttp, AuthFloodDoesNotLockOutAttesters) {
   start(default_config("[attestation_service]\nmax_sessions = 2\n"));
-  net::HttpClient a, b, c;
-  EXPECT_EQ(auth(a).status, 200);
-  EXPECT_EQ(auth(b).status, 200);
-  auto r = auth(c);
-  EXPECT_EQ(r.status, 429);
-  EXPECT_EQ(problem_type(r), "TooManySessions");
+  register_svn();
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "s").status, 200);
+  net::HttpClient flood;
+  for (int i = 0; i < 500; ++i) ASSERT_EQ(auth(flood).status, 200);
+  for (int i = 0; i < 3; ++i) {
+    net::HttpClient c;
+    auto h = handshake(c);
+    ASSERT_EQ(h.attest.status, 200) << h.attest.body;
+    EXPECT_EQ(call(c, "GET", "/kbs/v0/resource/default/key/1").status, 200);
+  }
+}
+
+// The challenge cookie is a bearer of nothing once redeemed: replaying the same challenge (from
+// any client) fails, and a client that attested cannot attest again on the same session.
+TEST_F(KbsHttp, ReplayedChallengeCookieIsRefused) {
+  register_svn();
+  net::HttpClient c;
+  auto a = auth(c);
+  std::string nonce = (*parse_json(a.body))["nonce"];
+  auto set = *a.headers.get("Set-Cookie");
+  std::string challenge = set.substr(15, set.find(';') - 15);
+  auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
+  std::string body = attest_body(key, nonce, report_data(tee_jwk(key), nonce)).dump();
+  ASSERT_EQ(call(c, "POST", "/kbs/v0/attest", body).status, 200);
+  for (int i = 0; i < 2; ++i) {
+    net::HttpClient replayer;
+    net::ClientRequest req{.method = "POST", .url = url_ + "/kbs/v0/attest"};
+    req.body = body;
+    req.headers.set("Cookie", "kbs-session-id=" + challenge);
+    auto r = replayer.request(req);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(problem_type(*r), "NonceReused");
+  }
+}
+
+TEST_F(KbsHttp, ForgedOrTamperedCookieIsRefused) {
+  register_svn();
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "s").status, 200);
+  net::HttpClient c;
+  auto a = auth(c);
+  auto set = *a.headers.get("Set-Cookie");
+  std::string challenge = set.substr(15, set.find(';') - 15);
+  Bytes raw = *base64url_decode(challenge);
+  raw[1] ^= 0x7f;  // push the expiry far out
+  std::string nonce = (*parse_json(a.body))["nonce"];
+  auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
+  std::string body = attest_body(key, nonce, report_data(tee_jwk(key), nonce)).dump();
+  for (const std::string& cookie :
+       {base64url_encode(raw), std::string("0123456789abcdef"), std::string(300, 'A')}) {
+    net::HttpClient forger;
+    net::ClientRequest req{.method = "POST", .url = url_ + "/kbs/v0/attest"};
+    req.body = body;
+    req.headers.set("Cookie", "kbs-session-id=" + cookie);
+    auto r = forger.request(req);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(problem_type(*r), "UnAuthenticatedCookie");
+    net::ClientRequest get{.method = "GET", .url = url_ + "/kbs/v0/resource/default/key/1"};
+    get.headers.set("Cookie", "kbs-session-id=" + cookie);
+    auto g = forger.request(get);
+    ASSERT_TRUE(g);
+    EXPECT_EQ(g->status, 401);
+    EXPECT_EQ(problem_type(*g), "UnAuthenticatedCookie");
+  }
+  // A challenge cookie is no attested session.
+  auto r = call(c, "GET", "/kbs/v0/resource/default/key/1");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(problem_type(r), "UnAuthenticatedCookie");
+}
+
+// Replicas sharing [kbs] session_key_file accept each other's challenges, with no shared store.
+TEST_F(KbsHttp, ReplicasSharingTheSessionKeyServeOneClient) {
+  ASSERT_TRUE(write_file_atomic(dir_.path() / "session.key", crypto::random_bytes(32), 0600));
+  std::string extra = "[kbs]\nsession_key_file = \"session.key\"\n";
+  start(default_config(extra));
+  testing::TempDir other_dir;
+  for (const char* f : {"session.key", "admin.pub"})
+    ASSERT_TRUE(std::filesystem::copy_file(dir_.path() / f, other_dir.path() / f));
+  auto other_config = parse_config(default_config(extra), other_dir.path());
+  ASSERT_TRUE(other_config) << other_config.error().to_string();
+  auto other = Trustee::create(*other_config, clock_);
+  ASSERT_TRUE(other) << other.error().to_string();
+  ASSERT_TRUE((*other)->start());
+  std::string other_url = (*other)->urls().at(0);
+
+  net::HttpClient c;
+  auto a = auth(c);  // replica 1
+  ASSERT_EQ(a.status, 200);
+  std::string nonce = (*parse_json(a.body))["nonce"];
+  auto set = *a.headers.get("Set-Cookie");
+  auto key = *crypto::Key::generate(crypto::KeyType::kEcP256);
+  net::ClientRequest req{.method = "POST", .url = other_url + "/kbs/v0/attest"};
+  req.body = attest_body(key, nonce, report_data(tee_jwk(key), nonce)).dump();
+  req.headers.set("Cookie", set.substr(0, set.find(';')));
+  auto r = c.request(req);  // replica 2
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  // Without the shared key, the other replica does not know the cookie.
+  start(default_config());
+  net::HttpClient d;
+  auto a2 = auth(d);
+  auto set2 = *a2.headers.get("Set-Cookie");
+  req.headers.set("Cookie", set2.substr(0, set2.find(';')));
+  auto r2 = d.request(req);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->status, 401);
+  EXPECT_EQ(problem_type(*r2), "UnAuthenticatedCookie");
 }
 
 TEST_F(KbsHttp, HealthAndMetrics) {
@@ -372,6 +483,71 @@ TEST_F(KbsHttp, HealthAndMetrics) {
             std::string::npos);
   // Nothing secret in metrics: no nonces, no tokens.
   EXPECT_EQ(m.body.find("eyJ"), std::string::npos);
+}
+
+// A policy over its time or builtin-cost budget is a clear error, not a hang nor a denial.
+TEST_F(KbsHttp, PolicyDeadlineAndCostAreHttpErrors) {
+  std::string xs = "xs := [";
+  for (int i = 0; i < 100; ++i) xs += (i ? "," : "") + std::to_string(i);
+  xs += "]\n";
+  std::string slow = "package policy\nimport rego.v1\ndefault allow := false\n" + xs +
+                     "allow if {\n some i in xs\n some j in xs\n some k in xs\n i + j + k < 0\n}\n";
+  std::string costly =
+      "package policy\nimport rego.v1\ndefault allow := false\n"
+      "allow if crypto.sha256(json.marshal(input)) != \"\"\n";
+  for (const auto& [rego, limit, status, type] :
+       {std::tuple{slow, "evaluation_deadline_ms = 1", 503, "PolicyDeadlineExceeded"},
+        {costly, "max_builtin_bytes = 1000", 500, "PolicyCostExceeded"}}) {
+    start(default_config(std::string("[policy]\n") + limit + "\n"));
+    register_svn();
+    ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "s").status, 200);
+    net::HttpClient c;
+    ASSERT_EQ(handshake(c).attest.status, 200);
+    ASSERT_EQ(admin("POST", "/kbs/v0/resource-policy",
+                    Json{{"policy", base64url_encode(as_bytes(rego))}}.dump())
+                  .status,
+              200);
+    auto r = call(c, "GET", "/kbs/v0/resource/default/key/1");
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(problem_type(r), type);
+  }
+  // The attestation policy is bounded the same way.
+  start(default_config("[policy]\nevaluation_deadline_ms = 1\n"));
+  std::string slow_attestation = "package policy\nimport rego.v1\n" + xs +
+                                 "executables := 3 if {\n some i in xs\n some j in xs\n"
+                                 " some k in xs\n i + j + k < 0\n}\n";
+  ASSERT_EQ(admin("POST", "/kbs/v0/attestation-policy",
+                  Json{{"type", "rego"},
+                       {"policy_id", "default_cpu"},
+                       {"policy", base64url_encode(as_bytes(slow_attestation))}}
+                      .dump())
+                .status,
+            200);
+  net::HttpClient d;
+  auto h = handshake(d);
+  EXPECT_EQ(h.attest.status, 503) << h.attest.body;
+  EXPECT_EQ(problem_type(h.attest), "PolicyDeadlineExceeded");
+}
+
+// Metric labels come from a fixed set: made-up paths all count as "other", so a flood of unique
+// unknown endpoints cannot grow /metrics.
+TEST_F(KbsHttp, UnknownEndpointsShareOneMetricLabel) {
+  net::HttpClient c;
+  call(c, "GET", "/metrics");  // so that /metrics's own series exist before the comparison below
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(call(c, "GET", "/kbs/v0/made-up-" + std::to_string(i) + "/x").status, 404);
+    EXPECT_EQ(call(c, "GET", "/made-up-" + std::to_string(i)).status, 404);
+  }
+  auto m = call(c, "GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(m.body.find("made-up"), std::string::npos);
+  EXPECT_NE(m.body.find("kbs_http_requests_total{endpoint=\"other\",status=\"404\"} 400"),
+            std::string::npos)
+      << m.body;
+  for (int i = 200; i < 400; ++i) call(c, "GET", "/kbs/v0/made-up-" + std::to_string(i));
+  auto m2 = call(c, "GET", "/metrics");
+  // Only values change, not the number of series.
+  EXPECT_EQ(std::ranges::count(m2.body, '\n'), std::ranges::count(m.body, '\n')) << m2.body;
 }
 
 }  // namespace
