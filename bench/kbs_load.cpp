@@ -177,7 +177,20 @@ int main(int argc, char** argv) {
   Json rv = {{"version", "0.1.0"},
              {"type", "sample"},
              {"payload", coffer::base64_encode(coffer::as_bytes(payload))}};
-  if (!admin_post(url + "/kbs/v0/reference-value", token, rv.dump()) ||
+  // The default attestation policy never affirms sample evidence: the load runs under the
+  // development policy (read from the source tree), as a development trustee would.
+  auto dev_policy = coffer::read_text_file(std::string(COFFER_SOURCE_DIR) +
+                                           "/src/trustee/policies/development_attestation.rego");
+  if (!dev_policy) {
+    std::cerr << "cannot read the development policy: " << dev_policy.error().to_string() << "\n";
+    kill(pid, SIGTERM);
+    return 1;
+  }
+  Json policy = {{"type", "rego"},
+                 {"policy_id", "default_cpu"},
+                 {"policy", coffer::base64url_encode(coffer::as_bytes(*dev_policy))}};
+  if (!admin_post(url + "/kbs/v0/attestation-policy", token, policy.dump()) ||
+      !admin_post(url + "/kbs/v0/reference-value", token, rv.dump()) ||
       !admin_post(url + "/kbs/v0/resource/default/key/load", token, "load-test-secret")) {
     std::cerr << "admin setup failed\n";
     kill(pid, SIGTERM);
