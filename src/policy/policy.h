@@ -36,7 +36,8 @@ struct Module {
 // (Policy text nesting deeper than 512 levels is a "rego_parse_error" regardless.)
 struct Limits {
   std::size_t max_steps = 1'000'000;       // expressions evaluated and iterations taken
-  std::size_t max_depth = 256;             // nested rule/function calls, comprehensions, parsing
+  std::size_t max_depth = 256;             // nested rule/function calls, comprehensions, parsing,
+                                           // nesting of input, data and host builtin results
   std::size_t max_output_bytes = 1 << 20;  // result size (serialized), strings and collections
                                            // built by builtins
   std::size_t max_stack_bytes = 2 << 20;   // native stack used by one evaluation
