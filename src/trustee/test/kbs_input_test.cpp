@@ -193,5 +193,48 @@ TEST_F(KbsInput, UnsealableTeePubkeyIsRefusedAtAttest) {
   EXPECT_EQ(to_string(*jose::jwe_decrypt(*parse_json(r.body), rsa)), "s");
 }
 
+// Signed JSON with a repeated member is refused wherever the KBS reads it: an admin token and an
+// attestation token (re-signed here with the trustee's own key, as only a forger with that key
+// could, to show the refusal does not hinge on the signature).
+TEST_F(KbsInput, SignedTokensWithRepeatedClaimsAreRefused) {
+  auto now = unix_seconds(clock_->now());
+  auto admin_with = [&](const std::string& payload) {
+    auto token = jose::jws_sign(as_bytes(payload), admin_key_, jose::JwsAlg::kEdDSA);
+    EXPECT_TRUE(token);
+    net::HttpClient c;
+    return call(c, "GET", "/kbs/v0/resource-policy", "", *token);
+  };
+  std::string iat = "\"iat\":" + std::to_string(now);
+  std::string exp = "\"exp\":" + std::to_string(now + 600);
+  EXPECT_EQ(admin_with("{" + iat + "," + exp + "}").status, 200);
+  for (const std::string& payload :
+       {"{" + iat + "," + exp + "," + exp + "}", "{" + iat + "," + exp + ",\"\\u0065xp\":1}"}) {
+    auto r = admin_with(payload);
+    EXPECT_EQ(r.status, 401) << payload;
+    EXPECT_EQ(problem_type(r), "AdminAuth") << payload;
+  }
+
+  register_svn();
+  ASSERT_EQ(admin("POST", "/kbs/v0/resource/default/key/1", "s").status, 200);
+  net::HttpClient c;
+  auto h = handshake(c);
+  ASSERT_EQ(h.attest.status, 200) << h.attest.body;
+  std::string token = (*parse_json(h.attest.body))["token"];
+  std::string payload = to_string(
+      *base64url_decode(token.substr(token.find('.') + 1, token.rfind('.') - token.find('.') - 1)));
+  auto signer = crypto::Key::from_pem(*read_text_file(dir_.path() / "token-signer.pem"));
+  ASSERT_TRUE(signer) << signer.error().to_string();
+  auto bearer = [&](const std::string& claims) {
+    auto t = jose::jws_sign(as_bytes(claims), *signer, jose::JwsAlg::kES256);
+    EXPECT_TRUE(t);
+    net::HttpClient fresh;
+    return call(fresh, "GET", "/kbs/v0/resource/default/key/1", "", *t);
+  };
+  EXPECT_EQ(bearer(payload).status, 200);
+  auto repeated = bearer("{\"submods\":{}," + payload.substr(1));
+  EXPECT_EQ(repeated.status, 401) << repeated.body;
+  EXPECT_EQ(problem_type(repeated), "TokenInvalid");
+}
+
 }  // namespace
 }  // namespace coffer::trustee::testing
