@@ -79,6 +79,8 @@ TEST(Config, DeepNestingIsRefusedBeforeParsing) {
   // a literal string's backslash escapes nothing: the scan must not lose its place there
   EXPECT_EQ(code_of("k = 'x\\'\n[data]\n" + dotted(100) + " = 1\n"), refused);
   EXPECT_EQ(code_of("k = '''x\\'''\n" + dotted(100) + " = 1\n"), refused);
+  // a quote inside a comment opens no string
+  EXPECT_EQ(code_of("x = 1 # it's\n" + dotted(100) + " = 1\n"), refused);
   // a multi-line string may end with up to two extra quotes
   EXPECT_EQ(code_of("k = \"\"\"x\"\"\"\"\"\n" + dotted(100) + " = 1\n"), refused);
 }
@@ -96,6 +98,7 @@ TEST(Config, WhatIsNotNestingIsNotCounted) {
            "x = '''" + repeat("[{.'", 500) + "'''\n",
            "x = \"a\\\"[[[[" + dotted(100) + "\"\n",
            std::string("d = 1979-05-27T07:32:00.999Z\nt = 07:32:00.5\nv = 1e5\n"),
+           std::string("x = 1 # it's \"q\ny = [\n  1, # a.b.c '\n  2,\n]\n"),
            std::string("[data]\n\"policy.rego\" = '''\npackage a.b.c.d\nx := [[[[1]]]]\n'''\n"),
        }) {
     EXPECT_EQ(code_of(text), "ok") << text;
