@@ -1,6 +1,7 @@
 // TOML configuration files (toml++), with typed accessors that report the offending key.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -15,8 +16,15 @@
 
 namespace coffer::config {
 
-// Parses a TOML document; errors ("bad_config") carry line:column.
-Result<toml::table> parse(std::string_view text, std::string_view source_name = "config");
+// Deepest nesting accepted in a TOML document or its JSON form: tables, arrays, inline tables and
+// each part of a dotted key count one level.
+inline constexpr std::size_t kMaxNesting = 64;
+
+// Parses a TOML document; errors ("bad_config") carry line:column. The nesting depth is measured
+// on the text first and a document deeper than max_depth is refused before toml++ builds it:
+// toml++ recurses once per level (a dotted key of 20,000 parts overflows the stack).
+Result<toml::table> parse(std::string_view text, std::string_view source_name = "config",
+                          std::size_t max_depth = kMaxNesting);
 Result<toml::table> load(const std::filesystem::path& path);
 
 // A view of one table with a dotted name for messages ("http_server").
@@ -48,6 +56,7 @@ class Section {
 }  // namespace coffer::config
 
 namespace coffer::config {
-// A TOML table as JSON (dates and times become RFC 3339 strings).
-Json to_json(const toml::table& table);
+// A TOML table as JSON (dates and times become RFC 3339 strings); "bad_config" when it nests
+// deeper than max_depth (the JSON object itself is level 1).
+Result<Json> to_json(const toml::table& table, std::size_t max_depth = kMaxNesting);
 }  // namespace coffer::config

@@ -2,7 +2,9 @@
 
 #include "core/bytes.h"
 
+#include <algorithm>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace coffer {
@@ -101,6 +103,20 @@ Result<const Json*> json_object(const Json& obj, std::string_view key) {
   if (!it->is_object())
     return make_error("bad_json", "field '" + std::string(key) + "' must be an object");
   return &*it;
+}
+
+std::size_t json_depth(const Json& value, std::size_t limit) {
+  std::size_t deepest = 0;
+  std::vector<std::pair<const Json*, std::size_t>> pending{{&value, 0}};
+  while (!pending.empty()) {
+    auto [j, depth] = pending.back();
+    pending.pop_back();
+    if (!j->is_structured()) continue;
+    deepest = std::max(deepest, depth + 1);
+    if (deepest > limit) return deepest;
+    for (const auto& child : *j) pending.emplace_back(&child, depth + 1);
+  }
+  return deepest;
 }
 
 std::optional<std::string> json_optional_string(const Json& obj, std::string_view key) {

@@ -31,4 +31,9 @@ Result<std::string> json_string(const Json& obj, std::string_view key);
 Result<const Json*> json_object(const Json& obj, std::string_view key);
 std::optional<std::string> json_optional_string(const Json& obj, std::string_view key);
 
+// Nesting depth of a JSON value (a scalar is 0, [] and {} are 1), measured without recursion and
+// stopping once over `limit`: for checking a value built elsewhere before a recursive walk
+// (comparison, serialisation, copying) runs over it.
+std::size_t json_depth(const Json& value, std::size_t limit);
+
 }  // namespace coffer

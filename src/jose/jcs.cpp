@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <set>
 #include <utility>
 #include <vector>
 
@@ -220,40 +219,15 @@ Result<std::string> jcs(const Json& value) {
 }
 
 Result<std::string> jcs_from_text(std::string_view json_text) {
-  constexpr std::size_t kMaxBytes = 16 * 1024 * 1024;
-  if (json_text.size() > kMaxBytes) return make_error("too_large", "JSON text exceeds 16 MiB");
-  std::vector<std::set<std::string>> names;
-  bool duplicate = false;
-  bool too_deep = false;
-  auto callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if (depth > static_cast<int>(kMaxDepth)) too_deep = true;
-    switch (event) {
-      case Json::parse_event_t::object_start:
-        names.emplace_back();
-        break;
-      case Json::parse_event_t::object_end:
-        if (!names.empty()) names.pop_back();
-        break;
-      case Json::parse_event_t::key:
-        if (!names.empty() && !names.back().insert(parsed.get<std::string>()).second) {
-          duplicate = true;
-        }
-        break;
-      default:
-        break;
-    }
-    return !too_deep;
-  };
-  Json value;
-  try {
-    value = Json::parse(json_text.begin(), json_text.end(), callback, true);
-  } catch (const Json::exception& e) {
-    if (too_deep) return bad_json("JSON nesting exceeds 256 levels");
-    return bad_json(std::string("malformed JSON: ") + e.what());
+  // The one strict parse mode: repeated member names (RFC 8785 section 3.1 requires unique ones),
+  // invalid UTF-8, oversize and over-deep input are all "bad_json" or "too_large" there.
+  auto value = parse_json(json_text, JsonLimits{16 * 1024 * 1024, kMaxDepth});
+  if (!value) {
+    if (value.error().code == "too_large")
+      return make_error("too_large", "JSON text exceeds 16 MiB");
+    return bad_json(value.error().message);
   }
-  if (too_deep) return bad_json("JSON nesting exceeds 256 levels");
-  if (duplicate) return bad_json("JSON object has a duplicate member name");
-  return jcs(value);
+  return jcs(*value);
 }
 
 }  // namespace coffer::jose

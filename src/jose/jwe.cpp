@@ -55,6 +55,7 @@ Result<Bytes> optional_b64(const Json& header, const char* name) {
 // (for apu/apv); the members this creates (alg, epk) are added to `out_header`.
 Result<Bytes> wrap_cek(ByteView cek, const crypto::Key& recipient, JweAlg alg, const Json& header,
                        Json& out_header) {
+  COFFER_TRY_STATUS(check_jwe_recipient(recipient));
   out_header["alg"] = std::string(jwe_alg_name(alg));
   if (alg == JweAlg::kRsaOaep256) {
     if (recipient.type() != crypto::KeyType::kRsa) {
@@ -206,6 +207,17 @@ Result<ParsedJwe> parse_common(const Json& jwe) {
 
 std::string_view jwe_alg_name(JweAlg alg) {
   return alg == JweAlg::kEcdhEsA256kw ? kEcdhEsA256kw : kRsaOaep256;
+}
+
+Status check_jwe_recipient(const crypto::Key& recipient) {
+  if (recipient.is_ec()) return ok();
+  if (recipient.type() != crypto::KeyType::kRsa) {
+    return make_error("unsupported_jwe", "no JWE key management algorithm for an " +
+                                             std::string(crypto::key_type_name(recipient.type())) +
+                                             " key");
+  }
+  auto c = COFFER_TRY(recipient.rsa_components());
+  return detail::check_rsa_public(c.n, c.e, "weak_key");
 }
 
 Result<JweAlg> default_jwe_alg(const crypto::Key& recipient) {

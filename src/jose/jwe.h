@@ -29,6 +29,12 @@ std::string_view jwe_alg_name(JweAlg alg);  // "ECDH-ES+A256KW", "RSA-OAEP-256"
 // EC keys -> ECDH-ES+A256KW, RSA -> RSA-OAEP-256; "unsupported_jwe" for Ed25519.
 Result<JweAlg> default_jwe_alg(const crypto::Key& recipient);
 
+// Whether a JWE can be sealed to this key: an EC key (P-256, P-384, P-521), or an RSA key with an
+// odd e >= 65537 and a modulus of 2048 to 16384 bits. "unsupported_jwe" for other key types,
+// "weak_key" for RSA keys outside those bounds. jwe_encrypt checks every recipient with it; a
+// KBS checks a TEE's tee-pubkey with it when the TEE attests, not only when a secret is sealed.
+Status check_jwe_recipient(const crypto::Key& recipient);
+
 // Upper bound on a JWE accepted in text form.
 inline constexpr std::size_t kMaxJweBytes = 64 * 1024 * 1024;
 

@@ -6,6 +6,7 @@
 
 #include "core/bytes.h"
 #include "crypto/digest.h"
+#include "jose/detail.h"
 
 namespace coffer::jose {
 namespace {
@@ -75,6 +76,7 @@ Result<crypto::Key> rsa_from_jwk(const Json& jwk) {
   c.e = COFFER_TRY(required_bytes(jwk, "e"));
   if (c.n.empty() || c.n[0] == 0) return bad_jwk("RSA modulus 'n' is empty or has a leading zero");
   if (c.e.empty() || c.e.size() > 8) return bad_jwk("RSA exponent 'e' has a bad length");
+  COFFER_TRY_STATUS(detail::check_rsa_public(c.n, c.e, "bad_jwk"));
   if (jwk.contains("oth")) return bad_jwk("multi-prime RSA keys ('oth') are not supported");
   auto d = COFFER_TRY(member_bytes(jwk, "d", false));
   static constexpr std::array<const char*, 5> kCrt = {"p", "q", "dp", "dq", "qi"};

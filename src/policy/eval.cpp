@@ -417,6 +417,11 @@ bool Evaluator::eval_call(const Term& t, Frame f, ValueCont k) {
         if (!r) return fail_at("eval_builtin_error", t.loc, h.name + ": " + r.error().to_string());
         if (!check_deadline()) return false;
         if (r->is_discarded()) return true;
+        if (json_depth(*r, prog_.limits.max_depth) > prog_.limits.max_depth) {
+          return fail_at("eval_limit_exceeded", t.loc,
+                         h.name + ": result nests deeper than max_depth (" +
+                             std::to_string(prog_.limits.max_depth) + ")");
+        }
         return k(Value::from_owned_json(std::move(*r)));
       }
       case CallKind::kFunction: {

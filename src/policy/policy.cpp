@@ -82,6 +82,12 @@ CompiledPolicy::~CompiledPolicy() = default;
 
 Result<EvalResult> CompiledPolicy::evaluate(std::string_view query, const Json& input,
                                             const Json& data, bool explain) const {
+  // Values are compared, serialised and copied by recursive walks: bound their depth up front.
+  const std::size_t max_depth = program_->limits.max_depth;
+  if (json_depth(input, max_depth) > max_depth || json_depth(data, max_depth) > max_depth) {
+    return make_error("eval_limit_exceeded", "input or data nests deeper than max_depth (" +
+                                                 std::to_string(max_depth) + ")");
+  }
   const Json* in = input.is_discarded() ? nullptr : &input;
   Evaluator ev(*program_, in, data, explain);
   Value v;

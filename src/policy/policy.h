@@ -45,7 +45,8 @@ struct Limits {
   // (collections count their elements), summed over every call.
   std::size_t max_builtin_bytes = 64 << 20;
   std::size_t max_steps = 1'000'000;       // expressions evaluated and iterations taken
-  std::size_t max_depth = 256;             // nested rule/function calls, comprehensions, parsing
+  std::size_t max_depth = 256;             // nested rule/function calls, comprehensions, parsing,
+                                           // nesting of input, data and host builtin results
   std::size_t max_output_bytes = 1 << 20;  // result size (serialized), strings and collections
                                            // built by builtins
   std::size_t max_stack_bytes = 2 << 20;   // native stack used by one evaluation

@@ -36,5 +36,96 @@ TEST(Config, ParseErrorHasLocation) {
   EXPECT_NE(t.error().message.find("f.toml:1:"), std::string::npos) << t.error().message;
 }
 
+std::string dotted(std::size_t parts) {
+  std::string key = "a";
+  for (std::size_t i = 1; i < parts; ++i) key += ".a";
+  return key;
+}
+
+std::string repeat(std::string_view s, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+std::string code_of(const std::string& text) {
+  auto t = parse(text, "t.toml");
+  if (!t) return t.error().code + ": " + t.error().message;
+  auto j = to_json(*t);
+  return j ? "ok" : j.error().code + ": " + j.error().message;
+}
+
+// toml++ recurses once per nesting level while parsing and destroying a tree: the depth is
+// measured on the text before it runs (a 20,000-part dotted key once overflowed the stack).
+TEST(Config, DeepNestingIsRefusedBeforeParsing) {
+  const std::string refused = "bad_config: t.toml: nesting deeper than 64 levels";
+  EXPECT_EQ(code_of("[data]\n" + dotted(20'000) + " = 1\n"), refused);
+  EXPECT_EQ(code_of(dotted(64) + " = 1\n"), "ok");
+  EXPECT_EQ(code_of(dotted(65) + " = 1\n"), refused);
+  EXPECT_EQ(code_of("[data]\n" + dotted(63) + " = 1\n"), "ok");
+  EXPECT_EQ(code_of("[data]\n" + dotted(64) + " = 1\n"), refused);
+  EXPECT_EQ(code_of("[" + dotted(63) + "]\nx = 1\n"), "ok");
+  EXPECT_EQ(code_of("[" + dotted(64) + "]\nx = 1\n"), refused);
+  EXPECT_EQ(code_of("[" + dotted(20'000) + "]\n"), refused);
+  EXPECT_EQ(code_of("[[" + dotted(20'000) + "]]\n"), refused);
+  EXPECT_EQ(code_of("[ a . \"b\" . " + dotted(100) + " ]\n"), refused);
+  // inline tables and arrays, and dotted keys inside them
+  EXPECT_EQ(code_of("x = " + repeat("{a = ", 30) + "1" + repeat("}", 30) + "\n"), "ok");
+  EXPECT_EQ(code_of("x = " + repeat("{a = ", 70) + "1" + repeat("}", 70) + "\n"), refused);
+  EXPECT_EQ(code_of("x = " + repeat("[", 70) + repeat("]", 70) + "\n"), refused);
+  EXPECT_EQ(code_of("x = [1, {" + dotted(70) + " = 1}]\n"), refused);
+  EXPECT_EQ(code_of("x = {b = 1, " + dotted(70) + " = 1}\n"), refused);
+  EXPECT_EQ(code_of("x = [\n  1,\n  " + repeat("[", 70) + repeat("]", 70) + ",\n]\n"), refused);
+  // a literal string's backslash escapes nothing: the scan must not lose its place there
+  EXPECT_EQ(code_of("k = 'x\\'\n[data]\n" + dotted(100) + " = 1\n"), refused);
+  EXPECT_EQ(code_of("k = '''x\\'''\n" + dotted(100) + " = 1\n"), refused);
+  // a quote inside a comment opens no string
+  EXPECT_EQ(code_of("x = 1 # it's\n" + dotted(100) + " = 1\n"), refused);
+  // a multi-line string may end with up to two extra quotes
+  EXPECT_EQ(code_of("k = \"\"\"x\"\"\"\"\"\n" + dotted(100) + " = 1\n"), refused);
+}
+
+TEST(Config, WhatIsNotNestingIsNotCounted) {
+  std::string floats = "f = [";
+  for (int i = 0; i < 500; ++i) floats += std::to_string(i) + ".5, ";
+  floats += "0.5]\n";
+  for (const std::string& text : {
+           floats,
+           "\"" + dotted(500) + "\" = '" + dotted(500) + "'\n",
+           "'" + dotted(500) + "'.b = 1\n",
+           "# " + dotted(500) + " [[[[{{{{\nx = 1\n",
+           "x = \"\"\"" + repeat("[{.", 500) + "\n\\\"\"\" ]]]\"\"\"\ny = 1\n",
+           "x = '''" + repeat("[{.'", 500) + "'''\n",
+           "x = \"a\\\"[[[[" + dotted(100) + "\"\n",
+           std::string("d = 1979-05-27T07:32:00.999Z\nt = 07:32:00.5\nv = 1e5\n"),
+           std::string("x = 1 # it's \"q\ny = [\n  1, # a.b.c '\n  2,\n]\n"),
+           std::string("[data]\n\"policy.rego\" = '''\npackage a.b.c.d\nx := [[[[1]]]]\n'''\n"),
+       }) {
+    EXPECT_EQ(code_of(text), "ok") << text;
+  }
+}
+
+// The tree itself is checked again where it becomes JSON: arrays of tables add a level per array
+// that the text's headers do not spell out.
+TEST(Config, ToJsonBoundsTheTreeDepth) {
+  std::string text;
+  std::string path = "a";
+  for (int i = 0; i < 40; ++i) {
+    text += "[[" + path + "]]\n";
+    path += ".a";
+  }
+  auto t = parse(text);
+  ASSERT_TRUE(t) << t.error().to_string();
+  auto j = to_json(*t);
+  ASSERT_FALSE(j);
+  EXPECT_EQ(j.error().code, "bad_config");
+  EXPECT_TRUE(to_json(*t, 200));
+  toml::table root;
+  toml::table* cur = &root;
+  for (int i = 0; i < 100; ++i) cur = cur->emplace<toml::table>("k").first->second.as_table();
+  EXPECT_EQ(to_json(root).error().code, "bad_config");
+  EXPECT_TRUE(to_json(root, 101));
+}
+
 }  // namespace
 }  // namespace coffer::config

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "core/config.h"
 #include "core/file.h"
 #include "crypto/digest.h"
+#include "evidence/init_data.h"
 
 namespace coffer::evidence::sim {
 namespace {
@@ -29,14 +29,7 @@ Result<Loaded> load(Tag tag, const std::optional<std::filesystem::path>& path, c
 }  // namespace
 
 Result<Bytes> init_data_digest(std::string_view toml_text) {
-  auto table = config::parse(toml_text, "init-data");
-  if (!table) return make_error("bad_init_data", "init-data is not TOML: " + table.error().message);
-  std::string alg = "sha384";
-  if (auto a = table->get_as<std::string>("algorithm")) alg = a->get();
-  if (alg == "sha256") return crypto::sha256(as_bytes(toml_text));
-  if (alg == "sha384") return crypto::sha384(as_bytes(toml_text));
-  if (alg == "sha512") return crypto::sha512(as_bytes(toml_text));
-  return make_error("bad_init_data", "init-data algorithm must be sha256, sha384 or sha512");
+  return COFFER_TRY(parse_init_data(toml_text)).digest;
 }
 
 Result<LaunchMeasurements> measure_enclave(const EnclaveComponents& c) {

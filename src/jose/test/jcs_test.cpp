@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/bytes.h"
+
 namespace coffer::jose {
 namespace {
 
@@ -148,6 +150,12 @@ TEST(JcsTest, StringEscapes) {
 TEST(JcsTest, RejectsBadInput) {
   EXPECT_EQ(jcs_from_text(R"({"a":1,"a":2})").error().code, "bad_json");
   EXPECT_EQ(jcs_from_text(R"({"x":{"a":1,"b":{"a":3},"a":2}})").error().code, "bad_json");
+  EXPECT_EQ(jcs_from_text(R"({"a":1,"\u0061":2})").error().code, "bad_json");
+  // the parser's message quotes the input: it must stay valid UTF-8 (it ends up in JSON errors)
+  auto bad_utf8 = jcs_from_text("{\"\xff\xfe\":");
+  ASSERT_FALSE(bad_utf8);
+  EXPECT_EQ(bad_utf8.error().code, "bad_json");
+  EXPECT_TRUE(is_valid_utf8(bad_utf8.error().message)) << bad_utf8.error().message;
   EXPECT_TRUE(jcs_from_text(R"([{"a":1},{"a":2}])"));
   EXPECT_EQ(jcs_from_text(R"(["\ud800"])").error().code, "bad_json");  // lone surrogate
   EXPECT_EQ(jcs_from_text("[1,").error().code, "bad_json");

@@ -1,5 +1,7 @@
 #include "jose/jwe.h"
 
+#include <array>
+
 #include <gtest/gtest.h>
 
 #include "crypto/cipher.h"
@@ -227,6 +229,26 @@ TEST(JweTest, ConsumesRsaOaepSha1AndAad) {
   EXPECT_EQ(to_string(*jwe_decrypt(jwe, key)), "opts");
   jwe["aad"] = base64url_encode(as_bytes("other"));
   EXPECT_EQ(jwe_decrypt(jwe, key).error().code, "decrypt_failed");
+}
+
+// Keys that arrive as PEM (not JWK) get the same rule before anything is sealed to them.
+TEST(JweTest, RefusesRecipientsItCannotSafelySealTo) {
+  EXPECT_TRUE(check_jwe_recipient(test_key(KeyType::kEcP256).public_key()));
+  EXPECT_TRUE(check_jwe_recipient(test_key(KeyType::kRsa).public_key()));
+  auto small = crypto::Key::generate(KeyType::kRsa, 1024);
+  ASSERT_TRUE(small);
+  EXPECT_EQ(check_jwe_recipient(small->public_key()).error().code, "weak_key");
+  EXPECT_EQ(jwe_encrypt(as_bytes("s"), small->public_key()).error().code, "weak_key");
+  EXPECT_EQ(check_jwe_recipient(test_key(KeyType::kEd25519)).error().code, "unsupported_jwe");
+  // e = 3 on a 2048-bit modulus
+  auto c = *test_key(KeyType::kRsa).rsa_components();
+  crypto::RsaComponents pub{.n = c.n, .e = Bytes{3}};
+  auto e3 = crypto::Key::rsa_from_components(pub);
+  ASSERT_TRUE(e3) << e3.error().to_string();
+  EXPECT_EQ(check_jwe_recipient(*e3).error().code, "weak_key");
+  EXPECT_EQ(jwe_encrypt(as_bytes("s"), *e3).error().code, "weak_key");
+  std::array<crypto::Key, 2> both = {test_key(KeyType::kEcP256).public_key(), *e3};
+  EXPECT_EQ(jwe_encrypt_multi(as_bytes("s"), both).error().code, "weak_key");
 }
 
 }  // namespace

@@ -145,5 +145,49 @@ TEST(JwkTest, ThumbprintRejectsBadMembers) {
   EXPECT_EQ(jwk_thumbprint(Json{{"kty", "oct"}, {"k", "abc"}}).error().code, "bad_jwk");
 }
 
+// RSA keys we would encrypt to: e = 1 makes RSA-OAEP send the content key in the clear, e = 0
+// and even exponents are not RSA, and small moduli are factorable.
+TEST(JwkTest, RejectsWeakRsaPublicKeys) {
+  Json good = *key_to_jwk(test_key(KeyType::kRsa).public_key());
+  ASSERT_TRUE(key_from_jwk(good));
+  auto with_e = [&](std::uint64_t e) {
+    Bytes b;
+    for (; e != 0; e >>= 8U) b.insert(b.begin(), static_cast<std::uint8_t>(e));
+    if (b.empty()) b.push_back(0);
+    Json j = good;
+    j["e"] = base64url_encode(b);
+    return j;
+  };
+  for (std::uint64_t e : {0ULL, 1ULL, 2ULL, 3ULL, 17ULL, 65535ULL, 65536ULL, 65538ULL}) {
+    auto r = key_from_jwk(with_e(e));
+    ASSERT_FALSE(r) << e;
+    EXPECT_EQ(r.error().code, "bad_jwk") << e;
+    EXPECT_NE(r.error().message.find("exponent"), std::string::npos) << e;
+  }
+  EXPECT_TRUE(key_from_jwk(with_e(65537)));
+  EXPECT_TRUE(key_from_jwk(with_e(65539)));
+
+  auto small = crypto::Key::generate(KeyType::kRsa, 1024);
+  ASSERT_TRUE(small);
+  auto r = key_from_jwk(*key_to_jwk(small->public_key()));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "bad_jwk");
+  EXPECT_NE(r.error().message.find("1024 bits"), std::string::npos) << r.error().message;
+  // also with its private part
+  EXPECT_EQ(key_from_jwk(*key_to_jwk(*small, true)).error().code, "bad_jwk");
+  // a 2047-bit and a 16385-bit modulus (refused before any key is built)
+  Json j = good;
+  Bytes n = *base64url_decode(good["n"].get<std::string>());
+  n[0] = 0x7f;
+  j["n"] = base64url_encode(n);
+  EXPECT_EQ(key_from_jwk(j).error().code, "bad_jwk");
+  Bytes huge(2049, 0xff);
+  huge[0] = 0x01;
+  j["n"] = base64url_encode(huge);
+  r = key_from_jwk(j);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("16385 bits"), std::string::npos) << r.error().message;
+}
+
 }  // namespace
 }  // namespace coffer::jose

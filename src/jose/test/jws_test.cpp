@@ -129,5 +129,29 @@ TEST(JwsTest, MalformedInput) {
   EXPECT_EQ(jws_peek_header("abc").error().code, "bad_jws");
 }
 
+// A compact JWS over a header and payload text of our choosing, correctly signed (ES256).
+std::string signed_with_header(const std::string& header, const std::string& payload) {
+  std::string input = b64(header) + "." + b64(payload);
+  crypto::SignatureParams p;
+  p.format = crypto::SignatureFormat::kRaw;
+  auto sig = test_key(KeyType::kEcP256).sign(as_bytes(input), p);
+  EXPECT_TRUE(sig);
+  return input + "." + base64url_encode(*sig);
+}
+
+// A verifier reading one "alg" and a later check reading the other is what strict parsing of the
+// header prevents: a repeated header member, also spelled with escapes, refuses the JWS.
+TEST(JwsTest, RepeatedHeaderMemberIsRefused) {
+  const auto& key = test_key(KeyType::kEcP256);
+  ASSERT_TRUE(jws_verify(signed_with_header(R"({"alg":"ES256"})", "x"), key, kAll));
+  for (const char* header :
+       {R"({"alg":"ES256","alg":"ES256"})", R"({"alg":"ES256","alg":"none"})",
+        R"({"alg":"ES256","\u0061lg":"ES256"})", R"({"alg":"ES256","kid":"a","kid":"b"})"}) {
+    auto r = jws_verify(signed_with_header(header, "x"), key, kAll);
+    ASSERT_FALSE(r) << header;
+    EXPECT_EQ(r.error().code, "bad_jws") << header;
+  }
+}
+
 }  // namespace
 }  // namespace coffer::jose

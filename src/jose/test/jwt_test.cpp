@@ -102,5 +102,25 @@ TEST(JwtTest, RejectsNonObjectClaimsAndBadSignatures) {
   EXPECT_EQ(jwt_peek_claims("abc").error().code, "bad_jwt");
 }
 
+// A claim given twice (an early "exp" the signer saw and a late one a lenient parser would keep)
+// refuses the token, also when the second spelling uses escapes.
+TEST(JwtTest, RepeatedClaimIsRefused) {
+  auto signed_payload = [](const std::string& payload) {
+    auto t = jws_sign(as_bytes(payload), test_key(KeyType::kEcP256), JwsAlg::kES256);
+    EXPECT_TRUE(t);
+    return *t;
+  };
+  ASSERT_TRUE(jwt_verify(signed_payload(R"({"exp":1750000100})"), pub(), kEs, at_now()));
+  for (const char* payload :
+       {R"({"exp":1750000100,"exp":1750000100})", R"({"exp":1,"exp":1750000100})",
+        R"({"exp":1750000100,"\u0065xp":1})", R"({"exp":1750000100,"sub":"a","sub":"b"})",
+        R"({"exp":1750000100,"x":{"role":"user","role":"admin"}})"}) {
+    auto r = jwt_verify(signed_payload(payload), pub(), kEs, at_now());
+    ASSERT_FALSE(r) << payload;
+    EXPECT_EQ(r.error().code, "bad_jwt") << payload;
+    EXPECT_EQ(jwt_peek_claims(signed_payload(payload)).error().code, "bad_jwt") << payload;
+  }
+}
+
 }  // namespace
 }  // namespace coffer::jose

@@ -346,6 +346,46 @@ TEST(Limits, DeeplyNestedInputIsReadable) {
   EXPECT_EQ(r->value, Json(true));
 }
 
+// A value nested n levels: [[[...]]].
+Json nested_arrays(std::size_t n) {
+  Json root = Json::array();
+  Json* cur = &root;
+  for (std::size_t i = 1; i < n; ++i) {
+    cur->push_back(Json::array());
+    cur = &cur->back();
+  }
+  return root;
+}
+
+// Input built by a host (init-data claims, a token's claims) is walked recursively when compared,
+// sized and copied: a deep one is refused before evaluation instead of overflowing the stack.
+TEST(Limits, TooDeepInputDataAndHostResultsAreRefused) {
+  auto p = compile({{"p.rego", "package p\nimport rego.v1\nx := input\ny := data.d\n"}});
+  ASSERT_TRUE(p);
+  EXPECT_TRUE((*p)->evaluate("data.p.x", nested_arrays(256)));
+  Json hostile = nested_arrays(200'000);
+  for (const char* query : {"data.p.x", "input == [input]"}) {
+    auto r = (*p)->evaluate(query, hostile);
+    ASSERT_FALSE(r) << query;
+    EXPECT_EQ(r.error().code, "eval_limit_exceeded") << query;
+  }
+  auto r = (*p)->evaluate("data.p.x", nested_arrays(257));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "eval_limit_exceeded");
+  r = (*p)->evaluate("data.p.y", Json::object(), Json{{"d", nested_arrays(200'000)}});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "eval_limit_exceeded");
+
+  CompileOptions opts;
+  opts.builtins["deep"] = {
+      0, [](std::span<const Json>) -> Result<Json> { return nested_arrays(200'000); }};
+  auto host = compile({{"h.rego", "package h\nimport rego.v1\nx := deep()\n"}}, std::move(opts));
+  ASSERT_TRUE(host) << host.error().to_string();
+  r = (*host)->evaluate("data.h.x", Json::object());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "eval_limit_exceeded");
+}
+
 TEST(Query, InputIsNotCopied) {
   // The same document is referenced in place: identity comparisons short-circuit.
   auto p = compile({{"p.rego", "package p\nimport rego.v1\nx := input.a\n"}});

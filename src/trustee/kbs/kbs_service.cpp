@@ -2,10 +2,10 @@
 
 #include <mutex>
 
-#include "core/config.h"
 #include "core/log.h"
 #include "crypto/digest.h"
 #include "crypto/random.h"
+#include "evidence/init_data.h"
 #include "jose/jcs.h"
 #include "jose/jwe.h"
 #include "jose/jwk.h"
@@ -25,14 +25,6 @@ Result<Json> parse_body(const net::Request& request) {
   return body;
 }
 
-// The digest algorithm named by CoCo init-data ("sha256", "sha384" or "sha512").
-Result<crypto::DigestAlg> init_data_alg(std::string_view name) {
-  if (name == "sha256") return crypto::DigestAlg::kSha256;
-  if (name == "sha384") return crypto::DigestAlg::kSha384;
-  if (name == "sha512") return crypto::DigestAlg::kSha512;
-  return make_error("bad_request", "init-data algorithm must be sha256, sha384 or sha512");
-}
-
 struct InitData {
   Bytes digest;
   Json claims;
@@ -48,18 +40,9 @@ Result<InitData> parse_init_data(const Json& init, std::size_t max_bytes) {
   auto body = json_string(init, "body");
   if (!body) return make_error("bad_request", "init-data needs a string body");
   if (body->size() > max_bytes) return make_error("too_large", "init-data body is over the limit");
-  auto table = config::parse(*body, "init-data");
-  if (!table)
-    return make_error("bad_request", "init-data body is not TOML: " + table.error().message);
-  std::string alg_name = table->get_as<std::string>("algorithm")
-                             ? table->get_as<std::string>("algorithm")->get()
-                             : std::string("sha384");
-  auto alg = COFFER_TRY(init_data_alg(alg_name));
-  InitData out;
-  out.digest = crypto::digest(alg, as_bytes(*body));
-  const toml::table* data = table->get_as<toml::table>("data");
-  out.claims = data ? config::to_json(*data) : Json::object();
-  return out;
+  auto parsed = evidence::parse_init_data(*body);
+  if (!parsed) return make_error("bad_request", parsed.error().message);
+  return InitData{std::move(parsed->digest), std::move(parsed->claims)};
 }
 
 // Metric label of a request: one of a fixed set, so that requests to made-up paths cannot grow
@@ -196,14 +179,14 @@ net::Response KbsService::auth(const net::Request& request) {
     return problem_from_error(Error{"bad_json", "auth request: " + version.error().message});
   if (*version != kProtocolVersion) {
     return problem(400, "ProtocolVersion",
-                   "KBS protocol version '" + version->substr(0, 32) +
+                   "KBS protocol version '" + printable_excerpt(*version, 32) +
                        "' is not supported; this KBS speaks " + std::string(kProtocolVersion));
   }
   auto tee = json_string(*body, "tee");
   if (!tee) return problem_from_error(Error{"bad_json", "auth request: " + tee.error().message});
   if (!as_.has_verifier(*tee)) {
     return problem(400, "UnsupportedTee",
-                   "TEE '" + tee->substr(0, 32) + "' is not enabled on this KBS");
+                   "TEE '" + printable_excerpt(*tee, 32) + "' is not enabled on this KBS");
   }
   // Stateless: the cookie is the challenge (see sessions.h); nothing is stored.
   if (auto previous = net::cookie(request, kSessionCookie)) sessions_.forget_attested(*previous);
@@ -246,6 +229,12 @@ net::Response KbsService::attest(const net::Request& request) {
   if (!pubkey) return fail(tee, Error{"bad_jwk", "tee-pubkey: " + pubkey.error().message});
   if (pubkey->has_private())
     return fail(tee, Error{"bad_jwk", "tee-pubkey must not contain a private key"});
+  // Refused now, not when a resource is sealed to it: a key the KBS cannot safely encrypt to
+  // (Ed25519, weak RSA) must not get a token.
+  if (auto sealable = jose::check_jwe_recipient(*pubkey); !sealable) {
+    return fail(tee, Error{"bad_jwk", "tee-pubkey cannot receive sealed resources: " +
+                                          sealable.error().message});
+  }
 
   auto evidence_obj = json_object(*body, "tee-evidence");
   if (!evidence_obj)
@@ -442,6 +431,9 @@ net::Response KbsService::attestation_policy(const net::Request& request) {
     std::string id = "default_cpu";
     auto q = request.query();
     if (q.starts_with("policy_id=")) id = q.substr(10);
+    if (!valid_segment(id))
+      return problem(400, "InvalidRequest",
+                     "policy_id must be 1-128 characters of A-Z a-z 0-9 _ - .");
     auto text = as_.get_policy(id);
     if (!text) return problem_from_error(text.error());
     return net::Response::json(
@@ -469,9 +461,12 @@ net::Response KbsService::attestation_policy(const net::Request& request) {
 net::Response KbsService::reference_value(const net::Request& request, const std::string& name) {
   if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
   if (request.method == "GET") {
+    // The name comes from the request path as raw bytes.
+    if (!is_valid_utf8(name))
+      return problem(400, "InvalidRequest", "reference value name is not valid UTF-8");
     if (!rvps_.contains(name))
       return problem(404, "ReferenceValueNotFound",
-                     "no reference value named '" + name.substr(0, 64) + "'");
+                     "no reference value named '" + printable_excerpt(name, 64) + "'");
     return net::Response::json(200, {{"name", name}, {"values", rvps_.query(name)}});
   }
   auto body = parse_body(request);

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "core/bytes.h"
 #include "core/log.h"
 
 namespace coffer::trustee::kbs {
@@ -45,8 +46,11 @@ const std::map<std::string, Mapping, std::less<>>& mappings() {
 }  // namespace
 
 net::Response problem(int status, std::string_view variant, std::string_view detail) {
+  // Details quote client input; input is validated where it enters, and should any invalid
+  // UTF-8 slip through, the answer is still this problem, never a failure to serialise it.
+  std::string text = is_valid_utf8(detail) ? std::string(detail) : printable_excerpt(detail, 1024);
   Json body = {{"type", std::string(kErrorTypePrefix) + std::string(variant)},
-               {"detail", std::string(detail)}};
+               {"detail", std::move(text)}};
   auto r = net::Response::json(status, body);
   r.headers.set("Content-Type", "application/problem+json");
   return r;

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "core/bytes.h"
+
 namespace coffer::trustee::kbs {
 namespace {
 
@@ -38,9 +40,8 @@ Result<ResourcePath> parse_resource_path(std::string_view text) {
   }
   for (auto p : parts) {
     if (!valid_segment(p)) {
-      std::string shown(p.substr(0, 40));
       return make_error("bad_resource_path",
-                        "invalid resource path segment '" + shown +
+                        "invalid resource path segment '" + printable_excerpt(p, 40) +
                             "': use 1-128 characters of A-Z a-z 0-9 _ - . (not starting with '.')");
     }
   }

@@ -1,6 +1,8 @@
 #include "verifier/dcap/collateral.h"
 
 #include <array>
+#include <optional>
+#include <set>
 
 #include "core/json.h"
 
@@ -156,19 +158,24 @@ Result<TdxModuleIdentity> read_module(const Fields& f, bool with_levels) {
   return m;
 }
 
-// Splits {"<member>": {...}, "signature": "<hex>"} into the parsed member and its signature.
+// Splits {"<member>": {...}, "signature": "<hex>"}. The member's exact bytes are found once;
+// the signature is checked over them (by the caller, on signed_body) and the data is parsed from
+// those very bytes, never from a second reading of the document. The document itself is parsed
+// strictly too: a repeated member name, even spelled with escapes, refuses it.
 Result<std::pair<Json, Bytes>> split_signed(std::string_view body, std::string_view member,
                                             const std::string& code, std::string& raw_out) {
   auto doc = parse_json(body);
-  if (!doc || !doc->is_object()) return make_error(code, "response is not a JSON object");
+  if (!doc) return make_error(code, "collateral is not acceptable JSON: " + doc.error().message);
+  if (!doc->is_object()) return make_error(code, "response is not a JSON object");
   auto raw = raw_json_member(body, member);
-  if (!raw) return make_error(code, "no '" + std::string(member) + "' member");
-  raw_out = std::string(*raw);
+  if (!raw) return make_error(code, raw.error().message);
+  auto inner = parse_json(*raw);
+  if (!inner) return make_error(code, "'" + std::string(member) + "': " + inner.error().message);
+  if (!inner->is_object()) return make_error(code, "'" + std::string(member) + "' not an object");
   Fields top{*doc, code};
   Bytes sig = COFFER_TRY(top.hex("signature", 64));
-  const Json* inner = COFFER_TRY(top.get(member));
-  if (!inner->is_object()) return make_error(code, "'" + std::string(member) + "' not an object");
-  return std::pair{*inner, sig};
+  raw_out = std::string(*raw);
+  return std::pair{std::move(*inner), sig};
 }
 
 }  // namespace
@@ -186,19 +193,35 @@ Result<std::string_view> raw_json_member(std::string_view s, std::string_view ke
   std::size_t i = skip_ws(s, 0);
   if (i >= s.size() || s[i] != '{') return make_error("bad_json", "not a JSON object");
   i = skip_ws(s, i + 1);
+  std::set<std::string, std::less<>> names;
+  std::optional<std::string_view> found;
   while (i < s.size() && s[i] == '"') {
     std::size_t key_end = skip_string(s, i);
     if (key_end == std::string_view::npos) break;
-    std::string_view k = s.substr(i + 1, key_end - i - 2);
+    std::string_view quoted = s.substr(i, key_end - i);
+    // Names are compared as JSON reads them: "tcb\u0049nfo" is "tcbInfo".
+    std::string name(quoted.substr(1, quoted.size() - 2));
+    if (name.find('\\') != std::string::npos) {
+      auto decoded = parse_json(quoted);
+      if (!decoded || !decoded->is_string()) break;
+      name = decoded->get<std::string>();
+    }
+    if (!names.insert(name).second) {
+      return make_error("bad_json", "JSON object repeats the member name '" +
+                                        printable_excerpt(name) + "'; the document is refused");
+    }
     i = skip_ws(s, key_end);
     if (i >= s.size() || s[i] != ':') break;
     i = skip_ws(s, i + 1);
     std::size_t end = skip_value(s, i);
     if (end == std::string_view::npos) break;
-    if (k == key) return s.substr(i, end - i);
+    if (name == key) found = s.substr(i, end - i);
     i = skip_ws(s, end);
     if (i < s.size() && s[i] == ',') i = skip_ws(s, i + 1);
   }
+  // Only a whole, well-formed object answers: a member found before a malformed rest does not.
+  if (i >= s.size() || s[i] != '}') return make_error("bad_json", "malformed JSON object");
+  if (found) return *found;
   return make_error("bad_json", "member '" + std::string(key) + "' not found");
 }
 

@@ -90,7 +90,8 @@ Result<TcbInfo> parse_tcb_info(std::string_view response_body);
 Result<EnclaveIdentity> parse_enclave_identity(std::string_view response_body);
 
 // The raw text of a top-level member's value in a JSON object text (exact bytes, no
-// re-serialisation); "bad_json" if absent or malformed.
+// re-serialisation); "bad_json" if absent, malformed, or if any top-level member name repeats
+// (compared after unescaping, so "tcb\u0049nfo" repeats "tcbInfo").
 Result<std::string_view> raw_json_member(std::string_view object_text, std::string_view key);
 
 }  // namespace coffer::verifier::dcap

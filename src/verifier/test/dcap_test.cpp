@@ -1,6 +1,9 @@
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "core/json.h"
 #include "core/test/evidence_files.h"
 #include "verifier/dcap/dcap_verifier.h"
 #include "verifier/dcap/intel_root.h"
@@ -73,6 +76,110 @@ TEST(Collateral, RawMemberIsByteExact) {
   EXPECT_EQ(*raw, R"({"k":"v\"}","n":[1,2]})");
   EXPECT_FALSE(raw_json_member(text, "missing"));
   EXPECT_FALSE(raw_json_member("[1]", "a"));
+}
+
+// The scanner that finds the signed bytes reads member names as JSON does and refuses a repeat,
+// and it answers only for a whole object.
+TEST(Collateral, RawMemberRefusesRepeatedAndEscapedNames) {
+  auto code = [](std::string_view text) {
+    auto r = raw_json_member(text, "tcbInfo");
+    return r ? "ok: " + std::string(*r) : r.error().code;
+  };
+  EXPECT_EQ(code(R"({"tcbInfo":{"a":1},"tcbInfo":{"a":2}})"), "bad_json");
+  EXPECT_EQ(code(R"({"tcbInfo":{"a":1},"tcb\u0049nfo":{"a":2}})"), "bad_json");
+  EXPECT_EQ(code(R"({"tcb\u0049nfo":{"a":2},"tcbInfo":{"a":1}})"), "bad_json");
+  // a repeat of another member refuses the document too
+  EXPECT_EQ(code(R"({"tcbInfo":{},"signature":"00","signature":"01"})"), "bad_json");
+  // an escaped spelling alone is the member
+  EXPECT_EQ(code(R"({"tcb\u0049nfo":{"a":2}})"), R"(ok: {"a":2})");
+  EXPECT_EQ(code(R"({"tcbInfo":{"a":1}, garbage)"), "bad_json");
+  EXPECT_EQ(code(R"({"tcbInfo":{"a":1})"), "bad_json");
+}
+
+// Collateral documents served as given, for altered copies of the real ones.
+class FixedCollateral final : public CollateralSource {
+ public:
+  explicit FixedCollateral(Collateral c) : c_(std::move(c)) {}
+  Result<Collateral> fetch(const CollateralRequest& /*request*/) const override { return c_; }
+
+ private:
+  Collateral c_;
+};
+
+// {"<member>": G, "signature": S} rebuilt with a forged copy F of the member next to the genuine
+// one: the signature still covers G, so only a parser that refuses the repeat stops F being used.
+struct SignedParts {
+  std::string genuine;
+  std::string signature;
+};
+SignedParts signed_parts(const std::string& doc, const char* member) {
+  auto raw = raw_json_member(doc, member);
+  EXPECT_TRUE(raw);
+  auto parsed = parse_json(doc);
+  EXPECT_TRUE(parsed);
+  return {std::string(raw ? *raw : ""), (*parsed)["signature"].get<std::string>()};
+}
+std::string all_up_to_date(std::string member) {
+  for (const char* status :
+       {"\"ConfigurationAndSWHardeningNeeded\"", "\"SWHardeningNeeded\"", "\"OutOfDate\"",
+        "\"OutOfDateConfigurationNeeded\"", "\"ConfigurationNeeded\"", "\"Revoked\""}) {
+    for (auto pos = member.find(status); pos != std::string::npos; pos = member.find(status)) {
+      member.replace(pos, std::strlen(status), "\"UpToDate\"");
+    }
+  }
+  return member;
+}
+
+TEST(Collateral, ForgedRepeatedTcbInfoIsRefused) {
+  auto files = split("sgx/dcap-qvl/sgx_quote_collateral.split");
+  Collateral genuine = *DirectoryCollateralSource(files).fetch({});
+  auto q = sgx::parse_quote(load("sgx/dcap-qvl/sgx_quote"));
+  ASSERT_TRUE(q);
+  const TimePoint now = at("2025-07-01T00:00:00Z");
+  auto verify_with = [&](const std::string& tcb_info, const std::string& qe_identity) {
+    Collateral c = genuine;
+    c.tcb_info = tcb_info;
+    c.qe_identity = qe_identity;
+    DcapVerifier v({intel_root()}, std::make_shared<FixedCollateral>(c));
+    auto r = v.verify_sgx(*q, now);
+    if (r && r->tcb) return std::string(tcb_status_name(r->tcb->status));
+    return r ? std::string("ok") : r.error().code;
+  };
+  ASSERT_EQ(verify_with(genuine.tcb_info, genuine.qe_identity),
+            "ConfigurationAndSWHardeningNeeded");
+
+  auto [tcb, tcb_sig] = signed_parts(genuine.tcb_info, "tcbInfo");
+  std::string forged = all_up_to_date(tcb);
+  ASSERT_NE(forged, tcb);
+  auto doc = [&](const char* first, const std::string& a, const char* second,
+                 const std::string& b) {
+    return "{\"" + std::string(first) + "\":" + a + ",\"" + second + "\":" + b +
+           ",\"signature\":\"" + tcb_sig + "\"}";
+  };
+  // forged copy after, before, and under an escaped spelling of the name
+  EXPECT_EQ(verify_with(doc("tcbInfo", tcb, "tcbInfo", forged), genuine.qe_identity),
+            "tcb_info_invalid");
+  EXPECT_EQ(verify_with(doc("tcbInfo", forged, "tcbInfo", tcb), genuine.qe_identity),
+            "tcb_info_invalid");
+  EXPECT_EQ(verify_with(doc("tcbInfo", tcb, "tcb\\u0049nfo", forged), genuine.qe_identity),
+            "tcb_info_invalid");
+  EXPECT_EQ(verify_with(doc("tcb\\u0049nfo", forged, "tcbInfo", tcb), genuine.qe_identity),
+            "tcb_info_invalid");
+  // a repeated member inside the signed bytes is refused before any signature is checked
+  std::string inner = tcb;
+  inner.insert(1, "\"tcbLevels\":[],");
+  EXPECT_EQ(verify_with(doc("tcbInfo", inner, "x", "0"), genuine.qe_identity), "tcb_info_invalid");
+
+  // the same for the QE identity
+  auto [qe, qe_sig] = signed_parts(genuine.qe_identity, "enclaveIdentity");
+  std::string forged_qe = all_up_to_date(qe);
+  ASSERT_NE(forged_qe, qe);
+  auto qe_doc = [&](const char* second) {
+    return "{\"enclaveIdentity\":" + qe + ",\"" + second + "\":" + forged_qe + ",\"signature\":\"" +
+           qe_sig + "\"}";
+  };
+  EXPECT_EQ(verify_with(genuine.tcb_info, qe_doc("enclaveIdentity")), "qe_identity_invalid");
+  EXPECT_EQ(verify_with(genuine.tcb_info, qe_doc("enclave\\u0049dentity")), "qe_identity_invalid");
 }
 
 // README row: sgx/dcap-qvl/sgx_quote, accepted, ConfigurationAndSWHardeningNeeded.
