@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/json.h"
+#include "verifier/dcap/errors.h"
 
 namespace coffer::verifier::dcap {
 namespace {
@@ -64,7 +65,7 @@ std::size_t skip_value(std::string_view s, std::size_t i) {
 
 struct Fields {
   const Json& obj;
-  std::string code;
+  DcapError code;
 
   Result<const Json*> get(std::string_view key) const {
     auto it = obj.find(std::string(key));
@@ -163,7 +164,7 @@ Result<TdxModuleIdentity> read_module(const Fields& f, bool with_levels) {
 // those very bytes, never from a second reading of the document. The document itself is parsed
 // strictly too: a repeated member name, even spelled with escapes, refuses it.
 Result<std::pair<Json, Bytes>> split_signed(std::string_view body, std::string_view member,
-                                            const std::string& code, std::string& raw_out) {
+                                            DcapError code, std::string& raw_out) {
   auto doc = parse_json(body);
   if (!doc) return make_error(code, "collateral is not acceptable JSON: " + doc.error().message);
   if (!doc->is_object()) return make_error(code, "response is not a JSON object");
@@ -186,12 +187,13 @@ Result<TcbStatus> parse_tcb_status(std::string_view name) {
   for (std::size_t i = 0; i < kStatusNames.size(); ++i) {
     if (kStatusNames[i] == name) return static_cast<TcbStatus>(i);
   }
-  return make_error("unknown_tcb_status", "unknown TCB status '" + std::string(name) + "'");
+  return make_error(DcapError::kUnknownTcbStatus, "unknown TCB status '" + std::string(name) + "'");
 }
 
 Result<std::string_view> raw_json_member(std::string_view s, std::string_view key) {
   std::size_t i = skip_ws(s, 0);
-  if (i >= s.size() || s[i] != '{') return make_error("bad_json", "not a JSON object");
+  if (i >= s.size() || s[i] != '{')
+    return make_error(DcapError::kCollateralJsonInvalid, "not a JSON object");
   i = skip_ws(s, i + 1);
   std::set<std::string, std::less<>> names;
   std::optional<std::string_view> found;
@@ -207,8 +209,9 @@ Result<std::string_view> raw_json_member(std::string_view s, std::string_view ke
       name = decoded->get<std::string>();
     }
     if (!names.insert(name).second) {
-      return make_error("bad_json", "JSON object repeats the member name '" +
-                                        printable_excerpt(name) + "'; the document is refused");
+      return make_error(DcapError::kCollateralJsonInvalid, "JSON object repeats the member name '" +
+                                                               printable_excerpt(name) +
+                                                               "'; the document is refused");
     }
     i = skip_ws(s, key_end);
     if (i >= s.size() || s[i] != ':') break;
@@ -220,13 +223,15 @@ Result<std::string_view> raw_json_member(std::string_view s, std::string_view ke
     if (i < s.size() && s[i] == ',') i = skip_ws(s, i + 1);
   }
   // Only a whole, well-formed object answers: a member found before a malformed rest does not.
-  if (i >= s.size() || s[i] != '}') return make_error("bad_json", "malformed JSON object");
+  if (i >= s.size() || s[i] != '}')
+    return make_error(DcapError::kCollateralJsonInvalid, "malformed JSON object");
   if (found) return *found;
-  return make_error("bad_json", "member '" + std::string(key) + "' not found");
+  return make_error(DcapError::kCollateralJsonInvalid,
+                    "member '" + std::string(key) + "' not found");
 }
 
 Result<TcbInfo> parse_tcb_info(std::string_view body) {
-  const std::string code = "tcb_info_invalid";
+  constexpr DcapError code = DcapError::kTcbInfoInvalid;
   TcbInfo info;
   auto [obj, sig] = COFFER_TRY(split_signed(body, "tcbInfo", code, info.signed_body));
   info.signature = std::move(sig);
@@ -272,7 +277,7 @@ Result<TcbInfo> parse_tcb_info(std::string_view body) {
 }
 
 Result<EnclaveIdentity> parse_enclave_identity(std::string_view body) {
-  const std::string code = "qe_identity_invalid";
+  constexpr DcapError code = DcapError::kQeIdentityInvalid;
   EnclaveIdentity id;
   auto [obj, sig] = COFFER_TRY(split_signed(body, "enclaveIdentity", code, id.signed_body));
   id.signature = std::move(sig);
