@@ -30,8 +30,7 @@ using testing::TempDir;
 TEST(PinnedImageApi, PolicyUnpackAndCopyUseOnePinnedManifest) {
   TempDir tmp;
   auto dir = tmp.path() / "served";
-  auto good = testing::write_image(dir, "good", {make_tar({{.name = "signed", .content = "1"}})});
-  testing::write_image(dir, "evil", {make_tar({{.name = "evil", .content = "unsigned"}})});
+  auto good = testing::write_tag_swap_images(dir);
   testing::LayoutRegistry reg(dir, "good", "evil");
   ASSERT_TRUE(reg.ok());
   auto key = crypto::Key::generate(crypto::KeyType::kEcP256).value();

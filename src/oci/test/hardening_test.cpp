@@ -71,8 +71,7 @@ fs::path sign_and_write_policy(const fs::path& layout_dir, const std::string& di
 TEST(PinnedTag, UnpackWithPolicyUnpacksTheManifestItChecked) {
   TempDir tmp;
   auto dir = tmp.path() / "served";
-  auto good = testing::write_image(dir, "good", {make_tar({{.name = "signed", .content = "1"}})});
-  testing::write_image(dir, "evil", {make_tar({{.name = "evil", .content = "unsigned"}})});
+  auto good = testing::write_tag_swap_images(dir);
   testing::LayoutRegistry reg(dir, "good", "evil");
   ASSERT_TRUE(reg.ok());
   auto policy = sign_and_write_policy(dir, good, reg.host() + "/x/y:v1", tmp.path());
@@ -90,8 +89,7 @@ TEST(PinnedTag, UnpackWithPolicyUnpacksTheManifestItChecked) {
 TEST(PinnedTag, CopyAndVerifyWithPolicyUseTheManifestTheyChecked) {
   TempDir tmp;
   auto dir = tmp.path() / "served";
-  auto good = testing::write_image(dir, "good", {make_tar({{.name = "signed", .content = "1"}})});
-  testing::write_image(dir, "evil", {make_tar({{.name = "evil", .content = "unsigned"}})});
+  auto good = testing::write_tag_swap_images(dir);
   testing::LayoutRegistry reg(dir, "good", "evil");
   ASSERT_TRUE(reg.ok());
   auto policy = sign_and_write_policy(dir, good, reg.host() + "/x/y:v1", tmp.path());
@@ -116,8 +114,7 @@ TEST(PinnedTag, CopyAndVerifyWithPolicyUseTheManifestTheyChecked) {
 TEST(PinnedTag, InspectDescribesOneManifest) {
   TempDir tmp;
   auto dir = tmp.path() / "served";
-  auto good = testing::write_image(dir, "good", {make_tar({{.name = "a", .content = "1"}})});
-  testing::write_image(dir, "evil", {make_tar({{.name = "b", .content = "2"}})});
+  auto good = testing::write_tag_swap_images(dir);
   testing::LayoutRegistry reg(dir, "good", "evil");
   ASSERT_TRUE(reg.ok());
   auto r = tool({"inspect", reg.image(), "--insecure-registry", reg.host(), "--authfile",

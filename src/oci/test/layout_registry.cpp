@@ -2,6 +2,7 @@
 
 #include "core/file.h"
 #include "oci/layout.h"
+#include "oci/test/test_util.h"
 
 namespace coffer::oci::testing {
 
@@ -57,6 +58,12 @@ net::Response LayoutRegistry::handle(const net::Request& r) {
     return net::Response::bytes(200, to_string(*data));
   }
   return net::Response::text(404, "not found");
+}
+
+std::string write_tag_swap_images(const std::filesystem::path& dir) {
+  auto good = write_image(dir, "good", {make_tar({{.name = "signed", .content = "1"}})});
+  write_image(dir, "evil", {make_tar({{.name = "evil", .content = "unsigned"}})});
+  return good;
 }
 
 }  // namespace coffer::oci::testing

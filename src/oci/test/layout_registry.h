@@ -37,4 +37,9 @@ class LayoutRegistry {
   std::uint16_t port_ = 0;
 };
 
+// Writes the two images of a tag swap into the layout `dir`: "good" (one file "signed") and "evil"
+// (one file "evil"), and returns good's manifest digest. Serve them with
+// LayoutRegistry(dir, "good", "evil").
+std::string write_tag_swap_images(const std::filesystem::path& dir);
+
 }  // namespace coffer::oci::testing
