@@ -12,6 +12,7 @@
 #include "guest/aa/kbs_client.h"
 #include "jose/jwt.h"
 #include "net/http_client.h"
+#include "trustee/as/attestation_service.h"
 
 namespace coffer::cli {
 namespace {
@@ -32,6 +33,7 @@ struct KbsOptions {
   bool allow_affirming = false;
   bool deny_all = false;
   std::string policy_id = "default_cpu";
+  std::string builtin;  // set-attestation-policy --builtin default|development
   std::string name;
   std::vector<std::string> values;
   std::string key_type = "ed25519";
@@ -221,11 +223,26 @@ void run_admin(const std::string& what, const KbsOptions& o) {
     if (!text) fail(kExitRefused, "KBS returned a policy that is not base64url");
     std::cout << to_string(*text);
   } else if (what == "set-attestation-policy") {
-    Json body = {{"type", "rego"},
-                 {"policy_id", o.policy_id},
-                 {"policy", base64url_encode(as_bytes(read_input_file(o.file)))}};
+    // The policies this coffer ships with, by name: the default (never affirms simulated or
+    // sample evidence) and the development one (affirms them, for sim-tdx/sim-snp/sample).
+    std::string text;
+    if (o.builtin == "default") {
+      text = std::string(trustee::as::default_attestation_policy());
+    } else if (o.builtin == "development") {
+      text = std::string(trustee::as::development_attestation_policy());
+    } else {
+      text = read_input_file(o.file);
+    }
+    Json body = {
+        {"type", "rego"}, {"policy_id", o.policy_id}, {"policy", base64url_encode(as_bytes(text))}};
     admin.call("POST", "/kbs/v0/attestation-policy", body.dump(), "application/json");
-    std::cout << "attestation policy '" << o.policy_id << "' updated\n";
+    std::cout << "attestation policy '" << o.policy_id << "' updated"
+              << (o.builtin.empty() ? "" : " to the built-in " + o.builtin + " policy") << "\n";
+  } else if (what == "get-attestation-policy") {
+    auto r = admin.call("GET", "/kbs/v0/attestation-policy?policy_id=" + o.policy_id, "", "");
+    auto text = base64url_decode(r.value("policy", ""));
+    if (!text) fail(kExitUnreachable, "the KBS answered a policy that is not base64url");
+    std::cout << to_string(*text);
   } else if (what == "set-reference-value") {
     Json payload = {{o.name, o.values}};
     Json msg = {{"version", "0.1.0"},
@@ -315,9 +332,24 @@ void add_kbs_command(CLI::App& app) {
   grp->callback([o] { run_admin("get-resource-policy", *o); });
 
   auto* ap = kbs->add_subcommand("set-attestation-policy", "Replace an attestation policy (admin)");
-  ap->add_option("--file", o->file, "Rego file")->required()->check(CLI::ExistingFile);
+  auto* ap_file = ap->add_option("--file", o->file, "Rego file")->check(CLI::ExistingFile);
+  auto* ap_builtin =
+      ap->add_option("--builtin", o->builtin,
+                     "a policy shipped with coffer: 'default' (never affirms simulated or sample "
+                     "evidence) or 'development' (affirms sim-tdx, sim-snp and sample)")
+          ->check(CLI::IsMember({"default", "development"}));
+  ap_file->excludes(ap_builtin);
   ap->add_option("--id", o->policy_id, "policy id")->capture_default_str();
-  ap->callback([o] { run_admin("set-attestation-policy", *o); });
+  ap->callback([o] {
+    if (o->file.empty() && o->builtin.empty()) {
+      fail(kExitUsage, "set-attestation-policy needs --file FILE or --builtin default|development");
+    }
+    run_admin("set-attestation-policy", *o);
+  });
+
+  auto* gap = kbs->add_subcommand("get-attestation-policy", "Print an attestation policy (admin)");
+  gap->add_option("--id", o->policy_id, "policy id")->capture_default_str();
+  gap->callback([o] { run_admin("get-attestation-policy", *o); });
 
   auto* srv =
       kbs->add_subcommand("set-reference-value", "Register accepted values for a name (admin)");
