@@ -114,7 +114,7 @@ std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* use
   }
 }
 
-Error map_curl_error(CURLcode code, const char* detail) {
+Error map_curl_error(CURLcode code, const char* detail, const HttpClientOptions& options) {
   std::string message = detail[0] != '\0' ? std::string(detail) : curl_easy_strerror(code);
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -123,11 +123,23 @@ Error map_curl_error(CURLcode code, const char* detail) {
       return {"connect_failed", std::move(message)};
     case CURLE_OPERATION_TIMEDOUT:
       return {"timeout", std::move(message)};
-    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_GOT_NOTHING:
+      // Typically plain HTTP sent to a TLS port: the server drops the connection unanswered.
+      return {"empty_reply", std::move(message)};
     case CURLE_PEER_FAILED_VERIFICATION:
+      // Unknown CA, self-signed, expired or wrong host name: the server is not the one trusted.
+      return {"tls_untrusted", std::move(message)};
+    case CURLE_SSL_CACERT_BADFILE:
+      return {"bad_ca_file",
+              "cannot load CA certificates from '" + options.ca_file + "': " + message};
+    case CURLE_SSL_CONNECT_ERROR:
+      // OpenSSL's "wrong version number": the server answered in plain text, not TLS.
+      if (message.find("wrong version number") != std::string::npos) {
+        return {"tls_wrong_version", std::move(message)};
+      }
+      return {"tls_error", std::move(message)};
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
@@ -209,7 +221,7 @@ class HttpClient::Impl {
       return make_error("too_large", "response body from " + request.url + " exceeds " +
                                          std::to_string(options_.max_response_bytes) + " bytes");
     }
-    if (code != CURLE_OK) return std::unexpected(map_curl_error(code, error_buffer));
+    if (code != CURLE_OK) return std::unexpected(map_curl_error(code, error_buffer, options_));
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     response.status = static_cast<int>(status);

@@ -2,15 +2,19 @@
 //
 //   HttpClient client({.ca_file = "ca.pem"});
 //   auto r = client.request({.method = "POST", .url = "https://kbs:8080/kbs/v0/auth", .body = b});
-//   if (!r) { r.error().code == "tls_error" ... }
+//   if (!r) { r.error().code == "tls_untrusted" ... }
 //
 // One client object owns one curl easy handle and reuses it, so consecutive requests to the
 // same host share a connection (keep-alive) and TLS session, and cookies set by a response (the
 // KBS "kbs-session-id") are sent with the following requests to that host (libcurl's in-memory
 // cookie engine, RFC 6265 rules). A client is NOT thread-safe: use one per thread or guard it.
 //
-// Errors (Error::code): "connect_failed" (DNS, refused, unreachable), "timeout", "tls_error"
-// (handshake, certificate verification, bad CA/cert file), "too_large" (response body over
+// Errors (Error::code): "connect_failed" (DNS, refused, unreachable), "timeout", "empty_reply"
+// (the server closed the connection without answering: often http:// sent to an HTTPS port),
+// "tls_untrusted" (the server's certificate does not verify: unknown or self-signed CA, expired,
+// wrong host name), "tls_wrong_version" (the server did not answer in TLS: https:// sent to a
+// plain HTTP port), "bad_ca_file" (ca_file missing or unreadable), "tls_error" (any other
+// handshake or client certificate failure), "too_large" (response body over
 // max_response_bytes), "too_many_redirects", "bad_url", "network_error" (reset, truncated
 // response, ...), or the error a body callback returned. HTTP error statuses (4xx, 5xx) are not
 // errors: they come back as a Response.

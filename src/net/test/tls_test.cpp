@@ -50,13 +50,15 @@ TEST_F(TlsTest, ClientWithoutCaFails) {
   options.ca_file = "/nonexistent/ca.pem";
   auto bad_file = HttpClient(options).request({.url = s.url("/", "localhost", "https")});
   ASSERT_FALSE(bad_file);
-  EXPECT_EQ(bad_file.error().code, "tls_error");
+  EXPECT_EQ(bad_file.error().code, "bad_ca_file");
+  EXPECT_NE(bad_file.error().message.find("'/nonexistent/ca.pem'"), std::string::npos)
+      << bad_file.error().message;
 
   // The system store does not know our self-signed certificate.
   HttpClient client;
   auto r = client.request({.url = s.url("/", "localhost", "https")});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, "tls_error") << r.error().message;
+  EXPECT_EQ(r.error().code, "tls_untrusted") << r.error().message;
 
   HttpClientOptions insecure;
   insecure.insecure_skip_verify = true;
@@ -72,18 +74,29 @@ TEST_F(TlsTest, HostNameIsVerified) {
   // The certificate names localhost and 127.0.0.1, not 127.0.0.2.
   auto r = HttpClient(options).request({.url = s.url("/", "127.0.0.2", "https")});
   ASSERT_FALSE(r);
-  EXPECT_TRUE(r.error().code == "tls_error" || r.error().code == "connect_failed")
+  EXPECT_TRUE(r.error().code == "tls_untrusted" || r.error().code == "connect_failed")
       << r.error().to_string();
 }
 
 TEST_F(TlsTest, PlainHttpToTlsPortFailsAndServerSurvives) {
   TestServer s(hello, config_);
   HttpClient plain;
-  EXPECT_FALSE(plain.request({.url = s.url("/", "127.0.0.1", "http")}));
+  auto unanswered = plain.request({.url = s.url("/", "127.0.0.1", "http")});
+  ASSERT_FALSE(unanswered);
+  EXPECT_EQ(unanswered.error().code, "empty_reply") << unanswered.error().to_string();
   HttpClientOptions options;
   options.ca_file = ca();
   auto r = HttpClient(options).request({.url = s.url("/", "localhost", "https")});
   ASSERT_TRUE(r) << r.error().to_string();
+}
+
+// https:// to a plain HTTP port: the client's ClientHello is answered in plain text, which
+// OpenSSL reports as "wrong version number".
+TEST_F(TlsTest, TlsToPlainHttpPortIsWrongVersion) {
+  TestServer plain(hello);
+  auto r = HttpClient().request({.url = plain.url("/", "127.0.0.1", "https")});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "tls_wrong_version") << r.error().to_string();
 }
 
 TEST_F(TlsTest, StopWithOpenTlsConnections) {

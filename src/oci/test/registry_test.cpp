@@ -265,7 +265,7 @@ TEST(RegistryClientFake, TlsWithCustomCa) {
   o.max_attempts = 1;
   auto untrusted = RegistryClient(ref, o).get_manifest("v1");
   ASSERT_FALSE(untrusted);
-  EXPECT_EQ(untrusted.error().code, "tls_error");
+  EXPECT_EQ(untrusted.error().code, "tls_untrusted");
   o.ca_file = (tmp.path() / "cert.pem").string();
   o.max_attempts = 2;
   RegistryClient client(ref, o);
