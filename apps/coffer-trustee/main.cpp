@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/main.h"
+#include "core/version.h"
 #include "trustee/trustee.h"
 
 namespace {
@@ -20,7 +21,13 @@ int run(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error (default: the config's log_level)");
-  CLI11_PARSE(app, argc, argv);
+  app.set_version_flag("--version", coffer::version_line("coffer-trustee"),
+                       "print the version and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; a command-line error: usage (2)
+  }
 
   auto config = coffer::trustee::load_config(config_path);
   if (!config) {

@@ -1,6 +1,7 @@
 // coffer: the user command line.
 #include <CLI/CLI.hpp>
 
+#include "cli/exit.h"
 #include "cli/kbs_command.h"
 #include "cli/policy_command.h"
 #include "core/log.h"
@@ -35,16 +36,9 @@ int run(int argc, char** argv) {
 #ifdef COFFER_HAVE_SIM_COMMAND
   coffer::cli::add_sim_command(app);
 #endif
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::RuntimeError& e) {
-    return e.get_exit_code();  // a command's own exit code (0 ok, 1 refused, ...)
-  } catch (const CLI::ParseError& e) {
-    // --help and --version exit 0; every command-line error is a usage error: exit 2, not
-    // CLI11's internal codes (105-109)
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  return 0;
+  coffer::cli::add_version_flag(app, "coffer");
+  coffer::cli::one_value_per_option(app);
+  return coffer::cli::run(app, argc, argv);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/exit.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "crypto/x509.h"
@@ -26,17 +27,13 @@
 namespace coffer::cli {
 namespace {
 
-constexpr int kExitRejected = 1;
-constexpr int kExitError = 2;
 constexpr std::size_t kMaxFile = 64 * 1024 * 1024;
 
 namespace esnp = evidence::snp;
 namespace etdx = evidence::tdx;
 
-[[noreturn]] void die(const std::string& msg) {
-  std::cerr << "coffer evidence: " << msg << "\n";
-  throw CLI::RuntimeError(kExitError);
-}
+// A file that is not evidence, or an option that does not fit: a usage error (exit 2).
+[[noreturn]] void die(const std::string& msg) { fail("coffer evidence", ExitCode::kUsage, msg); }
 
 enum class Kind { kTdx, kSgx, kSnp, kEventLog };
 
@@ -262,7 +259,10 @@ void run_verify(const VerifyOptions& o) {
     out["status"] = claims.error().code;
     out["error"] = claims.error().message;
     std::cout << out.dump(2) << "\n";
-    throw CLI::RuntimeError(kExitRejected);
+    // Rejected (1), unless the verifier could not fetch collateral it needed (3 or 4).
+    ExitCode code = exit_code_for(claims.error().code);
+    if (code != ExitCode::kUnreachable && code != ExitCode::kRemoteError) code = ExitCode::kRefused;
+    throw CLI::RuntimeError(static_cast<int>(code));
   }
   out["verdict"] = "accepted";
   out["status"] = claims->value("tcb_status", std::string("verified"));

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/exit.h"
 #include "core/file.h"
 #include "crypto/random.h"
 #include "jose/jwt.h"
@@ -24,8 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace coffer::oci;
-
-constexpr int kExitError = 2;
 
 struct Common {
   std::string authfile;
@@ -49,9 +48,8 @@ struct Options {
   bool require_encrypted = false;
 };
 
-[[noreturn]] void die(const std::string& cmd, const Error& e) {
-  std::cerr << "coffer image " << cmd << ": " << e.to_string() << "\n";
-  throw CLI::RuntimeError(kExitError);
+[[noreturn]] void die(const std::string& cmd, const Error& e, Peer peer = Peer::kRegistry) {
+  fail("coffer image " + cmd, e, peer);
 }
 
 template <typename T>
@@ -160,9 +158,9 @@ Status register_kbs_key(const std::string& url, const std::string& admin_key_pat
   req.body = to_string(r.key);
   auto resp = COFFER_TRY(client.request(req));
   if (resp.status / 100 != 2) {
-    return make_error("kbs_error", "registering " + r.kid + ": HTTP " +
-                                       std::to_string(resp.status) + " " +
-                                       resp.body.substr(0, 300));
+    return make_error(kbs_status_code(resp.status), "registering " + r.kid + ": HTTP " +
+                                                        std::to_string(resp.status) + " " +
+                                                        resp.body.substr(0, 300));
   }
   return ok();
 }
@@ -197,7 +195,8 @@ crypt::EncryptConfig encrypt_config(const std::string& cmd, const Options& o) {
     if (!o.kbs_key_out.empty()) must(cmd, write_file_atomic(o.kbs_key_out, kr.key, 0600));
     if (!o.kbs_url.empty()) {
       if (o.admin_key.empty()) die(cmd, Error{"bad_argument", "--kbs-url needs --admin-key"});
-      must(cmd, register_kbs_key(o.kbs_url, o.admin_key, kr));
+      if (auto s = register_kbs_key(o.kbs_url, o.admin_key, kr); !s)
+        die(cmd, s.error(), Peer::kKbs);
       std::cerr << "registered " << kid << " in " << o.kbs_url << "\n";
     }
     ec.kbs_recipients.push_back(std::move(kr));
@@ -337,7 +336,8 @@ void run_unpack(const std::string& cmd, const Options& o) {
 void add_common(CLI::App* c, Options& o) {
   c->add_option("--authfile", o.common.authfile, "auth.json with registry credentials");
   c->add_option("--insecure-registry", o.common.insecure, "registry host:port spoken to over HTTP");
-  c->add_option("--ca-file", o.common.ca_file, "PEM CA bundle for registry TLS");
+  c->add_option("--ca-file", o.common.ca_file, "PEM CA bundle for registry TLS")
+      ->check(readable_file());
   c->add_option("--tls-verify", o.common.tls_verify, "verify registry TLS certificates")
       ->default_val(true);
   c->add_option("--platform", o.common.platform, "os/arch[/variant] to pick from an index");
@@ -393,7 +393,8 @@ void add_image_command(CLI::App& app) {
   enc->add_option("--kbs-key", o->kbs_key, "KBS key id kbs:///repo/type/tag (attestation-agent)");
   enc->add_option("--kbs-key-file", o->kbs_key_file, "use this 32-byte key instead of a new one");
   enc->add_option("--kbs-key-out", o->kbs_key_out, "write the (new) KBS key here (mode 0600)");
-  enc->add_option("--kbs-url", o->kbs_url, "coffer-trustee URL to register the key in");
+  enc->add_option("--kbs-url", o->kbs_url, "coffer-trustee URL to register the key in")
+      ->transform(http_url());
   enc->add_option("--admin-key", o->admin_key, "KBS admin private key (Ed25519 or P-256 PEM)");
   add_common(enc, *o);
   enc->callback(

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/exit.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "crypto/pkey.h"
@@ -39,25 +40,16 @@ struct KbsOptions {
   std::string key_type = "ed25519";
 };
 
-[[noreturn]] void fail(int code, const std::string& message) {
-  std::cerr << "coffer kbs: " << message << "\n";
-  throw CLI::RuntimeError(code);
+constexpr std::string_view kPrefix = "coffer kbs";
+
+[[noreturn]] void fail(ExitCode code, const std::string& message) {
+  cli::fail(kPrefix, code, message);
 }
 
 // Exits with the code for `e`; prints it unless the KBS's own problem report was printed already.
 [[noreturn]] void fail_with(const Error& e, bool already_reported = false) {
-  const std::string& c = e.code;
-  int code = kExitRefused;
-  if (c == "kbs_unreachable" || c == "kbs_server_error" || c == "connect_failed" ||
-      c == "timeout" || c == "tls_error") {
-    code = kExitUnreachable;
-  } else if (c == "unknown_tee" || c == "tee_not_found" || c == "not_found" ||
-             c == "bad_resource_path" || c == "bad_key" || c == "io_error" ||
-             c == "permission_denied") {
-    code = kExitUsage;
-  }
-  if (already_reported) throw CLI::RuntimeError(code);
-  fail(code, e.to_string());
+  if (already_reported) exit_for(e);
+  cli::fail(kPrefix, e, Peer::kKbs);
 }
 
 // The admin side of the KBS API: bearer JWTs signed by the admin key, fresh per request.
@@ -65,12 +57,13 @@ class AdminClient {
  public:
   explicit AdminClient(const KbsOptions& o) : url_(o.url) {
     if (o.admin_key.empty())
-      fail(kExitUsage, "this command needs --admin-key (private key PEM; see `coffer kbs keygen`)");
+      fail(ExitCode::kUsage,
+           "this command needs --admin-key (private key PEM; see `coffer kbs keygen`)");
     auto pem = read_text_file(o.admin_key, 64 * 1024);
-    if (!pem) fail(kExitUsage, "admin key: " + pem.error().to_string());
+    if (!pem) fail(ExitCode::kUsage, "admin key: " + pem.error().to_string());
     auto key = crypto::Key::from_pem(*pem);
     if (!key || !key->has_private())
-      fail(kExitUsage, "admin key '" + o.admin_key + "' is not a private key PEM");
+      fail(ExitCode::kUsage, "admin key '" + o.admin_key + "' is not a private key PEM");
     key_ = std::make_unique<crypto::Key>(std::move(*key));
     net::HttpClientOptions http;
     http.ca_file = o.ca_file;
@@ -94,19 +87,22 @@ class AdminClient {
     req.headers.set("Authorization", "Bearer " + *token);
     if (!content_type.empty()) req.headers.set("Content-Type", content_type);
     auto resp = client_->request(req);
-    if (!resp)
-      fail(kExitUnreachable, "cannot reach the KBS at " + url_ + ": " + resp.error().to_string());
+    if (!resp) fail_with(wrap_error(resp.error(), "cannot reach the KBS at " + url_).error());
     auto parsed = parse_json(resp->body);
     if (resp->status != 200) {
-      std::string detail = parsed && parsed->contains("detail")
-                               ? (*parsed)["detail"].get<std::string>()
-                               : resp->body;
-      std::string type =
-          parsed && parsed->contains("type") ? (*parsed)["type"].get<std::string>() : "";
+      auto field = [&](const char* name) {
+        return parsed && parsed->is_object() && parsed->contains(name) &&
+                       (*parsed)[name].is_string()
+                   ? (*parsed)[name].get<std::string>()
+                   : std::string();
+      };
+      std::string detail = field("detail");
+      if (detail.empty()) detail = resp->body;
+      std::string type = field("type");
       type = type.substr(type.rfind('/') + 1);
-      fail(resp->status >= 500 ? kExitUnreachable : kExitRefused,
-           "KBS answered " + std::to_string(resp->status) + (type.empty() ? "" : " " + type) +
-               ": " + detail);
+      fail_with(Error{kbs_status_code(resp->status),
+                      "KBS answered " + std::to_string(resp->status) +
+                          (type.empty() ? "" : " " + type) + ": " + detail});
     }
     return parsed ? *parsed : Json::object();
   }
@@ -119,7 +115,7 @@ class AdminClient {
 
 std::string read_input_file(const std::string& path) {
   auto text = read_text_file(path, 64 * 1024 * 1024);
-  if (!text) fail(kExitUsage, text.error().to_string());
+  if (!text) fail(ExitCode::kUsage, text.error().to_string());
   return *text;
 }
 
@@ -143,7 +139,8 @@ guest::aa::KbsClientOptions client_options(const KbsOptions& o) {
 bool print_problem(const guest::aa::KbsClient& client) {
   const auto& p = client.last_problem();
   if (!p) return false;
-  std::cerr << "coffer kbs: KBS " << p->status << " " << p->variant << ": " << p->detail << "\n";
+  std::cerr << kPrefix << ": KBS " << p->status << " " << printable(p->variant) << ": "
+            << printable(p->detail) << "\n";
   return true;
 }
 
@@ -164,31 +161,36 @@ void run_get_resource(const KbsOptions& o) {
   if (!value) {
     fail_with(value.error(), print_problem(client));
   }
+  if (o.out.empty() && ::isatty(STDOUT_FILENO) != 0 && !is_terminal_safe(to_string(*value))) {
+    fail(ExitCode::kUsage,
+         "the resource is binary and stdout is a terminal: pass --out FILE (or --out - to write "
+         "it anyway)");
+  }
   if (o.out.empty() || o.out == "-") {
     std::cout.write(reinterpret_cast<const char*>(value->data()),
                     static_cast<std::streamsize>(value->size()));
     std::cout.flush();
   } else if (auto w = write_file_atomic(o.out, *value, 0600); !w) {
-    fail(kExitUsage, w.error().to_string());
+    fail(ExitCode::kUsage, w.error().to_string());
   }
 }
 
 void run_keygen(const KbsOptions& o) {
-  if (o.out.empty()) fail(kExitUsage, "keygen needs --out FILE");
+  if (o.out.empty()) fail(ExitCode::kUsage, "keygen needs --out FILE");
   auto type = o.key_type == "ed25519" ? crypto::KeyType::kEd25519
-              : o.key_type == "p256"
-                  ? crypto::KeyType::kEcP256
-                  : (fail(kExitUsage, "--type must be ed25519 or p256"), crypto::KeyType::kEd25519);
+              : o.key_type == "p256"  ? crypto::KeyType::kEcP256
+                                      : (fail(ExitCode::kUsage, "--type must be ed25519 or p256"),
+                                        crypto::KeyType::kEd25519);
   if (std::filesystem::exists(o.out))
-    fail(kExitUsage, "'" + o.out + "' exists; refusing to overwrite a key");
+    fail(ExitCode::kConflict, "'" + o.out + "' exists; refusing to overwrite a key");
   auto key = crypto::Key::generate(type);
   if (!key) fail_with(key.error());
   auto pem = key->private_pem();
   if (!pem) fail_with(pem.error());
   if (auto w = write_file_atomic(o.out, as_bytes(*pem), 0600); !w)
-    fail(kExitUsage, w.error().to_string());
+    fail(ExitCode::kUsage, w.error().to_string());
   if (auto w = write_file_atomic(o.out + ".pub", as_bytes(key->public_pem()), 0644); !w) {
-    fail(kExitUsage, w.error().to_string());
+    fail(ExitCode::kUsage, w.error().to_string());
   }
   std::cout << "private key: " << o.out << " (mode 0600)\npublic key:  " << o.out
             << ".pub  (list it in [admin] auth_public_keys)\n";
@@ -211,7 +213,8 @@ void run_admin(const std::string& what, const KbsOptions& o) {
     std::cout << "deleted " << o.path << "\n";
   } else if (what == "set-resource-policy") {
     int chosen = (o.file.empty() ? 0 : 1) + (o.allow_affirming ? 1 : 0) + (o.deny_all ? 1 : 0);
-    if (chosen != 1) fail(kExitUsage, "give exactly one of --file, --allow-affirming, --deny-all");
+    if (chosen != 1)
+      fail(ExitCode::kUsage, "give exactly one of --file, --allow-affirming, --deny-all");
     std::string text = !o.file.empty() ? read_input_file(o.file)
                                        : (o.allow_affirming ? kAllowAffirming : kDenyAll);
     admin.call("POST", "/kbs/v0/resource-policy",
@@ -220,7 +223,7 @@ void run_admin(const std::string& what, const KbsOptions& o) {
   } else if (what == "get-resource-policy") {
     auto r = admin.call("GET", "/kbs/v0/resource-policy", "", "");
     auto text = base64url_decode(r.value("policy", ""));
-    if (!text) fail(kExitRefused, "KBS returned a policy that is not base64url");
+    if (!text) fail(ExitCode::kRemoteError, "the KBS answered a policy that is not base64url");
     std::cout << to_string(*text);
   } else if (what == "set-attestation-policy") {
     // The policies this coffer ships with, by name: the default (never affirms simulated or
@@ -241,7 +244,7 @@ void run_admin(const std::string& what, const KbsOptions& o) {
   } else if (what == "get-attestation-policy") {
     auto r = admin.call("GET", "/kbs/v0/attestation-policy?policy_id=" + o.policy_id, "", "");
     auto text = base64url_decode(r.value("policy", ""));
-    if (!text) fail(kExitUnreachable, "the KBS answered a policy that is not base64url");
+    if (!text) fail(ExitCode::kRemoteError, "the KBS answered a policy that is not base64url");
     std::cout << to_string(*text);
   } else if (what == "set-reference-value") {
     Json payload = {{o.name, o.values}};
@@ -255,14 +258,15 @@ void run_admin(const std::string& what, const KbsOptions& o) {
     // wrong file gets a clear local error rather than a 400.
     auto msg = parse_json(read_input_file(o.file));
     if (!msg || !msg->is_object() || !msg->contains("payload") || !msg->contains("version")) {
-      fail(kExitUsage,
+      fail(ExitCode::kUsage,
            "'" + o.file + "' is not an RVPS message {\"version\",\"type\",\"payload\"}");
     }
     auto payload = base64_decode(msg->value("payload", ""));
     Result<Json> values = Json();
     if (payload) values = parse_json(to_string(*payload));
     if (!payload || !values || !values->is_object())
-      fail(kExitUsage, "'" + o.file + "': payload is not base64 of a {name: [values]} object");
+      fail(ExitCode::kUsage,
+           "'" + o.file + "': payload is not base64 of a {name: [values]} object");
     admin.call("POST", "/kbs/v0/reference-value", msg->dump(), "application/json");
     for (const auto& [name, v] : values->items()) {
       std::cout << "reference value " << name << " = " << v.dump() << "\n";
@@ -280,9 +284,9 @@ void add_kbs_command(CLI::App& app) {
   auto* kbs =
       app.add_subcommand("kbs", "Talk to a Key Broker Service (coffer-trustee or CoCo Trustee)");
   kbs->require_subcommand(1);
-  kbs->add_option("--url", o->url, "KBS base URL")->capture_default_str();
+  kbs->add_option("--url", o->url, "KBS base URL")->capture_default_str()->transform(http_url());
   kbs->add_option("--admin-key", o->admin_key, "admin private key (PEM, Ed25519 or P-256)");
-  kbs->add_option("--ca-file", o->ca_file, "CA bundle for an https KBS");
+  kbs->add_option("--ca-file", o->ca_file, "CA bundle for an https KBS")->check(readable_file());
   kbs->add_flag("--insecure", o->insecure, "skip TLS verification (development only)");
 
   auto add_client = [&](CLI::App* c) {
@@ -342,7 +346,8 @@ void add_kbs_command(CLI::App& app) {
   ap->add_option("--id", o->policy_id, "policy id")->capture_default_str();
   ap->callback([o] {
     if (o->file.empty() && o->builtin.empty()) {
-      fail(kExitUsage, "set-attestation-policy needs --file FILE or --builtin default|development");
+      fail(ExitCode::kUsage,
+           "set-attestation-policy needs --file FILE or --builtin default|development");
     }
     run_admin("set-attestation-policy", *o);
   });

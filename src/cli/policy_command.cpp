@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/exit.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "policy/policy.h"
@@ -21,18 +22,15 @@ struct PolicyEvalOptions {
   std::string query;
 };
 
-constexpr int kExitError = 2;
+constexpr std::string_view kPrefix = "coffer policy eval";
 
-[[noreturn]] void die(const std::string& msg) {
-  std::cerr << "coffer policy eval: " << msg << "\n";
-  throw CLI::RuntimeError(kExitError);
-}
+[[noreturn]] void die(const Error& e) { fail(kPrefix, e); }
 
 Json load_json(const std::string& path) {
   auto text = read_text_file(path);
-  if (!text) die(path + ": " + text.error().to_string());
+  if (!text) die(text.error());
   auto j = parse_json(*text);
-  if (!j) die(path + ": " + j.error().to_string());
+  if (!j) die(wrap_error(j.error(), path).error());
   return std::move(*j);
 }
 
@@ -40,15 +38,15 @@ void run_eval(const PolicyEvalOptions& o) {
   std::vector<policy::Module> modules;
   for (const auto& path : o.policies) {
     auto text = read_text_file(path);
-    if (!text) die(path + ": " + text.error().to_string());
+    if (!text) die(text.error());
     modules.push_back({path, std::move(*text)});
   }
   auto compiled = policy::compile(std::move(modules));
-  if (!compiled) die(compiled.error().to_string());
+  if (!compiled) die(compiled.error());
   Json input = o.input.empty() ? Json(Json::value_t::discarded) : load_json(o.input);
   Json data = o.data.empty() ? Json::object() : load_json(o.data);
   auto result = (*compiled)->evaluate(o.query, input, data, o.explain);
-  if (!result) die(result.error().to_string());
+  if (!result) die(result.error());
   if (result->value) {
     std::cout << result->value->dump(2) << "\n";
   } else {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/exit.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "crypto/digest.h"
@@ -17,13 +18,7 @@ namespace {
 
 namespace sim = evidence::sim;
 
-constexpr int kExitFailure = 1;
-constexpr int kExitExists = 3;
-
-[[noreturn]] void fail(const Error& e, int code = kExitFailure) {
-  std::cerr << "coffer sim: " << e.to_string() << "\n";
-  throw CLI::RuntimeError(code);
-}
+[[noreturn]] void fail(const Error& e) { cli::fail("coffer sim", e); }
 
 struct EnclaveOptions {
   std::string agent, rootfs_manifest, kernel, initrd, cmdline, init_data;
@@ -73,15 +68,13 @@ sim::LaunchMeasurements measure(const EnclaveOptions& o) {
 void run_init(const std::string& dir, bool force, int rsa_bits) {
   if (!force && std::filesystem::exists(std::filesystem::path(dir) / "sim.json")) {
     fail(Error{"already_exists",
-               dir + " already holds a simulation PKI; pass --force to replace it"},
-         kExitExists);
+               dir + " already holds a simulation PKI; pass --force to replace it"});
   }
   sim::SimPkiOptions opts;
   opts.rsa_bits = rsa_bits;
   auto pki = sim::generate_sim_pki(opts);
   if (!pki) fail(pki.error());
-  if (auto s = sim::write_sim_pki(*pki, dir, force); !s)
-    fail(s.error(), s.error().code == "already_exists" ? kExitExists : kExitFailure);
+  if (auto s = sim::write_sim_pki(*pki, dir, force); !s) fail(s.error());
   Json summary = {{"dir", dir},
                   {"intel_root", dir + "/intel/root_ca.pem"},
                   {"intel_root_sha256", hex_encode(pki->root_ca.sha256_fingerprint())},

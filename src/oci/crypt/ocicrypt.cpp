@@ -255,7 +255,7 @@ Result<PrivateOptions> unwrap_layer_key(const Descriptor& layer, const DecryptCo
     return make_error("missing_decryption_key",
                       "layer " + layer.digest +
                           " is encrypted for recipients none of the given keys or key providers "
-                          "apply to; pass --decryption-key or configure the KBS key provider");
+                          "apply to: give the private key of one of its recipients or its KBS key");
   }
   return make_error("decrypt_failed",
                     "cannot unwrap the key of layer " + layer.digest + ": " + errors);
