@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# `coffer kbs` against a real coffer-trustee over HTTPS with a test CA: the exit codes of
+# docs/cli.md and errors that say what to do (unknown CA, http:// to the HTTPS port, a missing CA
+# file, a URL without scheme or with a trailing '/'), and --version on both executables.
+# Usage: cli_https.sh BIN_DIR (holding coffer and coffer-trustee)
+set -euo pipefail
+bin=$1
+coffer="$bin/coffer"
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+
+# expect EXIT-CODE TEXT... -- COMMAND...: runs COMMAND, checks its exit code and that its output
+# (stdout and stderr) holds every TEXT.
+expect() {
+  local want=$1; shift
+  local texts=()
+  while [[ $1 != "--" ]]; do texts+=("$1"); shift; done
+  shift
+  set +e
+  "$@" > "$work/out" 2>&1
+  local rc=$?
+  set -e
+  local ok=1
+  [[ $rc -eq $want ]] || ok=0
+  for t in "${texts[@]}"; do grep -qF -- "$t" "$work/out" || ok=0; done
+  if [[ $ok -eq 0 ]]; then
+    echo "FAIL: $* (want exit $want and: ${texts[*]}), got exit $rc:" >&2
+    cat "$work/out" >&2
+    failures=$((failures + 1))
+  fi
+}
+
+# --version on every executable
+for exe in coffer coffer-trustee; do
+  out=$("$bin/$exe" --version 2>&1) || true
+  if ! [[ "$out" =~ ^$exe\ [0-9]+\.[0-9]+\.[0-9]+(\ \(git\ [^\)]+\))?$ ]]; then
+    echo "FAIL: $exe --version printed '$out'" >&2
+    failures=$((failures + 1))
+  fi
+done
+
+# A test CA and a server certificate it issued for localhost and 127.0.0.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca \
+  -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+  -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$work/ext"
+openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 1 -extfile "$work/ext" -out "$work/tls.crt" 2>/dev/null
+
+"$coffer" kbs keygen --out "$work/admin.key" > /dev/null
+cat > "$work/trustee.toml" <<TOML
+[http_server]
+sockets = ["127.0.0.1:0"]
+private_key = "tls.key"
+certificate = "tls.crt"
+
+[admin]
+auth_public_keys = ["admin.key.pub"]
+
+[storage_backend]
+type = "sqlite"
+path = "trustee.db"
+TOML
+"$bin/coffer-trustee" --config "$work/trustee.toml" --log-level warn > "$work/trustee.out" \
+  2> "$work/trustee.log" &
+pid=$!
+url=""
+for _ in $(seq 1 200); do
+  [[ -f "$work/trustee.out" ]] && url=$(sed -n 's|^coffer-trustee listening on ||p' "$work/trustee.out" | head -n1)
+  [[ -n "$url" ]] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.05
+done
+if [[ "$url" != https://* ]]; then
+  echo "coffer-trustee did not start over HTTPS:" >&2
+  cat "$work/trustee.out" "$work/trustee.log" >&2
+  exit 1
+fi
+port=${url##*:}
+admin=(--admin-key "$work/admin.key")
+
+# The CA is unknown: unreachable (3), and the hint names the KBS CA option, for the admin API
+# and for the attestation client alike.
+expect 3 tls_untrusted "hint: the KBS's certificate is not trusted" "--ca-file FILE" "--insecure" -- \
+  "$coffer" kbs --url "https://localhost:$port" "${admin[@]}" get-resource-policy
+expect 3 tls_untrusted "--ca-file FILE" -- \
+  "$coffer" kbs --url "https://localhost:$port" attest --tee sample
+# With the CA, and a trailing '/' on the URL (it used to make admin paths start with //).
+expect 0 "updated to the built-in development policy" -- \
+  "$coffer" kbs --url "https://localhost:$port/" --ca-file "$work/ca.pem" "${admin[@]}" \
+  set-attestation-policy --builtin development
+expect 0 "package policy" -- \
+  "$coffer" kbs --url "https://localhost:$port//" --ca-file "$work/ca.pem" "${admin[@]}" \
+  get-attestation-policy
+# --insecure skips verification (development only).
+expect 0 "package policy" -- \
+  "$coffer" kbs --url "https://localhost:$port" --insecure "${admin[@]}" get-attestation-policy
+# Not found on the KBS: 6.
+expect 6 "KBS answered 404" -- \
+  "$coffer" kbs --url "https://localhost:$port" --ca-file "$work/ca.pem" "${admin[@]}" \
+  get-reference-value no.such.name
+# http:// to the HTTPS port: the server drops the connection; the hint says https://.
+expect 3 empty_reply "use an https:// URL" -- \
+  "$coffer" kbs --url "http://localhost:$port" "${admin[@]}" get-resource-policy
+# A missing CA file is a usage error naming the file, before anything is sent.
+expect 2 "--ca-file" "$work/missing-ca.pem" "does not exist" -- \
+  "$coffer" kbs --url "https://localhost:$port" --ca-file "$work/missing-ca.pem" "${admin[@]}" \
+  get-resource-policy
+# A URL needs a scheme.
+expect 2 "needs a scheme" -- \
+  "$coffer" kbs --url "localhost:$port" "${admin[@]}" get-resource-policy
+# A command-line error is a usage error (2), not CLI11's 105-109.
+expect 2 "--no-such-option" -- "$coffer" kbs --no-such-option get-resource-policy
+expect 2 "A subcommand is required" -- "$coffer" kbs
+
+if [[ $failures -ne 0 ]]; then
+  echo "cli_https: $failures failure(s)" >&2
+  exit 1
+fi
+echo "cli_https: ok"
