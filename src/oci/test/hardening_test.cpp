@@ -273,7 +273,7 @@ TEST(MacFirst, DecryptCommandRefusesTheForgedLayer) {
   auto r = tool({"decrypt", "oci:" + img.layout.string() + ":v1",
                  "oci:" + (tmp.path() / "dec").string() + ":v1", "--key",
                  (tmp.path() / "k.pem").string()});
-  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("hmac_mismatch"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "dec"));
 }
@@ -431,7 +431,7 @@ TEST(CopyDestination, FailedDecryptCommandLeavesNoLayout) {
   auto dec = tool({"decrypt", "oci:" + (tmp.path() / "enc").string() + ":v1",
                    "oci:" + (tmp.path() / "dec").string() + ":v1", "--key",
                    (tmp.path() / "other.pem").string()});
-  EXPECT_EQ(dec.exit_code, 2);
+  EXPECT_EQ(dec.exit_code, 1);
   EXPECT_NE(dec.output.find("decrypt_failed"), std::string::npos) << dec.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "dec"));
 }
@@ -534,7 +534,7 @@ TEST(RequireEncrypted, CliRefusesPlaintextLayers) {
   testing::write_image(tmp.path() / "img", "v1", {testing::sample_layer('p', 100)});
   auto unpack =
       tool({"unpack", "oci:" + p("img") + ":v1", "--rootfs", p("root"), "--require-encrypted"});
-  EXPECT_EQ(unpack.exit_code, 2) << unpack.output;
+  EXPECT_EQ(unpack.exit_code, 1) << unpack.output;
   EXPECT_NE(unpack.output.find("layer_not_encrypted"), std::string::npos) << unpack.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "root"));
 
@@ -542,13 +542,13 @@ TEST(RequireEncrypted, CliRefusesPlaintextLayers) {
   ASSERT_TRUE(write_file_atomic(tmp.path() / "k.pem", as_bytes(key.private_pem().value())));
   auto dec = tool({"decrypt", "oci:" + p("img") + ":v1", "oci:" + p("dec") + ":v1", "--key",
                    p("k.pem"), "--require-encrypted"});
-  EXPECT_EQ(dec.exit_code, 2) << dec.output;
+  EXPECT_EQ(dec.exit_code, 1) << dec.output;
   EXPECT_NE(dec.output.find("layer_not_encrypted"), std::string::npos) << dec.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "dec"));
 
   auto copy =
       tool({"copy", "oci:" + p("img") + ":v1", "oci:" + p("copy") + ":v1", "--require-encrypted"});
-  EXPECT_EQ(copy.exit_code, 2) << copy.output;
+  EXPECT_EQ(copy.exit_code, 1) << copy.output;
   EXPECT_NE(copy.output.find("layer_not_encrypted"), std::string::npos) << copy.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "copy"));
 }
