@@ -259,8 +259,12 @@ void run_verify(const VerifyOptions& o) {
     out["status"] = claims.error().code;
     out["error"] = claims.error().message;
     std::cout << out.dump(2) << "\n";
-    // Rejected (1), unless the verifier could not fetch collateral it needed (3 or 4).
-    ExitCode code = exit_code_for(claims.error().code);
+    // Rejected (1), unless the verifier could not fetch collateral it needed (3 or 4). The DCAP
+    // verifier wraps its collateral source's error: "collateral_unavailable", "<code>: ...".
+    const Error& e = claims.error();
+    ExitCode code = exit_code_for(e.code == "collateral_unavailable"
+                                      ? std::string_view(e.message).substr(0, e.message.find(':'))
+                                      : std::string_view(e.code));
     if (code != ExitCode::kUnreachable && code != ExitCode::kRemoteError) code = ExitCode::kRefused;
     throw CLI::RuntimeError(static_cast<int>(code));
   }

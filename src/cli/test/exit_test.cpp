@@ -280,6 +280,15 @@ TEST_F(CofferExe, MultiValueOptionsLeaveThePositionals) {
   EXPECT_TRUE(contains(two.output, "manifest_unknown")) << two.output;
 }
 
+TEST_F(CofferExe, KbsUrlOfImageEncryptNeedsAScheme) {
+  auto r = run({"image", "encrypt", "oci:" + (dir_.path / "a").string() + ":v1",
+                "oci:" + (dir_.path / "b").string() + ":v1", "--kbs-key", "kbs:///r/t/g",
+                "--kbs-url", "127.0.0.1:8080", "--admin-key", admin_key()});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(contains(r.output, "'127.0.0.1:8080' needs a scheme")) << r.output;
+  EXPECT_FALSE(fs::exists(dir_.path / "b"));
+}
+
 TEST_F(CofferExe, SimExitCodes) {
   fs::create_directories(dir_.path / "sim");
   ASSERT_TRUE(write_file_atomic(dir_.path / "sim/sim.json", as_bytes("{}")));
