@@ -156,7 +156,28 @@ std::string hint_for(const Error& e, Peer peer) {
   return {};
 }
 
-std::string printable(std::string_view text) { return printable_excerpt(text, kMaxPrinted); }
+std::string printable(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  const std::string_view kept = text.substr(0, kMaxPrinted);
+  std::string out;
+  out.reserve(kept.size() + 8);
+  for (std::size_t start = 0; start <= kept.size();) {
+    // Lines stay lines (a Rego explanation is several), indented so that no received line can
+    // pass for one of ours; tabs stay; everything else that is not printable ASCII is \xNN.
+    const std::size_t end = std::min(kept.find('\n', start), kept.size());
+    const std::string_view line = kept.substr(start, end - start);
+    for (std::size_t i = 0; i < line.size();) {
+      const std::size_t tab = std::min(line.find('\t', i), line.size());
+      out += printable_excerpt(line.substr(i, tab - i), tab - i);
+      if (tab < line.size()) out += '\t';
+      i = tab + 1;
+    }
+    if (end < kept.size()) out += "\n    ";
+    start = end + 1;
+  }
+  if (text.size() > kMaxPrinted) out += "...";
+  return out;
+}
 
 void fail(std::string_view prefix, const Error& e, Peer peer) {
   std::cerr << prefix << ": " << printable(e.code) << ": " << printable(e.message) << "\n";

@@ -51,8 +51,9 @@ std::string kbs_status_code(int status);
 // What to do about `e`, naming real options; empty when there is nothing useful to add.
 std::string hint_for(const Error& e, Peer peer);
 
-// Text that came from files or the network, safe to print: printable ASCII kept, everything else
-// (control characters, escape sequences, non-ASCII) as \xNN, at most 4 KiB.
+// Text that came from files or the network, safe to print: printable ASCII and tabs kept, line
+// breaks kept with the next line indented by 4 spaces, everything else (control characters,
+// escape sequences, non-ASCII) as \xNN; at most 4 KiB, trailing line breaks dropped.
 std::string printable(std::string_view text);
 
 // Prints "<prefix>: <code>: <message>" and the hint to stderr, then leaves the command with the

@@ -68,7 +68,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 bool plain_ascii(const std::string& s) {
   return std::ranges::all_of(s, [](char c) {
     const auto b = static_cast<unsigned char>(c);
-    return b == '\n' || (b >= 0x20 && b < 0x7F);
+    return b == '\n' || b == '\t' || (b >= 0x20 && b < 0x7F);
   });
 }
 
@@ -125,7 +125,11 @@ TEST(ExitTable, TerminalSafeTextAndPrintable) {
   EXPECT_FALSE(
       is_terminal_safe("\xc2\x9b"
                        "31m"));  // C1 CSI
-  EXPECT_EQ(printable("a\x1b[31mb\n"), "a\\x1b[31mb\\x0a");
+  EXPECT_EQ(printable("a\x1b[31mb\n"), "a\\x1b[31mb");
+  // lines stay lines, indented: a received line cannot pass for "coffer ...: " or "hint: "
+  EXPECT_EQ(printable("rule failed:\n\tx == 1\r\nhint: fake"),
+            "rule failed:\n    \tx == 1\\x0d\n    hint: fake");
+  EXPECT_EQ(printable("\xc3\xa9\\"), "\\xc3\\xa9\\x5c");
   EXPECT_EQ(printable(std::string(5000, 'x')).size(), 4096u + 3);
 }
 
