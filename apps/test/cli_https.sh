@@ -64,6 +64,9 @@ certificate = "tls.crt"
 [admin]
 auth_public_keys = ["admin.key.pub"]
 
+[attestation_service.verifier.sample]
+enabled = true
+
 [storage_backend]
 type = "sqlite"
 path = "trustee.db"
@@ -119,6 +122,22 @@ expect 2 "needs a scheme" -- \
 # A command-line error is a usage error (2), not CLI11's 105-109.
 expect 2 "--no-such-option" -- "$coffer" kbs --no-such-option get-resource-policy
 expect 2 "A subcommand is required" -- "$coffer" kbs
+
+# A binary resource is not written to a terminal (escape sequences would reach it) unless asked.
+kbs=(--url "https://localhost:$port" --ca-file "$work/ca.pem" "${admin[@]}")
+"$coffer" kbs "${kbs[@]}" set-attestation-policy --builtin development > /dev/null
+"$coffer" kbs "${kbs[@]}" set-reference-value sample.svn 1 > /dev/null
+"$coffer" kbs "${kbs[@]}" set-resource-policy --allow-affirming > /dev/null
+printf '\033]0;owned\007\377\000' > "$work/secret.bin"
+"$coffer" kbs "${kbs[@]}" set-resource --path default/key/bin --file "$work/secret.bin" > /dev/null
+on_tty() {  # runs the command with stdout and stderr on a pseudo-terminal
+  /usr/bin/python3 -c 'import os, pty, sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))' "$@"
+}
+expect 2 "the resource is binary and stdout is a terminal: pass --out FILE" -- \
+  on_tty "$coffer" kbs "${kbs[@]}" get-resource --tee sample --path default/key/bin
+expect 0 -- "$coffer" kbs "${kbs[@]}" get-resource --tee sample --path default/key/bin \
+  --out "$work/got.bin"
+cmp -s "$work/secret.bin" "$work/got.bin" || { echo "FAIL: resource bytes differ" >&2; failures=$((failures + 1)); }
 
 if [[ $failures -ne 0 ]]; then
   echo "cli_https: $failures failure(s)" >&2
