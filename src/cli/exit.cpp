@@ -143,6 +143,11 @@ std::string hint_for(const Error& e, Peer peer) {
     return "the server does not speak TLS on this port: use an http:// URL";
   }
   if (c == "empty_reply") {
+    if (peer == Peer::kRegistry) {
+      return "the registry closed the connection without answering: if it serves HTTPS on this "
+             "port, do not name it in " +
+             std::string(kInsecureRegistryOption.substr(0, kInsecureRegistryOption.find(' ')));
+    }
     return "the server closed the connection without answering: if it serves HTTPS on this port, "
            "use an https:// URL";
   }

@@ -143,6 +143,9 @@ TEST(ExitTable, HintsNameTheOptionsOfThePeer) {
       contains(hint_for({"tls_wrong_version", ""}, Peer::kRegistry), "--insecure-registry"));
   EXPECT_TRUE(contains(hint_for({"tls_wrong_version", ""}, Peer::kKbs), "http://"));
   EXPECT_TRUE(contains(hint_for({"empty_reply", ""}, Peer::kKbs), "https://"));
+  EXPECT_EQ(hint_for({"empty_reply", ""}, Peer::kRegistry),
+            "the registry closed the connection without answering: if it serves HTTPS on this "
+            "port, do not name it in --insecure-registry");
   auto key = hint_for({"missing_decryption_key", ""}, Peer::kRegistry);
   EXPECT_TRUE(contains(key, "--key PRIVATE.pem")) << key;
   EXPECT_TRUE(contains(key, "--kbs-key-file")) << key;
@@ -255,6 +258,12 @@ TEST_F(CofferExe, SelfSignedRegistrySuggestsCaFile) {
                       (dir_.path / "cert.pem").string()});
   EXPECT_EQ(with_ca.exit_code, 6) << with_ca.output;
   EXPECT_TRUE(contains(with_ca.output, "manifest_unknown")) << with_ca.output;
+  // Plain HTTP to it (--insecure-registry): it hangs up; the hint says why.
+  auto plain = run({"image", "inspect", ref, "--authfile", auth, "--insecure-registry",
+                    "127.0.0.1:" + std::to_string(s.port)});
+  EXPECT_EQ(plain.exit_code, 3) << plain.output;
+  EXPECT_TRUE(contains(plain.output, "empty_reply")) << plain.output;
+  EXPECT_TRUE(contains(plain.output, "do not name it in --insecure-registry")) << plain.output;
   // A missing CA file is a usage error naming it.
   auto missing = run({"image", "inspect", ref, "--ca-file", (dir_.path / "none.pem").string()});
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
