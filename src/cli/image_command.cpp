@@ -143,7 +143,6 @@ crypt::DecryptConfig decrypt_config(const std::string& cmd, const Options& o) {
   }
   std::shared_ptr<KbsKeyFetcher> fetcher;
   if (!o.kbs.url.empty()) fetcher = std::make_shared<KbsKeyFetcher>(o.kbs, o.attest);
-  if (keys.empty() && !fetcher) return dc;
   dc.key_provider = [keys, fetcher](const std::string& kid) -> Result<Bytes> {
     if (auto it = keys.find(kid); it != keys.end()) return it->second;
     if (fetcher) return fetcher->fetch(kid);

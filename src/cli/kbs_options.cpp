@@ -15,16 +15,16 @@ void add_kbs_connection_options(CLI::App* app, KbsConnection& c, bool admin, boo
     return short_aliases ? prefixed + "," + short_name : prefixed;
   };
   app->add_option(names("--kbs-url", "--url"), c.url,
-                  "KBS base URL, e.g. https://kbs.example:8080 (env COFFER_KBS_URL)")
+                  "KBS base URL, e.g. https://kbs.example:8080")
       ->envname("COFFER_KBS_URL");
   app->add_option(names("--kbs-ca-file", "--ca-file"), c.ca_file,
-                  "PEM CA bundle for an https KBS (env COFFER_KBS_CA_FILE)")
+                  "PEM CA bundle for an https KBS")
       ->envname("COFFER_KBS_CA_FILE");
   app->add_flag(names("--kbs-insecure", "--insecure"), c.insecure,
                 "skip the KBS's TLS certificate verification (development only)");
   if (admin) {
     app->add_option(names("--kbs-admin-key", "--admin-key"), c.admin_key,
-                    "KBS admin private key, Ed25519 or P-256 PEM (env COFFER_KBS_ADMIN_KEY)")
+                    "KBS admin private key, Ed25519 or P-256 PEM")
         ->envname("COFFER_KBS_ADMIN_KEY");
   }
 }
