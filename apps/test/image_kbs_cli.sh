@@ -117,6 +117,18 @@ coffer kbs set-resource-policy --allow-affirming > /dev/null
 expect 2 "give --kbs-key-file kbs:///default/image-key/app=FILE, or --kbs-url" \
   env -u COFFER_KBS_URL "$BIN/coffer" image unpack --insecure-policy oci:enc:v1 --rootfs r4
 
+echo "== item 7: --tls-verify=false reaches an HTTP registry, as in skopeo"
+start_registry
+cd "$work"
+expect 2 "tls_error" "$BIN/coffer" image copy --insecure-policy -q oci:enc:v1 \
+  "docker://$REGISTRY/app:v1"
+coffer image copy --insecure-policy -q --tls-verify=false oci:enc:v1 "docker://$REGISTRY/app:v1" \
+  > /dev/null 2> push.err
+grep -qF "does not speak TLS" push.err || { cat push.err; fail "no HTTP fallback warning"; }
+coffer image unpack --insecure-policy -q --tls-verify=false "docker://$REGISTRY/app:v1" \
+  --rootfs r9 "${tee_opts[@]}"
+[[ $(cat r9/hello) == "hello from the image" ]] || fail "pull + attest + unpack"
+
 echo "== item 10: the policy.json default"
 expect 2 "no --policy given and no system policy $work/none.json" \
   env COFFER_CONTAINERS_POLICY="$work/none.json" "$BIN/coffer" image unpack oci:img:v1 --rootfs r5

@@ -2,7 +2,10 @@
 Usage: keygen_tty.py COFFER WORKDIR (writes WORKDIR/tty.key with password 's3cret pass')."""
 import os
 import pty
+import select
+import signal
 import sys
+import time
 
 coffer, work = sys.argv[1], sys.argv[2]
 
@@ -14,7 +17,12 @@ def run(prefix, answers):
         os.execve(coffer, [coffer, "image", "keygen", "--output-key-prefix", prefix], env)
     out = b""
     pending = list(answers)
+    deadline = time.monotonic() + 30
     while True:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            raise SystemExit("keygen did not finish; output so far: " + out.decode(errors="replace"))
         try:
             chunk = os.read(fd, 1024)
         except OSError:

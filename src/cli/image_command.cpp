@@ -216,11 +216,12 @@ std::string prompt_password(const std::string& cmd, const std::string& prompt) {
   termios quiet = saved;
   quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
   quiet.c_lflag |= ECHONL;
+  // echo off before the prompt shows, so that nothing typed after it is echoed or discarded
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
   std::cerr << prompt << std::flush;
-  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   std::string line;
   bool got = static_cast<bool>(std::getline(std::cin, line));
-  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
   if (!got) die(cmd, Error{"bad_argument", "no password entered"});
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
@@ -384,7 +385,8 @@ void add_common(CLI::App* c, Options& o) {
   c->add_option("--authfile", o.common.authfile, "auth.json with registry credentials");
   c->add_option("--insecure-registry", o.common.insecure, "registry host:port spoken to over HTTP");
   c->add_option("--registry-ca-file", o.common.ca_file, "PEM CA bundle for registry TLS");
-  c->add_option("--tls-verify", o.common.tls_verify, "verify registry TLS certificates")
+  c->add_option("--tls-verify", o.common.tls_verify, "verify registry TLS certificates; false (as in skopeo) also allows a registry "
+                 "that speaks plain HTTP")
       ->default_val(true);
   c->add_option("--platform", o.common.platform, "os/arch[/variant] to pick from an index");
   c->add_option("--spool-dir", o.common.spool_dir, "directory for temporary blob files");
