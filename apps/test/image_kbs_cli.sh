@@ -123,8 +123,7 @@ cd "$work"
 expect 2 "tls_error" "$BIN/coffer" image copy --insecure-policy -q oci:enc:v1 \
   "docker://$REGISTRY/app:v1"
 coffer image copy --insecure-policy -q --tls-verify=false oci:enc:v1 "docker://$REGISTRY/app:v1" \
-  > /dev/null 2> push.err
-grep -qF "does not speak TLS" push.err || { cat push.err; fail "no HTTP fallback warning"; }
+  > /dev/null
 coffer image unpack --insecure-policy -q --tls-verify=false "docker://$REGISTRY/app:v1" \
   --rootfs r9 "${tee_opts[@]}"
 [[ $(cat r9/hello) == "hello from the image" ]] || fail "pull + attest + unpack"

@@ -44,8 +44,8 @@ struct Options {
   std::string src, dst, image, bundle, rootfs, policy, lookaside, key, password_file;
   std::string identity, prefix = "cosign", kbs_key_out, kbs_key_in;
   std::vector<std::string> recipients, decrypt_keys, kbs_key_files;
-  KbsConnection kbs;       // --kbs-url, --kbs-ca-file, --kbs-insecure, --kbs-admin-key
-  KbsAttestation attest;   // --tee, --quote-service, --init-data
+  KbsConnection kbs;      // --kbs-url, --kbs-ca-file, --kbs-insecure, --kbs-admin-key
+  KbsAttestation attest;  // --tee, --quote-service, --init-data
   bool all = false, raw = false, config = false, allow_devices = false, keep_privileges = false;
   bool quiet = false, insecure_policy = false;
   std::uint64_t max_layer_size = unpack::kDefaultMaxLayerBytes;
@@ -183,8 +183,9 @@ crypt::EncryptConfig encrypt_config(const std::string& cmd, const Options& o) {
   // written to --kbs-key-out when given; a new key must end up in at least one of the two.
   bool do_register = !o.kbs.admin_key.empty();
   if (do_register && o.kbs.url.empty()) {
-    die(cmd, Error{"bad_argument",
-                   "registering the key needs --kbs-url URL (or COFFER_KBS_URL) with the admin key"});
+    die(cmd,
+        Error{"bad_argument",
+              "registering the key needs --kbs-url URL (or COFFER_KBS_URL) with the admin key"});
   }
   crypt::KbsRecipient kr{kid, {}};
   if (!o.kbs_key_in.empty()) {
@@ -385,8 +386,9 @@ void add_common(CLI::App* c, Options& o) {
   c->add_option("--authfile", o.common.authfile, "auth.json with registry credentials");
   c->add_option("--insecure-registry", o.common.insecure, "registry host:port spoken to over HTTP");
   c->add_option("--registry-ca-file", o.common.ca_file, "PEM CA bundle for registry TLS");
-  c->add_option("--tls-verify", o.common.tls_verify, "verify registry TLS certificates; false (as in skopeo) also allows a registry "
-                 "that speaks plain HTTP")
+  c->add_option("--tls-verify", o.common.tls_verify,
+                "verify registry TLS certificates; false (as in skopeo) also allows a registry "
+                "that speaks plain HTTP")
       ->default_val(true);
   c->add_option("--platform", o.common.platform, "os/arch[/variant] to pick from an index");
   c->add_option("--spool-dir", o.common.spool_dir, "directory for temporary blob files");
@@ -449,7 +451,8 @@ void add_image_command(CLI::App& app) {
   auto* copy_tee = copy->get_option("--tee");
   copy->callback([o, copy_tee] {
     // Decrypting: JWE keys, kbs:/// key files, or --tee to fetch kbs:/// keys by attesting.
-    bool decrypting = !o->decrypt_keys.empty() || !o->kbs_key_files.empty() || copy_tee->count() > 0;
+    bool decrypting =
+        !o->decrypt_keys.empty() || !o->kbs_key_files.empty() || copy_tee->count() > 0;
     if (!o->recipients.empty() && !o->kbs_key_files.empty() && o->decrypt_keys.empty()) {
       die("copy", Error{"bad_argument",
                         "--kbs-key-file gives decryption keys (kbs:///...=FILE); to encrypt with "
@@ -541,8 +544,8 @@ void add_image_command(CLI::App& app) {
   keygen->add_option("--password-file", o->password_file,
                      "password file (else COSIGN_PASSWORD, else asked twice on the terminal)");
   keygen->callback([o] {
-    auto pair =
-        must("keygen", sign::generate_cosign_key_pair(read_password("keygen", o->password_file, true)));
+    auto pair = must(
+        "keygen", sign::generate_cosign_key_pair(read_password("keygen", o->password_file, true)));
     must("keygen", write_file_atomic(o->prefix + ".key", as_bytes(pair.private_pem), 0600));
     must("keygen", write_file_atomic(o->prefix + ".pub", as_bytes(pair.public_pem), 0644));
     std::cerr << "wrote " << o->prefix << ".key and " << o->prefix << ".pub\n";

@@ -14,11 +14,9 @@ void add_kbs_connection_options(CLI::App* app, KbsConnection& c, bool admin, boo
   auto names = [short_aliases](const std::string& prefixed, const std::string& short_name) {
     return short_aliases ? prefixed + "," + short_name : prefixed;
   };
-  app->add_option(names("--kbs-url", "--url"), c.url,
-                  "KBS base URL, e.g. https://kbs.example:8080")
+  app->add_option(names("--kbs-url", "--url"), c.url, "KBS base URL, e.g. https://kbs.example:8080")
       ->envname("COFFER_KBS_URL");
-  app->add_option(names("--kbs-ca-file", "--ca-file"), c.ca_file,
-                  "PEM CA bundle for an https KBS")
+  app->add_option(names("--kbs-ca-file", "--ca-file"), c.ca_file, "PEM CA bundle for an https KBS")
       ->envname("COFFER_KBS_CA_FILE");
   app->add_flag(names("--kbs-insecure", "--insecure"), c.insecure,
                 "skip the KBS's TLS certificate verification (development only)");
@@ -47,7 +45,7 @@ net::HttpClientOptions kbs_http_options(const KbsConnection& c) {
 }
 
 Result<guest::aa::KbsClientOptions> kbs_client_options(const KbsConnection& c,
-                                                      const KbsAttestation& a) {
+                                                       const KbsAttestation& a) {
   guest::aa::KbsClientOptions o;
   o.ca_file = c.ca_file;
   o.insecure = c.insecure;
@@ -69,8 +67,7 @@ Result<std::string> kbs_admin_token(const std::string& admin_key_path) {
 Status kbs_set_resource(const KbsConnection& c, std::string_view path, const Bytes& value) {
   auto token = COFFER_TRY(kbs_admin_token(c.admin_key));
   net::HttpClient client(kbs_http_options(c));
-  net::ClientRequest req{.method = "POST",
-                         .url = c.url + "/kbs/v0/resource/" + std::string(path)};
+  net::ClientRequest req{.method = "POST", .url = c.url + "/kbs/v0/resource/" + std::string(path)};
   req.headers.set("Authorization", "Bearer " + token);
   req.headers.set("Content-Type", "application/octet-stream");
   req.body = to_string(value);

@@ -53,7 +53,7 @@ net::HttpClientOptions kbs_http_options(const KbsConnection& c);
 
 // The KbsClient options (CA file, insecure, the init-data TOML read from its file).
 Result<guest::aa::KbsClientOptions> kbs_client_options(const KbsConnection& c,
-                                                      const KbsAttestation& a);
+                                                       const KbsAttestation& a);
 
 // A short-lived (5 minutes) admin bearer JWT signed by the key in `admin_key_path`.
 // "bad_key" if the file is not a private key PEM.

@@ -227,7 +227,7 @@ class RegistryClient::Impl {
         // skopeo's --tls-verify=false: a registry that does not speak TLS at all is then spoken
         // to over plain HTTP (decided once, on the first request to it).
         std::string http_base = "http://" + ref_.api_host();
-        spdlog::warn("registry {} does not speak TLS ({}); using HTTP as --tls-verify=false allows",
+        spdlog::info("registry {} does not speak TLS ({}); using HTTP as --tls-verify=false allows",
                      ref_.registry, resp.error().message);
         req.url = http_base + req.url.substr(base_.size());
         base_ = http_base;
