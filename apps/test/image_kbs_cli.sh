@@ -113,9 +113,12 @@ expect 2 "PolicyDeny" "$BIN/coffer" image unpack --insecure-policy -q oci:enc:v1
   "${tee_opts[@]}"
 [[ ! -e r3 ]] || fail "rootfs written without the key"
 coffer kbs set-resource-policy --allow-affirming > /dev/null
-# no KBS URL and no key file: the error names the options
-expect 2 "give --kbs-key-file kbs:///default/image-key/app=FILE, or --kbs-url" \
+# no KBS URL and no key file: no key at all; a key file for another kid: the error names options
+expect 2 "missing_decryption_key" \
   env -u COFFER_KBS_URL "$BIN/coffer" image unpack --insecure-policy oci:enc:v1 --rootfs r4
+expect 2 "give --kbs-key-file kbs:///default/image-key/app=FILE, or --kbs-url" \
+  env -u COFFER_KBS_URL "$BIN/coffer" image unpack --insecure-policy oci:enc:v1 --rootfs r4 \
+  --kbs-key-file kbs:///default/other/k=app.key
 
 echo "== item 7: --tls-verify=false reaches an HTTP registry, as in skopeo"
 start_registry
