@@ -61,7 +61,7 @@ measure() {  # name, command...
 }
 
 echo "== decrypt + verify (oci -> oci)"
-measure "coffer image decrypt" "$TOOL" image decrypt oci:enc:v1 oci:dec-coffer:v1 --key priv.pem
+measure "coffer image decrypt" "$TOOL" image decrypt oci:enc:v1 oci:dec-coffer:v1 --decryption-key priv.pem
 if [ -n "${COMPARE_TOOL:-}" ]; then
   measure "coffer image decrypt (COMPARE_TOOL)" "$COMPARE_TOOL" image decrypt oci:enc:v1 \
     oci:dec-compare:v1 --key priv.pem
@@ -80,7 +80,7 @@ docker-registry serve reg.yml >reg.log 2>&1 & REG_PID=$!
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.05; done
 skopeo copy --dest-tls-verify=false oci:enc:v1 "docker://127.0.0.1:$PORT/bench/enc:v1" >/dev/null
 measure "coffer image unpack (pull+decrypt+unpack)" "$TOOL" image unpack \
-  "docker://127.0.0.1:$PORT/bench/enc:v1" --rootfs rootfs-coffer --key priv.pem \
+  "docker://127.0.0.1:$PORT/bench/enc:v1" --rootfs rootfs-coffer --decryption-key priv.pem --insecure-policy \
   --insecure-registry "127.0.0.1:$PORT" --spool-dir "$W"
 if [ -n "${COMPARE_TOOL:-}" ]; then
   measure "coffer image unpack (COMPARE_TOOL)" "$COMPARE_TOOL" image unpack \

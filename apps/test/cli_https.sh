@@ -91,9 +91,9 @@ admin=(--admin-key "$work/admin.key")
 
 # The CA is unknown: unreachable (3), and the hint names the KBS CA option, for the admin API
 # and for the attestation client alike.
-expect 3 tls_untrusted "hint: the KBS's certificate is not trusted" "--ca-file FILE" "--insecure" -- \
+expect 3 tls_untrusted "hint: the KBS's certificate is not trusted" "--kbs-ca-file FILE" "--kbs-insecure" -- \
   "$coffer" kbs --url "https://localhost:$port" "${admin[@]}" get-resource-policy
-expect 3 tls_untrusted "--ca-file FILE" -- \
+expect 3 tls_untrusted "--kbs-ca-file FILE" -- \
   "$coffer" kbs --url "https://localhost:$port" attest --tee sample
 # With the CA, and a trailing '/' on the URL (it used to make admin paths start with //).
 expect 0 "updated to the built-in development policy" -- \
@@ -113,7 +113,7 @@ expect 6 "KBS answered 404" -- \
 expect 3 empty_reply "use an https:// URL" -- \
   "$coffer" kbs --url "http://localhost:$port" "${admin[@]}" get-resource-policy
 # A missing CA file is a usage error naming the file, before anything is sent.
-expect 2 "--ca-file" "$work/missing-ca.pem" "does not exist" -- \
+expect 2 "ca-file" "$work/missing-ca.pem" "does not exist" -- \
   "$coffer" kbs --url "https://localhost:$port" --ca-file "$work/missing-ca.pem" "${admin[@]}" \
   get-resource-policy
 # A URL needs a scheme.

@@ -14,12 +14,12 @@ namespace coffer::cli {
 namespace {
 
 // The option names the hints give. When an option is renamed, change it here only.
-constexpr std::string_view kKbsCaOption = "--ca-file";
-constexpr std::string_view kKbsInsecureOption = "--insecure";
-constexpr std::string_view kRegistryCaOption = "--ca-file";
+constexpr std::string_view kKbsCaOption = "--kbs-ca-file";
+constexpr std::string_view kKbsInsecureOption = "--kbs-insecure";
+constexpr std::string_view kRegistryCaOption = "--registry-ca-file";
 constexpr std::string_view kRegistryNoVerifyOption = "--tls-verify=false";
 constexpr std::string_view kInsecureRegistryOption = "--insecure-registry HOST[:PORT]";
-constexpr std::string_view kJweKeyOption = "--key PRIVATE.pem (copy: --decrypt)";
+constexpr std::string_view kJweKeyOption = "--decryption-key PRIVATE.pem";
 constexpr std::string_view kKbsKeyFileOption = "--kbs-key-file kbs:///REPO/TYPE/TAG=FILE";
 
 constexpr std::size_t kMaxPrinted = 4096;

@@ -1,5 +1,6 @@
 #include "cli/image_command.h"
 
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <memory>
 
 #include "cli/exit.h"
+#include "cli/kbs_options.h"
 #include "core/file.h"
 #include "crypto/random.h"
 #include "jose/jwt.h"
@@ -39,10 +41,12 @@ struct Common {
 struct Options {
   Common common;
   std::string src, dst, image, bundle, rootfs, policy, lookaside, key, password_file;
-  std::string identity, prefix = "cosign", kbs_url, admin_key, kbs_key_out;
+  std::string identity, prefix = "cosign", kbs_key_out, kbs_key_in;
   std::vector<std::string> recipients, decrypt_keys, kbs_key_files;
-  std::string kbs_key, kbs_key_file;
+  KbsConnection kbs;      // --kbs-url, --kbs-ca-file, --kbs-insecure, --kbs-admin-key
+  KbsAttestation attest;  // --tee, --quote-service, --init-data
   bool all = false, raw = false, config = false, allow_devices = false, keep_privileges = false;
+  bool quiet = false, insecure_policy = false;
   std::uint64_t max_layer_size = unpack::kDefaultMaxLayerBytes;
   std::uint64_t max_image_size = unpack::kDefaultMaxImageBytes;
   bool require_encrypted = false;
@@ -83,14 +87,16 @@ std::string mib(double bytes) {
   return buf;
 }
 
-// Per-layer progress on stderr: a live line on a terminal, a plain line per layer otherwise.
-ProgressFn progress_printer() {
+// Per-layer progress on stderr: a live line on a terminal, a plain line per layer otherwise;
+// nothing with --quiet. The config blob is not a layer and is not listed.
+ProgressFn progress_printer(const Options& o) {
+  if (o.quiet) return nullptr;
   bool tty = ::isatty(STDERR_FILENO) != 0;
   auto start =
       std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
   auto last = std::make_shared<std::string>();
   return [tty, start, last](const LayerProgress& p) {
-    if (p.action == "config") return;
+    if (p.is_config) return;
     if (*last != p.digest) {
       *last = p.digest;
       *start = std::chrono::steady_clock::now();
@@ -122,47 +128,29 @@ crypt::KbsRecipient parse_kbs_key_file(const std::string& cmd, const std::string
   return {spec.substr(0, eq), must(cmd, read_file(spec.substr(eq + 1), 4096))};
 }
 
+// Decryption keys: JWE private keys (--decryption-key), kbs:/// keys from files
+// (--kbs-key-file KID=FILE) and, with a KBS URL, every other kbs:/// key fetched by attesting
+// (--tee, --quote-service) through the attestation agent's KBS client, as the agent does.
 crypt::DecryptConfig decrypt_config(const std::string& cmd, const Options& o) {
   crypt::DecryptConfig dc;
   for (const auto& k : o.decrypt_keys) dc.jwe_keys.push_back(load_pem_key(cmd, k));
-  if (!o.kbs_key_files.empty()) {
-    std::map<std::string, Bytes> keys;
-    for (const auto& spec : o.kbs_key_files) {
-      auto r = parse_kbs_key_file(cmd, spec);
-      keys[r.kid] = r.key;
-    }
-    dc.key_provider = [keys](const std::string& kid) -> Result<Bytes> {
-      auto it = keys.find(kid);
-      if (it == keys.end()) return make_error("not_found", "no key file given for " + kid);
-      return it->second;
-    };
+  std::map<std::string, Bytes> keys;
+  for (const auto& spec : o.kbs_key_files) {
+    auto r = parse_kbs_key_file(cmd, spec);
+    keys[r.kid] = r.key;
   }
+  std::shared_ptr<KbsKeyFetcher> fetcher;
+  if (!o.kbs.url.empty()) fetcher = std::make_shared<KbsKeyFetcher>(o.kbs, o.attest);
+  // no provider at all: the image's kbs:/// layers fail as missing_decryption_key
+  if (keys.empty() && !fetcher) return dc;
+  dc.key_provider = [keys, fetcher](const std::string& kid) -> Result<Bytes> {
+    if (auto it = keys.find(kid); it != keys.end()) return it->second;
+    if (fetcher) return fetcher->fetch(kid);
+    return make_error("not_found", "no key for " + kid + ": give --kbs-key-file " + kid +
+                                       "=FILE, or --kbs-url URL (and --tee) to fetch it by "
+                                       "attesting");
+  };
   return dc;
-}
-
-// POSTs the key to coffer-trustee's admin resource endpoint with a short-lived admin JWT.
-Status register_kbs_key(const std::string& url, const std::string& admin_key_path,
-                        const crypt::KbsRecipient& r) {
-  auto text = COFFER_TRY(read_text_file(admin_key_path, 1 << 20));
-  auto key = COFFER_TRY(crypto::Key::from_pem(text));
-  jose::JwsAlg alg =
-      key.type() == crypto::KeyType::kEd25519 ? jose::JwsAlg::kEdDSA : jose::JwsAlg::kES256;
-  auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-                 .count();
-  auto token = COFFER_TRY(jose::jwt_sign(Json{{"iat", now}, {"exp", now + 600}}, key, alg));
-  net::HttpClient client;
-  net::ClientRequest req{.method = "POST", .url = url + "/kbs/v0/resource/" + r.kid.substr(7)};
-  req.headers.set("Authorization", "Bearer " + token);
-  req.headers.set("Content-Type", "application/octet-stream");
-  req.body = to_string(r.key);
-  auto resp = COFFER_TRY(client.request(req));
-  if (resp.status / 100 != 2) {
-    return make_error(kbs_status_code(resp.status), "registering " + r.kid + ": HTTP " +
-                                                        std::to_string(resp.status) + " " +
-                                                        resp.body.substr(0, 300));
-  }
-  return ok();
 }
 
 crypt::EncryptConfig encrypt_config(const std::string& cmd, const Options& o) {
@@ -176,42 +164,88 @@ crypt::EncryptConfig encrypt_config(const std::string& cmd, const Options& o) {
       die(cmd, Error{"bad_argument", "recipient '" + r + "' is not jwe:FILE or kbs:///..."});
     }
   }
-  std::string kid = o.kbs_key;
+  std::string kid;
   for (const auto& r : o.recipients) {
-    if (r.starts_with("kbs:///")) kid = r;
-  }
-  if (!kid.empty()) {
-    crypt::KbsRecipient kr{kid, {}};
-    if (!o.kbs_key_file.empty()) {
-      kr.key = must(cmd, read_file(o.kbs_key_file, 4096));
-    } else {
-      kr.key = crypto::random_bytes(32);
-      if (o.kbs_key_out.empty() && o.kbs_url.empty()) {
-        die(cmd, Error{"bad_argument",
-                       "a new KBS key would be lost: pass --kbs-key-out FILE "
-                       "and/or --kbs-url with --admin-key"});
-      }
+    if (!r.starts_with("kbs:///")) continue;
+    if (!kid.empty() && kid != r) {
+      die(cmd, Error{"bad_argument", "give one kbs:///repo/type/tag recipient, not several"});
     }
-    if (!o.kbs_key_out.empty()) must(cmd, write_file_atomic(o.kbs_key_out, kr.key, 0600));
-    if (!o.kbs_url.empty()) {
-      if (o.admin_key.empty()) die(cmd, Error{"bad_argument", "--kbs-url needs --admin-key"});
-      if (auto s = register_kbs_key(o.kbs_url, o.admin_key, kr); !s)
-        die(cmd, s.error(), Peer::kKbs);
-      std::cerr << "registered " << kid << " in " << o.kbs_url << "\n";
-    }
-    ec.kbs_recipients.push_back(std::move(kr));
+    kid = r;
   }
+  if (kid.empty()) {
+    if (!o.kbs_key_in.empty() || !o.kbs_key_out.empty()) {
+      die(cmd, Error{"bad_argument",
+                     "--kbs-key-in/--kbs-key-out go with a --recipient kbs:///repo/type/tag"});
+    }
+    return ec;
+  }
+  // The key is registered when an admin key is known (--kbs-admin-key or COFFER_KBS_ADMIN_KEY),
+  // written to --kbs-key-out when given; a new key must end up in at least one of the two.
+  bool do_register = !o.kbs.admin_key.empty();
+  if (do_register && o.kbs.url.empty()) {
+    die(cmd,
+        Error{"bad_argument",
+              "registering the key needs --kbs-url URL (or COFFER_KBS_URL) with the admin key"});
+  }
+  crypt::KbsRecipient kr{kid, {}};
+  if (!o.kbs_key_in.empty()) {
+    kr.key = must(cmd, read_file(o.kbs_key_in, 4096));
+  } else {
+    if (o.kbs_key_out.empty() && !do_register) {
+      die(cmd, Error{"bad_argument",
+                     "a new KBS key would be lost: pass --kbs-key-out FILE and/or register it "
+                     "with --kbs-url URL --kbs-admin-key FILE (or COFFER_KBS_URL, "
+                     "COFFER_KBS_ADMIN_KEY)"});
+    }
+    kr.key = crypto::random_bytes(32);
+  }
+  if (!o.kbs_key_out.empty()) must(cmd, write_file_atomic(o.kbs_key_out, kr.key, 0600));
+  if (do_register) {
+    if (auto s = kbs_set_resource(o.kbs, kid.substr(7), kr.key); !s) die(cmd, s.error(), Peer::kKbs);
+    std::cerr << "registered " << kid << " in " << o.kbs.url << "\n";
+  }
+  ec.kbs_recipients.push_back(std::move(kr));
   return ec;
 }
 
-std::string read_password(const std::string& cmd, const std::string& file) {
+// Reads one line from the terminal on stdin with echo off (restored on every path).
+std::string prompt_password(const std::string& cmd, const std::string& prompt) {
+  termios saved{};
+  if (::tcgetattr(STDIN_FILENO, &saved) != 0) {
+    die(cmd, Error{"io_error", "cannot read the terminal's settings"});
+  }
+  termios quiet = saved;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  quiet.c_lflag |= ECHONL;
+  // echo off before the prompt shows, so that nothing typed after it is echoed or discarded
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::cerr << prompt << std::flush;
+  std::string line;
+  bool got = static_cast<bool>(std::getline(std::cin, line));
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+  if (!got) die(cmd, Error{"bad_argument", "no password entered"});
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+// The cosign key password: --password-file, else COSIGN_PASSWORD, else asked on the terminal
+// (twice with `confirm`, for a new key).
+std::string read_password(const std::string& cmd, const std::string& file, bool confirm = false) {
   if (!file.empty()) {
     auto p = must(cmd, read_text_file(file, 4096));
     while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
     return p;
   }
   if (const char* env = std::getenv("COSIGN_PASSWORD")) return env;
-  die(cmd, Error{"bad_argument", "give the key password with --password-file or COSIGN_PASSWORD"});
+  if (::isatty(STDIN_FILENO) == 0) {
+    die(cmd, Error{"bad_argument",
+                   "give the key password with --password-file, COSIGN_PASSWORD or on a terminal"});
+  }
+  auto first = prompt_password(cmd, "Enter password for private key: ");
+  if (confirm && prompt_password(cmd, "Enter password for private key again: ") != first) {
+    die(cmd, Error{"bad_argument", "the passwords do not match"});
+  }
+  return first;
 }
 
 // Signs `name`'s top-level manifest (digest) with a cosign key.
@@ -231,13 +265,28 @@ void sign_with(const std::string& cmd, const Options& o, const ImageName& name,
   std::cerr << "signed " << name.str() << " (" << digest << ")\n";
 }
 
+// The policy.json `copy` and `unpack` check, as skopeo chooses it: --policy, else the system
+// policy (/etc/containers/policy.json, or the file COFFER_CONTAINERS_POLICY names) when it
+// exists; without either, refused unless --insecure-policy. Empty: no policy check.
+std::string policy_path(const std::string& cmd, const Options& o) {
+  if (!o.policy.empty()) return o.policy;
+  if (o.insecure_policy) return {};
+  const char* env = std::getenv("COFFER_CONTAINERS_POLICY");
+  std::string system = env != nullptr && *env != '\0' ? env : "/etc/containers/policy.json";
+  std::error_code ec;
+  if (fs::exists(system, ec)) return system;
+  die(cmd, Error{"no_policy", "no --policy given and no system policy " + system +
+                                  ": pass --policy FILE, or --insecure-policy to skip the "
+                                  "signature policy check"});
+}
+
 // Resolves the image once; with --policy, checks the policy on exactly that manifest. Everything
 // after (copy, unpack) takes the returned PinnedImage, never the tag again.
 PinnedImage pin_and_check(const std::string& cmd, const Options& o, const ImageName& name,
                           ImageSource& src) {
   auto pinned = must(cmd, pin_image(src));
-  if (!o.policy.empty()) {
-    auto policy = must(cmd, sign::Policy::load(o.policy));
+  if (auto path = policy_path(cmd, o); !path.empty()) {
+    auto policy = must(cmd, sign::Policy::load(path));
     must(cmd, policy.evaluate(name, src, pinned, sign::PolicyContext{.lookaside = o.lookaside}));
   }
   return pinned;
@@ -254,7 +303,7 @@ void run_copy(const std::string& cmd, const Options& o, CopyOptions co) {
   auto dst = must(cmd, open_destination(dst_name, ro));
   co.platform = platform_of(cmd, o.common);
   co.all_platforms = o.all;
-  co.progress = progress_printer();
+  co.progress = progress_printer(o);
   co.require_encrypted_layers = o.require_encrypted;
   if (!o.common.spool_dir.empty()) co.spool_dir = o.common.spool_dir;
   auto result = must(cmd, copy_image(*src, *dst, pinned, co));
@@ -327,7 +376,7 @@ void run_unpack(const std::string& cmd, const Options& o) {
   uo.max_layer_bytes = o.max_layer_size;
   uo.max_image_bytes = o.max_image_size;
   uo.tree.preserve_owner = ::geteuid() == 0;
-  uo.progress = progress_printer();
+  uo.progress = progress_printer(o);
   uo.require_encrypted_layers = o.require_encrypted;
   auto pinned = pin_and_check(cmd, o, name, *src);
   must(cmd, unpack::unpack_image(*src, pinned, uo.bundle ? o.bundle : o.rootfs, uo));
@@ -336,13 +385,42 @@ void run_unpack(const std::string& cmd, const Options& o) {
 void add_common(CLI::App* c, Options& o) {
   c->add_option("--authfile", o.common.authfile, "auth.json with registry credentials");
   c->add_option("--insecure-registry", o.common.insecure, "registry host:port spoken to over HTTP");
-  c->add_option("--ca-file", o.common.ca_file, "PEM CA bundle for registry TLS")
+  c->add_option("--registry-ca-file", o.common.ca_file, "PEM CA bundle for registry TLS")
       ->check(readable_file());
-  c->add_option("--tls-verify", o.common.tls_verify, "verify registry TLS certificates")
+  c->add_option("--tls-verify", o.common.tls_verify,
+                "verify registry TLS certificates; false (as in skopeo) also allows a registry "
+                "that speaks plain HTTP")
       ->default_val(true);
   c->add_option("--platform", o.common.platform, "os/arch[/variant] to pick from an index");
   c->add_option("--spool-dir", o.common.spool_dir, "directory for temporary blob files");
   c->add_option("--chunk-size", o.common.chunk_size, "upload in chunks of this many bytes");
+}
+
+// Options of the commands that move layers: progress and the KBS connection.
+void add_transfer(CLI::App* c, Options& o, bool admin) {
+  c->add_flag("--quiet,-q", o.quiet, "print no progress");
+  add_kbs_connection_options(c, o.kbs, admin, /*short_aliases=*/false);
+}
+
+void add_policy(CLI::App* c, Options& o, const std::string& what) {
+  auto* policy = c->add_option("--policy", o.policy,
+                               "check this policy.json before " + what +
+                                   " (default: /etc/containers/policy.json, or the file "
+                                   "COFFER_CONTAINERS_POLICY names, when it exists)");
+  c->add_flag("--insecure-policy", o.insecure_policy,
+              "no policy.json: accept any image without signature checks")
+      ->excludes(policy);
+  c->add_option("--lookaside", o.lookaside, "GPG signature lookaside directory");
+}
+
+constexpr const char* kRecipientNames = "--recipient,--encrypt,--kbs-key";
+constexpr const char* kRecipientHelp =
+    "recipient: jwe:PUBKEY.pem or kbs:///repo/type/tag (repeatable; one kbs:/// key)";
+
+void add_kbs_key_in_out(CLI::App* c, Options& o) {
+  c->add_option("--kbs-key-in", o.kbs_key_in,
+                "encrypt with this existing 32-byte key for the kbs:/// recipient");
+  c->add_option("--kbs-key-out", o.kbs_key_out, "write the (new) KBS key here (mode 0600)");
 }
 
 }  // namespace
@@ -356,21 +434,35 @@ void add_image_command(CLI::App& app) {
       image->add_subcommand("copy", "Copy an image, optionally encrypting/decrypting/signing");
   copy->add_option("src", o->src, "source (docker://REF or oci:DIR[:TAG])")->required();
   copy->add_option("dst", o->dst, "destination")->required();
-  copy->add_option("--encrypt", o->recipients, "recipient: jwe:PUBKEY.pem or kbs:///repo/type/tag");
-  copy->add_option("--decrypt", o->decrypt_keys, "private key (PEM) to decrypt layers");
+  copy->add_option(kRecipientNames, o->recipients, kRecipientHelp);
+  add_kbs_key_in_out(copy, *o);
+  copy->add_option("--decryption-key,--decrypt", o->decrypt_keys,
+                   "JWE private key (PEM) to decrypt layers (repeatable)");
   copy->add_option("--kbs-key-file", o->kbs_key_files,
-                   "kbs:///repo/type/tag=FILE key for decryption");
+                   "kbs:///repo/type/tag=FILE key to decrypt layers (repeatable)");
   copy->add_option("--sign-key", o->key, "cosign private key to sign the copy with");
   copy->add_option("--password-file", o->password_file, "cosign key password file");
   copy->add_flag("--all", o->all, "copy every platform of an index");
-  copy->add_option("--policy", o->policy, "check this policy.json before copying");
-  copy->add_option("--lookaside", o->lookaside, "GPG signature lookaside directory");
+  add_policy(copy, *o, "copying");
   copy->add_flag("--require-encrypted", o->require_encrypted,
                  "refuse a source image with any plaintext layer");
   add_common(copy, *o);
-  copy->callback([o] {
-    if (!o->recipients.empty() && (!o->decrypt_keys.empty() || !o->kbs_key_files.empty())) {
-      die("copy", Error{"bad_argument", "--encrypt and --decrypt cannot be combined"});
+  add_transfer(copy, *o, /*admin=*/true);
+  add_kbs_attestation_options(copy, o->attest);
+  auto* copy_tee = copy->get_option("--tee");
+  copy->callback([o, copy_tee] {
+    // Decrypting: JWE keys, kbs:/// key files, or --tee to fetch kbs:/// keys by attesting.
+    bool decrypting =
+        !o->decrypt_keys.empty() || !o->kbs_key_files.empty() || copy_tee->count() > 0;
+    if (!o->recipients.empty() && !o->kbs_key_files.empty() && o->decrypt_keys.empty()) {
+      die("copy", Error{"bad_argument",
+                        "--kbs-key-file gives decryption keys (kbs:///...=FILE); to encrypt with "
+                        "an existing key use --kbs-key-in FILE"});
+    }
+    if (!o->recipients.empty() && decrypting) {
+      die("copy", Error{"bad_argument",
+                        "--recipient (encrypt) and --decryption-key/--kbs-key-file/--tee "
+                        "(decrypt) cannot be combined"});
     }
     if (!o->recipients.empty() && o->require_encrypted) {
       die("copy", Error{"bad_argument",
@@ -380,8 +472,11 @@ void add_image_command(CLI::App& app) {
     CopyOptions co;
     if (!o->recipients.empty()) {
       co = crypt::encrypt_copy_options(encrypt_config("copy", *o));
-    } else if (!o->decrypt_keys.empty() || !o->kbs_key_files.empty()) {
+    } else if (decrypting) {
       co = crypt::decrypt_copy_options(decrypt_config("copy", *o));
+    } else if (!o->kbs_key_in.empty() || !o->kbs_key_out.empty()) {
+      die("copy", Error{"bad_argument",
+                        "--kbs-key-in/--kbs-key-out go with a --recipient kbs:///repo/type/tag"});
     }
     run_copy("copy", *o, std::move(co));
   });
@@ -389,25 +484,23 @@ void add_image_command(CLI::App& app) {
   auto* enc = image->add_subcommand("encrypt", "Encrypt an image's layers (ocicrypt)");
   enc->add_option("src", o->src)->required();
   enc->add_option("dst", o->dst)->required();
-  enc->add_option("--recipient", o->recipients, "jwe:PUBKEY.pem (repeatable)");
-  enc->add_option("--kbs-key", o->kbs_key, "KBS key id kbs:///repo/type/tag (attestation-agent)");
-  enc->add_option("--kbs-key-file", o->kbs_key_file, "use this 32-byte key instead of a new one");
-  enc->add_option("--kbs-key-out", o->kbs_key_out, "write the (new) KBS key here (mode 0600)");
-  enc->add_option("--kbs-url", o->kbs_url, "coffer-trustee URL to register the key in")
-      ->transform(http_url());
-  enc->add_option("--admin-key", o->admin_key, "KBS admin private key (Ed25519 or P-256 PEM)");
+  enc->add_option(kRecipientNames, o->recipients, kRecipientHelp)->required();
+  add_kbs_key_in_out(enc, *o);
   add_common(enc, *o);
+  add_transfer(enc, *o, /*admin=*/true);
   enc->callback(
       [o] { run_copy("encrypt", *o, crypt::encrypt_copy_options(encrypt_config("encrypt", *o))); });
 
   auto* dec = image->add_subcommand("decrypt", "Decrypt an image's layers");
   dec->add_option("src", o->src)->required();
   dec->add_option("dst", o->dst)->required();
-  dec->add_option("--key", o->decrypt_keys, "JWE private key (PEM, repeatable)");
+  dec->add_option("--decryption-key,--key", o->decrypt_keys, "JWE private key (PEM, repeatable)");
   dec->add_option("--kbs-key-file", o->kbs_key_files, "kbs:///repo/type/tag=FILE (repeatable)");
   dec->add_flag("--require-encrypted", o->require_encrypted,
                 "refuse an image with any plaintext layer");
   add_common(dec, *o);
+  add_transfer(dec, *o, /*admin=*/false);
+  add_kbs_attestation_options(dec, o->attest);
   dec->callback(
       [o] { run_copy("decrypt", *o, crypt::decrypt_copy_options(decrypt_config("decrypt", *o))); });
 
@@ -422,10 +515,10 @@ void add_image_command(CLI::App& app) {
   unpack->add_option("image", o->image)->required();
   unpack->add_option("--bundle", o->bundle, "write an OCI runtime bundle (rootfs/ + config.json)");
   unpack->add_option("--rootfs", o->rootfs, "write only the root filesystem");
-  unpack->add_option("--key", o->decrypt_keys, "JWE private key (PEM, repeatable)");
+  unpack->add_option("--decryption-key,--key", o->decrypt_keys,
+                     "JWE private key (PEM, repeatable)");
   unpack->add_option("--kbs-key-file", o->kbs_key_files, "kbs:///repo/type/tag=FILE (repeatable)");
-  unpack->add_option("--policy", o->policy, "check this policy.json before unpacking");
-  unpack->add_option("--lookaside", o->lookaside, "GPG signature lookaside directory");
+  add_policy(unpack, *o, "unpacking");
   unpack->add_flag("--allow-devices", o->allow_devices, "create device nodes (privileged)");
   unpack->add_flag("--keep-privileges,--keep-setuid", o->keep_privileges,
                    "keep setuid/setgid bits and file capabilities (security.capability)");
@@ -442,15 +535,18 @@ void add_image_command(CLI::App& app) {
   unpack->add_flag("--require-encrypted", o->require_encrypted,
                    "refuse an image with any plaintext layer");
   add_common(unpack, *o);
+  add_transfer(unpack, *o, /*admin=*/false);
+  add_kbs_attestation_options(unpack, o->attest);
   unpack->callback([o] { run_unpack("unpack", *o); });
 
   auto* keygen =
       image->add_subcommand("keygen", "Generate a cosign key pair (PREFIX.key, PREFIX.pub)");
   keygen->add_option("--output-key-prefix", o->prefix, "file prefix")->default_val("cosign");
-  keygen->add_option("--password-file", o->password_file, "password file (else COSIGN_PASSWORD)");
+  keygen->add_option("--password-file", o->password_file,
+                     "password file (else COSIGN_PASSWORD, else asked twice on the terminal)");
   keygen->callback([o] {
-    auto pair =
-        must("keygen", sign::generate_cosign_key_pair(read_password("keygen", o->password_file)));
+    auto pair = must(
+        "keygen", sign::generate_cosign_key_pair(read_password("keygen", o->password_file, true)));
     must("keygen", write_file_atomic(o->prefix + ".key", as_bytes(pair.private_pem), 0600));
     must("keygen", write_file_atomic(o->prefix + ".pub", as_bytes(pair.public_pem), 0644));
     std::cerr << "wrote " << o->prefix << ".key and " << o->prefix << ".pub\n";
@@ -458,8 +554,9 @@ void add_image_command(CLI::App& app) {
 
   auto* signc = image->add_subcommand("sign", "Attach a cosign signature to an image");
   signc->add_option("image", o->image)->required();
-  signc->add_option("--key", o->key, "cosign private key")->required();
-  signc->add_option("--password-file", o->password_file, "password file (else COSIGN_PASSWORD)");
+  signc->add_option("--key,--sign-key", o->key, "cosign private key")->required();
+  signc->add_option("--password-file", o->password_file,
+                    "password file (else COSIGN_PASSWORD, else asked on the terminal)");
   signc->add_option("--identity", o->identity, "docker-reference to sign (default: the image)");
   add_common(signc, *o);
   signc->callback([o] {

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/exit.h"
+#include "cli/kbs_options.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "crypto/pkey.h"
@@ -18,15 +19,12 @@
 namespace coffer::cli {
 namespace {
 
-struct KbsOptions {
-  std::string url = "http://127.0.0.1:8080";
-  std::string admin_key;
-  std::string ca_file;
-  bool insecure = false;
+// url, ca_file, insecure, admin_key (KbsConnection) and tee, quote_service, init_data
+// (KbsAttestation) are the options every KBS-talking command shares (cli/kbs_options.h).
+struct KbsOptions : KbsConnection, KbsAttestation {
+  KbsOptions() { url = "http://127.0.0.1:8080"; }
   // client
-  std::string tee = "auto";
-  std::string quote_service;
-  std::string init_data;
+  bool decode = false;  // attest --decode
   std::string out;
   // admin
   std::string path;
@@ -58,7 +56,8 @@ class AdminClient {
   explicit AdminClient(const KbsOptions& o) : url_(o.url) {
     if (o.admin_key.empty())
       fail(ExitCode::kUsage,
-           "this command needs --admin-key (private key PEM; see `coffer kbs keygen`)");
+           "this command needs --admin-key FILE or COFFER_KBS_ADMIN_KEY (private key PEM; see "
+           "`coffer kbs keygen`)");
     auto pem = read_text_file(o.admin_key, 64 * 1024);
     if (!pem) fail(ExitCode::kUsage, "admin key: " + pem.error().to_string());
     auto key = crypto::Key::from_pem(*pem);
@@ -150,6 +149,21 @@ void run_attest(const KbsOptions& o) {
   auto token = client.attest();
   if (!token) {
     fail_with(token.error(), print_problem(client));
+  }
+  if (o.decode) {
+    // Display only: the claims of the token just received from the KBS, not verified here.
+    auto dot1 = token->find('.');
+    auto dot2 = dot1 == std::string::npos ? dot1 : token->find('.', dot1 + 1);
+    auto payload = dot2 == std::string::npos
+                       ? std::nullopt
+                       : std::optional(base64url_decode(token->substr(dot1 + 1, dot2 - dot1 - 1)));
+    Result<Json> claims = make_error("bad_token", "not a JWS compact token");
+    if (payload && *payload) claims = parse_json(to_string(**payload));
+    if (!claims || !claims->is_object()) {
+      fail(ExitCode::kRefused, "the KBS answered a token whose payload is not a JSON object");
+    }
+    std::cout << claims->dump(2) << "\n";
+    return;
   }
   std::cout << *token << "\n";
 }
@@ -284,21 +298,15 @@ void add_kbs_command(CLI::App& app) {
   auto* kbs =
       app.add_subcommand("kbs", "Talk to a Key Broker Service (coffer-trustee or CoCo Trustee)");
   kbs->require_subcommand(1);
-  kbs->add_option("--url", o->url, "KBS base URL")->capture_default_str()->transform(http_url());
-  kbs->add_option("--admin-key", o->admin_key, "admin private key (PEM, Ed25519 or P-256)");
-  kbs->add_option("--ca-file", o->ca_file, "CA bundle for an https KBS")->check(readable_file());
-  kbs->add_flag("--insecure", o->insecure, "skip TLS verification (development only)");
+  add_kbs_connection_options(kbs, *o, /*admin=*/true, /*short_aliases=*/true);
+  kbs->get_option("--kbs-url")->capture_default_str();
 
-  auto add_client = [&](CLI::App* c) {
-    c->add_option("--tee", o->tee, "attester: sample, tdx, snp, sgx, sim-tdx, sim-snp, auto")
-        ->capture_default_str();
-    c->add_option("--quote-service", o->quote_service,
-                  "Unix socket of the simulated TEE's quote service");
-    c->add_option("--init-data", o->init_data, "CoCo init-data TOML to send")
-        ->check(CLI::ExistingFile);
-  };
+  auto add_client = [&](CLI::App* c) { add_kbs_attestation_options(c, *o); };
   auto* attest = kbs->add_subcommand("attest", "Attest to the KBS and print the attestation token");
   add_client(attest);
+  attest->add_flag("--decode", o->decode,
+                   "print the token's claims as JSON instead of the token (for reading; the "
+                   "signature is not checked here)");
   attest->callback([o] { run_attest(*o); });
 
   auto* get = kbs->add_subcommand("get-resource",

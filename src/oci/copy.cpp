@@ -59,7 +59,8 @@ Result<CopyResult> copy_manifest(ImageSource& src, ImageDestination& dst, const 
                                  const CopyOptions& o, const std::string& tag) {
   Manifest m = COFFER_TRY(parse_manifest(raw.data));
   if (o.require_encrypted_layers) COFFER_TRY_STATUS(require_encrypted_layers(m));
-  COFFER_TRY_STATUS(copy_blob(src, dst, m.config, o, LayerProgress{.action = "config"}));
+  COFFER_TRY_STATUS(
+      copy_blob(src, dst, m.config, o, LayerProgress{.action = "config", .is_config = true}));
   std::filesystem::path spool = o.spool_dir;
   if (spool.empty()) spool = dst.spool_dir();
   if (spool.empty()) spool = default_spool_dir();

@@ -15,7 +15,8 @@ struct LayerProgress {
   std::uint64_t bytes = 0;
   std::int64_t total = -1;
   bool done = false;
-  std::string action;  // "copy", "skip", "mount", "encrypt", "decrypt"
+  std::string action;      // "copy", "skip", "mount", "encrypt", "decrypt"
+  bool is_config = false;  // the image config blob (index/count are not a layer's)
 };
 using ProgressFn = std::function<void(const LayerProgress&)>;
 

@@ -79,6 +79,7 @@ class RegistryClient::Impl {
   RegistryOptions options_;
   net::HttpClient http_;
   std::string base_;
+  bool answered_ = false;  // the registry answered a request (its scheme is settled)
   std::map<std::string, std::string> authorization_;  // by scope
   std::string basic_;                                 // "Basic ..." once a registry asked for it
   std::optional<std::optional<Credentials>> creds_;
@@ -221,6 +222,20 @@ class RegistryClient::Impl {
         resp = http_.request(r);
       }
       bool last = attempt + 1 >= options_.max_attempts;
+      if (!resp && resp.error().code == "tls_error" && options_.tls_skip_verify && !answered_ &&
+          base_.starts_with("https://") && req.url.starts_with(base_)) {
+        // skopeo's --tls-verify=false: a registry that does not speak TLS at all is then spoken
+        // to over plain HTTP (decided once, on the first request to it).
+        std::string http_base = "http://" + ref_.api_host();
+        spdlog::info("registry {} does not speak TLS ({}); using HTTP as --tls-verify=false allows",
+                     ref_.registry, resp.error().message);
+        req.url = http_base + req.url.substr(base_.size());
+        base_ = http_base;
+        if (body != nullptr) COFFER_TRY_STATUS(body->rewind());
+        --attempt;
+        continue;
+      }
+      if (resp) answered_ = true;
       if (!resp) {
         if (resp.error().code == "too_large") {
           return make_error("manifest_too_large", req.url + ": response exceeds " +

@@ -25,7 +25,8 @@ struct RegistryOptions {
   std::set<std::string> insecure_registries;
   // PEM CA bundle for HTTPS; empty: system store.
   std::string ca_file;
-  // Skip TLS verification (tests only; skopeo's --tls-verify=false on an HTTPS registry).
+  // Skip TLS verification; as skopeo's --tls-verify=false, a registry that does not speak TLS
+  // at all (first request) is then spoken to over plain HTTP.
   bool tls_skip_verify = false;
   int max_attempts = 4;
   std::chrono::milliseconds initial_backoff{200};

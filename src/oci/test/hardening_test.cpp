@@ -532,8 +532,8 @@ TEST(RequireEncrypted, CliRefusesPlaintextLayers) {
   TempDir tmp;
   auto p = [&](const std::string& n) { return (tmp.path() / n).string(); };
   testing::write_image(tmp.path() / "img", "v1", {testing::sample_layer('p', 100)});
-  auto unpack =
-      tool({"unpack", "oci:" + p("img") + ":v1", "--rootfs", p("root"), "--require-encrypted"});
+  auto unpack = tool({"unpack", "oci:" + p("img") + ":v1", "--rootfs", p("root"),
+                      "--require-encrypted", "--insecure-policy"});
   EXPECT_EQ(unpack.exit_code, 1) << unpack.output;
   EXPECT_NE(unpack.output.find("layer_not_encrypted"), std::string::npos) << unpack.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "root"));
@@ -546,8 +546,8 @@ TEST(RequireEncrypted, CliRefusesPlaintextLayers) {
   EXPECT_NE(dec.output.find("layer_not_encrypted"), std::string::npos) << dec.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "dec"));
 
-  auto copy =
-      tool({"copy", "oci:" + p("img") + ":v1", "oci:" + p("copy") + ":v1", "--require-encrypted"});
+  auto copy = tool({"copy", "oci:" + p("img") + ":v1", "oci:" + p("copy") + ":v1",
+                    "--require-encrypted", "--insecure-policy"});
   EXPECT_EQ(copy.exit_code, 1) << copy.output;
   EXPECT_NE(copy.output.find("layer_not_encrypted"), std::string::npos) << copy.output;
   EXPECT_FALSE(fs::exists(tmp.path() / "copy"));

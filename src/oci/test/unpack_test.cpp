@@ -681,7 +681,7 @@ TEST(Unpack, CliSizeLimits) {
                             {make_tar({{.name = "f", .content = std::string(4096, 'z')}})});
   auto unpack = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {std::string(COFFER_BINARY_DIR) + "/apps/coffer", "image", "unpack",
-                               "oci:" + p("img") + ":v1"});
+                               "oci:" + p("img") + ":v1", "--insecure-policy"});
     return oci::testing::run(args);
   };
   auto layer = unpack({"--rootfs", p("r1"), "--max-layer-size", "4KiB"});
