@@ -139,8 +139,10 @@ Result<AttestOutcome> AttestationService::attest(const AttestRequest& request) c
     return make_error(limit ? code : "policy_error",
                       "attestation policy '" + policy_id + "': " + result.error().message);
   }
-  Json vector = COFFER_TRY(trust_vector_from(result->value.value_or(Json::object())));
+  const Json policy_output = result->value.value_or(Json::object());
+  Json vector = COFFER_TRY(trust_vector_from(policy_output));
   std::string status = ear_status(vector);
+  Json reasons = policy_reasons_from(policy_output);
 
   auto iat = unix_seconds(now);
   Json claims = {
@@ -156,6 +158,9 @@ Result<AttestOutcome> AttestationService::attest(const AttestRequest& request) c
           {"ear.appraisal-policy-id", policy_id},
           {"ear.veraison.annotated-evidence", std::move(annotated)}}}}},
   };
+  if (!reasons.empty()) {
+    claims["submods"]["cpu0"]["ear.veraison.policy-claims"] = {{"reasons", std::move(reasons)}};
+  }
   auto token = COFFER_TRY(jose::jwt_sign(claims, signing_key_, jose::JwsAlg::kES256,
                                          Json{{"jwk", public_jwk_}, {"typ", "JWT"}}));
   return AttestOutcome{std::move(token), std::move(claims), std::move(status)};
