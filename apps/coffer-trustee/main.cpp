@@ -22,6 +22,11 @@ int run(int argc, char** argv) {
                  "trace, debug, info, warn, error (default: the config's log_level)");
   CLI11_PARSE(app, argc, argv);
 
+  if (!log_level.empty() && !coffer::trustee::valid_log_level(log_level)) {
+    std::cerr << "coffer-trustee: --log-level must be one of trace, debug, info, warn, error, "
+                 "critical, off\n";
+    return 2;
+  }
   auto config = coffer::trustee::load_config(config_path);
   if (!config) {
     std::cerr << "coffer-trustee: " << config.error().to_string() << "\n";

@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::string_view kEatProfile = "tag:github.com,2023:veraison/ear";
 constexpr jose::JwsAlg kTokenAlgs[] = {jose::JwsAlg::kES256};
+constexpr std::string_view kBuiltinDefaultPolicyId = "default_cpu";
 
 }  // namespace
 
@@ -39,6 +40,13 @@ Result<std::unique_ptr<AttestationService>> AttestationService::create(
   // The default policy is always available; a stored one with the same id overrides it.
   auto stored = COFFER_TRY(store.get_policy("attestation", as->config_.default_policy_id));
   std::string text = stored ? *stored : std::string(default_attestation_policy());
+  if (!stored && as->config_.default_policy_id != kBuiltinDefaultPolicyId) {
+    // Likely a typo, or a policy not uploaded yet: say which policy serves attestations.
+    spdlog::warn(
+        "attestation_service.default_policy_id '{}' names no stored attestation policy: the "
+        "built-in default policy serves it until `coffer kbs set-attestation-policy` sets one",
+        as->config_.default_policy_id);
+  }
   auto compiled = as->compile_policy(as->config_.default_policy_id, text);
   if (!compiled)
     return wrap_error(compiled.error(),
