@@ -75,6 +75,14 @@ std::string_view common_meaning(int value) {
   }
 }
 
+// Reason text as the attestation service stored it (already printable ASCII) is kept as is;
+// anything else is quoted safely (never escaped twice).
+std::string printable(const std::string& text) {
+  bool plain = text.size() <= kMaxReasonBytes &&
+               std::ranges::all_of(text, [](char ch) { return ch >= 0x20 && ch < 0x7f; });
+  return plain ? text : printable_excerpt(text, kMaxReasonBytes);
+}
+
 // One submod's non-affirming claims, worst first.
 void describe_submod(const Json& submod, std::vector<std::string>& out) {
   auto tv = submod.find("ear.trustworthiness-vector");
@@ -100,7 +108,7 @@ void describe_submod(const Json& submod, std::vector<std::string>& out) {
         for (const auto& text : *r) {
           if (!text.is_string()) continue;
           if (!why.empty()) why += ", ";
-          why += printable_excerpt(text.get<std::string>(), kMaxReasonBytes);
+          why += printable(text.get<std::string>());
         }
       }
     }
