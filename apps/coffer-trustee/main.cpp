@@ -29,6 +29,11 @@ int run(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // --help, --version: 0; a command-line error: usage (2)
   }
 
+  if (!log_level.empty() && !coffer::trustee::valid_log_level(log_level)) {
+    std::cerr << "coffer-trustee: --log-level must be one of trace, debug, info, warn, error, "
+                 "critical, off\n";
+    return 2;
+  }
   auto config = coffer::trustee::load_config(config_path);
   if (!config) {
     std::cerr << "coffer-trustee: " << config.error().to_string() << "\n";

@@ -1,5 +1,9 @@
 #include "trustee/config.h"
 
+#include <algorithm>
+
+#include "core/bytes.h"
+
 #include "core/config.h"
 #include "core/file.h"
 
@@ -21,7 +25,21 @@ Result<std::int64_t> positive(const config::Section& s, std::string_view key, st
   return v;
 }
 
+bool valid_policy_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::ranges::all_of(id, [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-' || ch == '.';
+  });
+}
+
 }  // namespace
+
+bool valid_log_level(std::string_view level) {
+  static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
+                                                 "error", "critical", "off"};
+  return std::ranges::find(kLevels, level) != std::end(kLevels);
+}
 
 Result<TrusteeConfig> parse_config(std::string_view toml_text,
                                    const std::filesystem::path& base_dir,
@@ -33,6 +51,12 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
                            "kbs", "policy", "storage_backend", "log_level"}));
   TrusteeConfig c;
   c.log_level = COFFER_TRY(root.string("log_level", "info"));
+  if (!valid_log_level(c.log_level)) {
+    return make_error("bad_config",
+                      "'log_level' must be one of trace, debug, info, warn, error, "
+                      "critical, off (not '" +
+                          printable_excerpt(c.log_level, 32) + "')");
+  }
 
   auto http = root.section("http_server");
   COFFER_TRY_STATUS(http.reject_unknown(
@@ -97,6 +121,13 @@ Result<TrusteeConfig> parse_config(std::string_view toml_text,
       static_cast<std::size_t>(COFFER_TRY(positive(as, "max_sessions", 10000, 10'000'000)));
   c.attestation_service.default_policy_id =
       COFFER_TRY(as.string("default_policy_id", "default_cpu"));
+  // The admin API accepts only such ids: another one could never be set (see kbs_service.cpp).
+  if (!valid_policy_id(c.attestation_service.default_policy_id)) {
+    return make_error("bad_config",
+                      "'attestation_service.default_policy_id' must be 1-128 characters of A-Z a-z "
+                      "0-9 _ - . (not '" +
+                          printable_excerpt(c.attestation_service.default_policy_id, 32) + "')");
+  }
   auto verifiers = as.section("verifier");
   COFFER_TRY_STATUS(verifiers.reject_unknown({"sample", "tdx", "sgx", "snp"}));
   auto sample = verifiers.section("sample");

@@ -80,6 +80,9 @@ struct TrusteeConfig {
   std::filesystem::path base_dir;
 };
 
+// The spdlog level names `log_level` and `coffer-trustee --log-level` accept.
+bool valid_log_level(std::string_view level);
+
 // Parses and validates a configuration; `base_dir` anchors relative paths.
 // Errors: "bad_config" naming the key.
 Result<TrusteeConfig> parse_config(std::string_view toml_text,

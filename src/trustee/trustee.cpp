@@ -4,6 +4,7 @@
 
 #include "core/file.h"
 #include "core/log.h"
+#include "crypto/x509.h"
 #include "trustee/as/verifiers.h"
 #include "trustee/kms/key_file.h"
 #include "verifier/sample/sample_verifier.h"
@@ -31,6 +32,39 @@ Result<crypto::Key> load_or_create_signer(const std::filesystem::path& path) {
   return key;
 }
 
+// Within this of its expiry, the TLS certificate is announced at start.
+constexpr std::chrono::hours kCertificateExpiryWarning{7 * 24};
+
+// The serving certificate (the first of the file) must be valid now: a trustee that starts with
+// an expired or not yet valid certificate is unreachable for every client that checks it, which
+// is worse to find out later than refusing now.
+Status check_tls_certificate(const std::filesystem::path& path, TimePoint now) {
+  auto pem = read_text_file(path, 1024 * 1024);
+  if (!pem) return wrap_error(pem.error(), "http_server.certificate");
+  auto chain = crypto::Certificate::chain_from_pem(*pem);
+  if (!chain || chain->empty()) {
+    return make_error("bad_config",
+                      "http_server.certificate '" + path.string() + "' holds no PEM certificate");
+  }
+  const auto& leaf = chain->front();
+  if (now < leaf.not_before()) {
+    return make_error("tls_certificate_not_yet_valid",
+                      "http_server.certificate '" + path.string() + "' is not valid before " +
+                          format_rfc3339(leaf.not_before()) + " (now " + format_rfc3339(now) +
+                          "): check the clock or issue a new certificate");
+  }
+  if (now >= leaf.not_after()) {
+    return make_error("tls_certificate_expired",
+                      "http_server.certificate '" + path.string() + "' expired at " +
+                          format_rfc3339(leaf.not_after()) + ": renew it");
+  }
+  if (leaf.not_after() - now < kCertificateExpiryWarning) {
+    spdlog::warn("http_server.certificate '{}' expires at {} (in less than 7 days): renew it",
+                 path.string(), format_rfc3339(leaf.not_after()));
+  }
+  return ok();
+}
+
 }  // namespace
 
 Trustee::~Trustee() { stop(); }
@@ -39,6 +73,10 @@ Result<std::unique_ptr<Trustee>> Trustee::create(const TrusteeConfig& config,
                                                  const std::shared_ptr<const Clock>& clock) {
   std::unique_ptr<Trustee> t(new Trustee());
   t->config_ = config;
+  if (config.http_server.certificate) {
+    COFFER_TRY_STATUS(check_tls_certificate(*config.http_server.certificate,
+                                            (clock ? clock : system_clock())->now()));
+  }
 
   auto kek = kms::load_or_create_kek(config.storage_backend.key_file);
   if (!kek) return std::unexpected(kek.error());

@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::string_view kEatProfile = "tag:github.com,2023:veraison/ear";
 constexpr jose::JwsAlg kTokenAlgs[] = {jose::JwsAlg::kES256};
+constexpr std::string_view kBuiltinDefaultPolicyId = "default_cpu";
 
 }  // namespace
 
@@ -39,6 +40,13 @@ Result<std::unique_ptr<AttestationService>> AttestationService::create(
   // The default policy is always available; a stored one with the same id overrides it.
   auto stored = COFFER_TRY(store.get_policy("attestation", as->config_.default_policy_id));
   std::string text = stored ? *stored : std::string(default_attestation_policy());
+  if (!stored && as->config_.default_policy_id != kBuiltinDefaultPolicyId) {
+    // Likely a typo, or a policy not uploaded yet: say which policy serves attestations.
+    spdlog::warn(
+        "attestation_service.default_policy_id '{}' names no stored attestation policy: the "
+        "built-in default policy serves it until `coffer kbs set-attestation-policy` sets one",
+        as->config_.default_policy_id);
+  }
   auto compiled = as->compile_policy(as->config_.default_policy_id, text);
   if (!compiled)
     return wrap_error(compiled.error(),
@@ -139,8 +147,10 @@ Result<AttestOutcome> AttestationService::attest(const AttestRequest& request) c
     return make_error(limit ? code : "policy_error",
                       "attestation policy '" + policy_id + "': " + result.error().message);
   }
-  Json vector = COFFER_TRY(trust_vector_from(result->value.value_or(Json::object())));
+  const Json policy_output = result->value.value_or(Json::object());
+  Json vector = COFFER_TRY(trust_vector_from(policy_output));
   std::string status = ear_status(vector);
+  Json reasons = policy_reasons_from(policy_output);
 
   auto iat = unix_seconds(now);
   Json claims = {
@@ -156,6 +166,9 @@ Result<AttestOutcome> AttestationService::attest(const AttestRequest& request) c
           {"ear.appraisal-policy-id", policy_id},
           {"ear.veraison.annotated-evidence", std::move(annotated)}}}}},
   };
+  if (!reasons.empty()) {
+    claims["submods"]["cpu0"]["ear.veraison.policy-claims"] = {{"reasons", std::move(reasons)}};
+  }
   auto token = COFFER_TRY(jose::jwt_sign(claims, signing_key_, jose::JwsAlg::kES256,
                                          Json{{"jwk", public_jwk_}, {"typ", "JWT"}}));
   return AttestOutcome{std::move(token), std::move(claims), std::move(status)};

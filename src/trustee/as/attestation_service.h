@@ -58,6 +58,8 @@ class AttestationService {
   // Compiles and stores an attestation policy ("bad_policy" when it does not compile).
   Status set_policy(const std::string& id, const std::string& rego);
   Result<std::string> get_policy(const std::string& id) const;
+  // The policy id used when a request names none (config attestation_service.default_policy_id).
+  [[nodiscard]] const std::string& default_policy_id() const { return config_.default_policy_id; }
 
   // Errors: "unsupported_tee", the verifier's own codes (wrapped as "attestation_failed" by the
   // KBS), "policy_error".

@@ -1,5 +1,6 @@
 #include "trustee/kbs/kbs_service.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "core/log.h"
@@ -9,6 +10,8 @@
 #include "jose/jcs.h"
 #include "jose/jwe.h"
 #include "jose/jwk.h"
+#include "policy/program.h"
+#include "trustee/as/ear.h"
 #include "trustee/kbs/problem.h"
 #include "trustee/kbs/resource_path.h"
 
@@ -61,6 +64,24 @@ std::string_view endpoint_label(std::string_view path) {
   return "other";
 }
 
+// One info line per successful attestation: what was appraised and the verdict, never the token,
+// the nonce or the TEE's key.
+void log_attestation(const std::string& tee, const as::AttestOutcome& outcome) {
+  std::string policy_id = "?";
+  std::string vector = "{}";
+  if (auto sm = outcome.claims.find("submods"); sm != outcome.claims.end() && sm->is_object()) {
+    if (auto cpu0 = sm->find("cpu0"); cpu0 != sm->end() && cpu0->is_object()) {
+      if (auto p = cpu0->find("ear.appraisal-policy-id"); p != cpu0->end() && p->is_string())
+        policy_id = p->get<std::string>();
+      if (auto v = cpu0->find("ear.trustworthiness-vector"); v != cpu0->end()) vector = v->dump();
+    }
+  }
+  std::string why = as::describe_appraisal(outcome.claims);
+  spdlog::info("attestation: tee={} ear.status={} policy={} trust-vector={}{}{}", tee,
+               outcome.status, printable_excerpt(policy_id, 128), vector,
+               why.empty() ? "" : " not affirming: ", why);
+}
+
 }  // namespace
 
 KbsService::KbsService(KbsSettings settings, storage::Store& store, rvps::Rvps& rvps,
@@ -105,6 +126,15 @@ Result<std::shared_ptr<const policy::CompiledPolicy>> KbsService::compile_resour
   opts.clock = clock_;
   auto compiled = policy::compile({{"resource-policy.rego", rego}}, std::move(opts));
   if (!compiled) return make_error("bad_policy", compiled.error().message);
+  // The KBS asks for data.policy.allow: a policy without that rule would deny everything with
+  // an "undefined" nobody wrote on purpose (a wrong package name, a renamed rule).
+  const auto& groups = (*compiled)->program().groups;
+  if (std::ranges::none_of(
+          groups, [](const policy::RuleGroup& g) { return g.path == "data.policy.allow"; })) {
+    return make_error("bad_policy",
+                      "the resource policy defines no 'allow' rule in 'package policy': the KBS "
+                      "decides with data.policy.allow");
+  }
   return *compiled;
 }
 
@@ -169,6 +199,16 @@ net::Response KbsService::route(const net::Request& request, std::string& endpoi
     return method_not_allowed();
   }
   return problem(404, "NotFound", "no such endpoint");
+}
+
+Status KbsService::check_admin(const net::Request& request) const {
+  auto checked = admin_.check(request);
+  // Which check failed, never the token: AdminAuth's messages do not quote the credential.
+  if (!checked) {
+    spdlog::info("admin request refused: {} {}: {}", request.method,
+                 printable_excerpt(request.path(), 128), checked.error().message);
+  }
+  return checked;
 }
 
 net::Response KbsService::auth(const net::Request& request) {
@@ -281,7 +321,8 @@ net::Response KbsService::attest(const net::Request& request) {
   auto outcome = as_.attest(req);
   if (!outcome) {
     metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", "rejected"}});
-    spdlog::info("attestation rejected: tee={} code={}", tee, outcome.error().code);
+    spdlog::info("attestation rejected: tee={} code={}: {}", tee, outcome.error().code,
+                 printable_excerpt(outcome.error().message, 300));
     const auto& code = outcome.error().code;
     if (code == "unsupported_tee" || code == "policy_deadline_exceeded" ||
         code == "policy_cost_exceeded") {
@@ -293,6 +334,7 @@ net::Response KbsService::attest(const net::Request& request) {
   // One token per challenge: of concurrent or replayed attempts, only the first succeeds.
   if (auto consumed = sessions_.consume(*session); !consumed) return fail(tee, consumed.error());
   metrics_.increment("kbs_attestations_total", {{"tee", tee}, {"outcome", outcome->status}});
+  log_attestation(tee, *outcome);
   TimePoint token_expires = clock_->now();
   if (auto it = outcome->claims.find("exp");
       it != outcome->claims.end() && it->is_number_integer()) {
@@ -312,6 +354,8 @@ net::Response KbsService::attest(const net::Request& request) {
 net::Response KbsService::get_resource(const net::Request& request, const std::string& path) {
   auto deny = [&](std::string_view reason, const Error& e) {
     metrics_.increment("kbs_resource_denials_total", {{"reason", std::string(reason)}});
+    spdlog::info("resource request refused: path={} reason={}: {}", printable_excerpt(path, 128),
+                 reason, e.message);
     return problem_from_error(e);
   };
   auto rpath = parse_resource_path(path);
@@ -370,10 +414,15 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
         explained && explained->explanation && !explained->explanation->entries.empty()) {
       why = ": " + explained->explanation->to_string();
     }
+    // What the appraisal said first (which trust claim is not affirming, and why), then Rego's
+    // account of the resource policy's decision.
+    std::string appraisal = as::describe_appraisal(*claims);
+    if (!appraisal.empty()) appraisal = "attestation not affirming: " + appraisal + ". ";
     return deny("policy",
-                Error{"policy_deny",
-                      "resource policy denied '" + rpath->str() + "' (rule data.policy.allow is " +
-                          (decision->value ? decision->value->dump() : "undefined") + ")" + why});
+                Error{"policy_deny", appraisal + "resource policy denied '" + rpath->str() +
+                                         "' (rule data.policy.allow is " +
+                                         (decision->value ? decision->value->dump() : "undefined") +
+                                         ")" + why});
   }
 
   auto value = store_.get_resource(rpath->str());
@@ -386,11 +435,12 @@ net::Response KbsService::get_resource(const net::Request& request, const std::s
   auto jwe = jose::jwe_encrypt(**value, *key);
   if (!jwe) return deny("seal", jwe.error());
   metrics_.increment("kbs_resource_releases_total");
+  spdlog::info("resource released: path={}", rpath->str());
   return net::Response::json(200, *jwe);
 }
 
 net::Response KbsService::admin_resource(const net::Request& request, const std::string& path) {
-  if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
+  if (auto a = check_admin(request); !a) return problem_from_error(a.error());
   auto rpath = parse_resource_path(path);
   if (!rpath) return problem_from_error(rpath.error());
   if (request.method == "DELETE") {
@@ -406,7 +456,7 @@ net::Response KbsService::admin_resource(const net::Request& request, const std:
 }
 
 net::Response KbsService::resource_policy(const net::Request& request) {
-  if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
+  if (auto a = check_admin(request); !a) return problem_from_error(a.error());
   if (request.method == "GET") {
     auto stored = store_.get_policy("resource", "default");
     if (!stored) return problem_from_error(stored.error());
@@ -426,9 +476,9 @@ net::Response KbsService::resource_policy(const net::Request& request) {
 }
 
 net::Response KbsService::attestation_policy(const net::Request& request) {
-  if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
+  if (auto a = check_admin(request); !a) return problem_from_error(a.error());
   if (request.method == "GET") {
-    std::string id = "default_cpu";
+    std::string id = as_.default_policy_id();
     auto q = request.query();
     if (q.starts_with("policy_id=")) id = q.substr(10);
     if (!valid_segment(id))
@@ -444,7 +494,7 @@ net::Response KbsService::attestation_policy(const net::Request& request) {
   auto type = json_optional_string(*body, "type").value_or("rego");
   if (type != "rego")
     return problem(400, "InvalidRequest", "attestation policy type must be \"rego\"");
-  auto id = json_optional_string(*body, "policy_id").value_or("default_cpu");
+  auto id = json_optional_string(*body, "policy_id").value_or(as_.default_policy_id());
   if (!valid_segment(id))
     return problem(400, "InvalidRequest",
                    "policy_id must be 1-128 characters of A-Z a-z 0-9 _ - .");
@@ -459,7 +509,7 @@ net::Response KbsService::attestation_policy(const net::Request& request) {
 }
 
 net::Response KbsService::reference_value(const net::Request& request, const std::string& name) {
-  if (auto a = admin_.check(request); !a) return problem_from_error(a.error());
+  if (auto a = check_admin(request); !a) return problem_from_error(a.error());
   if (request.method == "GET") {
     // The name comes from the request path as raw bytes.
     if (!is_valid_utf8(name))

@@ -50,6 +50,8 @@ class KbsService {
              const std::shared_ptr<const Clock>& clock);
 
   net::Response route(const net::Request& request, std::string& endpoint);
+  // AdminAuth's check, with the refusal logged (which check failed; never the token).
+  Status check_admin(const net::Request& request) const;
   net::Response auth(const net::Request& request);
   net::Response attest(const net::Request& request);
   net::Response get_resource(const net::Request& request, const std::string& path);

@@ -108,3 +108,99 @@ min_svn(name) := v if {
 	count(values) > 0
 	v := to_number(values[0])
 } else := 0
+
+# ---- Why a claim is not affirming, in words: the attestation service records these in the
+# EAR ("ear.veraison.policy-claims") and the KBS quotes them in a 403 PolicyDeny.
+reasons := {
+	"executables": executables_reasons,
+	"hardware": hardware_reasons,
+	"configuration": configuration_reasons,
+}
+
+registered(value, name) if value in query_reference_value(name)
+
+not_registered(name) := sprintf("%s is not among the registered reference values", [name])
+
+executables_reasons contains not_registered("tdx.mr_td") if {
+	input.tdx
+	not registered(input.tdx.quote.body.mr_td, "tdx.mr_td")
+}
+
+executables_reasons contains not_registered(sprintf("tdx.rtmr_%d", [i])) if {
+	input.tdx
+	some i in [0, 1, 2]
+	not registered(input.tdx.quote.body[sprintf("rtmr_%d", [i])], sprintf("tdx.rtmr_%d", [i]))
+}
+
+executables_reasons contains not_registered("snp.measurement") if {
+	input.snp
+	not registered(input.snp.measurement, "snp.measurement")
+}
+
+executables_reasons contains not_registered("sgx.mr_enclave") if {
+	input.sgx
+	not registered(input.sgx.body.mr_enclave, "sgx.mr_enclave")
+}
+
+executables_reasons contains not_registered("sgx.mr_signer") if {
+	input.sgx
+	not registered(input.sgx.body.mr_signer, "sgx.mr_signer")
+}
+
+executables_reasons contains "no evidence of a known TEE (tdx, snp, sgx, sample)" if {
+	not input.tdx
+	not input.snp
+	not input.sgx
+	not input.sample
+}
+
+hardware_reasons contains "no evidence of a known TEE (tdx, snp, sgx, sample)" if {
+	not input.tdx
+	not input.snp
+	not input.sgx
+	not input.sample
+}
+
+hardware_reasons contains sprintf("%s.verification_mode is %v and CRLs checked is %v: only a full DCAP verification with both CRLs counts", [tee, input[tee].verification_mode, object.get(input[tee], "crls_checked", false)]) if {
+	some tee in ["tdx", "sgx"]
+	input[tee]
+	not dcap_verified(input[tee])
+}
+
+hardware_reasons contains sprintf("%s.tcb_status is %v", [tee, input[tee].tcb_status]) if {
+	some tee in ["tdx", "sgx"]
+	input[tee]
+	input[tee].tcb_status != "UpToDate"
+}
+
+hardware_reasons contains "snp: AMD's CRL was not checked (configure crl_dir)" if {
+	input.snp
+	not snp_revocation_ok(input.snp)
+}
+
+configuration_reasons contains "tdx.td_attributes.debug is true: the host can read a debug TD" if {
+	input.tdx.td_attributes.debug == true
+}
+
+configuration_reasons contains "sgx.debug is true: the host can read a debug enclave" if {
+	input.sgx.debug == true
+}
+
+configuration_reasons contains "snp policy allows debugging or a migration agent, or vmpl is not 0" if {
+	input.snp
+	not snp_config_ok(input.snp)
+}
+
+snp_config_ok(claims) if {
+	claims.policy_debug_allowed == "false"
+	claims.policy_migrate_ma == "false"
+	claims.vmpl == 0
+}
+
+hardware_reasons contains sprintf("%s.tee_root is %v: this policy counts only the vendor's root as hardware", [tee, input[tee].tee_root]) if {
+	some tee, vendor in {"tdx": "intel", "sgx": "intel", "snp": "amd"}
+	input[tee]
+	input[tee].tee_root != vendor
+}
+
+hardware_reasons contains "sample evidence is unsigned: this policy never affirms it" if input.sample

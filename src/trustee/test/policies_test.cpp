@@ -86,6 +86,54 @@ TEST_F(DefaultAttestationPolicy, SimulatedTdxRootNeverAffirmsHardware) {
   EXPECT_EQ(status_for({{"tdx", tdx}}), "warning");
 }
 
+// The policies say in words why a claim is not affirming (issue 12 item 9): the reasons reach
+// the EAR and the KBS's 403, and name the reference value that did not match.
+TEST_F(DefaultAttestationPolicy, ReasonsNameTheClaimThatFailed) {
+  for (auto text : {default_attestation_policy(), development_attestation_policy()}) {
+    use(text);
+    refs_["tdx.mr_td"] = Json::array({"aa"});
+    refs_["tdx.rtmr_0"] = Json::array({"00"});
+    refs_["tdx.rtmr_1"] = Json::array({"01"});
+    refs_["tdx.rtmr_2"] = Json::array({"02"});
+    Json tdx = {
+        {"quote",
+         {{"body", {{"mr_td", "bb"}, {"rtmr_0", "00"}, {"rtmr_1", "01"}, {"rtmr_2", "02"}}}}},
+        {"tee_root", "intel"},
+        {"tcb_status", "UpToDate"},
+        {"verification_mode", "full"},
+        {"crls_checked", true},
+        {"td_attributes", {{"debug", true}}}};
+    auto r = policy_->evaluate("data.policy", {{"tdx", tdx}});
+    ASSERT_TRUE(r) << r.error().to_string();
+    Json reasons = policy_reasons_from(*r->value);
+    EXPECT_EQ(reasons,
+              Json({{"executables", {"tdx.mr_td is not among the registered reference values"}},
+                    {"configuration",
+                     {"tdx.td_attributes.debug is true: the host can read a debug TD"}}}))
+        << reasons.dump();
+    tdx["quote"]["body"]["mr_td"] = "aa";
+    tdx["td_attributes"]["debug"] = false;
+    tdx["tee_root"] = "other";
+    tdx["tcb_status"] = "OutOfDate";
+    r = policy_->evaluate("data.policy", {{"tdx", tdx}});
+    ASSERT_TRUE(r) << r.error().to_string();
+    reasons = policy_reasons_from(*r->value);
+    ASSERT_TRUE(reasons.contains("hardware")) << reasons.dump();
+    EXPECT_FALSE(reasons.contains("executables")) << reasons.dump();
+    EXPECT_NE(reasons["hardware"].dump().find("tdx.tcb_status is OutOfDate"), std::string::npos)
+        << reasons.dump();
+    EXPECT_NE(reasons["hardware"].dump().find("tdx.tee_root is other"), std::string::npos)
+        << reasons.dump();
+    // SNP: the measurement's reference value name.
+    r = policy_->evaluate("data.policy", {{"snp", {{"measurement", "m"}, {"crl_checked", true}}}});
+    ASSERT_TRUE(r) << r.error().to_string();
+    reasons = policy_reasons_from(*r->value);
+    EXPECT_EQ(reasons["executables"],
+              Json({"snp.measurement is not among the registered reference values"}));
+    refs_ = Json::object();
+  }
+}
+
 // Intel hardware is affirmed only after a full DCAP verification with both CRLs checked; a
 // chain-only verification (or one without CRLs) never is, whatever else the claims say.
 TEST_F(DefaultAttestationPolicy, DcapNeedsFullVerificationWithCrls) {
