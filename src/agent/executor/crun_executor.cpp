@@ -12,6 +12,7 @@
 // agent's, so bundles, overlay roots and nsfs files made before are all visible.
 #include <fcntl.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -352,7 +353,23 @@ Status CrunExecutor::run_crun(std::initializer_list<std::string> args, const std
                                              .stderr_fd = out.write.get(),
                                              .hide_unified_cgroup = hide_unified_}));
   out.write.reset();
-  std::string text = read_all(out.read.get());
+  // Until crun exits, not until end of stream: with `create` the container's init inherits the
+  // pipe and keeps it open.
+  std::string text;
+  fcntl(out.read.get(), F_SETFL, O_NONBLOCK);
+  for (bool exited = false; !exited;) {
+    pollfd pfds[2] = {{.fd = out.read.get(), .events = POLLIN, .revents = 0},
+                      {.fd = child.pidfd(), .events = POLLIN, .revents = 0}};
+    if (poll(pfds, 2, -1) < 0 && errno != EINTR) break;
+    exited = pfds[1].revents != 0;
+    if (pfds[0].revents != 0 || exited) {
+      std::string more = read_all(out.read.get());
+      if (text.size() < 64 * 1024) text += more;
+      if (more.empty() && !exited && (pfds[0].revents & POLLHUP)) {
+        exited = true;  // writer gone; crun's exit follows
+      }
+    }
+  }
   int status = COFFER_TRY(child.wait());
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return ok();
   return make_error("runtime_failed",
