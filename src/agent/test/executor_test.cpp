@@ -17,6 +17,7 @@
 #include "core/file.h"
 #include "core/test/temp_dir.h"
 #include "crypto/digest.h"
+#include "crypto/random.h"
 
 namespace coffer::agent {
 namespace {
@@ -217,29 +218,31 @@ TEST_F(ExecutorTest, WritableRootIsPrivateAndImageRootUntouched) {
 
 TEST_F(ExecutorTest, BackpressureDelivers20MiBInOrderWhileTheContainerBlocks) {
   constexpr std::size_t kTotal = 20u << 20;
-  ASSERT_TRUE(ex_->create(request(
-      "big", {"/bin/sh", "-c",
-              "dd if=/dev/urandom of=/tmp/d bs=1048576 count=20 2>/dev/null && "
-              "sha256sum /tmp/d >&2 && exec cat /tmp/d"})));
+  Bytes data = crypto::random_bytes(kTotal);
+  ASSERT_TRUE(write_file_atomic(image_ / "data", data));
+  std::string expected = hex_encode(crypto::sha256(data));
+  ASSERT_TRUE(ex_->create(request("big", {"/bin/cat", "/data"})));
   ASSERT_TRUE(ex_->start("big"));
-  // The digest line arrives first; then cat (the init, by exec) writes 20 MiB nobody reads.
-  std::string err;
-  while (err.find('\n') == std::string::npos) {
-    auto chunk = ex_->read_output("big", "", OutputStream::kStderr, 4096, {});
-    ASSERT_TRUE(chunk && !chunk->empty());
-    err += to_string(*chunk);
-  }
-  std::string expected = err.substr(0, 64);
-  // Blocked: cat sleeps writing to the pipe ("pipe_write" or, since Linux 6.x,
-  // "pipe_wait_writable") because the agent stopped reading once its buffer was full.
+  // Blocked: cat (the init) sleeps writing to the pipe ("pipe_write" or, since Linux 6.x,
+  // "pipe_wait_writable") once it has written what the agent's buffer and the 64 KiB pipe hold,
+  // and no more (/proc/<pid>/io's wchar).
   auto pid = ex_->state("big").value().pid;
+  std::string proc = "/proc/" + std::to_string(pid);
   std::string wchan;
+  std::uint64_t written = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!wchan.starts_with("pipe_w") && std::chrono::steady_clock::now() < deadline) {
-    wchan = read_text_file("/proc/" + std::to_string(pid) + "/wchan").value_or("");
+  while (std::chrono::steady_clock::now() < deadline) {
+    wchan = read_text_file(proc + "/wchan").value_or("");
+    auto io = read_text_file(proc + "/io").value_or("");
+    auto at = io.find("wchar: ");
+    written = at == std::string::npos ? 0 : std::stoull(io.substr(at + 7));
+    if (wchan.starts_with("pipe_w") && written >= kOutputBufferBytes) break;
+    if (ex_->state("big").value().status != ContainerStatus::kRunning) break;
     std::this_thread::yield();
   }
   ASSERT_TRUE(wchan == "pipe_write" || wchan == "pipe_wait_writable") << wchan;
+  EXPECT_GE(written, kOutputBufferBytes);
+  EXPECT_LE(written, kOutputBufferBytes + (1u << 20)) << "the agent read past its buffer";
   EXPECT_EQ(ex_->state("big").value().status, ContainerStatus::kRunning);
 
   // A slow reader (small reads) gets every byte, in order.
@@ -448,6 +451,78 @@ TEST_F(ExecutorTest, WaitAndReadAreCancellable) {
   EXPECT_EQ(w.error().code, "cancelled");
   EXPECT_EQ(ex_->read_output("c", "", OutputStream::kStdout, 1, stop.get_token()).error().code,
             "cancelled");
+}
+
+TEST(BuildOciSpec, OverridesFollowKubernetesSemantics) {
+  TempDir tmp;
+  auto rootfs = make_image_rootfs(tmp.path() / "rootfs");
+  auto image = image_config({"/bin/ep"}, {"arg1"});
+  auto plain = build_oci_spec(image, rootfs, {});
+  ASSERT_TRUE(plain) << plain.error().to_string();
+  EXPECT_EQ((*plain)["process"]["args"], Json({"/bin/ep", "arg1"}));
+  EXPECT_EQ((*plain)["process"]["noNewPrivileges"], true);
+  EXPECT_EQ((*plain)["process"]["capabilities"]["bounding"].size(), 14u);
+  EXPECT_TRUE((*plain)["linux"].contains("maskedPaths"));
+  EXPECT_FALSE((*plain)["linux"].contains("resources"));
+
+  SpecOverrides o;
+  o.entrypoint = std::vector<std::string>{"/bin/other"};
+  EXPECT_EQ(build_oci_spec(image, rootfs, o).value()["process"]["args"], Json({"/bin/other"}));
+  o.entrypoint.reset();
+  o.command = std::vector<std::string>{"x", "y"};
+  EXPECT_EQ(build_oci_spec(image, rootfs, o).value()["process"]["args"],
+            Json({"/bin/ep", "x", "y"}));
+
+  SpecOverrides env;
+  env.env = {"IMAGE_VAR=new", "B=1"};
+  EXPECT_EQ(build_oci_spec(image, rootfs, env).value()["process"]["env"],
+            Json({"PATH=/bin", "IMAGE_VAR=new", "B=1"}));
+
+  SpecOverrides priv;
+  priv.privileged = true;
+  priv.memory_limit_bytes = 1u << 26;
+  priv.terminal = true;
+  auto p = build_oci_spec(image, rootfs, priv).value();
+  EXPECT_EQ(p["process"]["capabilities"]["bounding"].size(), 41u);
+  EXPECT_EQ(p["process"]["noNewPrivileges"], false);
+  EXPECT_FALSE(p["linux"].contains("maskedPaths"));
+  EXPECT_EQ(p["linux"]["resources"]["memory"]["limit"], 1u << 26);
+  EXPECT_EQ(p["process"]["terminal"], true);
+
+  SpecOverrides user;
+  user.user = "app:root";
+  auto u = build_oci_spec(image, rootfs, user).value();
+  EXPECT_EQ(u["process"]["user"]["uid"], 1000);
+  EXPECT_EQ(u["process"]["user"]["gid"], 0);
+}
+
+TEST(BuildOciSpec, RefusesBadOverrides) {
+  TempDir tmp;
+  auto rootfs = make_image_rootfs(tmp.path() / "rootfs");
+  auto image = image_config({"/bin/ep"});
+  auto code = [&](SpecOverrides o) {
+    auto r = build_oci_spec(image, rootfs, o);
+    return r ? std::string("ok") : r.error().code;
+  };
+  EXPECT_EQ(code({.user = "nobody"}), "bad_spec");
+  EXPECT_EQ(code({.user = "app:nogroup"}), "bad_spec");
+  EXPECT_EQ(code({.user = ""}), "bad_spec");
+  EXPECT_EQ(code({.env = {"NOEQUALS"}}), "bad_spec");
+  EXPECT_EQ(code({.env = {"=x"}}), "bad_spec");
+  EXPECT_EQ(code({.working_dir = "relative"}), "bad_spec");
+  EXPECT_EQ(code({.working_dir = "/a/../b"}), "bad_spec");
+  EXPECT_EQ(code({.mounts = {{.destination = "rel", .type = "tmpfs", .source = "tmpfs"}}}),
+            "bad_spec");
+  EXPECT_EQ(code({.mounts = {{.destination = "/d/../../etc", .type = "tmpfs", .source = "t"}}}),
+            "bad_spec");
+  EXPECT_EQ(code({.mounts = {{.destination = "/d", .type = "", .source = "t"}}}), "bad_spec");
+  EXPECT_EQ(code({.mounts = {{.destination = "/d", .type = "bind", .source = "rel/src"}}}),
+            "bad_spec");
+  EXPECT_EQ(code({.mounts = {{.destination = "/d", .type = "none", .source = "x",
+                              .options = {"rbind"}}}}),
+            "bad_spec");
+  EXPECT_EQ(code({.memory_limit_bytes = 1}), "bad_spec");
+  EXPECT_EQ(code({.mounts = {{.destination = "/d", .type = "tmpfs", .source = "tmpfs"}}}), "ok");
 }
 
 // A registered child's status is never taken by the reaper; an orphan re-parented to us is
