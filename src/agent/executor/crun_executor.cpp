@@ -175,7 +175,7 @@ Status copy_tree(const fs::path& from, const fs::path& to) {
        !ec && it != fs::end(it); it.increment(ec)) {
     fs::path rel = fs::relative(it->path(), from, ec);
     fs::path dst = to / rel;
-    struct stat st{};
+    struct stat st {};
     if (lstat(it->path().c_str(), &st) != 0) return make_error("io_error", errno_text("lstat"));
     if (S_ISDIR(st.st_mode)) {
       fs::create_directory(dst, ec);
@@ -256,7 +256,7 @@ struct Container {
   fs::path dir;
   fs::path rootfs;
   bool overlay = false;
-  bool ready = false;     // create() finished
+  bool ready = false;  // create() finished
   bool started = false;
   bool removing = false;
   Json spec;
@@ -301,9 +301,8 @@ class CrunExecutor final : public ContainerExecutor {
   Status write_stdin(const std::string& id, const std::string& exec_id, ByteView data,
                      std::stop_token stop) override;
   Status close_stdin(const std::string& id, const std::string& exec_id) override;
-  Result<Bytes> read_output(const std::string& id, const std::string& exec_id,
-                            OutputStream stream, std::size_t max_bytes,
-                            std::stop_token stop) override;
+  Result<Bytes> read_output(const std::string& id, const std::string& exec_id, OutputStream stream,
+                            std::size_t max_bytes, std::stop_token stop) override;
   Status resize_tty(const std::string& id, const std::string& exec_id, std::uint16_t rows,
                     std::uint16_t cols) override;
 
@@ -378,7 +377,8 @@ Status CrunExecutor::run_crun(std::initializer_list<std::string> args, const std
 
 Status CrunExecutor::probe() {
   // crun 1.8 and the hybrid check: see the top of this file.
-  struct statfs unified{}, root{};
+  struct statfs unified {
+  }, root{};
   hide_unified_ = statfs("/sys/fs/cgroup/unified", &unified) == 0 &&
                   unified.f_type == CGROUP2_SUPER_MAGIC && statfs("/sys/fs/cgroup", &root) == 0 &&
                   root.f_type != CGROUP2_SUPER_MAGIC;
@@ -389,9 +389,7 @@ Status CrunExecutor::probe() {
   fs::remove_all(dir, ec);
   fs::create_directories(dir / "rootfs", ec);
   if (ec) return make_error("io_error", "creating " + dir.string() + ": " + ec.message());
-  {
-    std::ofstream(dir / "rootfs/coffer-probe").put('\0');
-  }
+  { std::ofstream(dir / "rootfs/coffer-probe").put('\0'); }
   fs::permissions(dir / "rootfs/coffer-probe", fs::perms(0755), ec);
   oci::ImageConfig image;
   image.json = {{"config", {{"Entrypoint", {"/coffer-probe"}}}}};
@@ -405,8 +403,7 @@ Status CrunExecutor::probe() {
       spec["linux"].erase("cgroupsPath");
       COFFER_TRY_STATUS(write_file_atomic(dir / "config.json", as_bytes(spec.dump())));
     }
-    auto created =
-        run_crun({"create", "--bundle", dir.string(), "coffer-probe"}, "probing crun");
+    auto created = run_crun({"create", "--bundle", dir.string(), "coffer-probe"}, "probing crun");
     (void)run_crun({"delete", "--force", "coffer-probe"}, "probe cleanup");
     if (created) {
       fs::remove_all(dir, ec);
@@ -419,14 +416,17 @@ Status CrunExecutor::probe() {
 }
 
 CrunExecutor::~CrunExecutor() {
-  std::vector<std::string> ids, sandboxes;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [id, c] : containers_) ids.push_back(id);
-    for (const auto& [id, s] : sandboxes_) sandboxes.push_back(id);
+  try {
+    std::vector<std::string> ids, sandboxes;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, c] : containers_) ids.push_back(id);
+      for (const auto& [id, s] : sandboxes_) sandboxes.push_back(id);
+    }
+    for (const auto& id : ids) (void)remove(id);
+    for (const auto& id : sandboxes) (void)remove_sandbox(id);
+  } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor cannot report; best effort
   }
-  for (const auto& id : ids) (void)remove(id);
-  for (const auto& id : sandboxes) (void)remove_sandbox(id);
 }
 
 // ---- sandboxes ----
@@ -489,7 +489,7 @@ Status CrunExecutor::create_sandbox(const std::string& sandbox_id) {
   if (!status) return fail(status.error());
   if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     static const std::map<int, std::string> kStep = {
-        {10, "unshare(net, ipc, uts)"}, {11, "sethostname"},      {12, "reading lo's flags"},
+        {10, "unshare(net, ipc, uts)"}, {11, "sethostname"},       {12, "reading lo's flags"},
         {13, "bringing lo up"},         {14, "binding the netns"}, {15, "binding the ipc ns"},
         {16, "binding the uts ns"}};
     int code = WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
@@ -551,8 +551,8 @@ Result<std::shared_ptr<ProcessIo>> CrunExecutor::process(const std::string& id,
   if (exec_id.empty()) return c->init;
   auto it = c->execs.find(exec_id);
   if (it == c->execs.end()) {
-    return make_error("process_not_found", "container '" + id + "' has no process '" +
-                                               printable_excerpt(exec_id) + "'");
+    return make_error("process_not_found",
+                      "container '" + id + "' has no process '" + printable_excerpt(exec_id) + "'");
   }
   return it->second;
 }
@@ -739,8 +739,8 @@ Result<ContainerState> CrunExecutor::create_locked(const ContainerCreate& reques
   if (ec) return make_error("io_error", "creating " + c.dir.string() + ": " + ec.message());
   // The spec first (cheap, and refuses bad overrides before anything is mounted); user names
   // resolve in the image's root, which is what the container's root shows.
-  auto spec = COFFER_TRY(build_oci_spec(request.image_config, request.image_rootfs,
-                                        request.overrides));
+  auto spec =
+      COFFER_TRY(build_oci_spec(request.image_config, request.image_rootfs, request.overrides));
   COFFER_TRY_STATUS(prepare_rootfs(request.image_rootfs, c));
   spec["root"] = {{"path", c.rootfs.string()}, {"readonly", false}};
   fs::path sb_dir = options_.state_dir / "sandboxes" / request.sandbox_id;
@@ -764,9 +764,9 @@ Result<ContainerState> CrunExecutor::create_locked(const ContainerCreate& reques
   COFFER_TRY_STATUS(write_file_atomic(c.dir / "config.json", as_bytes(spec.dump())));
 
   bool terminal = request.overrides.terminal;
-  std::vector<std::string> argv = crun_argv(
-      {"create", "--bundle", c.dir.string(), "--pid-file", (c.dir / "init.pid").string()},
-      c.dir / "crun-create.log");
+  std::vector<std::string> argv =
+      crun_argv({"create", "--bundle", c.dir.string(), "--pid-file", (c.dir / "init.pid").string()},
+                c.dir / "crun-create.log");
   if (terminal) argv.emplace_back("--console-socket=console.sock");
   argv.push_back(request.id);
   c.init = COFFER_TRY(launch(c, std::move(argv), c.dir / "crun-create.log", c.dir / "init.pid",
@@ -779,7 +779,8 @@ Status CrunExecutor::start(const std::string& id) {
   auto c = COFFER_TRY(find(id));
   {
     std::lock_guard lock(c->mu);
-    if (c->removing) return make_error("container_not_found", "container '" + id + "' is being removed");
+    if (c->removing)
+      return make_error("container_not_found", "container '" + id + "' is being removed");
     if (c->started) return make_error("bad_state", "container '" + id + "' was already started");
     if (c->init->exit_status()) {
       return make_error("bad_state", "container '" + id + "' has stopped before it was started");
@@ -811,8 +812,8 @@ Status CrunExecutor::signal(const std::string& id, const std::string& exec_id, i
 Result<std::string> CrunExecutor::exec(const std::string& id, const ProcessSpec& spec) {
   if (spec.args.empty()) return make_error("bad_spec", "exec needs a command");
   if (!spec.cwd.empty() && !spec.cwd.starts_with('/')) {
-    return make_error("bad_spec", "exec working directory '" + printable_excerpt(spec.cwd) +
-                                      "' is not absolute");
+    return make_error(
+        "bad_spec", "exec working directory '" + printable_excerpt(spec.cwd) + "' is not absolute");
   }
   auto c = COFFER_TRY(find(id));
   std::lock_guard lock(c->mu);
@@ -828,12 +829,11 @@ Result<std::string> CrunExecutor::exec(const std::string& id, const ProcessSpec&
     for (const auto& kv : spec.env) {
       auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) {
-        return make_error("bad_spec", "environment entry '" + printable_excerpt(kv) +
-                                          "' is not KEY=VALUE");
+        return make_error("bad_spec",
+                          "environment entry '" + printable_excerpt(kv) + "' is not KEY=VALUE");
       }
-      std::erase_if(env, [&](const std::string& e) {
-        return e.substr(0, e.find('=')) == kv.substr(0, eq);
-      });
+      std::erase_if(
+          env, [&](const std::string& e) { return e.substr(0, e.find('=')) == kv.substr(0, eq); });
       env.push_back(kv);
     }
     process["env"] = env;
@@ -853,15 +853,14 @@ Result<std::string> CrunExecutor::exec(const std::string& id, const ProcessSpec&
   COFFER_TRY_STATUS(write_file_atomic(process_file, as_bytes(process.dump())));
   fs::path log = c->dir / (exec_id + ".log");
   fs::path pid_file = c->dir / (exec_id + ".pid");
-  std::vector<std::string> argv =
-      crun_argv({"exec", "--detach", "--pid-file", pid_file.string(), "--process",
-                 process_file.string()},
-                log);
+  std::vector<std::string> argv = crun_argv(
+      {"exec", "--detach", "--pid-file", pid_file.string(), "--process", process_file.string()},
+      log);
   std::string console = exec_id + ".sock";
   if (spec.terminal) argv.push_back("--console-socket=" + console);
   argv.push_back(id);
-  auto io = COFFER_TRY(launch(*c, std::move(argv), log, pid_file, console, spec.terminal,
-                              spec.open_stdin, false));
+  auto io = COFFER_TRY(
+      launch(*c, std::move(argv), log, pid_file, console, spec.terminal, spec.open_stdin, false));
   c->execs[exec_id] = std::move(io);
   return exec_id;
 }
@@ -871,7 +870,8 @@ Status CrunExecutor::remove(const std::string& id) {
   std::vector<std::shared_ptr<ProcessIo>> procs;
   {
     std::lock_guard lock(c->mu);
-    if (c->removing) return make_error("container_not_found", "container '" + id + "' is being removed");
+    if (c->removing)
+      return make_error("container_not_found", "container '" + id + "' is being removed");
     c->removing = true;
     procs.push_back(c->init);
     for (auto& [eid, p] : c->execs) procs.push_back(p);
@@ -972,10 +972,10 @@ Result<ContainerStats> CrunExecutor::stats(const std::string& id) {
   return s;
 }
 
-Status CrunExecutor::write_stdin(const std::string& id, const std::string& exec_id,
-                                 ByteView data, std::stop_token stop) {
+Status CrunExecutor::write_stdin(const std::string& id, const std::string& exec_id, ByteView data,
+                                 std::stop_token stop) {
   auto p = COFFER_TRY(process(id, exec_id));
-  return p->write_stdin(data, std::move(stop));
+  return p->write_stdin(data, stop);
 }
 
 Status CrunExecutor::close_stdin(const std::string& id, const std::string& exec_id) {
@@ -1005,7 +1005,8 @@ Result<std::string> find_runtime(const fs::path& runtime) {
     std::stringstream ss(path ? path : "/usr/local/bin:/usr/bin:/bin");
     std::string dir;
     while (std::getline(ss, dir, ':')) {
-      if (!dir.empty() && usable(fs::path(dir) / runtime)) return (fs::path(dir) / runtime).string();
+      if (!dir.empty() && usable(fs::path(dir) / runtime))
+        return (fs::path(dir) / runtime).string();
     }
   }
   return make_error("runtime_not_found", "container runtime '" +
@@ -1024,7 +1025,8 @@ Result<std::unique_ptr<ContainerExecutor>> make_crun_executor(const ExecutorOpti
   for (const char* d : {"crun", "containers", "sandboxes"}) {
     fs::create_directories(options.state_dir / d, ec);
   }
-  if (ec) return make_error("io_error", "creating " + options.state_dir.string() + ": " + ec.message());
+  if (ec)
+    return make_error("io_error", "creating " + options.state_dir.string() + ": " + ec.message());
   fs::permissions(options.state_dir, fs::perms::owner_all, ec);
   // Container inits and exec'd processes are left behind by crun: as a child subreaper they
   // become our children, so their exit status is ours to collect.

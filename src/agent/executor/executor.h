@@ -86,8 +86,8 @@ struct ProcessSpec {
 enum class ContainerStatus { kCreated, kRunning, kStopped };
 
 struct ExitStatus {
-  int exit_code = 0;       // 128+signal when killed by a signal
-  int signal = 0;          // the terminating signal, 0 when it exited
+  int exit_code = 0;  // 128+signal when killed by a signal
+  int signal = 0;     // the terminating signal, 0 when it exited
   bool oom_killed = false;
 };
 
@@ -112,8 +112,8 @@ enum class OutputStream { kStdout, kStderr };
 struct ContainerCreate {
   std::string id;
   std::string sandbox_id;
-  std::string image;                    // for ContainerState only
-  std::filesystem::path image_rootfs;   // shared, read-only unpacked image
+  std::string image;                   // for ContainerState only
+  std::filesystem::path image_rootfs;  // shared, read-only unpacked image
   oci::ImageConfig image_config;
   SpecOverrides overrides;
 };
@@ -152,8 +152,8 @@ class ContainerExecutor {
   virtual Result<Bytes> read_output(const std::string& id, const std::string& exec_id,
                                     OutputStream stream, std::size_t max_bytes,
                                     std::stop_token stop) = 0;
-  virtual Status resize_tty(const std::string& id, const std::string& exec_id,
-                            std::uint16_t rows, std::uint16_t cols) = 0;
+  virtual Status resize_tty(const std::string& id, const std::string& exec_id, std::uint16_t rows,
+                            std::uint16_t cols) = 0;
 };
 
 // "runtime_not_found" when crun is missing; probes that crun can run here.

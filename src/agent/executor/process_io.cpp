@@ -160,7 +160,8 @@ std::optional<ExitStatus> ProcessIo::exit_status() {
 
 Result<ExitStatus> ProcessIo::wait(std::stop_token stop) {
   std::unique_lock lock(mu_);
-  bool done = cv_.wait(lock, stop, [&] { return (exit_ && out_.eof && err_.eof) || stop_; });
+  bool done =
+      cv_.wait(lock, std::move(stop), [&] { return (exit_ && out_.eof && err_.eof) || stop_; });
   if (!done) return make_error("cancelled", "wait was cancelled");
   if (!exit_) return make_error("container_not_found", "the container was removed");
   return *exit_;
@@ -187,7 +188,7 @@ Result<Bytes> ProcessIo::read(OutputStream stream, std::size_t max_bytes, std::s
   if (max_bytes == 0) max_bytes = kOutputBufferBytes;
   std::unique_lock lock(mu_);
   Buffer& b = buffer(stream);
-  bool ready = cv_.wait(lock, stop, [&] { return b.size() > 0 || b.eof; });
+  bool ready = cv_.wait(lock, std::move(stop), [&] { return b.size() > 0 || b.eof; });
   if (!ready) return make_error("cancelled", "read was cancelled");
   bool was_full = b.size() >= kOutputBufferBytes;
   std::size_t n = std::min(max_bytes, b.size());
@@ -203,7 +204,7 @@ Result<Bytes> ProcessIo::read(OutputStream stream, std::size_t max_bytes, std::s
   return out;
 }
 
-Status ProcessIo::write_stdin(ByteView data, std::stop_token stop) {
+Status ProcessIo::write_stdin(ByteView data, const std::stop_token& stop) {
   std::lock_guard guard(stdin_mu_);
   if (stdin_closed_) return make_error("bad_state", "the process has no open stdin");
   int cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -223,8 +224,8 @@ Status ProcessIo::write_stdin(ByteView data, std::stop_token stop) {
       break;
     }
     if (pfds[1].revents != 0) {
-      result = make_error("cancelled", "stdin write was cancelled after " +
-                                           std::to_string(done) + " bytes");
+      result = make_error("cancelled",
+                          "stdin write was cancelled after " + std::to_string(done) + " bytes");
       break;
     }
     if (pfds[0].revents & (POLLERR | POLLHUP)) {

@@ -51,7 +51,7 @@ class ProcessIo {
   // "bad_state" once the process exited.
   Status kill(int signo);
   Result<Bytes> read(OutputStream stream, std::size_t max_bytes, std::stop_token stop);
-  Status write_stdin(ByteView data, std::stop_token stop);
+  Status write_stdin(ByteView data, const std::stop_token& stop);
   Status close_stdin();
   Status resize(std::uint16_t rows, std::uint16_t cols);
   // Stops pumping (the streams count as ended; a wait() still pending fails with

@@ -103,8 +103,8 @@ void unregister_child(pid_t pid) {
 Result<int> open_pidfd(pid_t pid) {
   long fd = syscall(SYS_pidfd_open, pid, 0);
   if (fd < 0) {
-    return make_error("io_error", "pidfd_open(" + std::to_string(pid) +
-                                      "): " + std::strerror(errno));
+    return make_error("io_error",
+                      "pidfd_open(" + std::to_string(pid) + "): " + std::strerror(errno));
   }
   return static_cast<int>(fd);
 }
@@ -208,7 +208,7 @@ void install_child_reaper() {
   std::call_once(once, [] {
     (void)prctl(PR_SET_CHILD_SUBREAPER, 1);
     if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return;
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_sigchld;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;

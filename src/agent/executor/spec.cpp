@@ -9,18 +9,47 @@ namespace coffer::agent {
 namespace {
 
 // Every capability Linux 6.x knows (capability.h, 0..40): what `privileged` grants.
-const char* const kAllCapabilities[] = {
-    "CAP_CHOWN",          "CAP_DAC_OVERRIDE",     "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",         "CAP_KILL",             "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",        "CAP_LINUX_IMMUTABLE",  "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",      "CAP_NET_RAW",          "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",     "CAP_SYS_RAWIO",        "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",      "CAP_SYS_ADMIN",        "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",   "CAP_SYS_TIME",         "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",          "CAP_AUDIT_WRITE",      "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",   "CAP_MAC_ADMIN",        "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",  "CAP_AUDIT_READ",       "CAP_PERFMON",         "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE"};
+const char* const kAllCapabilities[] = {"CAP_CHOWN",
+                                        "CAP_DAC_OVERRIDE",
+                                        "CAP_DAC_READ_SEARCH",
+                                        "CAP_FOWNER",
+                                        "CAP_FSETID",
+                                        "CAP_KILL",
+                                        "CAP_SETGID",
+                                        "CAP_SETUID",
+                                        "CAP_SETPCAP",
+                                        "CAP_LINUX_IMMUTABLE",
+                                        "CAP_NET_BIND_SERVICE",
+                                        "CAP_NET_BROADCAST",
+                                        "CAP_NET_ADMIN",
+                                        "CAP_NET_RAW",
+                                        "CAP_IPC_LOCK",
+                                        "CAP_IPC_OWNER",
+                                        "CAP_SYS_MODULE",
+                                        "CAP_SYS_RAWIO",
+                                        "CAP_SYS_CHROOT",
+                                        "CAP_SYS_PTRACE",
+                                        "CAP_SYS_PACCT",
+                                        "CAP_SYS_ADMIN",
+                                        "CAP_SYS_BOOT",
+                                        "CAP_SYS_NICE",
+                                        "CAP_SYS_RESOURCE",
+                                        "CAP_SYS_TIME",
+                                        "CAP_SYS_TTY_CONFIG",
+                                        "CAP_MKNOD",
+                                        "CAP_LEASE",
+                                        "CAP_AUDIT_WRITE",
+                                        "CAP_AUDIT_CONTROL",
+                                        "CAP_SETFCAP",
+                                        "CAP_MAC_OVERRIDE",
+                                        "CAP_MAC_ADMIN",
+                                        "CAP_SYSLOG",
+                                        "CAP_WAKE_ALARM",
+                                        "CAP_BLOCK_SUSPEND",
+                                        "CAP_AUDIT_READ",
+                                        "CAP_PERFMON",
+                                        "CAP_BPF",
+                                        "CAP_CHECKPOINT_RESTORE"};
 
 bool is_clean_absolute(std::string_view p) {
   if (!p.starts_with('/')) return false;
@@ -69,8 +98,8 @@ Result<Json> build_oci_spec(const oci::ImageConfig& image, const std::filesystem
     for (const auto& kv : o.env) {
       auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0 || kv.find('\0') != std::string::npos) {
-        return make_error("bad_spec", "environment entry '" + printable_excerpt(kv) +
-                                          "' is not KEY=VALUE");
+        return make_error("bad_spec",
+                          "environment entry '" + printable_excerpt(kv) + "' is not KEY=VALUE");
       }
       auto key = env_key(kv);
       std::erase_if(env, [&](const std::string& e) { return env_key(e) == key; });
@@ -92,11 +121,12 @@ Result<Json> build_oci_spec(const oci::ImageConfig& image, const std::filesystem
                                         "' is not an absolute path without '..'");
     }
     if (m.type.empty()) {
-      return make_error("bad_spec", "mount at '" + printable_excerpt(m.destination) +
-                                        "' has no type");
+      return make_error("bad_spec",
+                        "mount at '" + printable_excerpt(m.destination) + "' has no type");
     }
-    bool bind = m.type == "bind" ||
-                std::ranges::any_of(m.options, [](const auto& x) { return x == "bind" || x == "rbind"; });
+    bool bind = m.type == "bind" || std::ranges::any_of(m.options, [](const auto& x) {
+                  return x == "bind" || x == "rbind";
+                });
     if (bind && !is_clean_absolute(m.source)) {
       return make_error("bad_spec", "bind mount source '" + printable_excerpt(m.source) +
                                         "' is not an absolute path without '..'");
@@ -116,8 +146,8 @@ Result<Json> build_oci_spec(const oci::ImageConfig& image, const std::filesystem
   }
   if (o.memory_limit_bytes) {
     if (*o.memory_limit_bytes < 4096 || *o.memory_limit_bytes > (std::uint64_t{1} << 62)) {
-      return make_error("bad_spec", "memory limit " + std::to_string(*o.memory_limit_bytes) +
-                                        " is out of range");
+      return make_error(
+          "bad_spec", "memory limit " + std::to_string(*o.memory_limit_bytes) + " is out of range");
     }
     (*spec)["linux"]["resources"]["memory"]["limit"] = *o.memory_limit_bytes;
   }

@@ -33,9 +33,9 @@ class ReaperEnvironment : public ::testing::Environment {
 };
 const auto* const kReaperEnv = ::testing::AddGlobalTestEnvironment(new ReaperEnvironment);
 
-const char* const kApplets[] = {"sh",   "cat", "echo", "nc",    "stty",    "id",   "hostname",
-                                "dd",   "sha256sum", "readlink", "sleep", "head", "test", "touch",
-                                "true", "false", "ls", "env", "pwd", "tee"};
+const char* const kApplets[] = {
+    "sh",    "cat",  "echo", "nc",    "stty", "id",    "hostname", "dd",  "sha256sum", "readlink",
+    "sleep", "head", "test", "touch", "true", "false", "ls",       "env", "pwd",       "tee"};
 
 // An unpacked image: busybox-static with applet links, /etc/passwd with an "app" user.
 fs::path make_image_rootfs(const fs::path& dir) {
@@ -47,7 +47,8 @@ fs::path make_image_rootfs(const fs::path& dir) {
   (void)chown((dir / "work").c_str(), 1000, 1000);
   fs::copy_file("/bin/busybox", dir / "bin/busybox");
   for (const char* a : kApplets) fs::create_symlink("busybox", dir / "bin" / a);
-  std::ofstream(dir / "etc/passwd") << "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/work:/bin/sh\n";
+  std::ofstream(dir / "etc/passwd")
+      << "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/work:/bin/sh\n";
   std::ofstream(dir / "etc/group") << "root:x:0:\napp:x:1000:\n";
   return dir;
 }
@@ -55,7 +56,8 @@ fs::path make_image_rootfs(const fs::path& dir) {
 oci::ImageConfig image_config(std::vector<std::string> entrypoint,
                               std::vector<std::string> cmd = {}) {
   oci::ImageConfig c;
-  c.json = {{"config", {{"Entrypoint", entrypoint}, {"Env", {"PATH=/bin", "IMAGE_VAR=from-image"}}}}};
+  c.json = {
+      {"config", {{"Entrypoint", entrypoint}, {"Env", {"PATH=/bin", "IMAGE_VAR=from-image"}}}}};
   if (!cmd.empty()) c.json["config"]["Cmd"] = cmd;
   return c;
 }
@@ -179,7 +181,7 @@ TEST_F(ExecutorTest, OverridesUserWorkdirEnvAndCommand) {
 TEST_F(ExecutorTest, SandboxContainersShareLoopbackIpcAndHostname) {
   auto netns = ex_->sandbox_netns("pod1");
   ASSERT_TRUE(netns);
-  struct stat sb{};
+  struct stat sb {};
   ASSERT_EQ(stat(netns->c_str(), &sb), 0);
   std::string expect_net = "net:[" + std::to_string(sb.st_ino) + "]";
 
@@ -195,8 +197,8 @@ TEST_F(ExecutorTest, SandboxContainersShareLoopbackIpcAndHostname) {
   // One listens on 127.0.0.1, the other connects: loopback is up and shared.
   ASSERT_TRUE(ex_->create(request("server", {"/bin/sh", "-c", "nc -l -p 5000 127.0.0.1"})));
   ASSERT_TRUE(ex_->start("server"));
-  auto c = run("client", {"/bin/sh", "-c",
-                          "until echo ping-over-loopback | nc 127.0.0.1 5000; do :; done"});
+  auto c = run("client",
+               {"/bin/sh", "-c", "until echo ping-over-loopback | nc 127.0.0.1 5000; do :; done"});
   EXPECT_EQ(c.status.exit_code, 0) << c.err;
   EXPECT_EQ(read_all(*ex_, "server", "", OutputStream::kStdout), "ping-over-loopback\n");
   auto w = ex_->wait("server", "", {});
@@ -349,8 +351,9 @@ TEST_F(ExecutorTest, ExecRunsInTheContainerWithItsOwnStdio) {
 }
 
 TEST_F(ExecutorTest, SignalsAndExitBySignal) {
-  ASSERT_TRUE(ex_->create(request("s", {"/bin/sh", "-c", "trap 'exit 7' TERM; echo up; "
-                                                         "while :; do sleep 1; done"})));
+  ASSERT_TRUE(ex_->create(request("s", {"/bin/sh", "-c",
+                                        "trap 'exit 7' TERM; echo up; "
+                                        "while :; do sleep 1; done"})));
   ASSERT_TRUE(ex_->start("s"));
   auto up = ex_->read_output("s", "", OutputStream::kStdout, 16, {});
   ASSERT_TRUE(up);
@@ -526,9 +529,10 @@ TEST(BuildOciSpec, RefusesBadOverrides) {
   EXPECT_EQ(code({.mounts = {{.destination = "/d", .type = "", .source = "t"}}}), "bad_spec");
   EXPECT_EQ(code({.mounts = {{.destination = "/d", .type = "bind", .source = "rel/src"}}}),
             "bad_spec");
-  EXPECT_EQ(code({.mounts = {{.destination = "/d", .type = "none", .source = "x",
-                              .options = {"rbind"}}}}),
-            "bad_spec");
+  EXPECT_EQ(
+      code(
+          {.mounts = {{.destination = "/d", .type = "none", .source = "x", .options = {"rbind"}}}}),
+      "bad_spec");
   EXPECT_EQ(code({.memory_limit_bytes = 1}), "bad_spec");
   EXPECT_EQ(code({.mounts = {{.destination = "/d", .type = "tmpfs", .source = "tmpfs"}}}), "ok");
 }
@@ -542,7 +546,8 @@ TEST(ChildReaper, ReapsOrphansButNotRegisteredChildren) {
   int hold[2];
   ASSERT_EQ(pipe2(hold, O_CLOEXEC), 0);
   // sh starts a background grandchild that blocks reading `hold`, prints its pid, exits 3.
-  auto child = spawn({.argv = {"/bin/busybox", "sh", "-c", "exec 3<&0; busybox cat <&3 >/dev/null & echo $!; exit 3"},
+  auto child = spawn({.argv = {"/bin/busybox", "sh", "-c",
+                               "exec 3<&0; busybox cat <&3 >/dev/null & echo $!; exit 3"},
                       .cwd = {},
                       .stdin_fd = hold[0],
                       .stdout_fd = p[1],
