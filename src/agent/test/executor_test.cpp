@@ -452,6 +452,24 @@ TEST_F(ExecutorTest, LifecycleErrors) {
   EXPECT_FALSE(fs::exists(state_dir / "sandboxes/pod1"));
 }
 
+TEST_F(ExecutorTest, RemoveWakesAPendingWaitWithTheKill) {
+  ASSERT_TRUE(ex_->create(request("c", {"/bin/sleep", "1000"})));
+  ASSERT_TRUE(ex_->start("c"));
+  auto e = ex_->exec("c", {.args = {"/bin/sleep", "1000"}});
+  ASSERT_TRUE(e) << e.error().to_string();
+  Result<ExitStatus> pending = make_error("none", "");
+  std::thread waiter([&] { pending = ex_->wait("c", "", {}); });
+  ASSERT_TRUE(ex_->remove("c"));
+  waiter.join();
+  // The waiter either was waiting (it gets the kill) or came after the removal; it never hangs.
+  if (pending) {
+    EXPECT_EQ(pending->signal, SIGKILL);
+  } else {
+    EXPECT_EQ(pending.error().code, "container_not_found");
+  }
+  EXPECT_EQ(ex_->wait("c", *e, {}).error().code, "container_not_found");
+}
+
 TEST_F(ExecutorTest, WaitAndReadAreCancellable) {
   ASSERT_TRUE(ex_->create(request("c", {"/bin/sleep", "1000"})));
   ASSERT_TRUE(ex_->start("c"));
