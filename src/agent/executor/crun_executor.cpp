@@ -173,7 +173,8 @@ Status copy_tree(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(from, fs::directory_options::none, ec);
        !ec && it != fs::end(it); it.increment(ec)) {
-    fs::path rel = fs::relative(it->path(), from, ec);
+    // Lexically: fs::relative would resolve symlinks (bin/sh -> bin/busybox).
+    fs::path rel = it->path().lexically_relative(from);
     fs::path dst = to / rel;
     struct stat st {};
     if (lstat(it->path().c_str(), &st) != 0) return make_error("io_error", errno_text("lstat"));

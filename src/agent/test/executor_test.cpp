@@ -218,6 +218,41 @@ TEST_F(ExecutorTest, WritableRootIsPrivateAndImageRootUntouched) {
   EXPECT_EQ(b.out, "1\n" + passwd) << b.err;
 }
 
+bool is_overlay_mount(const fs::path& where) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(" " + where.string() + " ") != std::string::npos &&
+        line.find(" - overlay ") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_F(ExecutorTest, OverlayRootAndCopyFallback) {
+  ASSERT_TRUE(ex_->create(request("ov", {"/bin/true"})));
+  EXPECT_TRUE(is_overlay_mount(tmp_.path() / "state/containers/ov/rootfs"));
+  // A ',' cannot be written in overlayfs' lowerdir option: that image root is copied instead,
+  // with the same guarantees.
+  auto odd = make_image_rootfs(tmp_.path() / "im,age");
+  auto req = request("copy", {"/bin/sh", "-c", "touch /newfile && id -u app >/dev/null; echo ok"});
+  req.image_rootfs = odd;
+  auto created = ex_->create(req);
+  ASSERT_TRUE(created) << created.error().to_string();
+  EXPECT_FALSE(is_overlay_mount(tmp_.path() / "state/containers/copy/rootfs"));
+  ASSERT_TRUE(ex_->start("copy"));
+  EXPECT_EQ(read_all(*ex_, "copy", "", OutputStream::kStdout), "ok\n");
+  EXPECT_EQ(ex_->wait("copy", "", {}).value().exit_code, 0);
+  EXPECT_FALSE(fs::exists(odd / "newfile"));
+  struct stat st {};
+  ASSERT_EQ(stat((tmp_.path() / "state/containers/copy/rootfs/work").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1000u);  // owners kept
+  ASSERT_TRUE(ex_->remove("copy"));
+  ASSERT_TRUE(ex_->remove("ov"));
+  EXPECT_FALSE(is_overlay_mount(tmp_.path() / "state/containers/ov/rootfs"));
+}
+
 TEST_F(ExecutorTest, BackpressureDelivers20MiBInOrderWhileTheContainerBlocks) {
   constexpr std::size_t kTotal = 20u << 20;
   Bytes data = crypto::random_bytes(kTotal);
