@@ -195,7 +195,10 @@ TEST_F(ExecutorTest, SandboxContainersShareLoopbackIpcAndHostname) {
   EXPECT_TRUE(a.out.ends_with("\npod1\n")) << a.out;
 
   // One listens on 127.0.0.1, the other connects: loopback is up and shared.
-  ASSERT_TRUE(ex_->create(request("server", {"/bin/sh", "-c", "nc -l -p 5000 127.0.0.1"})));
+  // The server's stdin stays open: busybox nc stops at end of stdin, maybe before it read.
+  SpecOverrides server;
+  server.open_stdin = true;
+  ASSERT_TRUE(ex_->create(request("server", {"/bin/sh", "-c", "nc -l -p 5000 127.0.0.1"}, server)));
   ASSERT_TRUE(ex_->start("server"));
   auto c = run("client",
                {"/bin/sh", "-c", "until echo ping-over-loopback | nc 127.0.0.1 5000; do :; done"});
