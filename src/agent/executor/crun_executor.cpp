@@ -256,6 +256,7 @@ struct Container {
   ContainerState state;
   fs::path dir;
   fs::path rootfs;
+  fs::path image_rootfs;  // read-only: user names resolve here, not in the writable root
   bool overlay = false;
   bool ready = false;  // create() finished
   bool started = false;
@@ -719,6 +720,7 @@ Result<ContainerState> CrunExecutor::create(const ContainerCreate& request) {
 
 Result<ContainerState> CrunExecutor::create_locked(const ContainerCreate& request, Container& c) {
   c.dir = options_.state_dir / "containers" / request.id;
+  c.image_rootfs = request.image_rootfs;
   c.state = ContainerState{.id = request.id,
                            .sandbox_id = request.sandbox_id,
                            .image = request.image,
@@ -840,10 +842,11 @@ Result<std::string> CrunExecutor::exec(const std::string& id, const ProcessSpec&
     process["env"] = env;
   }
   if (spec.user) {
-    // The same resolution as the init's user, in the container's root.
+    // The same resolution as the init's user, in the image's root: the container can rewrite
+    // its own /etc/passwd, and must not choose what uid a name means for a later exec.
     oci::ImageConfig probe;
     probe.json = {{"config", {{"User", *spec.user}}}};
-    auto resolved = oci::unpack::runtime_config(probe, c->rootfs);
+    auto resolved = oci::unpack::runtime_config(probe, c->image_rootfs);
     if (!resolved || spec.user->empty()) {
       return make_error("bad_spec", resolved ? "exec user is empty" : resolved.error().message);
     }

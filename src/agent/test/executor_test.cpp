@@ -374,6 +374,18 @@ TEST_F(ExecutorTest, ExecRunsInTheContainerWithItsOwnStdio) {
   EXPECT_EQ(ex_->wait("svc", *tty, {}).value().exit_code, 0);
 
   EXPECT_EQ(ex_->exec("svc", {.args = {"/bin/true"}, .user = "nobody"}).error().code, "bad_spec");
+
+  // The container rewrites its /etc/passwd so that "app" would be root: exec's user names
+  // still resolve in the image.
+  auto rewrite = ex_->exec(
+      "svc", {.args = {"/bin/sh", "-c", "echo app:x:0:0::/:/bin/sh > /etc/passwd; id -u app"}});
+  ASSERT_TRUE(rewrite);
+  EXPECT_EQ(read_all(*ex_, "svc", *rewrite, OutputStream::kStdout), "0\n");
+  EXPECT_EQ(ex_->wait("svc", *rewrite, {}).value().exit_code, 0);
+  auto as_app = ex_->exec("svc", {.args = {"/bin/id", "-u"}, .user = "app"});
+  ASSERT_TRUE(as_app);
+  EXPECT_EQ(read_all(*ex_, "svc", *as_app, OutputStream::kStdout), "1000\n");
+  EXPECT_EQ(ex_->wait("svc", *as_app, {}).value().exit_code, 0);
   EXPECT_EQ(ex_->exec("svc", {.args = {}}).error().code, "bad_spec");
   EXPECT_EQ(ex_->exec("svc", {.args = {"/bin/true"}, .cwd = "rel"}).error().code, "bad_spec");
   auto missing = ex_->exec("svc", {.args = {"/no/such/binary"}});
