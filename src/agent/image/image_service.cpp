@@ -25,7 +25,9 @@ constexpr std::string_view kStagingPrefix = ".staging-";
 constexpr std::string_view kTrashPrefix = ".trash-";
 constexpr std::size_t kMaxImageJson = 64 * 1024;
 
-std::unexpected<Error> cancelled() { return make_error("cancelled", "the image pull was cancelled"); }
+std::unexpected<Error> cancelled() {
+  return make_error("cancelled", "the image pull was cancelled");
+}
 
 // A reader that fails with "cancelled" once the pull is cancelled (checked before each read).
 class StopReader final : public oci::Reader {
@@ -192,7 +194,8 @@ class ImageService::Impl {
         return make_error("image_not_found", "no cached image " + manifest_digest);
       }
       fs::rename(images_ / name, trash, ec);
-      if (ec) return make_error("io_error", "cannot remove " + manifest_digest + ": " + ec.message());
+      if (ec)
+        return make_error("io_error", "cannot remove " + manifest_digest + ": " + ec.message());
     }
     oci::unpack::remove_all_forcibly(trash);
     return ok();
@@ -231,8 +234,9 @@ class ImageService::Impl {
     // Resolved once; the policy, the cache lookup and the unpack all use this digest.
     auto pinned = COFFER_TRY(oci::pin_image(source));
     // The policy on every pull, the image cached or not.
-    COFFER_TRY_STATUS((*policy_)->evaluate(
-        name, source, pinned, oci::sign::PolicyContext{.key_resolver = options_.resource_resolver}));
+    COFFER_TRY_STATUS(
+        (*policy_)->evaluate(name, source, pinned,
+                             oci::sign::PolicyContext{.key_resolver = options_.resource_resolver}));
     auto resolved = COFFER_TRY(oci::resolve_image(source, pinned, oci::host_platform()));
     // Before the cache too: a cache filled under another configuration does not bypass it.
     if (options_.require_encrypted_layers) {

@@ -69,8 +69,8 @@ struct ImageServiceStats {
 };
 
 struct PulledImage {
-  std::string reference;        // as requested
-  std::string manifest_digest;  // sha256:...
+  std::string reference;         // as requested
+  std::string manifest_digest;   // sha256:...
   std::filesystem::path rootfs;  // read-only by convention: containers never write it
   oci::ImageConfig config;
   bool from_cache = false;
