@@ -357,7 +357,7 @@ ImageService::ImageService(ImageServiceOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 ImageService::~ImageService() = default;
 
-Result<PulledImage> ImageService::pull(const std::string& reference, std::stop_token stop) {
+Result<PulledImage> ImageService::pull(const std::string& reference, const std::stop_token& stop) {
   return impl_->pull(reference, stop);
 }
 

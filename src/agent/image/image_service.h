@@ -87,7 +87,7 @@ class ImageService {
   // would read a directory the host names) are "bad_image_name". `stop` cancels ("cancelled")
   // between requests and between reads of a layer; a pull waiting for another pull of the same
   // image stops waiting, and if the pull it waited for is cancelled it pulls by itself.
-  Result<PulledImage> pull(const std::string& reference, std::stop_token stop = {});
+  Result<PulledImage> pull(const std::string& reference, const std::stop_token& stop = {});
   std::vector<PulledImage> list() const;
   // Removes a cached image ("image_not_found"); the caller makes sure no container uses it.
   Status remove(const std::string& manifest_digest);
