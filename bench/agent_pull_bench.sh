@@ -4,6 +4,7 @@
 # pull + decrypt + unpack, wall time and peak RSS (/usr/bin/time -v).
 #   bench/agent_pull_bench.sh [build dir]   (default build/ci; needs apps/coffer, bench/agent_pull_bench)
 #   LAYER_MIB=256 ... for a 1 GiB image (4 layers; default 64: 256 MiB)
+#   AGENT_FIRST=1 ... runs the agent's pull before coffer's in each round
 set -euo pipefail
 B=$(realpath "${1:-build/ci}")
 TOOL=$B/apps/coffer
@@ -70,10 +71,15 @@ measure() {  # name, command...
 IMAGE="docker://127.0.0.1:$PORT/bench/enc:v1"
 for run in 1 2 3; do
   rm -rf rootfs-coffer agent-storage
-  measure "coffer image unpack (run $run)" "$TOOL" image unpack "$IMAGE" --rootfs rootfs-coffer \
-    --kbs-key-file "$KID=key.bin" --insecure-registry "127.0.0.1:$PORT" --spool-dir "$W"
-  measure "agent image service pull (run $run)" "$AGENT" "$IMAGE" agent-storage \
-    --insecure "127.0.0.1:$PORT" --kbs-key "$KID=key.bin"
+  coffer_run() {
+    measure "coffer image unpack (run $run)" "$TOOL" image unpack "$IMAGE" --rootfs rootfs-coffer \
+      --kbs-key-file "$KID=key.bin" --insecure-registry "127.0.0.1:$PORT" --spool-dir "$W"
+  }
+  agent_run() {
+    measure "agent image service pull (run $run)" "$AGENT" "$IMAGE" agent-storage \
+      --insecure "127.0.0.1:$PORT" --kbs-key "$KID=key.bin"
+  }
+  if [ -n "${AGENT_FIRST:-}" ]; then agent_run; coffer_run; else coffer_run; agent_run; fi
 done
 diff -r rootfs-coffer agent-storage/images/sha256-*/rootfs >/dev/null && echo "trees identical"
 echo "== load at the end:$(uptime | sed 's/.*load average://')"
