@@ -55,9 +55,16 @@ Result<std::optional<Credentials>> lookup_credentials(const fs::path& auth_file,
     if (text.error().code == "not_found") return std::optional<Credentials>{};
     return std::unexpected(text.error());
   }
-  auto j = parse_json(*text);
+  return lookup_credentials_in(*text, registry, repository, auth_file.string());
+}
+
+Result<std::optional<Credentials>> lookup_credentials_in(std::string_view auth_json,
+                                                         std::string_view registry,
+                                                         std::string_view repository,
+                                                         std::string_view what) {
+  auto j = parse_json(auth_json);
   if (!j || !j->is_object()) {
-    return make_error("bad_auth_file", auth_file.string() + " is not a JSON object");
+    return make_error("bad_auth_file", std::string(what) + " is not a JSON object");
   }
   auto auths = j->find("auths");
   if (auths == j->end() || !auths->is_object()) return std::optional<Credentials>{};

@@ -22,6 +22,12 @@ struct Credentials {
 Result<std::optional<Credentials>> lookup_credentials(const std::filesystem::path& auth_file,
                                                       std::string_view registry,
                                                       std::string_view repository);
+// The same lookup in auth.json text held in memory (the enclave's credentials come from its
+// attested configuration, never from a file of the host); `what` names it in errors.
+Result<std::optional<Credentials>> lookup_credentials_in(std::string_view auth_json,
+                                                         std::string_view registry,
+                                                         std::string_view repository,
+                                                         std::string_view what = "auth.json");
 
 // The auth file to use when none is given: $REGISTRY_AUTH_FILE,
 // $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json,

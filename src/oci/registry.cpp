@@ -110,6 +110,9 @@ class RegistryClient::Impl {
     if (!creds_) {
       if (auto it = options_.credentials.find(ref_.registry); it != options_.credentials.end()) {
         creds_ = std::optional<Credentials>(it->second);
+      } else if (options_.auth_json) {
+        creds_ =
+            COFFER_TRY(lookup_credentials_in(*options_.auth_json, ref_.registry, ref_.repository));
       } else {
         auto file = options_.auth_file.empty() ? default_auth_file() : options_.auth_file;
         creds_ = COFFER_TRY(lookup_credentials(file, ref_.registry, ref_.repository));

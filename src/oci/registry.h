@@ -19,6 +19,9 @@ namespace coffer::oci {
 struct RegistryOptions {
   // auth.json to read credentials from; empty: default_auth_file().
   std::filesystem::path auth_file;
+  // auth.json text to take credentials from instead of any file (auth_file and the default
+  // files are then never read).
+  std::optional<std::string> auth_json;
   // Explicit credentials per registry ("host:port"), taking precedence over the auth file.
   std::map<std::string, Credentials> credentials;
   // Registries spoken to over plain HTTP. Nothing else ever is.

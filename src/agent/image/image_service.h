@@ -22,6 +22,7 @@
 // the key provider's (KBS) codes, "cancelled".
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -40,7 +41,7 @@
 namespace coffer::agent {
 
 struct ImageServiceOptions {
-  std::filesystem::path storage_dir;  // created 0700
+  std::filesystem::path storage_dir;  // created 0700; blobs are spooled in storage_dir/spool
   // containers-policy.json text; unset: refuse every pull ("no_image_policy") — the agent passes
   // the policy from init-data/KBS, or its built-in default.
   std::optional<std::string> security_policy_json;
@@ -59,9 +60,17 @@ struct ImageServiceOptions {
   oci::ProgressFn progress;
 };
 
+// What the service did, for health/metrics and for tests of the single flight.
+struct ImageServiceStats {
+  std::uint64_t fetched = 0;     // pulls that downloaded and unpacked an image
+  std::uint64_t joined = 0;      // pulls that waited for another pull of the same image
+  std::uint64_t cache_hits = 0;  // pulls answered from the cache (after the policy passed)
+  std::uint64_t refused = 0;     // pulls that failed (policy, verification, registry, cancelled)
+};
+
 struct PulledImage {
-  std::string reference;        // as requested
-  std::string manifest_digest;  // sha256:...
+  std::string reference;         // as requested
+  std::string manifest_digest;   // sha256:...
   std::filesystem::path rootfs;  // read-only by convention: containers never write it
   oci::ImageConfig config;
   bool from_cache = false;
@@ -74,11 +83,15 @@ class ImageService {
   ImageService(const ImageService&) = delete;
   ImageService& operator=(const ImageService&) = delete;
 
-  // docker://... or a bare reference (docker transport).
-  Result<PulledImage> pull(const std::string& reference, std::stop_token stop = {});
+  // docker://... or a bare reference (docker transport); other transports ("oci:DIR", which
+  // would read a directory the host names) are "bad_image_name". `stop` cancels ("cancelled")
+  // between requests and between reads of a layer; a pull waiting for another pull of the same
+  // image stops waiting, and if the pull it waited for is cancelled it pulls by itself.
+  Result<PulledImage> pull(const std::string& reference, const std::stop_token& stop = {});
   std::vector<PulledImage> list() const;
   // Removes a cached image ("image_not_found"); the caller makes sure no container uses it.
   Status remove(const std::string& manifest_digest);
+  [[nodiscard]] ImageServiceStats stats() const;
 
  private:
   class Impl;

@@ -24,6 +24,11 @@ int LayoutRegistry::blob_fetches(const std::string& digest) const {
   return it == blob_fetches_.end() ? 0 : it->second;
 }
 
+void LayoutRegistry::on_blob(std::function<void(const std::string& digest)> hook) {
+  std::lock_guard lock(mu_);
+  on_blob_ = std::move(hook);
+}
+
 net::Response LayoutRegistry::handle(const net::Request& r) {
   auto layout = OciLayout::open(layout_).value();
   const std::string path = r.path();
@@ -49,10 +54,13 @@ net::Response LayoutRegistry::handle(const net::Request& r) {
   }
   if (path.starts_with(blobs)) {
     std::string digest = path.substr(blobs.size());
+    std::function<void(const std::string&)> hook;
     {
       std::lock_guard lock(mu_);
       ++blob_fetches_[digest];
+      hook = on_blob_;
     }
+    if (hook) hook(digest);
     auto data = read_file(layout.blob_path(digest));
     if (!data) return net::Response::json(404, Json{{"errors", Json::array()}});
     return net::Response::bytes(200, to_string(*data));

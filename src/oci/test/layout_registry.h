@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,6 +25,8 @@ class LayoutRegistry {
   [[nodiscard]] int tag_fetches() const { return tag_fetches_.load(); }
   // How often each blob was requested.
   [[nodiscard]] int blob_fetches(const std::string& digest) const;
+  // Called (on a server thread) before each blob is served: tests hold a download here.
+  void on_blob(std::function<void(const std::string& digest)> hook);
 
  private:
   net::Response handle(const net::Request& r);
@@ -33,6 +36,7 @@ class LayoutRegistry {
   std::atomic<int> tag_fetches_{0};
   mutable std::mutex mu_;
   std::map<std::string, int> blob_fetches_;
+  std::function<void(const std::string&)> on_blob_;
   std::unique_ptr<net::HttpServer> server_;
   std::uint16_t port_ = 0;
 };

@@ -13,6 +13,19 @@
 #include "oci/unpack/decompress.h"
 
 namespace coffer::oci::unpack {
+
+void remove_all_forcibly(const std::filesystem::path& p) {
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(p, ec);
+       !ec && it != std::filesystem::end(it); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) {
+      std::filesystem::permissions(it->path(), std::filesystem::perms::owner_all,
+                                   std::filesystem::perm_options::add, ec);
+    }
+  }
+  std::filesystem::remove_all(p, ec);
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -243,18 +256,6 @@ Status apply_tar(Reader& tar, RootTree& tree, SizeBudget& budget) {
   while (COFFER_TRY(tar.read(sink)) > 0) {
   }
   return ok();
-}
-
-// Removes a directory tree that may contain read-only directories.
-void remove_all_forcibly(const fs::path& p) {
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (it->is_directory(ec) && !it->is_symlink(ec)) {
-      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
-    }
-  }
-  fs::remove_all(p, ec);
 }
 
 class ScopedDir {

@@ -50,6 +50,10 @@ Status unpack_image(ImageSource& source, const PinnedImage& pinned,
 Status unpack_image(ImageSource& source, const std::filesystem::path& target,
                     const UnpackOptions& options);
 
+// Removes an unpacked tree, which may contain read-only directories (errors ignored: for
+// cleanup paths).
+void remove_all_forcibly(const std::filesystem::path& p);
+
 // The OCI runtime spec config.json for an image config (process from Entrypoint/Cmd/Env/
 // WorkingDir/User; default namespaces, mounts and masked paths). `rootfs` resolves user names.
 Result<Json> runtime_config(const ImageConfig& config, const std::filesystem::path& rootfs);
