@@ -22,7 +22,8 @@ Result<const toml::table*> table_at(const toml::table* parent, std::string_view 
   return n->as_table();
 }
 
-Result<std::string> string_at(const toml::table* t, std::string_view key, const std::string& where) {
+Result<std::string> string_at(const toml::table* t, std::string_view key,
+                              const std::string& where) {
   if (t == nullptr) return std::string();
   const toml::node* n = t->get(key);
   if (n == nullptr) return std::string();
@@ -115,8 +116,8 @@ Status read_cdh(const toml::table& cdh, GuestConfig& out) {
   // configuration error, not a choice.
   if (!url.empty()) {
     if (!out.kbs_url.empty() && out.kbs_url != url)
-      return bad("cdh.toml kbc.url \"" + url + "\" disagrees with aa.toml token_configs.kbs.url \"" +
-                 out.kbs_url + "\"");
+      return bad("cdh.toml kbc.url \"" + url +
+                 "\" disagrees with aa.toml token_configs.kbs.url \"" + out.kbs_url + "\"");
     out.kbs_url = url;
   }
   if (!cert.empty()) {

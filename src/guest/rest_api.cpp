@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -143,8 +144,8 @@ Result<int> listen_in_netns(const std::filesystem::path& netns, const std::strin
   ParsedAddress parsed = COFFER_TRY(parse_address(address));
   int ns_fd = ::open(netns.c_str(), O_RDONLY | O_CLOEXEC);
   if (ns_fd < 0)
-    return make_error("netns_failed",
-                      "cannot open network namespace " + netns.string() + ": " + std::strerror(errno));
+    return make_error("netns_failed", "cannot open network namespace " + netns.string() + ": " +
+                                          std::strerror(errno));
   // setns() changes the calling thread only: a thread of its own enters the namespace, creates
   // the socket there and ends, so no other thread of the agent ever runs in the pod's namespace.
   Result<int> result = make_error("netns_failed", "not run");
@@ -223,6 +224,11 @@ net::Response RestApi::handle(const net::Request& request) {
     auto seg = rest.substr(0, slash);
     if (seg.empty() || seg == "." || seg == "..")
       return error(400, "bad_path", "empty, '.' and '..' path segments are not accepted");
+    if (!std::all_of(seg.begin(), seg.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '-' || c == '.';
+        }))
+      return error(400, "bad_path", "path segments are made of [A-Za-z0-9_.-]");
     segments.push_back(seg);
     if (slash == std::string_view::npos) break;
     rest.remove_prefix(slash + 1);
@@ -251,8 +257,8 @@ net::Response RestApi::handle(const net::Request& request) {
     if (data == query->end())
       return error(400, "bad_runtime_data", "the runtime_data query parameter is required");
     if (data->second.size() > kMaxRuntimeDataBytes)
-      return error(400, "bad_runtime_data", "runtime_data is over " +
-                                                std::to_string(kMaxRuntimeDataBytes) + " bytes");
+      return error(400, "bad_runtime_data",
+                   "runtime_data is over " + std::to_string(kMaxRuntimeDataBytes) + " bytes");
     auto evidence = aa_.evidence(as_bytes(data->second));
     if (!evidence) return from_error(evidence.error());
     return net::Response::json(200, *evidence);

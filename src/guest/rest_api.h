@@ -35,7 +35,7 @@ inline constexpr std::size_t kMaxRuntimeDataBytes = 1024;
 
 struct RestApiOptions {
   std::string address = "127.0.0.1:8006";  // "a.b.c.d:port" or "[v6]:port"; port 0 for tests
-  std::filesystem::path netns;              // empty: the agent's own network namespace
+  std::filesystem::path netns;             // empty: the agent's own network namespace
   std::size_t worker_threads = 2;
 };
 

@@ -128,7 +128,8 @@ class Listener {
     socklen_t len = sizeof addr;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
         (addr.ss_family != AF_INET && addr.ss_family != AF_INET6))
-      return make_error("listen_failed", "listen fd " + std::to_string(fd) + " is not a TCP socket");
+      return make_error("listen_failed",
+                        "listen fd " + std::to_string(fd) + " is not a TCP socket");
     acceptor_.assign(addr.ss_family == AF_INET ? tcp::v4() : tcp::v6(), fd, ec);
     if (ec) return make_error("listen_failed", "cannot adopt listen fd: " + ec.message());
     const auto local = acceptor_.local_endpoint(ec);

@@ -26,8 +26,8 @@ Result<Bytes> DataHub::unwrap_key(const std::string& kid) {
     return make_error("bad_resource_path", "key id must be a kbs:///repo/type/tag URI");
   Bytes key = COFFER_TRY(aa_.get_resource(kid));
   if (key.size() != 32)
-    return make_error("bad_key", "the key at " + kid + " is " + std::to_string(key.size()) +
-                                     " bytes, not 32");
+    return make_error("bad_key",
+                      "the key at " + kid + " is " + std::to_string(key.size()) + " bytes, not 32");
   return key;
 }
 
@@ -59,8 +59,8 @@ Result<Bytes> DataHub::unseal(std::string_view sealed) {
   if (!jwk || !jwk->is_object())
     return make_error("bad_key", "the sealed secret key at " + *kid + " is not a JWK");
   auto key = jose::key_from_jwk(*jwk);
-  if (!key) return make_error("bad_key", "the sealed secret key at " + *kid + ": " +
-                                             key.error().message);
+  if (!key)
+    return make_error("bad_key", "the sealed secret key at " + *kid + ": " + key.error().message);
 
   // 3. the signature, before anything of the payload is used
   static constexpr std::array kAllowed = {jose::JwsAlg::kES256, jose::JwsAlg::kES384,
@@ -86,8 +86,7 @@ Result<Bytes> DataHub::unseal(std::string_view sealed) {
   if (provider != "kbs") return bad_sealed("provider must be \"kbs\"");
   if (!name || !name->starts_with("kbs:///"))
     return bad_sealed("name must be a kbs:///repo/type/tag URI");
-  if (auto it = payload->find("provider_settings");
-      it != payload->end() && !it->is_object())
+  if (auto it = payload->find("provider_settings"); it != payload->end() && !it->is_object())
     return bad_sealed("provider_settings must be an object");
   if (auto it = payload->find("annotations"); it != payload->end() && !it->is_object())
     return bad_sealed("annotations must be an object");
