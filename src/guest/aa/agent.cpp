@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "crypto/digest.h"
+#include "evidence/tdx/quote.h"
 
 namespace coffer::guest {
 namespace {
@@ -65,8 +66,10 @@ class TempPemFile {
 
 }  // namespace
 
+std::string aa_event_log_init_line(ByteView init) { return "INIT sha384/" + hex_encode(init); }
+
 std::string aa_event_log_text(ByteView init, const std::vector<MeasurementEvent>& events) {
-  std::string text = "INIT/sha384 " + hex_encode(init) + "\n";
+  std::string text = aa_event_log_init_line(init) + "\n";
   for (const auto& e : events) text += e.line() + "\n";
   return text;
 }
@@ -96,7 +99,7 @@ class AttestationAgent::Impl {
 
   Impl(std::unique_ptr<aa::Attester> attester, const GuestConfig& config,
        aa::KbsClientOptions options)
-      : attester_(std::move(attester)), logging_(*this), init_(48, 0) {
+      : attester_(std::move(attester)), logging_(*this) {
     if (config.from_init_data) options.init_data_toml = config.init_data_toml;
     if (config.kbs_url.empty()) return;
     if (!config.kbs_cert_pem.empty() && options.ca_file.empty()) {
@@ -114,8 +117,29 @@ class AttestationAgent::Impl {
   Result<Json> evidence_with_log(ByteView report_data) {
     std::lock_guard lock(log_mu_);
     Json ev = COFFER_TRY(attester_->evidence(report_data));
-    if (!events_.empty() && ev.is_object()) ev["aa_eventlog"] = aa_event_log_text(init_, events_);
+    if (log_started_ && ev.is_object()) ev["aa_eventlog"] = aa_event_log_text(init_, events_);
     return ev;
+  }
+
+  // AAEL's INIT entry (as CoCo's AA writes it and Trustee replays it): RTMR3's value now, and
+  // the INIT line itself extended into RTMR3. Called under log_mu_ before the first event.
+  Status start_log() {
+    // Only TDX has runtime registers we can read back from evidence.
+    if (attester_->tee() != "tdx")
+      return make_error("not_supported", "the " + std::string(attester_->tee()) +
+                                             " TEE has no runtime measurement registers");
+    Json ev = COFFER_TRY(attester_->evidence(Bytes(aa::kReportDataSize, 0)));
+    auto quote_b64 = json_string(ev, "quote");
+    if (!quote_b64) return make_error("bad_evidence", "TDX evidence without a quote");
+    Bytes raw = COFFER_TRY(base64_decode(*quote_b64));
+    auto quote = COFFER_TRY(evidence::tdx::parse_quote(raw));
+    init_.assign(quote.body.rtmr[kAaEventRegister].begin(),
+                 quote.body.rtmr[kAaEventRegister].end());
+    const std::string line = aa_event_log_init_line(init_);
+    COFFER_TRY_STATUS(attester_->extend_runtime_measurement(kAaEventRegister,
+                                                            crypto::sha384(as_bytes(line)), line));
+    log_started_ = true;
+    return ok();
   }
 
   Status kbs_ready() const {
@@ -133,6 +157,7 @@ class AttestationAgent::Impl {
   std::optional<aa::KbsClient> kbs_;
 
   mutable std::mutex log_mu_;  // events_ and the register they replay to
+  bool log_started_ = false;   // the INIT entry is in RTMR3
   Bytes init_;
   std::vector<MeasurementEvent> events_;
 };
@@ -165,6 +190,7 @@ Status AttestationAgent::extend(const MeasurementEvent& event) {
   if (impl_->events_.size() >= kMaxEvents)
     return make_error("event_log_full", "the runtime event log holds its maximum of " +
                                             std::to_string(kMaxEvents) + " events");
+  if (!impl_->log_started_) COFFER_TRY_STATUS(impl_->start_log());
   const std::string line = event.line();
   COFFER_TRY_STATUS(impl_->attester_->extend_runtime_measurement(
       kAaEventRegister, crypto::sha384(as_bytes(line)), line));

@@ -1,12 +1,14 @@
 // The attestation agent (AA) facade: one attester, one KBS client with its token cache, and the
 // runtime-measurement event log (CoCo's Attestation Agent Event Log, AAEL). Thread-safe.
 //
-// Event log (AAEL, guest-components attestation-agent eventlog spec): a text log whose first
-// line is "INIT/sha384 <hex RTMR3 when the AA started>" and each further line
-// "<domain> <operation> <content>"; each event line is extended into RTMR3 as SHA-384 of the line
-// (without the newline). The log travels with every TDX evidence the AA produces (to the KBS and
-// to workloads) as the evidence member "aa_eventlog", as CoCo's TDX attester sends it, so the
-// verifier replays it against the quote's RTMR3 and can appraise what ran.
+// Event log (AAEL, guest-components attestation-agent eventlog spec, in the form CoCo's AA writes
+// and Trustee's verifier replays): a text log whose first line is
+// "INIT sha384/<hex RTMR3 before the first event>" and each further line
+// "<domain> <operation> <content>". Every line, INIT included, is extended into RTMR3 as SHA-384
+// of the line (without the newline), so RTMR3 = replay from the INIT value. The log travels with
+// every TDX evidence the AA produces (to the KBS and to workloads) as the evidence member
+// "aa_eventlog", as CoCo's TDX attester sends it, so the verifier replays it against the quote's
+// RTMR3 and can appraise what ran.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +43,9 @@ struct MeasurementEvent {
   bool operator==(const MeasurementEvent&) const = default;
 };
 
-// The AAEL text for `events` starting from `init` (the register's value when logging started).
+// The AAEL INIT line and the whole text for `events` starting from `init` (the register's value
+// when logging started).
+std::string aa_event_log_init_line(ByteView init);
 std::string aa_event_log_text(ByteView init, const std::vector<MeasurementEvent>& events);
 
 class AttestationAgent {
@@ -60,10 +64,11 @@ class AttestationAgent {
   // "no_kbs" without a KBS URL.
   Result<std::string> token();
   // Evidence binding SHA-384(runtime_data) (padded to 64 bytes), with the event log
-  // ("aa_eventlog") when events were recorded on a TEE with runtime registers.
+  // ("aa_eventlog") once the first event was recorded (TDX).
   Result<Json> evidence(ByteView runtime_data);
   // Extends RTMR3 with SHA-384(event.line()) and appends the event to the log, atomically with
-  // respect to evidence(). "bad_event"; "not_supported" on TEEs without runtime registers (SNP,
+  // respect to evidence(); the first call reads RTMR3 from a quote and extends the INIT entry.
+  // "bad_event", "event_log_full"; "not_supported" on TEEs without runtime registers (SNP,
   // sample): nothing is recorded there, callers decide whether that is acceptable.
   Status extend(const MeasurementEvent& event);
   [[nodiscard]] std::vector<MeasurementEvent> event_log() const;

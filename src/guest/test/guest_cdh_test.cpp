@@ -19,15 +19,18 @@ namespace {
 
 using testing::GuestEnv;
 
-// RTMR3 after extending `events` from zero, as TDX computes it.
+// RTMR3 after the INIT entry and `events` from zero, as TDX computes it (TDX module
+// TDG.MR.RTMR.EXTEND: RTMR := SHA-384(RTMR || digest)).
 Bytes replay_rtmr3(const std::vector<MeasurementEvent>& events) {
   Bytes rtmr(48, 0);
-  for (const auto& e : events) {
+  auto extend = [&](const std::string& line) {
     Bytes input = rtmr;
-    Bytes d = crypto::sha384(as_bytes(e.line()));
+    Bytes d = crypto::sha384(as_bytes(line));
     input.insert(input.end(), d.begin(), d.end());
     rtmr = crypto::sha384(input);
-  }
+  };
+  extend("INIT sha384/" + std::string(96, '0'));
+  for (const auto& e : events) extend(e.line());
   return rtmr;
 }
 
@@ -77,7 +80,7 @@ TEST(AttestationAgent, EventLogIsBoundToRtmr3AndSentWithTheEvidence) {
   ASSERT_TRUE(env.aa().extend(kCreate));
   EXPECT_EQ(env.aa().event_log(), (std::vector<MeasurementEvent>{kPull, kCreate}));
   const std::string text = env.aa().event_log_text();
-  EXPECT_EQ(text, "INIT/sha384 " + std::string(96, '0') + "\n" + kPull.line() + "\n" +
+  EXPECT_EQ(text, "INIT sha384/" + std::string(96, '0') + "\n" + kPull.line() + "\n" +
                       kCreate.line() + "\n");
 
   auto ev = env.aa().evidence(as_bytes("workload nonce"));
@@ -91,9 +94,75 @@ TEST(AttestationAgent, EventLogIsBoundToRtmr3AndSentWithTheEvidence) {
   expected.resize(64, 0);
   EXPECT_EQ(Bytes(quote->body.report_data.begin(), quote->body.report_data.end()), expected);
 
-  // The trustee still affirms the enclave with its runtime events (its CC event log replays).
+  // The trustee replays the log against RTMR3, affirms the enclave and hands the events to the
+  // policy as the claim "aael".
   auto value = env.aa().get_resource("default/key/sim");
   ASSERT_TRUE(value) << value.error().to_string();
+  auto claims = jose::jwt_peek_claims(*env.aa().token());
+  ASSERT_TRUE(claims);
+  const Json& tdx = (*claims)["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["tdx"];
+  EXPECT_EQ(tdx["aael"]["github.com/confidential-containers/PullImage"],
+            Json::array({kPull.content}));
+  EXPECT_EQ(tdx["aael"]["coffer.dev/agent/CreateContainer"], Json::array({kCreate.content}));
+}
+
+// Sends an altered attestation agent event log with otherwise genuine evidence.
+class AlteredLogAttester final : public aa::Attester {
+ public:
+  AlteredLogAttester(aa::Attester& inner, std::string log) : inner_(inner), log_(std::move(log)) {}
+  [[nodiscard]] std::string_view tee() const override { return inner_.tee(); }
+  Result<Json> evidence(ByteView report_data) override {
+    Json ev = COFFER_TRY(inner_.evidence(report_data));
+    ev["aa_eventlog"] = log_;
+    return ev;
+  }
+  Status extend_runtime_measurement(std::uint32_t i, ByteView d, std::string_view e) override {
+    return inner_.extend_runtime_measurement(i, d, e);
+  }
+  Result<aa::InitDataBinding> check_init_data(ByteView digest) override {
+    return inner_.check_init_data(digest);
+  }
+
+ private:
+  aa::Attester& inner_;
+  std::string log_;
+};
+
+TEST(AttestationAgent, TrusteeRefusesAnEventLogThatDoesNotReplay) {
+  testing::SimTrustee trustee(testing::pki().root_ca);
+  testing::SimEnclave enclave;
+  trustee.register_enclave(enclave);
+  aa::SimAttester sim(aa::SimAttester::Kind::kTdx, enclave.socket());
+  // What really ran: INIT, then PullImage and CreateContainer into RTMR3.
+  const std::string init = "INIT sha384/" + std::string(96, '0');
+  for (const std::string& line : {init, kPull.line(), kCreate.line()})
+    ASSERT_TRUE(sim.extend_runtime_measurement(3, crypto::sha384(as_bytes(line)), line));
+  aa::KbsClientOptions o;
+  o.initial_backoff = std::chrono::milliseconds(0);
+  o.max_retries = 0;
+  o.init_data_toml = testing::kSimInitData;
+
+  // The true log is accepted.
+  AlteredLogAttester honest(sim, init + "\n" + kPull.line() + "\n" + kCreate.line() + "\n");
+  aa::KbsClient good(trustee.kbs().url(), honest, o);
+  auto token = good.attest();
+  ASSERT_TRUE(token) << token.error().to_string();
+
+  // A log that hides the container creation does not replay to RTMR3.
+  AlteredLogAttester hiding(sim, init + "\n" + kPull.line() + "\n");
+  aa::KbsClient refused(trustee.kbs().url(), hiding, o);
+  auto r = refused.attest();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, "kbs_unauthorized");
+  EXPECT_NE(r.error().message.find("aa_eventlog_rtmr_mismatch"), std::string::npos)
+      << r.error().message;
+
+  // A malformed log is bad evidence.
+  AlteredLogAttester malformed(sim, "INIT/sha384 " + std::string(96, '0') + "\n");
+  aa::KbsClient bad(trustee.kbs().url(), malformed, o);
+  r = bad.attest();
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("bad_evidence"), std::string::npos) << r.error().message;
 }
 
 TEST(AttestationAgent, EventsMustBeAaelFields) {
@@ -160,8 +229,9 @@ TEST(AttestationAgent, ConcurrentResourcesAndExtensionsStayConsistent) {
   auto ev = env.aa().evidence(as_bytes("final"));
   ASSERT_TRUE(ev);
   EXPECT_EQ(quote_rtmr3(*ev), replay_rtmr3(log));
-  // One handshake served every thread; the rest are the evidence() calls.
-  EXPECT_EQ(env.evidence_count(), 1 + (kThreads * kRounds) + 1);
+  // One handshake served every thread, one quote read RTMR3 for the INIT entry; the rest are
+  // the evidence() calls.
+  EXPECT_EQ(env.evidence_count(), 1 + 1 + (kThreads * kRounds) + 1);
 }
 
 // --- data hub ---
