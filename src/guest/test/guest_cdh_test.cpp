@@ -101,6 +101,7 @@ TEST(AttestationAgent, EventLogIsBoundToRtmr3AndSentWithTheEvidence) {
   auto claims = jose::jwt_peek_claims(*env.aa().token());
   ASSERT_TRUE(claims);
   const Json& tdx = (*claims)["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["tdx"];
+  ASSERT_TRUE(tdx.contains("aael")) << tdx.dump();
   EXPECT_EQ(tdx["aael"]["github.com/confidential-containers/PullImage"],
             Json::array({kPull.content}));
   EXPECT_EQ(tdx["aael"]["coffer.dev/agent/CreateContainer"], Json::array({kCreate.content}));
