@@ -1,5 +1,8 @@
 #include "net/http_server.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <charconv>
 #include <mutex>
 #include <optional>
@@ -119,11 +122,36 @@ class Listener {
     return ok();
   }
 
+  Status adopt(int fd) {
+    boost::system::error_code ec;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+        (addr.ss_family != AF_INET && addr.ss_family != AF_INET6))
+      return make_error("listen_failed",
+                        "listen fd " + std::to_string(fd) + " is not a TCP socket");
+    acceptor_.assign(addr.ss_family == AF_INET ? tcp::v4() : tcp::v6(), fd, ec);
+    if (ec) return make_error("listen_failed", "cannot adopt listen fd: " + ec.message());
+    const auto local = acceptor_.local_endpoint(ec);
+    if (ec) return make_error("listen_failed", "cannot adopt listen fd: " + ec.message());
+    port_ = local.port();
+    bound_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                      : local.address().to_string()) +
+             ":" + std::to_string(port_);
+    return ok();
+  }
+
   void accept() {
     acceptor_.async_accept(asio::make_strand(ioc_),
                            [this](boost::system::error_code ec, tcp::socket socket) {
                              on_accept(ec, std::move(socket));
                            });
+  }
+
+  // Gives the native socket back without closing it.
+  void release() {
+    boost::system::error_code ec;
+    if (acceptor_.is_open()) (void)acceptor_.release(ec);
   }
 
   void close() {
@@ -194,7 +222,7 @@ class HttpServer::Impl {
     std::lock_guard lock(state_mutex_);
     if (state_ != State::kNew)
       return make_error("already_started", "the server was started before");
-    if (core_.config.sockets.empty())
+    if (core_.config.sockets.empty() && core_.config.listen_fds.empty())
       return make_error("bad_address", "no listen socket configured");
     if (core_.config.tls) tls_ = COFFER_TRY(make_tls_context(*core_.config.tls));
     std::vector<std::unique_ptr<Listener>> listeners;
@@ -202,6 +230,15 @@ class HttpServer::Impl {
       const auto endpoint = COFFER_TRY(parse_endpoint(text));
       auto listener = std::make_unique<Listener>(ioc_, core_, tls_.get());
       COFFER_TRY_STATUS(listener->bind(endpoint, text));
+      listeners.push_back(std::move(listener));
+    }
+    for (std::size_t i = 0; i < core_.config.listen_fds.size(); ++i) {
+      auto listener = std::make_unique<Listener>(ioc_, core_, tls_.get());
+      if (auto adopted = listener->adopt(core_.config.listen_fds[i]); !adopted) {
+        // The fds adopted so far belong to their listeners now; give them back to the caller.
+        for (std::size_t j = 0; j < i; ++j) listeners[listeners.size() - i + j]->release();
+        return adopted;
+      }
       listeners.push_back(std::move(listener));
     }
     listeners_ = std::move(listeners);

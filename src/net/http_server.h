@@ -59,6 +59,11 @@ struct HttpServerConfig {
   // Listen addresses "host:port": "127.0.0.1:8080", "0.0.0.0:443", "[::1]:0", "[::]:8080",
   // "localhost:0" (= 127.0.0.1). Port 0 picks a free port; see bound_ports().
   std::vector<std::string> sockets = {"127.0.0.1:8080"};
+  // Listening TCP sockets created by the caller (e.g. inside another network namespace, which a
+  // socket keeps for its lifetime), served in addition to `sockets` (which may then be empty).
+  // The server owns them from start() on and closes them on stop(); on a failed start() the
+  // caller still owns them.
+  std::vector<int> listen_fds;
   std::size_t worker_threads = 2;
   std::size_t max_body_bytes = 2 * 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;

@@ -15,6 +15,7 @@ enum class VerifierError : std::uint8_t {
   kReportDataMismatch,
   kInitDataMismatch,
   kEventlogRtmrMismatch,
+  kAaEventlogRtmrMismatch,
   kCount
 };
 
@@ -23,6 +24,7 @@ inline constexpr auto kVerifierErrorNames = std::to_array<ErrorCodeName<Verifier
     {VerifierError::kReportDataMismatch, "report_data_mismatch"},
     {VerifierError::kInitDataMismatch, "init_data_mismatch"},
     {VerifierError::kEventlogRtmrMismatch, "eventlog_rtmr_mismatch"},
+    {VerifierError::kAaEventlogRtmrMismatch, "aa_eventlog_rtmr_mismatch"},
 });
 static_assert(error_table_is_ordered(kVerifierErrorNames));
 

@@ -1,5 +1,10 @@
 #include "net/http_server.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -324,6 +329,44 @@ TEST(HttpServer, SeveralSocketsIncludingIpv6) {
   auto r = client.request({.url = "http://[::1]:" + std::to_string(ports[1]) + "/"});
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(Json::parse(r->body)["remote"], "::1");
+}
+
+// A listening socket the caller made (the guest REST API makes it inside a pod's network
+// namespace) is served, and closed by stop(); a descriptor that is not a TCP socket is refused
+// and stays the caller's.
+TEST(HttpServer, AdoptsCallerMadeListenSockets) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  HttpServerConfig config;
+  config.sockets.clear();
+  config.listen_fds = {fd};
+  HttpServer server(config, echo);
+  ASSERT_TRUE(server.start());
+  ASSERT_EQ(server.bound_ports().size(), 1u);
+  HttpClient client;
+  auto r = client.request(
+      {.url = "http://127.0.0.1:" + std::to_string(server.bound_ports()[0]) + "/adopted"});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(Json::parse(r->body)["path"], "/adopted");
+  server.stop();
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1);  // closed with the server
+
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  HttpServerConfig bad;
+  bad.sockets = {"127.0.0.1:0"};
+  bad.listen_fds = {pipe_fds[0]};
+  HttpServer refused(bad, echo);
+  auto e = refused.start();
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().code, "listen_failed");
+  EXPECT_NE(::fcntl(pipe_fds[0], F_GETFD), -1);  // still the caller's
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
 }
 
 TEST(HttpServer, ConnectionLimit) {

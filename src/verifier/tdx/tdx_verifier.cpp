@@ -1,8 +1,11 @@
 #include "verifier/tdx/tdx_verifier.h"
 
+#include <algorithm>
+
 #include "verifier/binding.h"
 #include "verifier/dcap/claims.h"
 #include "verifier/errors.h"
+#include "verifier/tdx/aa_eventlog.h"
 #include "verifier/tdx/eventlog_claims.h"
 
 namespace coffer::verifier::tdx {
@@ -92,6 +95,20 @@ Result<Json> TdxVerifier::verify(const VerifyInput& input) const {
       }
     }
     claims["uefi_event_logs"] = event_log_claims(log);
+  }
+  // runtime measurements: the attestation agent's event log must replay to RTMR3
+  if (auto it = input.evidence.find("aa_eventlog"); it != input.evidence.end() && !it->is_null()) {
+    if (!it->is_string())
+      return make_error(VerifierError::kBadEvidence, "aa_eventlog must be a string");
+    auto aael = COFFER_TRY(parse_aa_eventlog(it->get_ref<const std::string&>()));
+    Bytes rtmr3 = replay_aa_eventlog(aael);
+    if (!std::equal(rtmr3.begin(), rtmr3.end(), quote.body.rtmr[3].begin(),
+                    quote.body.rtmr[3].end())) {
+      return make_error(VerifierError::kAaEventlogRtmrMismatch,
+                        "the attestation agent event log replays RTMR3 to " + hex_encode(rtmr3) +
+                            ", the quote has " + hex_encode(quote.body.rtmr[3]));
+    }
+    claims["aael"] = aa_eventlog_claims(aael);
   }
   dcap::add_dcap_claims(result, claims);
   return claims;
