@@ -23,7 +23,7 @@ namespace {
 constexpr std::size_t kMaxIdBytes = 128;
 constexpr std::size_t kMaxReferenceBytes = 4096;
 constexpr std::size_t kMaxListEntries = 1024;
-constexpr std::size_t kMaxStatusMessageBytes = 1024;
+constexpr std::size_t kMaxStatusMessageBytes = 256;  // input bytes: escaped, at most ~1 KiB
 constexpr std::string_view kMeasurementDomain = "coffer.dev/agent";
 
 bool ends_with(std::string_view s, std::string_view suffix) {
