@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
@@ -12,7 +13,6 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
-#include <spdlog/spdlog.h>
 #include <string>
 #include <thread>
 
@@ -180,8 +180,8 @@ int serve(const Options& o) {
         server.serve_fd(fd);
       }
     });
-    spdlog::info("coffer-agent {} serving on {} (tee {})", agent::kAgentVersion,
-                 o.serial_device, tee);
+    spdlog::info("coffer-agent {} serving on {} (tee {})", agent::kAgentVersion, o.serial_device,
+                 tee);
   }
   int sig = 0;
   sigwait(&signals, &sig);

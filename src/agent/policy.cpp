@@ -26,8 +26,8 @@ Result<std::unique_ptr<AgentPolicy>> AgentPolicy::load(std::string_view rego, bo
   opts.strict_builtin_errors = true;
   auto compiled = policy::compile({{"policy.rego", std::string(rego)}}, std::move(opts));
   if (!compiled) {
-    return make_error("bad_agent_policy", "agent policy does not compile: " +
-                                              compiled.error().to_string());
+    return make_error("bad_agent_policy",
+                      "agent policy does not compile: " + compiled.error().to_string());
   }
   return std::unique_ptr<AgentPolicy>(new AgentPolicy(std::move(*compiled), from_init_data));
 }
@@ -45,19 +45,18 @@ Status AgentPolicy::check(std::string_view method, const Json& request) {
   if (!decision) {
     // fail closed: a policy that cannot decide denies
     count(method, false);
-    return make_error("policy_denied", "agent policy could not evaluate " + rule + " (" +
-                                           decision.error().code + "): " +
-                                           printable_excerpt(decision.error().message,
-                                                             kMaxReasonBytes));
+    return make_error("policy_denied",
+                      "agent policy could not evaluate " + rule + " (" + decision.error().code +
+                          "): " + printable_excerpt(decision.error().message, kMaxReasonBytes));
   }
   if (decision->value && *decision->value == Json(true)) {
     count(method, true);
     return ok();
   }
   count(method, false);
-  std::string reason = "agent policy denied " + std::string(method) + ": rule " + rule + " is " +
-                       (decision->value ? printable_excerpt(decision->value->dump(), 64)
-                                        : std::string("undefined"));
+  std::string reason =
+      "agent policy denied " + std::string(method) + ": rule " + rule + " is " +
+      (decision->value ? printable_excerpt(decision->value->dump(), 64) : std::string("undefined"));
   // Re-evaluated with explanation only on the deny path. Only the rule, location and expression
   // text (the policy's own) are quoted, never operand values (which come from the request).
   if (auto explained = compiled_->evaluate(rule, input, Json::object(), true);

@@ -2,10 +2,10 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <spdlog/spdlog.h>
 #include <array>
 #include <chrono>
 #include <climits>
-#include <spdlog/spdlog.h>
 
 #include "coffer/agent/v1/agent.pb.h"
 #include "core/bytes.h"
@@ -80,8 +80,12 @@ Status check_process(std::string_view container_id, std::string_view exec_id) {
   return check_id(exec_id, "exec_id", true);
 }
 
-Status validate(const pb::CreateSandboxRequest& r) { return check_id(r.sandbox_id(), "sandbox_id"); }
-Status validate(const pb::RemoveSandboxRequest& r) { return check_id(r.sandbox_id(), "sandbox_id"); }
+Status validate(const pb::CreateSandboxRequest& r) {
+  return check_id(r.sandbox_id(), "sandbox_id");
+}
+Status validate(const pb::RemoveSandboxRequest& r) {
+  return check_id(r.sandbox_id(), "sandbox_id");
+}
 Status validate(const pb::CreateContainerRequest& r) {
   COFFER_TRY_STATUS(check_id(r.container_id(), "container_id"));
   COFFER_TRY_STATUS(check_id(r.sandbox_id(), "sandbox_id"));
@@ -243,12 +247,15 @@ CallResult serialize(const Resp& response) {
 }  // namespace
 
 RpcStatus to_rpc_status(const Error& error) {
-  static constexpr std::array kPermission = {
-      std::string_view("policy_denied"),      std::string_view("policy_rejected"),
-      std::string_view("no_valid_signature"), std::string_view("signature_invalid"),
-      std::string_view("identity_mismatch"),  std::string_view("layer_not_encrypted"),
-      std::string_view("missing_decryption_key"), std::string_view("no_image_policy"),
-      std::string_view("unauthorized")};
+  static constexpr std::array kPermission = {std::string_view("policy_denied"),
+                                             std::string_view("policy_rejected"),
+                                             std::string_view("no_valid_signature"),
+                                             std::string_view("signature_invalid"),
+                                             std::string_view("identity_mismatch"),
+                                             std::string_view("layer_not_encrypted"),
+                                             std::string_view("missing_decryption_key"),
+                                             std::string_view("no_image_policy"),
+                                             std::string_view("unauthorized")};
   static constexpr std::array kInvalid = {
       std::string_view("bad_request"), std::string_view("bad_spec"),
       std::string_view("bad_reference"), std::string_view("bad_image_name")};
@@ -279,8 +286,8 @@ RpcStatus to_rpc_status(const Error& error) {
   } else if (in(kUnavailable)) {
     code = Code::kUnavailable;
   }
-  return RpcStatus{code, printable_excerpt(error.code + ": " + error.message,
-                                           kMaxStatusMessageBytes)};
+  return RpcStatus{code,
+                   printable_excerpt(error.code + ": " + error.message, kMaxStatusMessageBytes)};
 }
 
 AgentService::AgentService(AgentServiceDeps deps) : deps_(std::move(deps)) {
@@ -358,12 +365,12 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
         policy, method, payload, [&](const auto& r) -> Result<pb::CreateContainerResponse> {
           auto image = COFFER_TRY(pull_and_measure(r.image(), ctx.stop));
           // extended before the container exists: nothing runs unmeasured
-          COFFER_TRY_STATUS(deps_.measure(guest::MeasurementEvent{
-              std::string(kMeasurementDomain), "create_container",
-              r.image() + "@" + image.manifest_digest + " container=" + r.container_id() +
-                  " policy=allow"}));
-          ContainerCreate create{r.container_id(), r.sandbox_id(), r.image(), image.rootfs,
-                                 image.config,     overrides_from(r)};
+          COFFER_TRY_STATUS(deps_.measure(
+              guest::MeasurementEvent{std::string(kMeasurementDomain), "create_container",
+                                      r.image() + "@" + image.manifest_digest +
+                                          " container=" + r.container_id() + " policy=allow"}));
+          ContainerCreate create{r.container_id(), r.sandbox_id(), r.image(),
+                                 image.rootfs,     image.config,   overrides_from(r)};
           auto state = COFFER_TRY(exec.create(create));
           pb::CreateContainerResponse out;
           to_proto(state, out.mutable_container());
@@ -522,10 +529,10 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
 
 void AgentService::register_methods(net::ttrpc::Server& server) {
   static constexpr std::array kMethods = {
-      "CreateSandbox", "RemoveSandbox", "CreateContainer", "StartContainer", "WaitProcess",
-      "SignalProcess", "ExecProcess",   "RemoveContainer", "ContainerState", "ListContainers",
-      "ContainerStats", "WriteStdin",   "CloseStdin",      "ReadOutput",     "ResizeTty",
-      "PullImage",      "GuestDetails", "Health"};
+      "CreateSandbox",  "RemoveSandbox", "CreateContainer", "StartContainer", "WaitProcess",
+      "SignalProcess",  "ExecProcess",   "RemoveContainer", "ContainerState", "ListContainers",
+      "ContainerStats", "WriteStdin",    "CloseStdin",      "ReadOutput",     "ResizeTty",
+      "PullImage",      "GuestDetails",  "Health"};
   for (std::string_view m : kMethods) {
     server.add_method(kAgentService, m,
                       [this, m](const CallContext& ctx, std::string_view request) {

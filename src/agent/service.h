@@ -37,8 +37,8 @@ inline constexpr std::string_view kAgentService = "coffer.agent.v1.Agent";
 inline constexpr std::string_view kAgentVersion = "0.1.0";
 
 // The image service as the agent uses it (ImageService::pull in production; a fake in tests).
-using PullImageFn = std::function<Result<PulledImage>(const std::string& reference,
-                                                      std::stop_token stop)>;
+using PullImageFn =
+    std::function<Result<PulledImage>(const std::string& reference, std::stop_token stop)>;
 // Runtime measurement (AttestationAgent::extend in production).
 using MeasureFn = std::function<Status(const guest::MeasurementEvent& event)>;
 
@@ -75,7 +75,7 @@ class AgentService {
   Result<PulledImage> pull_and_measure(const std::string& reference, std::stop_token stop);
 
   AgentServiceDeps deps_;
-  std::mutex mu_;                                   // guards measured_
+  std::mutex mu_;                                           // guards measured_
   std::set<std::pair<std::string, std::string>> measured_;  // (reference, digest) extended
 };
 

@@ -79,8 +79,9 @@ TEST_F(AgentCtl, DrivesTheLifecycleWithJsonOutput) {
   ASSERT_EQ(h.exit_code, 0) << h.err;
   EXPECT_EQ(json(h.out)["status"], "SERVING");
   ASSERT_EQ(ctl("create-sandbox s1").exit_code, 0);
-  auto c = ctl("create-container c1 --sandbox s1 --image registry.local/app:1 --terminal "
-               "--memory 1048576");
+  auto c =
+      ctl("create-container c1 --sandbox s1 --image registry.local/app:1 --terminal "
+          "--memory 1048576");
   ASSERT_EQ(c.exit_code, 0) << c.err;
   auto created = json(c.out);
   EXPECT_EQ(created["image_digest"], "sha256:" + std::string(64, 'a'));
@@ -135,7 +136,7 @@ TEST_F(AgentCtl, RefusalsExitOneWithTheStatus) {
 }
 
 TEST_F(AgentCtl, UsageErrorsExitTwoAndUnreachableExitsThree) {
-  EXPECT_EQ(ctl("").exit_code, 2);                  // no call
+  EXPECT_EQ(ctl("").exit_code, 2);  // no call
   EXPECT_EQ(ctl("no-such-call").exit_code, 2);
   EXPECT_EQ(ctl("create-container c1").exit_code, 2);  // --sandbox and --image required
   EXPECT_EQ(ctl("signal c1 notanumber").exit_code, 2);

@@ -53,7 +53,8 @@ class FakeExecutor : public ContainerExecutor {
     return ok();
   }
   // Blocks until release() or the call's stop token; counts waiters and stops seen.
-  Result<ExitStatus> wait(const std::string& id, const std::string&, std::stop_token stop) override {
+  Result<ExitStatus> wait(const std::string& id, const std::string&,
+                          std::stop_token stop) override {
     std::unique_lock lock(mu_);
     if (!containers_.contains(id)) return make_error("container_not_found", id);
     ++waiting;

@@ -8,9 +8,9 @@ namespace coffer::agent {
 namespace {
 
 Json create_request(Json extra = Json::object()) {
-  Json r = {{"container_id", "c1"}, {"sandbox_id", "s1"},  {"image", "registry/app:1"},
-            {"env", Json::array()},  {"mounts", Json::array()}, {"terminal", false},
-            {"open_stdin", false},   {"privileged", false}};
+  Json r = {{"container_id", "c1"}, {"sandbox_id", "s1"},      {"image", "registry/app:1"},
+            {"env", Json::array()}, {"mounts", Json::array()}, {"terminal", false},
+            {"open_stdin", false},  {"privileged", false}};
   for (auto& [k, v] : extra.items()) r[k] = v;
   return r;
 }
@@ -96,8 +96,8 @@ TEST(AgentPolicy, CustomPolicyAllowsExecAndListedOverrides) {
   EXPECT_TRUE((*q)->check("CreateContainer",
                           create_request({{"entrypoint", {{"values", {"/bin/app", "--serve"}}}},
                                           {"env", {"LOG=debug", "LOG=info"}}})));
-  EXPECT_FALSE((*q)->check("CreateContainer",
-                           create_request({{"entrypoint", {{"values", {"/bin/app"}}}}})));
+  EXPECT_FALSE(
+      (*q)->check("CreateContainer", create_request({{"entrypoint", {{"values", {"/bin/app"}}}}})));
   EXPECT_FALSE((*q)->check("CreateContainer", create_request({{"env", {"LOG=1", "PATH=/x"}}})));
 }
 

@@ -22,9 +22,9 @@ namespace {
 
 namespace pb = ::coffer::agent::v1;
 using namespace std::chrono_literals;
+using fakes::FakeExecutor;
 using net::ttrpc::CallResult;
 using net::ttrpc::Code;
-using fakes::FakeExecutor;
 
 constexpr std::string_view kDigest =
     "sha256:0000000000000000000000000000000000000000000000000000000000000001";
@@ -86,7 +86,8 @@ struct Served {
                     const google::protobuf::Message& req, Code* code = nullptr) {
     CallResult r = c.call(kAgentService, method, req.SerializeAsString(), 20s);
     if (code != nullptr) *code = r ? Code::kOk : r.error().code;
-    if (!r) return make_error(std::string(net::ttrpc::code_name(r.error().code)), r.error().message);
+    if (!r)
+      return make_error(std::string(net::ttrpc::code_name(r.error().code)), r.error().message);
     Resp resp;
     if (!resp.ParseFromString(*r)) return make_error("bad_response", "unparsable");
     return resp;
@@ -391,8 +392,7 @@ TEST(AgentService, ClientGoneMidCallStopsTheWait) {
   ASSERT_TRUE(s.agent.executor.wait_until([](const FakeExecutor& e) { return e.waiting == 1; }));
   second->close();
   EXPECT_EQ(pending.get().error().code, Code::kUnavailable);
-  ASSERT_TRUE(
-      s.agent.executor.wait_until([](const FakeExecutor& e) { return e.stops_seen == 1; }));
+  ASSERT_TRUE(s.agent.executor.wait_until([](const FakeExecutor& e) { return e.stops_seen == 1; }));
   EXPECT_TRUE(s.call<pb::HealthResponse>("Health", pb::HealthRequest()));
 }
 
@@ -404,8 +404,7 @@ TEST(AgentService, DeadlineStopsTheWaitWithDeadlineExceeded) {
   w.set_container_id("c1");
   auto r = s.client->call(kAgentService, "WaitProcess", w.SerializeAsString(), 50ms);
   EXPECT_EQ(r.error().code, Code::kDeadlineExceeded);
-  ASSERT_TRUE(
-      s.agent.executor.wait_until([](const FakeExecutor& e) { return e.stops_seen == 1; }));
+  ASSERT_TRUE(s.agent.executor.wait_until([](const FakeExecutor& e) { return e.stops_seen == 1; }));
 }
 
 // A pty pair in raw mode: a character device with one byte stream and no accept.
@@ -434,8 +433,8 @@ TEST(AgentService, ServesACharacterDevice) {
     pb::CreateSandboxRequest sb;
     sb.set_sandbox_id("s1");
     ASSERT_TRUE(client.call(kAgentService, "CreateSandbox", sb.SerializeAsString(), 20s));
-    auto r = client.call(kAgentService, "CreateContainer", create_request().SerializeAsString(),
-                         20s);
+    auto r =
+        client.call(kAgentService, "CreateContainer", create_request().SerializeAsString(), 20s);
     ASSERT_TRUE(r) << r.error().to_string();
     pb::ExecProcessRequest exec;
     exec.set_container_id("c1");
