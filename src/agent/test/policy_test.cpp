@@ -125,6 +125,7 @@ TEST(AgentPolicy, EvaluationErrorDenies) {
   auto t = (*p)->check("StartContainer", {{"container_id", "abc"}});
   ASSERT_FALSE(t);
   EXPECT_EQ(t.error().code, "policy_denied");
+  EXPECT_NE(t.error().message.find("could not evaluate"), std::string::npos) << t.error().message;
 }
 
 TEST(AgentPolicy, NonBooleanTrueDenies) {
