@@ -6,6 +6,9 @@
 #include "cli/policy_command.h"
 #include "core/log.h"
 #include "core/main.h"
+#ifdef COFFER_HAVE_AGENT_CTL_COMMAND
+#include "cli/agent_ctl_command.h"
+#endif
 #ifdef COFFER_HAVE_EVIDENCE_COMMAND
 #include "cli/evidence_command.h"
 #endif
@@ -27,6 +30,9 @@ int run(int argc, char** argv) {
   app.parse_complete_callback([&] { coffer::log::init(log_level); });
   coffer::cli::add_kbs_command(app);
   coffer::cli::add_policy_command(app);
+#ifdef COFFER_HAVE_AGENT_CTL_COMMAND
+  coffer::cli::add_agent_ctl_command(app);
+#endif
 #ifdef COFFER_HAVE_EVIDENCE_COMMAND
   coffer::cli::add_evidence_command(app);
 #endif

@@ -1,0 +1,82 @@
+// coffer-agent's ttrpc service (coffer.agent.v1.Agent, proto/coffer/agent/v1/agent.proto,
+// docs/agent-api.md): parses each request, validates it, asks the agent policy, then dispatches to
+// the container executor and the image service.
+//
+// Status codes (google.rpc.Code) from the components' error codes: *_not_found NOT_FOUND,
+// *_exists ALREADY_EXISTS, bad_state FAILED_PRECONDITION, policy_denied and image verification
+// refusals PERMISSION_DENIED, bad input INVALID_ARGUMENT, cancelled CANCELLED, timeout
+// DEADLINE_EXCEEDED, unreachable KBS/registry UNAVAILABLE, anything else INTERNAL. A status message
+// is "<code>: <message>", printable ASCII, bounded; it never carries request values or secrets.
+//
+// Measurements: each image the service pulls is extended once per (reference, digest)
+// ("pull_image", "<reference>@<digest>"), and each container is extended before it is created
+// ("create_container", "<reference>@<digest> container=<id> policy=allow"). A failed extension
+// fails the call: nothing runs unmeasured.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "agent/executor/executor.h"
+#include "agent/image/image_service.h"
+#include "agent/policy.h"
+#include "core/error.h"
+#include "guest/cdh/data_hub.h"
+#include "net/ttrpc/frame.h"
+#include "net/ttrpc/server.h"
+
+namespace coffer::agent {
+
+inline constexpr std::string_view kAgentService = "coffer.agent.v1.Agent";
+inline constexpr std::string_view kAgentVersion = "0.1.0";
+
+// The image service as the agent uses it (ImageService::pull in production; a fake in tests).
+using PullImageFn =
+    std::function<Result<PulledImage>(const std::string& reference, std::stop_token stop)>;
+// Runtime measurement (AttestationAgent::extend in production).
+using MeasureFn = std::function<Status(const guest::MeasurementEvent& event)>;
+
+// What GuestDetails reports about the guest.
+struct GuestInfo {
+  std::string tee;
+  std::string init_data_digest_hex;  // "" without init-data
+  bool config_from_init_data = false;
+};
+
+struct AgentServiceDeps {
+  ContainerExecutor* executor = nullptr;  // not owned, outlives the service
+  PullImageFn pull;
+  MeasureFn measure;
+  std::shared_ptr<AgentPolicy> policy;
+  GuestInfo guest;
+};
+
+// The google.rpc status for a component or service error.
+net::ttrpc::RpcStatus to_rpc_status(const Error& error);
+
+class AgentService {
+ public:
+  explicit AgentService(AgentServiceDeps deps);
+
+  // Registers every method of coffer.agent.v1.Agent on `server`; the service outlives it.
+  void register_methods(net::ttrpc::Server& server);
+
+  // One call: what the registered method runs (for tests that bypass the transport).
+  net::ttrpc::CallResult call(std::string_view method, const net::ttrpc::CallContext& ctx,
+                              std::string_view request);
+
+ private:
+  Result<PulledImage> pull_and_measure(const std::string& reference, std::stop_token stop);
+
+  AgentServiceDeps deps_;
+  std::mutex mu_;                                           // guards measured_
+  std::set<std::pair<std::string, std::string>> measured_;  // (reference, digest) extended
+};
+
+}  // namespace coffer::agent

@@ -1,0 +1,454 @@
+// The agent service over a real Unix socket and a real character device (a pty in raw mode):
+// dispatch, policy, status codes, measurements, calls in flight, disconnects, hostile payloads.
+#include "agent/service.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "agent/test/fake_executor.h"
+#include "coffer/agent/v1/agent.pb.h"
+#include "core/test/temp_dir.h"
+#include "net/ttrpc/client.h"
+
+namespace coffer::agent {
+namespace {
+
+namespace pb = ::coffer::agent::v1;
+using namespace std::chrono_literals;
+using fakes::FakeExecutor;
+using net::ttrpc::CallResult;
+using net::ttrpc::Code;
+
+constexpr std::string_view kDigest =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+struct Agent {
+  FakeExecutor executor;
+  std::mutex mu;
+  std::vector<guest::MeasurementEvent> events;
+  int pulls = 0;
+  bool measure_fails = false;
+  std::shared_ptr<AgentPolicy> policy = AgentPolicy::builtin();
+  std::unique_ptr<AgentService> service;
+
+  explicit Agent(std::shared_ptr<AgentPolicy> p = nullptr) {
+    if (p) policy = std::move(p);
+    AgentServiceDeps deps;
+    deps.executor = &executor;
+    deps.pull = [this](const std::string& ref, std::stop_token) -> Result<PulledImage> {
+      std::lock_guard lock(mu);
+      ++pulls;
+      if (ref.starts_with("unsigned")) {
+        return make_error("no_valid_signature", "no signature accepted by the policy");
+      }
+      PulledImage img;
+      img.reference = ref;
+      img.manifest_digest = std::string(kDigest);
+      img.rootfs = "/images/1/rootfs";
+      img.from_cache = pulls > 1;
+      return img;
+    };
+    deps.measure = [this](const guest::MeasurementEvent& e) -> Status {
+      std::lock_guard lock(mu);
+      if (measure_fails) return make_error("tee_io_error", "rtmr extend failed");
+      events.push_back(e);
+      return ok();
+    };
+    deps.policy = policy;
+    deps.guest = GuestInfo{"sim-tdx", "ab12", true};
+    service = std::make_unique<AgentService>(std::move(deps));
+  }
+};
+
+struct Served {
+  coffer::testing::TempDir dir;
+  std::filesystem::path socket = dir.path() / "agent.sock";
+  Agent agent;
+  net::ttrpc::Server server;
+  std::unique_ptr<net::ttrpc::Client> client;
+
+  explicit Served(std::shared_ptr<AgentPolicy> p = nullptr, net::ttrpc::ServerConfig cfg = {})
+      : agent(std::move(p)), server(cfg) {
+    agent.service->register_methods(server);
+    EXPECT_TRUE(server.listen_unix(socket));
+    client = std::move(*net::ttrpc::Client::connect_unix(socket));
+  }
+
+  template <class Resp>
+  Result<Resp> call(net::ttrpc::Client& c, std::string_view method,
+                    const google::protobuf::Message& req, Code* code = nullptr) {
+    CallResult r = c.call(kAgentService, method, req.SerializeAsString(), 20s);
+    if (code != nullptr) *code = r ? Code::kOk : r.error().code;
+    if (!r)
+      return make_error(std::string(net::ttrpc::code_name(r.error().code)), r.error().message);
+    Resp resp;
+    if (!resp.ParseFromString(*r)) return make_error("bad_response", "unparsable");
+    return resp;
+  }
+  template <class Resp>
+  Result<Resp> call(std::string_view method, const google::protobuf::Message& req) {
+    return call<Resp>(*client, method, req);
+  }
+  Code code_of(std::string_view method, const google::protobuf::Message& req) {
+    Code code{};
+    (void)call<pb::Empty>(*client, method, req, &code);
+    return code;
+  }
+};
+
+pb::CreateContainerRequest create_request(std::string id = "c1") {
+  pb::CreateContainerRequest r;
+  r.set_container_id(std::move(id));
+  r.set_sandbox_id("s1");
+  r.set_image("registry.local/app:1");
+  return r;
+}
+
+void create_sandbox(Served& s) {
+  pb::CreateSandboxRequest r;
+  r.set_sandbox_id("s1");
+  ASSERT_TRUE(s.call<pb::Empty>("CreateSandbox", r));
+}
+
+TEST(AgentService, LifecycleThroughTheSocket) {
+  Served s;
+  create_sandbox(s);
+  auto created = s.call<pb::CreateContainerResponse>("CreateContainer", create_request());
+  ASSERT_TRUE(created) << created.error().to_string();
+  EXPECT_EQ(created->image_digest(), kDigest);
+  EXPECT_EQ(created->container().status(), pb::CONTAINER_STATUS_CREATED);
+  EXPECT_EQ(s.agent.executor.last_create.image_rootfs, "/images/1/rootfs");
+  EXPECT_FALSE(s.agent.executor.last_create.overrides.entrypoint);
+
+  pb::StartContainerRequest start;
+  start.set_container_id("c1");
+  ASSERT_TRUE(s.call<pb::Empty>("StartContainer", start));
+  EXPECT_EQ(s.code_of("StartContainer", start), Code::kFailedPrecondition);  // bad_state
+
+  pb::ContainerStateRequest st;
+  st.set_container_id("c1");
+  auto state = s.call<pb::ContainerStateResponse>("ContainerState", st);
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->container().status(), pb::CONTAINER_STATUS_RUNNING);
+  EXPECT_EQ(state->container().pid(), 42);
+
+  pb::WriteStdinRequest w;
+  w.set_container_id("c1");
+  w.set_data(std::string("hi\0there", 8));
+  auto written = s.call<pb::WriteStdinResponse>("WriteStdin", w);
+  ASSERT_TRUE(written);
+  EXPECT_EQ(written->written(), 8U);
+  pb::ReadOutputRequest rd;
+  rd.set_container_id("c1");
+  rd.set_max_bytes(5);
+  auto out = s.call<pb::ReadOutputResponse>("ReadOutput", rd);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->data(), std::string("hi\0th", 5));
+  EXPECT_FALSE(out->eof());
+  rd.set_stream(pb::OUTPUT_STREAM_STDERR);
+  out = s.call<pb::ReadOutputResponse>("ReadOutput", rd);
+  ASSERT_TRUE(out);
+  EXPECT_TRUE(out->eof());
+
+  pb::SignalProcessRequest sig;
+  sig.set_container_id("c1");
+  sig.set_signal(15);
+  ASSERT_TRUE(s.call<pb::Empty>("SignalProcess", sig));
+  EXPECT_EQ(s.agent.executor.last_signal, 15);
+
+  pb::ContainerStatsRequest stats;
+  stats.set_container_id("c1");
+  auto st2 = s.call<pb::ContainerStatsResponse>("ContainerStats", stats);
+  ASSERT_TRUE(st2);
+  EXPECT_EQ(st2->memory_bytes(), 4096U);
+
+  pb::ListContainersRequest list;
+  auto listed = s.call<pb::ListContainersResponse>("ListContainers", list);
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->containers_size(), 1);
+  list.set_sandbox_id("other");
+  EXPECT_EQ(s.call<pb::ListContainersResponse>("ListContainers", list)->containers_size(), 0);
+
+  pb::RemoveContainerRequest rm;
+  rm.set_container_id("c1");
+  ASSERT_TRUE(s.call<pb::Empty>("RemoveContainer", rm));
+  EXPECT_EQ(s.code_of("RemoveContainer", rm), Code::kNotFound);
+  EXPECT_EQ(s.code_of("ContainerState", st), Code::kNotFound);
+}
+
+TEST(AgentService, ComponentErrorsMapToStatusCodes) {
+  Served s;
+  create_sandbox(s);
+  pb::CreateSandboxRequest sb;
+  sb.set_sandbox_id("s1");
+  EXPECT_EQ(s.code_of("CreateSandbox", sb), Code::kAlreadyExists);
+  ASSERT_TRUE(s.call<pb::CreateContainerResponse>("CreateContainer", create_request()));
+  EXPECT_EQ(s.code_of("CreateContainer", create_request()), Code::kAlreadyExists);
+  auto other = create_request("c2");
+  other.set_sandbox_id("nosuch");
+  EXPECT_EQ(s.code_of("CreateContainer", other), Code::kNotFound);
+  auto unsigned_image = create_request("c3");
+  unsigned_image.set_image("unsigned.local/app:1");
+  EXPECT_EQ(s.code_of("CreateContainer", unsigned_image), Code::kPermissionDenied);
+  pb::ResizeTtyRequest tty;
+  tty.set_container_id("c1");
+  tty.set_rows(24);
+  tty.set_cols(80);
+  EXPECT_EQ(s.code_of("ResizeTty", tty), Code::kFailedPrecondition);
+
+  EXPECT_EQ(to_rpc_status(Error{"cancelled", "x"}).code, Code::kCancelled);
+  EXPECT_EQ(to_rpc_status(Error{"timeout", "x"}).code, Code::kDeadlineExceeded);
+  EXPECT_EQ(to_rpc_status(Error{"kbs_unreachable", "x"}).code, Code::kUnavailable);
+  EXPECT_EQ(to_rpc_status(Error{"runtime_failed", "x"}).code, Code::kInternal);
+  EXPECT_EQ(to_rpc_status(Error{"bad_spec", "x"}).code, Code::kInvalidArgument);
+  // messages are printable and bounded
+  auto st = to_rpc_status(Error{"runtime_failed", std::string(5000, '\x01')});
+  EXPECT_LT(st.message.size(), 1200U);
+  EXPECT_EQ(st.message.find('\x01'), std::string::npos);
+}
+
+TEST(AgentService, PolicyDenialsArePermissionDeniedWithTheRule) {
+  Served s;
+  create_sandbox(s);
+  auto r = create_request();
+  r.mutable_entrypoint()->add_values("/bin/sh");
+  Code code{};
+  auto denied = s.call<pb::Empty>(*s.client, "CreateContainer", r, &code);
+  EXPECT_EQ(code, Code::kPermissionDenied);
+  EXPECT_NE(denied.error().message.find("policy_denied"), std::string::npos);
+  EXPECT_NE(denied.error().message.find("entrypoint_allowed"), std::string::npos)
+      << denied.error().message;
+  EXPECT_EQ(s.agent.pulls, 0);  // denied before anything was pulled
+
+  pb::ExecProcessRequest exec;
+  exec.set_container_id("c1");
+  exec.add_args("/bin/sh");
+  EXPECT_EQ(s.code_of("ExecProcess", exec), Code::kPermissionDenied);
+
+  auto privileged = create_request();
+  privileged.set_privileged(true);
+  EXPECT_EQ(s.code_of("CreateContainer", privileged), Code::kPermissionDenied);
+  auto workdir = create_request();
+  workdir.set_working_dir("/tmp");
+  EXPECT_EQ(s.code_of("CreateContainer", workdir), Code::kPermissionDenied);
+
+  auto details = s.call<pb::GuestDetailsResponse>("GuestDetails", pb::GuestDetailsRequest());
+  ASSERT_TRUE(details);
+  EXPECT_EQ(details->tee(), "sim-tdx");
+  EXPECT_EQ(details->init_data_digest(), "ab12");
+  EXPECT_EQ(details->agent_version(), kAgentVersion);
+  EXPECT_TRUE(details->config_from_init_data());
+  EXPECT_FALSE(details->policy_from_init_data());
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> counts;
+  for (const auto& d : details->policy_decisions()) counts[d.method()] = {d.allowed(), d.denied()};
+  EXPECT_EQ(counts["CreateContainer"], std::make_pair(std::uint64_t{0}, std::uint64_t{3}));
+  EXPECT_EQ(counts["ExecProcess"], std::make_pair(std::uint64_t{0}, std::uint64_t{1}));
+  EXPECT_EQ(counts["CreateSandbox"], std::make_pair(std::uint64_t{1}, std::uint64_t{0}));
+}
+
+TEST(AgentService, CustomPolicyAllowsExecAndSeesTheRequestAsJson) {
+  // the policy sees the request fields by their .proto names, unset optionals undefined
+  const std::string rego = std::string(default_agent_policy()) +
+                           "\nExecProcessRequest if {\n"
+                           "  input.method == \"ExecProcess\"\n"
+                           "  input.request.args == [\"/bin/date\"]\n"
+                           "  input.request.terminal == false\n"
+                           "  not input.request.user\n"
+                           "}\n";
+  auto policy = AgentPolicy::load(rego, true);
+  ASSERT_TRUE(policy);
+  Served s(std::move(*policy));
+  create_sandbox(s);
+  ASSERT_TRUE(s.call<pb::CreateContainerResponse>("CreateContainer", create_request()));
+  pb::ExecProcessRequest exec;
+  exec.set_container_id("c1");
+  exec.add_args("/bin/date");
+  auto r = s.call<pb::ExecProcessResponse>("ExecProcess", exec);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->exec_id(), "exec-1");
+  exec.set_user("0");
+  EXPECT_EQ(s.code_of("ExecProcess", exec), Code::kPermissionDenied);
+}
+
+TEST(AgentService, PulledImagesAndCreatedContainersAreMeasured) {
+  Served s;
+  create_sandbox(s);
+  pb::PullImageRequest pull;
+  pull.set_image("registry.local/app:1");
+  auto pulled = s.call<pb::PullImageResponse>("PullImage", pull);
+  ASSERT_TRUE(pulled);
+  EXPECT_EQ(pulled->manifest_digest(), kDigest);
+  ASSERT_TRUE(s.call<pb::PullImageResponse>("PullImage", pull));  // measured once per digest
+  ASSERT_TRUE(s.call<pb::CreateContainerResponse>("CreateContainer", create_request()));
+  ASSERT_EQ(s.agent.events.size(), 2U);
+  EXPECT_EQ(s.agent.events[0].operation, "pull_image");
+  EXPECT_EQ(s.agent.events[0].content, "registry.local/app:1@" + std::string(kDigest));
+  EXPECT_EQ(s.agent.events[1].operation, "create_container");
+  EXPECT_EQ(s.agent.events[1].content,
+            "registry.local/app:1@" + std::string(kDigest) + " container=c1 policy=allow");
+
+  // a failed extension fails the call and nothing is created
+  s.agent.measure_fails = true;
+  EXPECT_EQ(s.code_of("CreateContainer", create_request("c2")), Code::kInternal);
+  pb::ContainerStateRequest st;
+  st.set_container_id("c2");
+  EXPECT_EQ(s.code_of("ContainerState", st), Code::kNotFound);
+}
+
+TEST(AgentService, BadInputIsInvalidArgument) {
+  Served s;
+  create_sandbox(s);
+  // malformed protobuf payloads
+  for (std::string bad : {std::string("\xff\xff\xff"), std::string("\x0a\x10short"),
+                          std::string("\x0a\x02\xc3\x28")}) {  // invalid UTF-8 in a string
+    auto r = s.client->call(kAgentService, "CreateContainer", bad, 20s);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument) << r.error().to_string();
+  }
+  auto bad_id = create_request("../../etc");
+  EXPECT_EQ(s.code_of("CreateContainer", bad_id), Code::kInvalidArgument);
+  auto no_image = create_request();
+  no_image.clear_image();
+  EXPECT_EQ(s.code_of("CreateContainer", no_image), Code::kInvalidArgument);
+  auto bad_env = create_request();
+  bad_env.add_env("NOEQUALS");
+  EXPECT_EQ(s.code_of("CreateContainer", bad_env), Code::kInvalidArgument);
+  auto rel_mount = create_request();
+  rel_mount.add_mounts()->set_destination("relative");
+  EXPECT_EQ(s.code_of("CreateContainer", rel_mount), Code::kInvalidArgument);
+  pb::SignalProcessRequest sig;
+  sig.set_container_id("c1");
+  sig.set_signal(0);
+  EXPECT_EQ(s.code_of("SignalProcess", sig), Code::kInvalidArgument);
+  pb::ReadOutputRequest rd;
+  rd.set_container_id("c1");
+  rd.set_max_bytes(2U << 20U);
+  EXPECT_EQ(s.code_of("ReadOutput", rd), Code::kInvalidArgument);
+  pb::ExecProcessRequest exec;
+  exec.set_container_id("c1");
+  EXPECT_EQ(s.code_of("ExecProcess", exec), Code::kInvalidArgument);  // no args
+  EXPECT_EQ(s.client->call(kAgentService, "Reboot", "", 20s).error().code, Code::kUnimplemented);
+  // invalid input never reached the policy
+  auto details = s.call<pb::GuestDetailsResponse>("GuestDetails", pb::GuestDetailsRequest());
+  for (const auto& d : details->policy_decisions()) {
+    EXPECT_NE(d.method(), "CreateContainer");
+    EXPECT_NE(d.method(), "SignalProcess");
+  }
+}
+
+TEST(AgentService, OversizedMessagesAreRefusedAndTheConnectionGoesOn) {
+  Served s(nullptr, net::ttrpc::ServerConfig{16, 64, 64 << 10});
+  create_sandbox(s);
+  ASSERT_TRUE(s.call<pb::CreateContainerResponse>("CreateContainer", create_request()));
+  pb::WriteStdinRequest w;
+  w.set_container_id("c1");
+  w.set_data(std::string(128 << 10, 'x'));
+  EXPECT_EQ(s.code_of("WriteStdin", w), Code::kResourceExhausted);
+  w.set_data(std::string(1000, 'x'));
+  EXPECT_TRUE(s.call<pb::WriteStdinResponse>("WriteStdin", w));
+  EXPECT_TRUE(s.call<pb::HealthResponse>("Health", pb::HealthRequest()));
+}
+
+TEST(AgentService, SixteenWaitsInFlightOnOneConnection) {
+  Served s;
+  create_sandbox(s);
+  ASSERT_TRUE(s.call<pb::CreateContainerResponse>("CreateContainer", create_request()));
+  pb::WaitProcessRequest w;
+  w.set_container_id("c1");
+  std::vector<std::future<Result<pb::WaitProcessResponse>>> waits;
+  for (int i = 0; i < 16; ++i) {
+    waits.push_back(std::async(std::launch::async, [&] {
+      return s.call<pb::WaitProcessResponse>(*s.client, "WaitProcess", w);
+    }));
+  }
+  ASSERT_TRUE(s.agent.executor.wait_until([](const FakeExecutor& e) { return e.waiting == 16; }));
+  // the connection still answers other calls while 16 are blocked
+  EXPECT_TRUE(s.call<pb::HealthResponse>("Health", pb::HealthRequest()));
+  s.agent.executor.release();
+  for (auto& f : waits) {
+    auto r = f.get();
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->exit().exit_code(), 3);
+  }
+}
+
+TEST(AgentService, ClientGoneMidCallStopsTheWait) {
+  Served s;
+  create_sandbox(s);
+  ASSERT_TRUE(s.call<pb::CreateContainerResponse>("CreateContainer", create_request()));
+  auto second = std::move(*net::ttrpc::Client::connect_unix(s.socket));
+  pb::WaitProcessRequest w;
+  w.set_container_id("c1");
+  auto pending = std::async(std::launch::async, [&] {
+    return second->call(kAgentService, "WaitProcess", w.SerializeAsString());
+  });
+  ASSERT_TRUE(s.agent.executor.wait_until([](const FakeExecutor& e) { return e.waiting == 1; }));
+  second->close();
+  EXPECT_EQ(pending.get().error().code, Code::kUnavailable);
+  ASSERT_TRUE(s.agent.executor.wait_until([](const FakeExecutor& e) { return e.stops_seen == 1; }));
+  EXPECT_TRUE(s.call<pb::HealthResponse>("Health", pb::HealthRequest()));
+}
+
+TEST(AgentService, DeadlineStopsTheWaitWithDeadlineExceeded) {
+  Served s;
+  create_sandbox(s);
+  ASSERT_TRUE(s.call<pb::CreateContainerResponse>("CreateContainer", create_request()));
+  pb::WaitProcessRequest w;
+  w.set_container_id("c1");
+  auto r = s.client->call(kAgentService, "WaitProcess", w.SerializeAsString(), 50ms);
+  EXPECT_EQ(r.error().code, Code::kDeadlineExceeded);
+  ASSERT_TRUE(s.agent.executor.wait_until([](const FakeExecutor& e) { return e.stops_seen == 1; }));
+}
+
+// A pty pair in raw mode: a character device with one byte stream and no accept.
+TEST(AgentService, ServesACharacterDevice) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(::grantpt(master), 0);
+  ASSERT_EQ(::unlockpt(master), 0);
+  const int port = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(port, 0);
+  struct stat st {};
+  ASSERT_EQ(::fstat(port, &st), 0);
+  ASSERT_TRUE(S_ISCHR(st.st_mode));
+  for (int fd : {port, master}) {
+    termios tio{};
+    ASSERT_EQ(::tcgetattr(fd, &tio), 0);
+    ::cfmakeraw(&tio);
+    ASSERT_EQ(::tcsetattr(fd, TCSANOW, &tio), 0);
+  }
+  Agent agent;
+  net::ttrpc::Server server;
+  agent.service->register_methods(server);
+  std::thread serving([&] { server.serve_fd(port); });
+  {
+    net::ttrpc::Client client(master);
+    pb::CreateSandboxRequest sb;
+    sb.set_sandbox_id("s1");
+    ASSERT_TRUE(client.call(kAgentService, "CreateSandbox", sb.SerializeAsString(), 20s));
+    auto r =
+        client.call(kAgentService, "CreateContainer", create_request().SerializeAsString(), 20s);
+    ASSERT_TRUE(r) << r.error().to_string();
+    pb::ExecProcessRequest exec;
+    exec.set_container_id("c1");
+    exec.add_args("/bin/sh");
+    EXPECT_EQ(client.call(kAgentService, "ExecProcess", exec.SerializeAsString(), 20s).error().code,
+              Code::kPermissionDenied);
+    pb::HealthResponse health;
+    auto h = client.call(kAgentService, "Health", "", 20s);
+    ASSERT_TRUE(h);
+    ASSERT_TRUE(health.ParseFromString(*h));
+    EXPECT_EQ(health.status(), "SERVING");
+  }
+  serving.join();
+}
+
+}  // namespace
+}  // namespace coffer::agent
