@@ -93,7 +93,7 @@ expect 2 "to encrypt with an existing key use --kbs-key-in FILE" "$BIN/coffer" i
 # the registry CA option is no longer spelt like the KBS one
 expect 2 "--ca-file" "$BIN/coffer" image inspect oci:img:v1 --ca-file x.pem
 # without the KBS's CA, registration fails and says why (no image written)
-expect 2 "kbs_unreachable" env -u COFFER_KBS_CA_FILE "$BIN/coffer" image encrypt oci:img:v1 \
+expect 3 "tls_untrusted" env -u COFFER_KBS_CA_FILE "$BIN/coffer" image encrypt oci:img:v1 \
   oci:x:v1 --recipient kbs:///default/k/y --kbs-key-out y.key
 [[ ! -d x ]] || fail "an image was written although registration failed"
 
@@ -109,21 +109,21 @@ coffer image unpack --insecure-policy -q oci:enc:v1 --rootfs r2 \
   --kbs-key-file kbs:///default/image-key/app=app.key
 # a denied enclave: the resource policy refuses everything, the KBS's reason is shown, no rootfs
 coffer kbs set-resource-policy --deny-all > /dev/null
-expect 2 "PolicyDeny" "$BIN/coffer" image unpack --insecure-policy -q oci:enc:v1 --rootfs r3 \
+expect 1 "PolicyDeny" "$BIN/coffer" image unpack --insecure-policy -q oci:enc:v1 --rootfs r3 \
   "${tee_opts[@]}"
 [[ ! -e r3 ]] || fail "rootfs written without the key"
 coffer kbs set-resource-policy --allow-affirming > /dev/null
 # no KBS URL and no key file: no key at all; a key file for another kid: the error names options
-expect 2 "missing_decryption_key" \
+expect 1 "missing_decryption_key" \
   env -u COFFER_KBS_URL "$BIN/coffer" image unpack --insecure-policy oci:enc:v1 --rootfs r4
-expect 2 "give --kbs-key-file kbs:///default/image-key/app=FILE, or --kbs-url" \
+expect 1 "give --kbs-key-file kbs:///default/image-key/app=FILE, or --kbs-url" \
   env -u COFFER_KBS_URL "$BIN/coffer" image unpack --insecure-policy oci:enc:v1 --rootfs r4 \
   --kbs-key-file kbs:///default/other/k=app.key
 
 echo "== item 7: --tls-verify=false reaches an HTTP registry, as in skopeo"
 start_registry
 cd "$work"
-expect 2 "tls_error" "$BIN/coffer" image copy --insecure-policy -q oci:enc:v1 \
+expect 3 "tls_wrong_version" "$BIN/coffer" image copy --insecure-policy -q oci:enc:v1 \
   "docker://$REGISTRY/app:v1"
 coffer image copy --insecure-policy -q --tls-verify=false oci:enc:v1 "docker://$REGISTRY/app:v1" \
   > /dev/null
@@ -132,13 +132,13 @@ coffer image unpack --insecure-policy -q --tls-verify=false "docker://$REGISTRY/
 [[ $(cat r9/hello) == "hello from the image" ]] || fail "pull + attest + unpack"
 
 echo "== item 10: the policy.json default"
-expect 2 "no --policy given and no system policy $work/none.json" \
+expect 1 "no --policy given and no system policy $work/none.json" \
   env COFFER_CONTAINERS_POLICY="$work/none.json" "$BIN/coffer" image unpack oci:img:v1 --rootfs r5
 [[ ! -e r5 ]] || fail "unpacked without a policy"
-expect 2 "no_policy" env COFFER_CONTAINERS_POLICY="$work/none.json" "$BIN/coffer" image copy \
+expect 1 "no_policy" env COFFER_CONTAINERS_POLICY="$work/none.json" "$BIN/coffer" image copy \
   oci:img:v1 oci:c5:v1
 printf '{"default":[{"type":"reject"}]}' > reject.json
-expect 2 "policy_rejected" env COFFER_CONTAINERS_POLICY="$work/reject.json" "$BIN/coffer" image \
+expect 1 "policy_rejected" env COFFER_CONTAINERS_POLICY="$work/reject.json" "$BIN/coffer" image \
   unpack oci:img:v1 --rootfs r6
 printf '{"default":[{"type":"insecureAcceptAnything"}]}' > accept.json
 COFFER_CONTAINERS_POLICY="$work/accept.json" coffer image unpack -q oci:img:v1 --rootfs r7

@@ -201,7 +201,8 @@ crypt::EncryptConfig encrypt_config(const std::string& cmd, const Options& o) {
   }
   if (!o.kbs_key_out.empty()) must(cmd, write_file_atomic(o.kbs_key_out, kr.key, 0600));
   if (do_register) {
-    if (auto s = kbs_set_resource(o.kbs, kid.substr(7), kr.key); !s) die(cmd, s.error(), Peer::kKbs);
+    if (auto s = kbs_set_resource(o.kbs, kid.substr(7), kr.key); !s)
+      die(cmd, s.error(), Peer::kKbs);
     std::cerr << "registered " << kid << " in " << o.kbs.url << "\n";
   }
   ec.kbs_recipients.push_back(std::move(kr));

@@ -81,9 +81,9 @@ Status kbs_set_resource(const KbsConnection& c, std::string_view path, const Byt
                       "cannot reach the KBS at " + c.url + ": " + resp.error().to_string());
   }
   if (resp->status / 100 != 2) {
-    return make_error(kbs_status_code(resp->status), "registering kbs:///" + std::string(path) + ": KBS answered " +
-                                       std::to_string(resp->status) + " " +
-                                       printable_excerpt(resp->body, 300));
+    return make_error(kbs_status_code(resp->status),
+                      "registering kbs:///" + std::string(path) + ": KBS answered " +
+                          std::to_string(resp->status) + " " + printable_excerpt(resp->body, 300));
   }
   return ok();
 }

@@ -225,8 +225,9 @@ class RegistryClient::Impl {
         resp = http_.request(r);
       }
       bool last = attempt + 1 >= options_.max_attempts;
-      if (!resp && resp.error().code == "tls_error" && options_.tls_skip_verify && !answered_ &&
-          base_.starts_with("https://") && req.url.starts_with(base_)) {
+      if (!resp && (resp.error().code == "tls_wrong_version" || resp.error().code == "tls_error") &&
+          options_.tls_skip_verify && !answered_ && base_.starts_with("https://") &&
+          req.url.starts_with(base_)) {
         // skopeo's --tls-verify=false: a registry that does not speak TLS at all is then spoken
         // to over plain HTTP (decided once, on the first request to it).
         std::string http_base = "http://" + ref_.api_host();

@@ -534,7 +534,7 @@ TEST_F(ImageServiceTest, PlainHttpOnlyForListedRegistries) {
   auto r = svc.pull(images->image("app/enc:v1"));
   ASSERT_FALSE(r);
   // The registry speaks HTTP: the TLS handshake fails, nothing is tried without TLS.
-  EXPECT_EQ(r.error().code, "tls_error") << r.error().to_string();
+  EXPECT_EQ(r.error().code, "tls_wrong_version") << r.error().to_string();
   expect_storage_empty(storage);
 }
 
