@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -24,6 +25,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/main.h"
+#include "core/version.h"
 #include "guest/aa/attester.h"
 #include "guest/cdh/data_hub.h"
 #include "net/ttrpc/server.h"
@@ -150,10 +152,23 @@ int serve(const Options& o) {
   // 8. the service
   agent::AgentServiceDeps deps;
   deps.executor = executor->get();
-  deps.pull = [&images](const std::string& reference, std::stop_token stop) {
-    return images.pull(reference, std::move(stop));
+  deps.pull = [&images](const std::string& reference, const std::stop_token& stop) {
+    return images.pull(reference, stop);
   };
-  deps.measure = [&aa](const guest::MeasurementEvent& event) { return aa.extend(event); };
+  // A TEE without runtime measurement registers (SNP, sample) cannot record what ran; that is
+  // said once and the calls go on (its evidence carries no event log). Any other failure to
+  // record fails the call.
+  deps.measure = [&aa](const guest::MeasurementEvent& event) -> Status {
+    auto s = aa.extend(event);
+    if (!s && s.error().code == "not_supported") {
+      static std::once_flag once;
+      std::call_once(once, [&] {
+        spdlog::warn("runtime measurements are not recorded: {}", s.error().to_string());
+      });
+      return ok();
+    }
+    return s;
+  };
   deps.policy = policy;
   deps.guest = agent::GuestInfo{tee, hex_encode(config.init_data_digest), config.from_init_data};
   agent::AgentService service(std::move(deps));
@@ -165,7 +180,7 @@ int serve(const Options& o) {
   if (!o.socket.empty()) {
     if (auto s = server.listen_unix(o.socket); !s) return fail("listening", s.error());
     spdlog::info("coffer-agent {} serving on {} (tee {}, init-data: {}, policy: {})",
-                 agent::kAgentVersion, o.socket, tee, config.from_init_data ? "yes" : "no",
+                 coffer::version(), o.socket, tee, config.from_init_data ? "yes" : "no",
                  policy->from_init_data() ? "init-data" : "built-in default");
   } else {
     // A character device has no accept: serve it until the host side hangs up, then reopen.
@@ -180,8 +195,7 @@ int serve(const Options& o) {
         server.serve_fd(fd);
       }
     });
-    spdlog::info("coffer-agent {} serving on {} (tee {})", agent::kAgentVersion, o.serial_device,
-                 tee);
+    spdlog::info("coffer-agent {} serving on {} (tee {})", coffer::version(), o.serial_device, tee);
   }
   int sig = 0;
   sigwait(&signals, &sig);
@@ -207,7 +221,8 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
-  app.set_version_flag("--version", std::string(agent::kAgentVersion));
+  app.set_version_flag("--version", coffer::version_line("coffer-agent"),
+                       "print the version and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

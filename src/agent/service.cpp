@@ -9,6 +9,7 @@
 
 #include "coffer/agent/v1/agent.pb.h"
 #include "core/bytes.h"
+#include "core/version.h"
 
 namespace coffer::agent {
 
@@ -368,7 +369,7 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
           COFFER_TRY_STATUS(deps_.measure(
               guest::MeasurementEvent{std::string(kMeasurementDomain), "create_container",
                                       r.image() + "@" + image.manifest_digest +
-                                          " container=" + r.container_id() + " policy=allow"}));
+                                          ",container=" + r.container_id() + ",policy=allow"}));
           ContainerCreate create{r.container_id(), r.sandbox_id(), r.image(),
                                  image.rootfs,     image.config,   overrides_from(r)};
           auto state = COFFER_TRY(exec.create(create));
@@ -503,7 +504,7 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
           pb::GuestDetailsResponse out;
           out.set_tee(deps_.guest.tee);
           out.set_init_data_digest(deps_.guest.init_data_digest_hex);
-          out.set_agent_version(std::string(kAgentVersion));
+          out.set_agent_version(std::string(coffer::version()));
           out.set_config_from_init_data(deps_.guest.config_from_init_data);
           out.set_policy_from_init_data(policy.from_init_data());
           for (const auto& [name, count] : policy.decisions()) {

@@ -34,7 +34,6 @@
 namespace coffer::agent {
 
 inline constexpr std::string_view kAgentService = "coffer.agent.v1.Agent";
-inline constexpr std::string_view kAgentVersion = "0.1.0";
 
 // The image service as the agent uses it (ImageService::pull in production; a fake in tests).
 using PullImageFn =

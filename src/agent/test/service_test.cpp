@@ -15,6 +15,7 @@
 #include "agent/test/fake_executor.h"
 #include "coffer/agent/v1/agent.pb.h"
 #include "core/test/temp_dir.h"
+#include "core/version.h"
 #include "net/ttrpc/client.h"
 
 namespace coffer::agent {
@@ -243,7 +244,7 @@ TEST(AgentService, PolicyDenialsArePermissionDeniedWithTheRule) {
   ASSERT_TRUE(details);
   EXPECT_EQ(details->tee(), "sim-tdx");
   EXPECT_EQ(details->init_data_digest(), "ab12");
-  EXPECT_EQ(details->agent_version(), kAgentVersion);
+  EXPECT_EQ(details->agent_version(), coffer::version());
   EXPECT_TRUE(details->config_from_init_data());
   EXPECT_FALSE(details->policy_from_init_data());
   std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> counts;
@@ -292,7 +293,7 @@ TEST(AgentService, PulledImagesAndCreatedContainersAreMeasured) {
   EXPECT_EQ(s.agent.events[0].content, "registry.local/app:1@" + std::string(kDigest));
   EXPECT_EQ(s.agent.events[1].operation, "create_container");
   EXPECT_EQ(s.agent.events[1].content,
-            "registry.local/app:1@" + std::string(kDigest) + " container=c1 policy=allow");
+            "registry.local/app:1@" + std::string(kDigest) + ",container=c1,policy=allow");
 
   // a failed extension fails the call and nothing is created
   s.agent.measure_fails = true;
