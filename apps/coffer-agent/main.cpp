@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -28,6 +30,7 @@
 #include "core/version.h"
 #include "guest/aa/attester.h"
 #include "guest/cdh/data_hub.h"
+#include "guest/rest_api.h"
 #include "net/ttrpc/server.h"
 
 namespace {
@@ -48,6 +51,7 @@ struct Options {
   std::string quote_service;
   std::string state_dir = "/run/coffer-agent";
   std::string log_level = "info";
+  std::string rest_api = "127.0.0.1:8006";
 };
 
 int fail(const std::string& what, const Error& e) {
@@ -171,6 +175,36 @@ int serve(const Options& o) {
   };
   deps.policy = policy;
   deps.guest = agent::GuestInfo{tee, hex_encode(config.init_data_digest), config.from_init_data};
+  deps.unseal = [&hub](std::string_view sealed) { return hub.unseal(sealed); };
+  deps.sealed_dir = fs::path(o.state_dir) / "secrets";
+  // The workload REST API (CoCo's /cdh/resource, /aa/token, /aa/evidence) in each sandbox's own
+  // network namespace, never in the agent's (the host's side).
+  std::mutex rest_mu;
+  std::map<std::string, std::unique_ptr<guest::RestApi>> rest_apis;
+  if (o.rest_api != "off") {
+    deps.sandbox_hooks.on_created = [&](const std::string& id, const fs::path& netns) -> Status {
+      guest::RestApiOptions rest_options;
+      rest_options.address = o.rest_api;
+      rest_options.netns = netns;
+      auto api = std::make_unique<guest::RestApi>(aa, hub, rest_options);
+      COFFER_TRY_STATUS(api->start());
+      spdlog::info("sandbox {}: workload API on {}", id, o.rest_api);
+      std::lock_guard lock(rest_mu);
+      rest_apis[id] = std::move(api);
+      return ok();
+    };
+    deps.sandbox_hooks.on_removed = [&](const std::string& id) {
+      std::unique_ptr<guest::RestApi> api;
+      {
+        std::lock_guard lock(rest_mu);
+        if (auto it = rest_apis.find(id); it != rest_apis.end()) {
+          api = std::move(it->second);
+          rest_apis.erase(it);
+        }
+      }
+      if (api) api->stop();
+    };
+  }
   agent::AgentService service(std::move(deps));
   net::ttrpc::Server server;
   service.register_methods(server);
@@ -220,6 +254,9 @@ int run(int argc, char** argv) {
   app.add_option("--state-dir", o.state_dir, "images, containers, state (created 0700)")
       ->capture_default_str();
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  app.add_option("--rest-api", o.rest_api,
+                 "address of the workload REST API in each sandbox's network namespace, or off")
       ->capture_default_str();
   app.set_version_flag("--version", coffer::version_line("coffer-agent"),
                        "print the version and exit");

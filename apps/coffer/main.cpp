@@ -4,6 +4,7 @@
 #include "cli/exit.h"
 #include "cli/kbs_command.h"
 #include "cli/policy_command.h"
+#include "cli/secret_command.h"
 #include "core/log.h"
 #include "core/main.h"
 #ifdef COFFER_HAVE_AGENT_CTL_COMMAND
@@ -30,6 +31,7 @@ int run(int argc, char** argv) {
   app.parse_complete_callback([&] { coffer::log::init(log_level); });
   coffer::cli::add_kbs_command(app);
   coffer::cli::add_policy_command(app);
+  coffer::cli::add_secret_command(app);
 #ifdef COFFER_HAVE_AGENT_CTL_COMMAND
   coffer::cli::add_agent_ctl_command(app);
 #endif

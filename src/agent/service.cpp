@@ -9,6 +9,7 @@
 
 #include "coffer/agent/v1/agent.pb.h"
 #include "core/bytes.h"
+#include "core/file.h"
 #include "core/version.h"
 
 namespace coffer::agent {
@@ -253,13 +254,16 @@ RpcStatus to_rpc_status(const Error& error) {
                                              std::string_view("no_valid_signature"),
                                              std::string_view("signature_invalid"),
                                              std::string_view("identity_mismatch"),
+                                             std::string_view("sealed_secret_signature"),
+                                             std::string_view("sealed_secret_unknown_key"),
                                              std::string_view("layer_not_encrypted"),
                                              std::string_view("missing_decryption_key"),
                                              std::string_view("no_image_policy"),
                                              std::string_view("unauthorized")};
   static constexpr std::array kInvalid = {
       std::string_view("bad_request"), std::string_view("bad_spec"),
-      std::string_view("bad_reference"), std::string_view("bad_image_name")};
+      std::string_view("bad_sealed_secret"), std::string_view("bad_reference"),
+      std::string_view("bad_image_name")};
   static constexpr std::array kUnavailable = {
       std::string_view("kbs_unreachable"), std::string_view("registry_error"),
       std::string_view("no_kbs"), std::string_view("quote_service_error"),
@@ -310,6 +314,92 @@ Result<PulledImage> AgentService::pull_and_measure(const std::string& reference,
   return image;
 }
 
+Status AgentService::unseal_secrets(const std::string& container_id, const oci::ImageConfig& config,
+                                    SpecOverrides& overrides) {
+  const auto unseal = [&](std::string_view value, std::string_view where) -> Result<Bytes> {
+    if (!deps_.unseal) {
+      return make_error(
+          "sealed_secrets_unavailable",
+          std::string(where) + " holds a sealed secret and this agent has no data hub");
+    }
+    auto plain = deps_.unseal(value);
+    if (!plain) {
+      return std::unexpected(
+          Error{plain.error().code, std::string(where) + ": " + plain.error().message});
+    }
+    return plain;
+  };
+  const auto env_value = [&](const std::string& entry,
+                             std::string_view where) -> Result<std::string> {
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos || !guest::DataHub::is_sealed(entry.substr(eq + 1))) return entry;
+    auto plain = COFFER_TRY(unseal(std::string_view(entry).substr(eq + 1),
+                                   std::string(where) + " " + entry.substr(0, eq)));
+    if (std::find(plain.begin(), plain.end(), std::uint8_t{0}) != plain.end()) {
+      return make_error("bad_sealed_secret", std::string(where) + " " + entry.substr(0, eq) +
+                                                 ": the secret holds a NUL byte");
+    }
+    return entry.substr(0, eq + 1) + std::string(plain.begin(), plain.end());
+  };
+  // the request's variables replace the image's; sealed image variables become request ones
+  for (auto& entry : overrides.env) entry = COFFER_TRY(env_value(entry, "environment variable"));
+  const Json* image_env = nullptr;
+  if (config.json.is_object() && config.json.contains("config") &&
+      config.json["config"].is_object() && config.json["config"].contains("Env")) {
+    image_env = &config.json["config"]["Env"];
+  }
+  if (image_env != nullptr && image_env->is_array()) {
+    for (const auto& e : *image_env) {
+      if (!e.is_string()) continue;
+      const auto entry = e.get<std::string>();
+      const auto eq = entry.find('=');
+      if (eq == std::string::npos || !guest::DataHub::is_sealed(entry.substr(eq + 1))) continue;
+      const std::string name = entry.substr(0, eq + 1);
+      const bool replaced = std::any_of(overrides.env.begin(), overrides.env.end(),
+                                        [&](const std::string& o) { return o.starts_with(name); });
+      if (!replaced)
+        overrides.env.push_back(COFFER_TRY(env_value(entry, "image environment variable")));
+    }
+  }
+  // bind-mounted files that hold a sealed secret
+  const std::filesystem::path dir = deps_.sealed_dir / container_id;
+  std::size_t n = 0;
+  for (auto& m : overrides.mounts) {
+    if (m.type != "bind" || m.source.empty()) continue;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(m.source, ec)) continue;
+    auto bytes = read_file(m.source, guest::kMaxSealedSecretBytes + 1);
+    if (!bytes) {
+      if (bytes.error().code == "too_large") continue;  // larger than any sealed secret
+      return std::unexpected(bytes.error());
+    }
+    const std::string_view text(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+    if (!guest::DataHub::is_sealed(text)) continue;
+    std::string_view sealed = text;
+    while (!sealed.empty() && (sealed.back() == '\n' || sealed.back() == '\r'))
+      sealed.remove_suffix(1);
+    auto plain = COFFER_TRY(unseal(sealed, "mount " + m.destination));
+    if (deps_.sealed_dir.empty()) {
+      return make_error(
+          "sealed_secrets_unavailable",
+          "mount " + m.destination + " holds a sealed secret and no secrets directory is set");
+    }
+    std::filesystem::create_directories(dir, ec);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    if (ec) return make_error("io_error", "creating the secrets directory: " + ec.message());
+    const auto file = dir / std::to_string(n++);
+    COFFER_TRY_STATUS(write_file_atomic(file, plain, 0400));
+    m.source = file.string();
+  }
+  return ok();
+}
+
+void AgentService::remove_secrets(const std::string& container_id) {
+  if (deps_.sealed_dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(deps_.sealed_dir / container_id, ec);
+}
+
 namespace {
 
 // Parse, validate, ask the policy, run. `run` returns Result<Response message>.
@@ -352,12 +442,23 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
   };
 
   if (method == "CreateSandbox") {
-    return unary<pb::CreateSandboxRequest>(policy, method, payload, [&](const auto& r) {
-      return empty(exec.create_sandbox(r.sandbox_id()));
+    return unary<pb::CreateSandboxRequest>(policy, method, payload, [&](const auto& r) -> Empty {
+      COFFER_TRY_STATUS(exec.create_sandbox(r.sandbox_id()));
+      if (deps_.sandbox_hooks.on_created) {
+        auto netns = exec.sandbox_netns(r.sandbox_id());
+        Status hooked = netns ? deps_.sandbox_hooks.on_created(r.sandbox_id(), *netns)
+                              : Status(std::unexpected(netns.error()));
+        if (!hooked) {
+          (void)exec.remove_sandbox(r.sandbox_id());
+          return std::unexpected(hooked.error());
+        }
+      }
+      return pb::Empty{};
     });
   }
   if (method == "RemoveSandbox") {
     return unary<pb::RemoveSandboxRequest>(policy, method, payload, [&](const auto& r) {
+      if (deps_.sandbox_hooks.on_removed) deps_.sandbox_hooks.on_removed(r.sandbox_id());
       return empty(exec.remove_sandbox(r.sandbox_id()));
     });
   }
@@ -372,9 +473,19 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
                                           ",container=" + r.container_id() + ",policy=allow"}));
           ContainerCreate create{r.container_id(), r.sandbox_id(), r.image(),
                                  image.rootfs,     image.config,   overrides_from(r)};
-          auto state = COFFER_TRY(exec.create(create));
+          if (exec.state(r.container_id())) {
+            return make_error("container_exists",
+                              "a container '" + printable_excerpt(r.container_id()) + "' exists");
+          }
+          auto unsealed = unseal_secrets(r.container_id(), image.config, create.overrides);
+          auto state = unsealed ? exec.create(create)
+                                : Result<ContainerState>(std::unexpected(unsealed.error()));
+          if (!state) {
+            if (state.error().code != "container_exists") remove_secrets(r.container_id());
+            return std::unexpected(state.error());
+          }
           pb::CreateContainerResponse out;
-          to_proto(state, out.mutable_container());
+          to_proto(*state, out.mutable_container());
           out.set_image_digest(image.manifest_digest);
           return out;
         });
@@ -415,7 +526,9 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
   }
   if (method == "RemoveContainer") {
     return unary<pb::RemoveContainerRequest>(policy, method, payload, [&](const auto& r) {
-      return empty(exec.remove(r.container_id()));
+      auto removed = exec.remove(r.container_id());
+      if (removed) remove_secrets(r.container_id());
+      return empty(removed);
     });
   }
   if (method == "ContainerState") {

@@ -14,6 +14,7 @@
 // fails the call: nothing runs unmeasured.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,16 @@ using PullImageFn =
     std::function<Result<PulledImage>(const std::string& reference, std::stop_token stop)>;
 // Runtime measurement (AttestationAgent::extend in production).
 using MeasureFn = std::function<Status(const guest::MeasurementEvent& event)>;
+// Unseals a CoCo sealed secret ("sealed.<JWS>"; DataHub::unseal in production).
+using UnsealFn = std::function<Result<Bytes>(std::string_view sealed)>;
+// Called after a sandbox exists, with its network namespace (the agent serves the workload REST
+// API there); an error removes the sandbox again and fails CreateSandbox. `on_removed` runs
+// before the sandbox goes.
+struct SandboxHooks {
+  std::function<Status(const std::string& sandbox_id, const std::filesystem::path& netns)>
+      on_created;
+  std::function<void(const std::string& sandbox_id)> on_removed;
+};
 
 // What GuestDetails reports about the guest.
 struct GuestInfo {
@@ -54,6 +65,14 @@ struct AgentServiceDeps {
   MeasureFn measure;
   std::shared_ptr<AgentPolicy> policy;
   GuestInfo guest;
+  SandboxHooks sandbox_hooks;  // optional
+  // Sealed secrets (optional; without `unseal` a sealed value fails CreateContainer with
+  // "sealed_secrets_unavailable"): environment values of the image config and of the request
+  // that start with "sealed." are unsealed into the container's environment, and a bind mount
+  // whose source is a file holding a sealed secret is replaced by a file with the plaintext
+  // under `sealed_dir`/<container id>/ (mode 0400, removed with the container).
+  UnsealFn unseal;
+  std::filesystem::path sealed_dir;
 };
 
 // The google.rpc status for a component or service error.
@@ -72,6 +91,10 @@ class AgentService {
 
  private:
   Result<PulledImage> pull_and_measure(const std::string& reference, std::stop_token stop);
+  // Replaces sealed secrets in the environment and in bind-mounted files by their plaintext.
+  Status unseal_secrets(const std::string& container_id, const oci::ImageConfig& config,
+                        SpecOverrides& overrides);
+  void remove_secrets(const std::string& container_id);
 
   AgentServiceDeps deps_;
   std::mutex mu_;                                           // guards measured_
