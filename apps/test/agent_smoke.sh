@@ -3,8 +3,8 @@
 # busybox-static (umoci) is pushed to a loopback docker-registry; the agent pulls it, creates a
 # container in a sandbox, starts it with crun; its output and exit code come back through the
 # API. The built-in agent policy refuses exec and an entrypoint override.
-# This runs the sample TEE without a KBS (plaintext image, no attestation): the attested flow with
-# the sim TEE, a trustee and an encrypted, signed image is not covered here yet.
+# This runs the sample TEE without a KBS (plaintext image, no attestation); agent_attested.sh runs
+# the attested flow (sim TEE, trustee, encrypted and signed image, secrets, refusals).
 # Usage: agent_smoke.sh BIN_DIR (holding coffer and coffer-agent)
 set -euo pipefail
 BIN=$(cd "$1" && pwd)

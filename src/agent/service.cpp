@@ -25,7 +25,7 @@ namespace {
 constexpr std::size_t kMaxIdBytes = 128;
 constexpr std::size_t kMaxReferenceBytes = 4096;
 constexpr std::size_t kMaxListEntries = 1024;
-constexpr std::size_t kMaxStatusMessageBytes = 256;  // input bytes: escaped, at most ~1 KiB
+constexpr std::size_t kMaxStatusMessageBytes = 768;  // input bytes: escaped, at most ~3 KiB
 constexpr std::string_view kMeasurementDomain = "coffer.dev/agent";
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -249,17 +249,15 @@ CallResult serialize(const Resp& response) {
 }  // namespace
 
 RpcStatus to_rpc_status(const Error& error) {
-  static constexpr std::array kPermission = {std::string_view("policy_denied"),
-                                             std::string_view("policy_rejected"),
-                                             std::string_view("no_valid_signature"),
-                                             std::string_view("signature_invalid"),
-                                             std::string_view("identity_mismatch"),
-                                             std::string_view("sealed_secret_signature"),
-                                             std::string_view("sealed_secret_unknown_key"),
-                                             std::string_view("layer_not_encrypted"),
-                                             std::string_view("missing_decryption_key"),
-                                             std::string_view("no_image_policy"),
-                                             std::string_view("unauthorized")};
+  static constexpr std::array kPermission = {
+      std::string_view("policy_denied"),       std::string_view("policy_rejected"),
+      std::string_view("no_valid_signature"),  std::string_view("signature_invalid"),
+      std::string_view("identity_mismatch"),   std::string_view("sealed_secret_signature"),
+      std::string_view("kbs_forbidden"),       std::string_view("digest_mismatch"),
+      std::string_view("diff_id_mismatch"),    std::string_view("size_mismatch"),
+      std::string_view("hmac_mismatch"),       std::string_view("sealed_secret_unknown_key"),
+      std::string_view("layer_not_encrypted"), std::string_view("missing_decryption_key"),
+      std::string_view("no_image_policy"),     std::string_view("unauthorized")};
   static constexpr std::array kInvalid = {
       std::string_view("bad_request"), std::string_view("bad_spec"),
       std::string_view("bad_sealed_secret"), std::string_view("bad_reference"),

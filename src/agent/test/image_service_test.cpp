@@ -293,8 +293,8 @@ TEST_F(ImageServiceTest, KeyRefusedByTheKbsOrNoKeyProviderLeavesNothing) {
   ImageService svc(options(storage, sigstore_policy()));
   auto r = svc.pull(images->image("app/enc:v1"));
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, "decrypt_failed");
-  EXPECT_NE(r.error().message.find("kbs_resource_not_found"), std::string::npos)
+  EXPECT_EQ(r.error().code, "kbs_resource_not_found");
+  EXPECT_NE(r.error().message.find("refused the layer key kbs:///"), std::string::npos)
       << r.error().message;
   expect_storage_empty(storage);
 

@@ -1,5 +1,7 @@
 #include "oci/crypt/ocicrypt.h"
 
+#include <optional>
+
 #include "crypto/cipher.h"
 #include "crypto/digest.h"
 #include "crypto/kdf.h"
@@ -208,6 +210,9 @@ Result<PrivateOptions> unwrap_layer_key(const Descriptor& layer, const DecryptCo
   bool tried = false;
   std::string errors;
   auto note = [&](const std::string& e) { errors += (errors.empty() ? "" : "; ") + e; };
+  // A key provider's refusal (e.g. the KBS's 403 with its reason) is what the user needs to see:
+  // when nothing else opened the layer key, the first one is returned with its own code.
+  std::optional<Error> provider_refusal;
   if (auto it = layer.annotations.find(std::string(kJweAnnotation));
       it != layer.annotations.end() && !config.jwe_keys.empty()) {
     tried = true;
@@ -242,6 +247,10 @@ Result<PrivateOptions> unwrap_layer_key(const Descriptor& layer, const DecryptCo
       auto key = config.key_provider(kid);
       if (!key) {
         note("key provider (" + kid + "): " + key.error().to_string());
+        if (!provider_refusal) {
+          provider_refusal = Error{key.error().code, "the key provider refused the layer key " +
+                                                         kid + ": " + key.error().message};
+        }
         continue;
       }
       ByteView all(wrapped);
@@ -257,6 +266,7 @@ Result<PrivateOptions> unwrap_layer_key(const Descriptor& layer, const DecryptCo
                           " is encrypted for recipients none of the given keys or key providers "
                           "apply to: give the private key of one of its recipients or its KBS key");
   }
+  if (provider_refusal) return std::unexpected(*provider_refusal);
   return make_error("decrypt_failed",
                     "cannot unwrap the key of layer " + layer.digest + ": " + errors);
 }
