@@ -9,11 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <future>
 #include <thread>
 
 #include "agent/test/fake_executor.h"
 #include "coffer/agent/v1/agent.pb.h"
+#include "core/file.h"
 #include "core/test/temp_dir.h"
 #include "core/version.h"
 #include "net/ttrpc/client.h"
@@ -39,7 +41,10 @@ struct Agent {
   std::shared_ptr<AgentPolicy> policy = AgentPolicy::builtin();
   std::unique_ptr<AgentService> service;
 
-  explicit Agent(std::shared_ptr<AgentPolicy> p = nullptr) {
+  Json image_env = Json::array();  // the pulled image's config Env
+
+  explicit Agent(std::shared_ptr<AgentPolicy> p = nullptr,
+                 const std::function<void(AgentServiceDeps&)>& extra = {}) {
     if (p) policy = std::move(p);
     AgentServiceDeps deps;
     deps.executor = &executor;
@@ -54,6 +59,7 @@ struct Agent {
       img.manifest_digest = std::string(kDigest);
       img.rootfs = "/images/1/rootfs";
       img.from_cache = pulls > 1;
+      img.config.json = {{"config", {{"Env", image_env}}}};
       return img;
     };
     deps.measure = [this](const guest::MeasurementEvent& e) -> Status {
@@ -64,6 +70,7 @@ struct Agent {
     };
     deps.policy = policy;
     deps.guest = GuestInfo{"sim-tdx", "ab12", true};
+    if (extra) extra(deps);
     service = std::make_unique<AgentService>(std::move(deps));
   }
 };
@@ -75,8 +82,9 @@ struct Served {
   net::ttrpc::Server server;
   std::unique_ptr<net::ttrpc::Client> client;
 
-  explicit Served(std::shared_ptr<AgentPolicy> p = nullptr, net::ttrpc::ServerConfig cfg = {})
-      : agent(std::move(p)), server(cfg) {
+  explicit Served(std::shared_ptr<AgentPolicy> p = nullptr, net::ttrpc::ServerConfig cfg = {},
+                  const std::function<void(AgentServiceDeps&)>& extra = {})
+      : agent(std::move(p), extra), server(cfg) {
     agent.service->register_methods(server);
     EXPECT_TRUE(server.listen_unix(socket));
     client = std::move(*net::ttrpc::Client::connect_unix(socket));
@@ -301,6 +309,122 @@ TEST(AgentService, PulledImagesAndCreatedContainersAreMeasured) {
   pb::ContainerStateRequest st;
   st.set_container_id("c2");
   EXPECT_EQ(s.code_of("ContainerState", st), Code::kNotFound);
+}
+
+// Unseals "sealed.ok-<value>" to <value>; anything else is a forged secret.
+Result<Bytes> fake_unseal(std::string_view sealed) {
+  constexpr std::string_view kOk = "sealed.ok-";
+  if (!sealed.starts_with(kOk)) return make_error("sealed_secret_signature", "forged");
+  return to_bytes(sealed.substr(kOk.size()));
+}
+
+TEST(AgentService, SealedSecretsInEnvironmentAndMountsAreUnsealedAndGoWithTheContainer) {
+  coffer::testing::TempDir tmp;
+  const auto sealed_dir = tmp.path() / "secrets";
+  const auto secret_file = tmp.path() / "token";
+  ASSERT_TRUE(write_file_atomic(secret_file, as_bytes(std::string_view("sealed.ok-file-value\n"))));
+  const auto plain_file = tmp.path() / "plain";
+  ASSERT_TRUE(write_file_atomic(plain_file, as_bytes(std::string_view("not sealed"))));
+  const std::string rego = std::string(default_agent_policy()) +
+                           "\nCreateContainerRequest if { count(input.request.mounts) <= 2 }\n";
+  auto policy = AgentPolicy::load(rego, true);
+  ASSERT_TRUE(policy);
+  Served s(std::move(*policy), {}, [&](AgentServiceDeps& d) {
+    d.unseal = fake_unseal;
+    d.sealed_dir = sealed_dir;
+  });
+  s.agent.image_env = {"PATH=/bin", "IMAGE_SECRET=sealed.ok-image-value", "REPLACED=sealed.ok-x"};
+  create_sandbox(s);
+  auto req = create_request();
+  req.add_env("REQ_SECRET=sealed.ok-request-value");
+  req.add_env("REPLACED=plain");
+  for (const auto& src : {secret_file, plain_file}) {
+    auto* m = req.add_mounts();
+    m->set_destination("/run/" + src.filename().string());
+    m->set_type("bind");
+    m->set_source(src.string());
+  }
+  auto r = s.call<pb::CreateContainerResponse>("CreateContainer", req);
+  ASSERT_TRUE(r) << r.error().to_string();
+  const auto& o = s.agent.executor.last_create.overrides;
+  EXPECT_EQ(o.env, (std::vector<std::string>{"REQ_SECRET=request-value", "REPLACED=plain",
+                                             "IMAGE_SECRET=image-value"}));
+  ASSERT_EQ(o.mounts.size(), 2U);
+  const std::filesystem::path unsealed = o.mounts[0].source;
+  EXPECT_EQ(unsealed.parent_path(), sealed_dir / "c1");
+  EXPECT_EQ(read_text_file(unsealed).value(), "file-value");
+  EXPECT_EQ(std::filesystem::status(unsealed).permissions(), std::filesystem::perms::owner_read);
+  EXPECT_EQ(o.mounts[1].source, plain_file.string());  // not sealed: as given
+
+  // the same id again does not touch the existing container's secrets
+  Code code{};
+  (void)s.call<pb::CreateContainerResponse>(*s.client, "CreateContainer", req, &code);
+  EXPECT_EQ(code, Code::kAlreadyExists);
+  EXPECT_TRUE(std::filesystem::exists(unsealed));
+
+  pb::RemoveContainerRequest rm;
+  rm.set_container_id("c1");
+  ASSERT_TRUE(s.call<pb::Empty>("RemoveContainer", rm));
+  EXPECT_FALSE(std::filesystem::exists(sealed_dir / "c1"));
+
+  // a forged secret fails the create: nothing created, nothing written
+  auto forged = create_request("c2");
+  forged.add_env("X=sealed.forged");
+  EXPECT_EQ(s.code_of("CreateContainer", forged), Code::kPermissionDenied);
+  auto forged_file = create_request("c3");
+  ASSERT_TRUE(write_file_atomic(tmp.path() / "forged", as_bytes(std::string_view("sealed.bad"))));
+  auto* m = forged_file.add_mounts();
+  m->set_destination("/run/x");
+  m->set_type("bind");
+  m->set_source((tmp.path() / "forged").string());
+  EXPECT_EQ(s.code_of("CreateContainer", forged_file), Code::kPermissionDenied);
+  pb::ContainerStateRequest st;
+  for (const char* id : {"c2", "c3"}) {
+    st.set_container_id(id);
+    EXPECT_EQ(s.code_of("ContainerState", st), Code::kNotFound) << id;
+    EXPECT_FALSE(std::filesystem::exists(sealed_dir / id)) << id;
+  }
+}
+
+TEST(AgentService, SealedSecretWithoutADataHubIsRefused) {
+  Served s;
+  s.agent.image_env = {"IMAGE_SECRET=sealed.ok-image-value"};
+  create_sandbox(s);
+  Code code{};
+  auto r =
+      s.call<pb::CreateContainerResponse>(*s.client, "CreateContainer", create_request(), &code);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(code, Code::kInternal);
+  EXPECT_NE(r.error().message.find("sealed_secrets_unavailable"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(AgentService, SandboxHooksSeeTheNetworkNamespaceAndAFailureUndoesTheSandbox) {
+  std::vector<std::string> created;
+  std::vector<std::string> removed;
+  bool hook_fails = false;
+  Served s(nullptr, {}, [&](AgentServiceDeps& d) {
+    d.sandbox_hooks.on_created = [&](const std::string& id,
+                                     const std::filesystem::path& netns) -> Status {
+      if (hook_fails) return make_error("address_in_use", "127.0.0.1:8006");
+      created.push_back(id + "@" + netns.string());
+      return ok();
+    };
+    d.sandbox_hooks.on_removed = [&](const std::string& id) { removed.push_back(id); };
+  });
+  create_sandbox(s);
+  EXPECT_EQ(created, std::vector<std::string>{"s1@/proc/self/ns/net"});
+  hook_fails = true;
+  pb::CreateSandboxRequest again;
+  again.set_sandbox_id("s2");
+  EXPECT_EQ(s.code_of("CreateSandbox", again), Code::kInternal);
+  // s2 was removed again: creating it once the hook works succeeds
+  hook_fails = false;
+  EXPECT_TRUE(s.call<pb::Empty>("CreateSandbox", again));
+  pb::RemoveSandboxRequest rm;
+  rm.set_sandbox_id("s1");
+  ASSERT_TRUE(s.call<pb::Empty>("RemoveSandbox", rm));
+  EXPECT_EQ(removed, std::vector<std::string>{"s1"});
 }
 
 TEST(AgentService, BadInputIsInvalidArgument) {
