@@ -219,7 +219,10 @@ TEST(AgentService, ComponentErrorsMapToStatusCodes) {
   EXPECT_EQ(to_rpc_status(Error{"bad_spec", "x"}).code, Code::kInvalidArgument);
   // messages are printable and bounded
   auto st = to_rpc_status(Error{"runtime_failed", std::string(5000, '\x01')});
-  EXPECT_LT(st.message.size(), 1200U);
+  EXPECT_LT(st.message.size(), 3200U);  // 768 input bytes, each escaped to at most 4
+  EXPECT_EQ(to_rpc_status(Error{"kbs_forbidden", "x"}).code, Code::kPermissionDenied);
+  EXPECT_EQ(to_rpc_status(Error{"digest_mismatch", "x"}).code, Code::kPermissionDenied);
+  EXPECT_EQ(to_rpc_status(Error{"sealed_secret_signature", "x"}).code, Code::kPermissionDenied);
   EXPECT_EQ(st.message.find('\x01'), std::string::npos);
 }
 
