@@ -232,6 +232,26 @@ ctl remove c1 > /dev/null
   fail "a secret is in the agent's log"
 [[ "$(storage good)" == "sha256-${digest#sha256:}" ]] || fail "storage: $(storage good)"
 
+step "refusal: a sealed secret signed by another key"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key 2> /dev/null
+coffer secret seal --signing-key other.key --kid kbs:///default/sealed-secret-key/1 \
+  --resource kbs:///default/app/file-secret > sealed-file
+rc=0
+msg=$(ctl create-container c2 --sandbox s1 --image "$image" \
+  --mount "/run/secrets/token:bind:$work/sealed-file:rbind,ro" 2>&1) || rc=$?
+[[ $rc -eq 1 && "$msg" == *PERMISSION_DENIED* && "$msg" == *sealed_secret_signature* ]] ||
+  fail "a forged sealed secret was not refused (rc $rc): $msg"
+ctl state c2 > /dev/null 2>&1 && fail "c2 exists"
+step "refused as expected: $msg"
+# coffer secret's own refusals: a public key, a kid that is not kbs:///R/T/G
+openssl pkey -in seal.key -pubout -out seal.pub 2> /dev/null
+rc=0; msg=$(coffer secret seal --signing-key seal.pub --kid kbs:///default/sealed-secret-key/1 \
+  --resource kbs:///default/app/x 2>&1) || rc=$?
+[[ $rc -ne 0 && "$msg" == *"private key"* ]] || fail "sealing with a public key (rc $rc): $msg"
+rc=0; msg=$(coffer secret seal --signing-key seal.key --kid kbs:///default/../1 \
+  --resource kbs:///default/app/x 2>&1) || rc=$?
+[[ $rc -eq 2 && "$msg" == *bad_argument* ]] || fail "a bad kid (rc $rc): $msg"
+
 # --- refusals ------------------------------------------------------------------------------
 expect_refused() {  # NAME IMAGE PATTERN...
   local name=$1 ref=$2 rc=0 msg
