@@ -65,7 +65,7 @@ Result<std::string> fetch_text(guest::DataHub& hub, const std::string& uri) {
   return std::string(bytes.begin(), bytes.end());
 }
 
-int serve(const Options& o) {
+int serve(Options o) {
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -106,6 +106,9 @@ int serve(const Options& o) {
   }
 
   std::error_code ec;
+  const std::string state_dir_given = o.state_dir;
+  o.state_dir = fs::absolute(state_dir_given, ec).lexically_normal().string();
+  if (ec) return fail("state directory", Error{"io_error", state_dir_given + ": " + ec.message()});
   fs::create_directories(o.state_dir, ec);
   fs::permissions(o.state_dir, fs::perms::owner_all, ec);
   if (ec) return fail("state directory", Error{"io_error", o.state_dir + ": " + ec.message()});
