@@ -423,7 +423,8 @@ Status write_tar(const std::vector<Entry>& entries, std::int64_t mtime, int spoo
         archive_entry_set_size(ae.get(), 0);
         break;
     }
-    archive_entry_set_perm(ae.get(), e.mode);
+    // a symlink's mode means nothing on Linux and tools disagree on it (0777, 0644): fixed
+    archive_entry_set_perm(ae.get(), e.kind == Kind::kSymlink ? 0777 : e.mode);
     if (archive_write_header(a.get(), ae.get()) < ARCHIVE_WARN) return failed(e.path);
     if (e.kind == Kind::kFile && e.size > 0) {
       if (auto s = write_content(a.get(), e, spool_fd, buf); !s) {

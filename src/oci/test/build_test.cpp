@@ -52,7 +52,7 @@ std::vector<TarEntry> tree_as_tar() {
           {.name = "./etc/app/", .type = '5', .mode = 0755, .uid = 7},
           {.name = "./etc/app/conf.link", .content = "key=value\n", .mode = 0600, .gid = 3},
           {.name = "./etc/app/conf", .type = '1', .link = "./etc/app/conf.link", .mode = 0600},
-          {.name = "./etc/abs", .type = '2', .link = "/etc/passwd", .mode = 0777},
+          {.name = "./etc/abs", .type = '2', .link = "/etc/passwd", .mode = 0644},
           {.name = "./bin/", .type = '5', .mode = 0755, .mtime = 99},
           {.name = "./bin/sh", .type = '2', .link = "tool", .mode = 0777},
           {.name = "./bin/tool", .content = "#!/bin/sh\necho tool\n", .mode = 0755},
@@ -239,6 +239,7 @@ TEST(BuildImage, LayerIsSortedNormalisedAndKeepsLinksAndModes) {
                                       "etc/app/", "etc/app/conf", "etc/app/conf.link"}));
   auto by = [&](const std::string& p) { return *std::ranges::find(entries, p, &LayerEntry::path); };
   EXPECT_EQ(by("bin/sh").type, AE_IFLNK);
+  EXPECT_EQ(by("bin/sh").mode, 0777U);
   EXPECT_EQ(by("bin/sh").link, "tool");
   EXPECT_EQ(by("etc/abs").link, "/etc/passwd");
   EXPECT_EQ(by("bin/suid").mode, 04755U);
