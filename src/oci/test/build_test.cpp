@@ -341,6 +341,17 @@ TEST(BuildImage, RefusesTarPathsThatLeaveTheRoot) {
   expect_refused(tmp.path() / "g",
                  from_tar(write_tar_file(tmp.path(), {{.name = "h", .type = '1', .link = "y"}})),
                  "unsafe_path");
+  // a hard link whose target goes through a symlink of the input
+  expect_refused(
+      tmp.path() / "h",
+      from_tar(write_tar_file(tmp.path(), {{.name = "l", .type = '2', .link = "/etc"},
+                                           {.name = "h", .type = '1', .link = "l/shadow"}})),
+      "unsafe_path");
+  // a file below a file
+  expect_refused(tmp.path() / "i",
+                 from_tar(write_tar_file(
+                     tmp.path(), {{.name = "f", .content = "x"}, {.name = "f/x", .content = "y"}})),
+                 "unsafe_path");
 }
 
 TEST(BuildImage, RefusesDuplicateTarEntries) {
