@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # coffer-agent as a plain process, driven through `coffer agent-ctl`: an image built from Debian's
-# busybox-static (umoci) is pushed to a loopback docker-registry; the agent pulls it, creates a
+# busybox-static (`coffer image build`) is pushed to a loopback docker-registry; the agent pulls it, creates a
 # container in a sandbox, starts it with crun; its output and exit code come back through the
 # API. The built-in agent policy refuses exec and an entrypoint override.
 # This runs the sample TEE without a KBS (plaintext image, no attestation); agent_attested.sh runs
@@ -31,21 +31,16 @@ docker-registry serve reg.yml > reg.log 2>&1 &
 pids+=($!)
 
 # the image: busybox-static, entrypoint prints a line and exits 7
-umoci init --layout L >/dev/null
-umoci new --image L:v1
-umoci unpack --rootless --image L:v1 B >/dev/null
-mkdir -p B/rootfs/bin
-cp /bin/busybox B/rootfs/bin/
-for t in sh echo cat; do ln -s busybox "B/rootfs/bin/$t"; done
-umoci repack --image L:v1 B
-umoci config --image L:v1 --config.entrypoint /bin/sh --config.cmd -c \
-  --config.cmd 'echo hello from the enclave; exit 7'
+mkdir -p B/bin
+cp /bin/busybox B/bin/
+for t in sh echo cat; do ln -s busybox "B/bin/$t"; done
 
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
   sleep 0.05
 done
-"$BIN/coffer" image copy --insecure-policy -q --insecure-registry "127.0.0.1:$port" oci:L:v1 \
+"$BIN/coffer" image build -q --insecure-registry "127.0.0.1:$port" --from-dir B \
+  --entrypoint /bin/sh --cmd=-c --cmd 'echo hello from the enclave; exit 7' \
   "docker://127.0.0.1:$port/app:v1" >/dev/null
 
 cat > init.toml <<TOML

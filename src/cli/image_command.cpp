@@ -3,8 +3,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 
@@ -14,6 +16,7 @@
 #include "crypto/random.h"
 #include "jose/jwt.h"
 #include "net/http_client.h"
+#include "oci/build.h"
 #include "oci/crypt/ocicrypt.h"
 #include "oci/layout.h"
 #include "oci/sign/cosign.h"
@@ -50,6 +53,9 @@ struct Options {
   std::uint64_t max_layer_size = unpack::kDefaultMaxLayerBytes;
   std::uint64_t max_image_size = unpack::kDefaultMaxImageBytes;
   bool require_encrypted = false;
+  // build
+  std::string from_dir, from_tar, workdir, user, os = "linux", arch = host_platform().architecture;
+  std::vector<std::string> entrypoint, cmd, env, labels;
 };
 
 [[noreturn]] void die(const std::string& cmd, const Error& e, Peer peer = Peer::kRegistry) {
@@ -249,11 +255,15 @@ std::string read_password(const std::string& cmd, const std::string& file, bool 
   return first;
 }
 
+// The cosign private key of --sign-key, opened with its password.
+crypto::Key load_sign_key(const std::string& cmd, const Options& o) {
+  return must(cmd, sign::load_cosign_private_key(must(cmd, read_text_file(o.key, 1 << 20)),
+                                                 read_password(cmd, o.password_file)));
+}
+
 // Signs `name`'s top-level manifest (digest) with a cosign key.
 void sign_with(const std::string& cmd, const Options& o, const ImageName& name,
-               const std::string& digest) {
-  auto key = must(cmd, sign::load_cosign_private_key(must(cmd, read_text_file(o.key, 1 << 20)),
-                                                     read_password(cmd, o.password_file)));
+               const std::string& digest, const crypto::Key& key) {
   auto ro = registry_options(o.common);
   auto src = must(cmd, open_source(name, ro));
   auto dst = must(cmd, open_destination(name, ro));
@@ -264,6 +274,11 @@ void sign_with(const std::string& cmd, const Options& o, const ImageName& name,
   must(cmd, sign::sign_image(*src, *dst, digest, identity, key));
   must(cmd, dst->commit());
   std::cerr << "signed " << name.str() << " (" << digest << ")\n";
+}
+
+void sign_with(const std::string& cmd, const Options& o, const ImageName& name,
+               const std::string& digest) {
+  sign_with(cmd, o, name, digest, load_sign_key(cmd, o));
 }
 
 // The policy.json `copy` and `unpack` check, as skopeo chooses it: --policy, else the system
@@ -310,6 +325,134 @@ void run_copy(const std::string& cmd, const Options& o, CopyOptions co) {
   auto result = must(cmd, copy_image(*src, *dst, pinned, co));
   std::cout << result.manifest_digest << "\n";
   if (!o.key.empty()) sign_with(cmd, o, dst_name, result.manifest_digest);
+}
+
+// --entrypoint/--cmd: one JSON array of strings, or the words one per occurrence; nullopt when
+// not given (the image has no such member).
+std::optional<std::vector<std::string>> json_or_words(const std::string& cmd,
+                                                      const std::string& option,
+                                                      const std::vector<std::string>& values) {
+  if (values.empty()) return std::nullopt;
+  if (values.size() != 1 || !values[0].starts_with('[')) return values;
+  auto j = parse_json(values[0]);
+  std::vector<std::string> words;
+  bool ok = j && j->is_array();
+  for (std::size_t i = 0; ok && i < j->size(); ++i) {
+    ok = (*j)[i].is_string();
+    if (ok) words.push_back((*j)[i].get<std::string>());
+  }
+  if (!ok) {
+    die(cmd, Error{"bad_argument", option + " '" + printable(values[0]) +
+                                       "' is not a JSON array of strings; give one, or the "
+                                       "words with one " +
+                                       option + " each"});
+  }
+  return words;
+}
+
+// SOURCE_DATE_EPOCH (reproducible-builds.org): seconds since the epoch; unset or empty: 0.
+std::int64_t source_date_epoch(const std::string& cmd) {
+  const char* env = std::getenv("SOURCE_DATE_EPOCH");
+  if (env == nullptr || *env == '\0') return 0;
+  std::string_view text(env);
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value < 0) {
+    die(cmd, Error{"bad_argument", "SOURCE_DATE_EPOCH='" + printable(text) +
+                                       "' is not a number of seconds since the epoch"});
+  }
+  return value;
+}
+
+BuildOptions build_options(const std::string& cmd, const Options& o) {
+  BuildOptions b;
+  b.from_dir = o.from_dir;
+  b.from_tar = o.from_tar;
+  b.config.entrypoint = json_or_words(cmd, "--entrypoint", o.entrypoint);
+  b.config.cmd = json_or_words(cmd, "--cmd", o.cmd);
+  for (const auto& e : o.env) {
+    if (e.find('=') == std::string::npos || e.starts_with('=')) {
+      die(cmd, Error{"bad_argument", "--env '" + printable(e) + "' is not NAME=VALUE"});
+    }
+  }
+  b.config.env = o.env;
+  b.config.working_dir = o.workdir;
+  b.config.user = o.user;
+  for (const auto& l : o.labels) {
+    auto eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      die(cmd, Error{"bad_argument", "--label '" + printable(l) + "' is not KEY=VALUE"});
+    }
+    if (!b.config.labels.emplace(l.substr(0, eq), l.substr(eq + 1)).second) {
+      die(cmd, Error{"bad_argument", "--label " + printable(l.substr(0, eq)) + " is given twice"});
+    }
+  }
+  b.platform = must(cmd, parse_platform(o.os + "/" + o.arch));
+  b.timestamp = source_date_epoch(cmd);
+  b.spool_dir = o.common.spool_dir;
+  b.progress = progress_printer(o);
+  return b;
+}
+
+// A private directory for the unencrypted image, removed on every path.
+struct ScratchDir {
+  explicit ScratchDir(const std::string& cmd, const fs::path& parent) {
+    std::string pattern = (parent / "coffer-build-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      die(cmd, Error{"io_error", "cannot create a directory in " + parent.string() + ": " +
+                                     std::strerror(errno)});
+    }
+    path = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  fs::path path;
+};
+
+// Builds into the destination; with recipients, builds into a private layout first and encrypts
+// while copying (the plaintext never reaches the destination). The destination is committed only
+// complete; the cosign key is opened before anything is written, so a wrong password changes
+// nothing.
+void run_build(const std::string& cmd, const Options& o) {
+  auto bo = build_options(cmd, o);
+  auto ro = registry_options(o.common);
+  auto dst_name = must(cmd, parse_image_name(o.dst));
+  // a manifest without a tag would be written by digest only, unreachable in the layout
+  if (dst_name.transport == Transport::kOci && dst_name.tag.empty()) {
+    die(cmd, Error{"bad_argument",
+                   "name the image in the layout: oci:" + dst_name.dir.string() + ":TAG"});
+  }
+  std::optional<crypto::Key> key;
+  if (!o.key.empty()) key = load_sign_key(cmd, o);
+  std::string digest;
+  if (o.recipients.empty()) {
+    auto dst = must(cmd, open_destination(dst_name, ro));
+    digest = must(cmd, build_image(bo, *dst)).manifest_digest;
+    must(cmd, dst->commit());
+  } else {
+    ScratchDir scratch(
+        cmd, o.common.spool_dir.empty() ? default_spool_dir() : fs::path(o.common.spool_dir));
+    auto layout = must(cmd, OciLayout::open_or_create(scratch.path));
+    {
+      auto plain = make_layout_destination(layout, "build");
+      must(cmd, build_image(bo, *plain));
+      must(cmd, plain->commit());
+    }
+    auto co = crypt::encrypt_copy_options(encrypt_config(cmd, o));
+    co.platform = bo.platform;
+    co.progress = progress_printer(o);
+    if (!o.common.spool_dir.empty()) co.spool_dir = o.common.spool_dir;
+    auto src = make_layout_source(layout, "build");
+    auto pinned = must(cmd, pin_image(*src));
+    auto dst = must(cmd, open_destination(dst_name, ro));
+    digest = must(cmd, copy_image(*src, *dst, pinned, co)).manifest_digest;
+  }
+  std::cout << digest << "\n" << std::flush;
+  if (key) sign_with(cmd, o, dst_name, digest, *key);
 }
 
 void run_inspect(const std::string& cmd, const Options& o) {
@@ -383,7 +526,9 @@ void run_unpack(const std::string& cmd, const Options& o) {
   must(cmd, unpack::unpack_image(*src, pinned, uo.bundle ? o.bundle : o.rootfs, uo));
 }
 
-void add_common(CLI::App* c, Options& o) {
+// The registry options every `image` command has; `platform`: also --platform (which image of
+// an index to use; `build` names its platform with --os/--arch instead).
+void add_common(CLI::App* c, Options& o, bool platform = true) {
   c->add_option("--authfile", o.common.authfile, "auth.json with registry credentials");
   c->add_option("--insecure-registry", o.common.insecure, "registry host:port spoken to over HTTP");
   c->add_option("--registry-ca-file", o.common.ca_file, "PEM CA bundle for registry TLS")
@@ -392,7 +537,9 @@ void add_common(CLI::App* c, Options& o) {
                 "verify registry TLS certificates; false (as in skopeo) also allows a registry "
                 "that speaks plain HTTP")
       ->default_val(true);
-  c->add_option("--platform", o.common.platform, "os/arch[/variant] to pick from an index");
+  if (platform) {
+    c->add_option("--platform", o.common.platform, "os/arch[/variant] to pick from an index");
+  }
   c->add_option("--spool-dir", o.common.spool_dir, "directory for temporary blob files");
   c->add_option("--chunk-size", o.common.chunk_size, "upload in chunks of this many bytes");
 }
@@ -504,6 +651,39 @@ void add_image_command(CLI::App& app) {
   add_kbs_attestation_options(dec, o->attest);
   dec->callback(
       [o] { run_copy("decrypt", *o, crypt::decrypt_copy_options(decrypt_config("decrypt", *o))); });
+
+  auto* build = image->add_subcommand(
+      "build", "Build a reproducible one-layer image from a directory or a tar, without Docker");
+  build->add_option("dst", o->dst, "destination (oci:DIR[:TAG] or docker://REF)")->required();
+  auto* from_dir = build->add_option("--from-dir", o->from_dir, "the root filesystem directory");
+  build->add_option("--from-tar", o->from_tar, "the root filesystem as a tar (plain or gzip)")
+      ->excludes(from_dir);
+  build->add_option("--entrypoint", o->entrypoint,
+                    "Entrypoint: a JSON array, or one word per --entrypoint");
+  build->add_option("--cmd", o->cmd, "Cmd: a JSON array, or one word per --cmd");
+  build->add_option("--env", o->env, "NAME=VALUE in Env (repeatable)");
+  build->add_option("--workdir", o->workdir, "WorkingDir");
+  build->add_option("--user", o->user, "User (name, uid or uid:gid)");
+  build->add_option("--label", o->labels, "KEY=VALUE in Labels (repeatable)");
+  build->add_option("--os", o->os, "the image's os")->capture_default_str();
+  build->add_option("--arch", o->arch, "the image's architecture (GOARCH name)")
+      ->capture_default_str();
+  build->add_option(kRecipientNames, o->recipients, kRecipientHelp);
+  add_kbs_key_in_out(build, *o);
+  build->add_option("--sign-key", o->key, "cosign private key to sign the image with");
+  build->add_option("--password-file", o->password_file, "cosign key password file");
+  add_common(build, *o, /*platform=*/false);
+  add_transfer(build, *o, /*admin=*/true);
+  build->callback([o] {
+    if (o->from_dir.empty() == o->from_tar.empty()) {
+      die("build", Error{"bad_argument", "give the input with --from-dir DIR or --from-tar FILE"});
+    }
+    if (o->recipients.empty() && (!o->kbs_key_in.empty() || !o->kbs_key_out.empty())) {
+      die("build", Error{"bad_argument",
+                         "--kbs-key-in/--kbs-key-out go with a --recipient kbs:///repo/type/tag"});
+    }
+    run_build("build", *o);
+  });
 
   auto* inspect = image->add_subcommand("inspect", "Show an image's manifest, layers and config");
   inspect->add_option("image", o->image)->required();
