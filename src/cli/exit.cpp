@@ -105,25 +105,6 @@ ExitCode exit_code_for(std::string_view error_code) {
   return it != std::ranges::end(kTable) ? it->second : ExitCode::kRefused;
 }
 
-std::string kbs_status_code(int status) {
-  switch (status) {
-    case 400:
-      return "kbs_bad_request";
-    case 401:
-      return "kbs_unauthorized";
-    case 403:
-      return "kbs_forbidden";
-    case 404:
-      return "kbs_not_found";
-    case 409:
-      return "kbs_conflict";
-    case 429:
-      return "kbs_busy";
-    default:
-      return status >= 500 ? "kbs_server_error" : "kbs_unexpected_status";
-  }
-}
-
 std::string hint_for(const Error& e, Peer peer) {
   const std::string& c = e.code;
   if (c == "tls_untrusted") {

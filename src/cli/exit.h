@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/error.h"
+#include "guest/aa/kbs_client.h"
 
 namespace coffer::cli {
 
@@ -45,8 +46,9 @@ enum class Peer { kNone, kKbs, kRegistry };
 // The table: the exit code for an Error::code. Unlisted codes are kRefused.
 ExitCode exit_code_for(std::string_view error_code);
 
-// The error code for an HTTP status a KBS answered (admin API): "kbs_forbidden", ...
-std::string kbs_status_code(int status);
+// The error code for an HTTP status a KBS answered: guest::aa::kbs_status_code
+// (src/guest/aa/kbs_client.h), the one mapping.
+using guest::aa::kbs_status_code;
 
 // What to do about `e`, naming real options; empty when there is nothing useful to add.
 std::string hint_for(const Error& e, Peer peer);

@@ -100,6 +100,8 @@ TEST(ExitTable, OneCodePerMeaning) {
   EXPECT_EQ(kbs_status_code(404), "kbs_not_found");
   EXPECT_EQ(kbs_status_code(409), "kbs_conflict");
   EXPECT_EQ(kbs_status_code(502), "kbs_server_error");
+  EXPECT_EQ(kbs_status_code(413), "kbs_too_large");
+  EXPECT_EQ(exit_code_for("kbs_too_large"), ExitCode::kRefused);
   EXPECT_EQ(kbs_status_code(418), "kbs_unexpected_status");
 }
 

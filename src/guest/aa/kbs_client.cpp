@@ -23,25 +23,6 @@ bool retryable_transport(const Error& e) {
 
 bool retryable_status(int status) { return status >= 500 || status == 429; }
 
-std::string status_code(int status) {
-  switch (status) {
-    case 400:
-      return "kbs_bad_request";
-    case 401:
-      return "kbs_unauthorized";
-    case 403:
-      return "kbs_forbidden";
-    case 404:
-      return "kbs_not_found";
-    case 413:
-      return "kbs_too_large";
-    case 429:
-      return "kbs_busy";
-    default:
-      return status >= 500 ? "kbs_server_error" : "kbs_unexpected_status";
-  }
-}
-
 KbsProblem parse_problem(const net::Response& r) {
   KbsProblem p;
   p.status = r.status;
@@ -210,7 +191,7 @@ class KbsClient::Impl {
     std::string msg = what + ": KBS answered " + std::to_string(r.status);
     if (!p.variant.empty()) msg += " " + p.variant;
     if (!p.detail.empty()) msg += ": " + p.detail;
-    return make_error(status_code(r.status), msg);
+    return make_error(kbs_status_code(r.status), msg);
   }
 
   Result<net::Response> post_json(std::string_view endpoint, const Json& body) {
@@ -279,6 +260,27 @@ class KbsClient::Impl {
   std::optional<std::string> token_;
   std::optional<TimePoint> token_expiry_;
 };
+
+std::string kbs_status_code(int status) {
+  switch (status) {
+    case 400:
+      return "kbs_bad_request";
+    case 401:
+      return "kbs_unauthorized";
+    case 403:
+      return "kbs_forbidden";
+    case 404:
+      return "kbs_not_found";
+    case 409:
+      return "kbs_conflict";
+    case 413:
+      return "kbs_too_large";
+    case 429:
+      return "kbs_busy";
+    default:
+      return status >= 500 ? "kbs_server_error" : "kbs_unexpected_status";
+  }
+}
 
 KbsClient::KbsClient(std::string url, Attester& attester, KbsClientOptions options)
     : impl_(std::make_unique<Impl>(std::move(url), attester, std::move(options))) {}

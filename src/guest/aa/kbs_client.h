@@ -35,6 +35,10 @@ namespace coffer::guest::aa {
 
 inline constexpr std::string_view kKbsProtocolVersion = "0.4.0";
 
+// The error code for a KBS answer's HTTP status (the list above); the one mapping every KBS
+// caller uses (this client, `coffer kbs` and the image commands).
+std::string kbs_status_code(int status);
+
 struct KbsClientOptions {
   // PEM CA bundle for an https KBS; empty: the system store.
   std::string ca_file;
