@@ -7,9 +7,9 @@ set -euo pipefail
 bin=$1
 coffer="$bin/coffer"
 work=$(mktemp -d)
-pid=""
+pids=()
 cleanup() {
-  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,48 +45,17 @@ for exe in coffer coffer-trustee; do
   fi
 done
 
-# A test CA and a server certificate it issued for localhost and 127.0.0.1.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=test-ca \
-  -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
-  -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$work/ext"
-openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
-  -days 1 -extfile "$work/ext" -out "$work/tls.crt" 2>/dev/null
-
-"$coffer" kbs keygen --out "$work/admin.key" > /dev/null
-cat > "$work/trustee.toml" <<TOML
-[http_server]
-sockets = ["127.0.0.1:0"]
-private_key = "tls.key"
-certificate = "tls.crt"
-
-[admin]
-auth_public_keys = ["admin.key.pub"]
-
-[attestation_service.verifier.sample]
-enabled = true
-
-[storage_backend]
-type = "sqlite"
-path = "trustee.db"
-TOML
-"$bin/coffer-trustee" --config "$work/trustee.toml" --log-level warn > "$work/trustee.out" \
-  2> "$work/trustee.log" &
-pid=$!
-url=""
-for _ in $(seq 1 200); do
-  [[ -f "$work/trustee.out" ]] && url=$(sed -n 's|^coffer-trustee listening on ||p' "$work/trustee.out" | head -n1)
-  [[ -n "$url" ]] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.05
-done
-if [[ "$url" != https://* ]]; then
-  echo "coffer-trustee did not start over HTTPS:" >&2
-  cat "$work/trustee.out" "$work/trustee.log" >&2
-  exit 1
-fi
+# An HTTPS coffer-trustee with a private test CA (apps/test/trustee_env.sh), the sample TEE too.
+BIN=$bin
+# shellcheck source=trustee_env.sh
+source "$(dirname "$0")/trustee_env.sh"
+TRUSTEE_SAMPLE=1 start_https_trustee
+# the commands below name the KBS on their command line
+unset COFFER_KBS_URL COFFER_KBS_CA_FILE COFFER_KBS_ADMIN_KEY
+url=$(sed -n 's|^coffer-trustee listening on ||p' "$work/trustee/out" | head -n1)
 port=${url##*:}
+cp "$work/trustee/ca.pem" "$work/ca.pem"
+cp "$work/trustee/admin.key" "$work/admin.key"
 admin=(--admin-key "$work/admin.key")
 
 # The CA is unknown: unreachable (3), and the hint names the KBS CA option, for the admin API

@@ -4,6 +4,7 @@
 # directory of coffer and coffer-trustee) and $work; background PIDs go to the array `pids`.
 # After start_https_trustee: COFFER_KBS_URL, COFFER_KBS_CA_FILE, COFFER_KBS_ADMIN_KEY are
 # exported, the development attestation policy is installed, and $SIM is the sim PKI directory.
+# The certificate names localhost and 127.0.0.1; TRUSTEE_SAMPLE=1 also enables the sample TEE.
 
 # Waits until FILE holds a line starting with PREFIX (printed by process PID); prints the rest.
 wait_for_line() {
@@ -31,7 +32,7 @@ start_https_trustee() {
     -out "$t/ca.pem" -days 2 -subj "/CN=coffer test CA" 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t/tls.key" \
     -out "$t/tls.csr" -subj "/CN=127.0.0.1" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
     > "$t/ext.cnf"
   openssl x509 -req -in "$t/tls.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
     -out "$t/tls.crt" -days 2 -extfile "$t/ext.cnf" 2>/dev/null
@@ -59,6 +60,10 @@ crl_dir = "$SIM/amd/crl"
 type = "sqlite"
 path = "trustee.db"
 TOML
+  # TRUSTEE_SAMPLE=1: also accept the sample TEE (tests of the CLI's error paths only)
+  if [[ "${TRUSTEE_SAMPLE:-0}" == 1 ]]; then
+    printf '\n[attestation_service.verifier.sample]\nenabled = true\n' >> "$t/trustee.toml"
+  fi
   "$BIN/coffer-trustee" --config "$t/trustee.toml" --log-level warn > "$t/out" 2> "$t/log" &
   pids+=($!)
   COFFER_KBS_URL=$(wait_for_line "$t/out" "coffer-trustee listening on " "${pids[-1]}")
