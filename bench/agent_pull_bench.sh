@@ -6,6 +6,7 @@
 #   LAYER_MIB=256 ... for a 1 GiB image (4 layers; default 64: 256 MiB)
 #   AGENT_FIRST=1 ... runs the agent's pull before coffer's in each round
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 B=$(realpath "${1:-build/ci}")
 TOOL=$B/apps/coffer
 AGENT=$B/bench/agent_pull_bench
@@ -16,34 +17,7 @@ cleanup() { [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null; wait 2>/dev/null; 
 trap cleanup EXIT
 cd "$W"
 echo "== $(date -u +%FT%TZ) on $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
-python3 - "$LAYER_MIB" <<'PY'
-import hashlib, io, json, os, sys, tarfile, zlib
-mib = int(sys.argv[1]); os.makedirs("img/blobs/sha256", exist_ok=True)
-def put(b):
-    h = hashlib.sha256(b).hexdigest(); open("img/blobs/sha256/" + h, "wb").write(b)
-    return {"digest": "sha256:" + h, "size": len(b)}
-layers, diff_ids = [], []
-for i in range(4):
-    buf = io.BytesIO(); t = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
-    for f in range(8):
-        size = mib * 1024 * 1024 // 8
-        if i % 2 == 0: data = os.urandom(size)
-        else: data = ((b"compressible line %d of layer %d\n" % (f, i)) * (size // 30 + 1))[:size]
-        ti = tarfile.TarInfo("layer%d/file%d" % (i, f)); ti.size = len(data); ti.mode = 0o644; ti.mtime = 1700000000
-        t.addfile(ti, io.BytesIO(data))
-    t.close(); raw = buf.getvalue(); diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-    co = zlib.compressobj(1, zlib.DEFLATED, 31); gz = co.compress(raw) + co.flush()
-    d = put(gz); d["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"; layers.append(d)
-cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-                  "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-c = put(cfg); c["mediaType"] = "application/vnd.oci.image.config.v1+json"
-m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": c, "layers": layers}).encode()
-md = put(m); md["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
-md["annotations"] = {"org.opencontainers.image.ref.name": "v1"}
-json.dump({"schemaVersion": 2, "manifests": [md]}, open("img/index.json", "w"))
-open("img/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
-PY
+python3 "$HERE/make_bench_image.py" "$LAYER_MIB"
 du -sh img/blobs | sed 's/^/image blobs: /'
 KID=kbs:///default/bench-key/1
 "$TOOL" image encrypt oci:img:v1 oci:enc:v1 --recipient "$KID" --kbs-key-out key.bin >/dev/null 2>&1

@@ -7,6 +7,7 @@
 #   1. decrypt+verify: oci layout -> oci layout (jwe, RSA key)
 #   2. pull+decrypt+unpack from docker-registry (coffer: one command; skopeo copy + umoci unpack)
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
 TOOL=${1:-build/release/apps/coffer}
 TOOL=$(realpath "$TOOL")
 [ -n "${COMPARE_TOOL:-}" ] && COMPARE_TOOL=$(realpath "$COMPARE_TOOL")
@@ -19,34 +20,7 @@ cd "$W"
 
 echo "== $(date -u +%FT%TZ) on $(nproc) cores, load:$(uptime | sed 's/.*load average://')"
 echo "== building the image in $W"
-python3 - "$LAYER_MIB" <<'PY'
-import gzip, hashlib, io, json, os, sys, tarfile, zlib
-mib = int(sys.argv[1]); os.makedirs("img/blobs/sha256", exist_ok=True)
-def put(b):
-    h = hashlib.sha256(b).hexdigest(); open("img/blobs/sha256/" + h, "wb").write(b)
-    return {"digest": "sha256:" + h, "size": len(b)}
-layers, diff_ids = [], []
-for i in range(4):
-    buf = io.BytesIO(); t = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)
-    for f in range(8):
-        size = mib * 1024 * 1024 // 8
-        if i % 2 == 0: data = os.urandom(size)
-        else: data = (b"compressible line %d of layer %d\n" % (f, i)) * (size // 40); data = data[:size]
-        ti = tarfile.TarInfo("layer%d/file%d" % (i, f)); ti.size = len(data); ti.mode = 0o644; ti.mtime = 1700000000
-        t.addfile(ti, io.BytesIO(data))
-    t.close(); raw = buf.getvalue(); diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-    co = zlib.compressobj(1, zlib.DEFLATED, 31); gz = co.compress(raw) + co.flush()
-    d = put(gz); d["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"; layers.append(d)
-cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-                  "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-c = put(cfg); c["mediaType"] = "application/vnd.oci.image.config.v1+json"
-m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": c, "layers": layers}).encode()
-md = put(m); md["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
-md["annotations"] = {"org.opencontainers.image.ref.name": "v1"}
-json.dump({"schemaVersion": 2, "manifests": [md]}, open("img/index.json", "w"))
-open("img/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
-PY
+python3 "$HERE/make_bench_image.py" "$LAYER_MIB"
 du -sh img/blobs | sed 's/^/image blobs: /'
 openssl genrsa -out priv.pem 2048 2>/dev/null
 openssl rsa -in priv.pem -pubout -out pub.pem 2>/dev/null
