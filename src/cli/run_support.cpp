@@ -13,17 +13,22 @@ namespace coffer::cli {
 
 namespace {
 
-// Text that may go between ''' ... ''' (a TOML multi-line literal string) nested in another
-// such string as """ ... """: printable ASCII, tabs and line breaks, no quote runs or backslashes
-// that would end or escape either string.
+// Text that may go between ''' ... ''' (a TOML multi-line literal string): printable ASCII, tabs
+// and line breaks, nothing that would end the string early.
 bool literal_safe(std::string_view s) {
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
     if (c == '\n' || c == '\t' || c == '\r') continue;
     if (u < 0x20 || u > 0x7e) return false;
   }
-  return s.find("'''") == std::string_view::npos && s.find("\"\"\"") == std::string_view::npos &&
-         s.find('\\') == std::string_view::npos && !s.ends_with('\'') && !s.ends_with('"');
+  return s.find("'''") == std::string_view::npos && !s.ends_with('\'');
+}
+
+// Text that may go between """ ... """ nested in a ''' ... ''' string (the PEM in aa.toml and
+// cdh.toml): also no quote runs or backslashes that would end or escape the inner string.
+bool nested_safe(std::string_view s) {
+  return literal_safe(s) && s.find("\"\"\"") == std::string_view::npos &&
+         s.find('\\') == std::string_view::npos && !s.ends_with('"');
 }
 
 bool plain_safe(std::string_view s) {
@@ -50,15 +55,15 @@ Result<std::string> generate_init_data(const InitDataOptions& o) {
       return make_error("bad_init_data", "an insecure registry name cannot be written into init-data");
     }
   }
-  if (!literal_safe(o.kbs_cert_pem)) {
+  if (!nested_safe(o.kbs_cert_pem)) {
     return make_error("bad_init_data",
                       "the trustee's CA certificate is not a plain PEM text (quotes, backslashes or "
                       "control characters)");
   }
   if (!literal_safe(o.agent_policy_rego)) {
     return make_error("bad_init_data",
-                      "the agent policy cannot be written into init-data: it contains ''' , \"\"\", "
-                      "a backslash or control characters");
+                      "the agent policy cannot be written into init-data: it contains ''' or control "
+                      "characters, or ends with '");
   }
   std::string t = "version = \"0.1.0\"\n";
   t += std::string("algorithm = \"") + (o.tee == "sim-snp" ? "sha256" : "sha384") + "\"\n";
