@@ -16,6 +16,20 @@ cleanup() {
 trap cleanup EXIT
 cd "$work"
 fail() { echo "run_cli: FAIL: $*" >&2; exit 1; }
+# nothing mounted under the work directory, no process rooted in it (a container) or naming it
+assert_nothing_left() {
+  local what=$1
+  for _ in $(seq 1 100); do
+    pgrep -f "$work/rundir" >/dev/null || break
+    sleep 0.05
+  done
+  pgrep -f "$work/rundir" >/dev/null && fail "$what: processes left: $(pgrep -af "$work/rundir")"
+  grep -q " $work/" /proc/self/mountinfo && fail "$what: mounts left: $(grep " $work/" /proc/self/mountinfo)"
+  for r in /proc/[0-9]*/root; do
+    [[ "$(readlink "$r" 2>/dev/null)" == "$work"/* ]] && fail "$what: a container process is left: $r"
+  done
+  return 0
+}
 ok() { echo "run_cli: ok: $*"; }
 C="$BIN/coffer-run-test"
 export COFFER_RUN_DIR="$work/rundir"
@@ -147,7 +161,7 @@ ok "refusals"
 
 # nothing of those runs is left
 [[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
-pgrep -f "$work/rundir" >/dev/null && fail "processes left: $(pgrep -af "$work/rundir")"
+assert_nothing_left "foreground runs"
 ok "nothing left after foreground runs"
 
 # 7. --detach, ps, logs, stop, rm
@@ -162,7 +176,7 @@ set +e; msg=$("$C" rm web 2>&1); rc=$?; set -e
 "$C" stop -t 1 web >/dev/null   # sh ignores SIGTERM as pid 1: killed after 1 s
 "$C" ps | grep -q "$id" && fail "stopped container still in ps"
 "$C" ps -a | grep -q "^$id  web .* exited" || fail "ps -a: $("$C" ps -a)"
-pgrep -f "$work/rundir/$id" >/dev/null && fail "processes left after stop"
+assert_nothing_left "stop"
 "$C" rm web >/dev/null
 [[ -z "$(ls -A rundir)" ]] || fail "rm left $(ls rundir)"
 ok "--detach, ps, logs, stop, rm"
@@ -175,8 +189,7 @@ sup=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["
 kill -KILL "$sup"
 for _ in $(seq 1 100); do kill -0 "$sup" 2>/dev/null || break; sleep 0.05; done
 "$C" ps -a | grep -q "^$id  victim .* dead" || fail "ps after SIGKILL: $("$C" ps -a)"
-for _ in $(seq 1 100); do pgrep -f "$work/rundir/$id" >/dev/null || break; sleep 0.05; done
-pgrep -f "$work/rundir/$id" >/dev/null && fail "left after SIGKILL: $(pgrep -af "$work/rundir/$id")"
+assert_nothing_left "SIGKILLed supervisor"
 "$C" rm victim >/dev/null
 ok "SIGKILLed supervisor: shown dead, nothing left"
 
@@ -186,7 +199,6 @@ rp=$!
 for _ in $(seq 1 400); do grep -q ready k.out 2>/dev/null && break; sleep 0.05; done
 grep -q ready k.out || fail "the container never started: $(cat k.err)"
 kill -KILL $rp; wait $rp 2>/dev/null || true
-for _ in $(seq 1 100); do pgrep -f "$work/rundir" >/dev/null || break; sleep 0.05; done
-pgrep -f "$work/rundir" >/dev/null && fail "left after SIGKILL: $(pgrep -af "$work/rundir")"
+assert_nothing_left "SIGKILLed coffer run"
 ok "SIGKILLed coffer run: no agent or quote service left"
 echo "run_cli: ok"

@@ -424,17 +424,18 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   progress_.done("created container " + state_.id);
   check_interrupted();
 
-  // 4. start and stream
+  // 4. start and stream (the TTY has its size before the container runs)
+  winsize ws{};
+  const bool sized = o_.tty && !detached_ && ::ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0;
+  if (sized) {
+    if (auto s = agent.resize_tty(container_id_, ws.ws_row, ws.ws_col); !s) {
+      std::cerr << kPrefix << ": sizing the TTY: " << s.error().to_string() << "\n";
+    }
+  }
   progress_.begin("starting");
   if (auto s = agent.start_container(container_id_); !s) die("starting the container", s.error());
   progress_.done("started");
-  if (o_.tty && !detached_) {
-    terminal_.enter(0);
-    winsize ws{};
-    if (::ioctl(0, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
-      (void)agent.resize_tty(container_id_, ws.ws_row, ws.ws_col);
-    }
-  }
+  if (o_.tty && !detached_) terminal_.enter(0);
   running_ = true;
   state_.status = "running";
   if (on_started) on_started();

@@ -6,7 +6,11 @@
 //
 // Guarantees: the agent and the quote service run in their own sessions (a Ctrl-C on the terminal
 // reaches `coffer run` only) with PR_SET_PDEATHSIG=SIGKILL, so they die with the process that
-// launched them, even when it is SIGKILLed; stop() terminates them and removes the run directory.
+// launched them, even when it is SIGKILLed. The agent runs under `unshare --pid --fork
+// --mount-proc --kill-child` (new PID and mount namespaces, as the process enclave has): when it
+// dies, the kernel kills its containers and drops their mounts. stop() terminates the agent
+// (SIGTERM to it inside the namespace, SIGKILL after the grace) and the quote service, and removes
+// the run directory.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -14,6 +18,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -56,9 +61,19 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
   ::_exit(127);
 }
 
-void terminate(pid_t& pid, std::chrono::milliseconds grace) {
+// The first child of `pid` (unshare's: the agent).
+pid_t first_child(pid_t pid) {
+  auto text = read_text_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+                                 "/children",
+                             4096);
+  if (!text || text->empty()) return -1;
+  return static_cast<pid_t>(std::strtol(text->c_str(), nullptr, 10));
+}
+
+void terminate(pid_t& pid, std::chrono::milliseconds grace, bool via_child = false) {
   if (pid <= 0) return;
-  ::kill(pid, SIGTERM);
+  const pid_t target = via_child ? first_child(pid) : pid;
+  if (target > 0) ::kill(target, SIGTERM);
   const auto end = std::chrono::steady_clock::now() + grace;
   int status = 0;
   for (;;) {
@@ -91,7 +106,7 @@ class TestEnclave final : public runtime::Enclave {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   }
   Status stop(std::chrono::milliseconds grace) override {
-    terminate(agent_, grace);
+    terminate(agent_, grace, true);
     terminate(quote_service_, grace);
     std::error_code ec;
     fs::remove_all(run_dir_, ec);
@@ -160,7 +175,8 @@ Result<std::unique_ptr<runtime::Enclave>> launch_enclave(std::string_view kind,
                       "the quote service did not start: " + (log ? *log : std::string()));
   }
   report("start_agent", agent_bin.string());
-  std::vector<std::string> agent = {agent_bin.string(), "--socket", (dir / "agent.sock").string(),
+  std::vector<std::string> agent = {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc",
+                                    "--kill-child=SIGKILL", "--", agent_bin.string(), "--socket", (dir / "agent.sock").string(),
                                     "--tee", spec.tee, "--quote-service",
                                     (dir / "qs.sock").string(), "--state-dir",
                                     (dir / "state").string(), "--log-level",
