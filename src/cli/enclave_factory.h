@@ -19,6 +19,6 @@ namespace coffer::cli {
 // "enclave_unavailable" when this build has no launcher for `kind`.
 Result<std::unique_ptr<runtime::Enclave>> launch_enclave(std::string_view kind,
                                                          const runtime::EnclaveSpec& spec,
-                                                         runtime::LaunchObserver observer);
+                                                         const runtime::LaunchObserver& observer);
 
 }  // namespace coffer::cli

@@ -172,9 +172,10 @@ std::string explain(std::string_view step, const Error& e, bool overrides) {
   std::string why;
   const std::string& c = e.code;
   if (c == "policy_denied" && overrides) {
-    why = "the agent policy denied the container (its overrides: command, --env); the built-in "
-          "policy denies every override, so give --init-data whose policy.rego allows them "
-          "(policy_data allowed_commands / allowed_env, docs/run.md)";
+    why =
+        "the agent policy denied the container (its overrides: command, --env); the built-in "
+        "policy denies every override, so give --init-data whose policy.rego allows them "
+        "(policy_data allowed_commands / allowed_env, docs/run.md)";
   } else if (c == "policy_denied") {
     why = "the agent policy denied it";
   } else if (c == "missing_decryption_key" || c.starts_with("kbs_") || c == "unauthorized" ||
@@ -596,10 +597,10 @@ void run_foreground(const RunOptions& o, const std::string& init_data, RunState 
 [[noreturn]] void supervise(const RunOptions& o, const std::string& init_data, RunState st,
                             const fs::path& dir, int report_fd) {
   const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  const int log = ::open((dir / "container.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                         0600);
-  const int slog = ::open((dir / "supervisor.log").c_str(),
-                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  const int log =
+      ::open((dir / "container.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  const int slog =
+      ::open((dir / "supervisor.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (devnull < 0 || log < 0 || slog < 0) {
     (void)write_all(report_fd, "cannot open the log files in " + dir.string() + "\n");
     ::_exit(1);
@@ -632,9 +633,9 @@ void run_foreground(const RunOptions& o, const std::string& init_data, RunState 
     st.error = e.what();
   }
   if (!reported) {
-    const std::string why = st.error.empty() ? "the run failed (see " +
-                                                   (dir / "supervisor.log").string() + ")"
-                                             : st.error;
+    const std::string why = st.error.empty()
+                                ? "the run failed (see " + (dir / "supervisor.log").string() + ")"
+                                : st.error;
     (void)write_all(report_fd, why + "\n");
   }
   if (st.status != "failed") st.status = "exited";
@@ -707,10 +708,9 @@ void run_command(const RunOptions& o) {
   st.image = o.image;
   st.supervisor_pid = ::getpid();
   st.status = "starting";
-  st.created_unix =
-      std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count();
+  st.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
   if (o.detach) {
     run_detached(o, init_data, std::move(st));
   } else {
@@ -720,11 +720,12 @@ void run_command(const RunOptions& o) {
 
 // ---- ps, logs, stop, rm --------------------------------------------------------------------
 
-RunState find_container(const std::string& run_dir, const std::string& ref, std::string_view prefix) {
+RunState find_container(const std::string& run_dir, const std::string& ref,
+                        std::string_view prefix) {
   auto s = resolve_container(list_states(run_root(run_dir)), ref);
-  if (!s) fail(prefix, s.error().code == "container_not_found" ? ExitCode::kNotFound
-                                                               : ExitCode::kUsage,
-               s.error().message);
+  if (!s)
+    fail(prefix, s.error().code == "container_not_found" ? ExitCode::kNotFound : ExitCode::kUsage,
+         s.error().message);
   return *s;
 }
 

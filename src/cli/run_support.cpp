@@ -52,18 +52,21 @@ Result<std::string> generate_init_data(const InitDataOptions& o) {
   }
   for (const auto& r : o.insecure_registries) {
     if (!plain_safe(r)) {
-      return make_error("bad_init_data", "an insecure registry name cannot be written into init-data");
+      return make_error("bad_init_data",
+                        "an insecure registry name cannot be written into init-data");
     }
   }
   if (!nested_safe(o.kbs_cert_pem)) {
-    return make_error("bad_init_data",
-                      "the trustee's CA certificate is not a plain PEM text (quotes, backslashes or "
-                      "control characters)");
+    return make_error(
+        "bad_init_data",
+        "the trustee's CA certificate is not a plain PEM text (quotes, backslashes or "
+        "control characters)");
   }
   if (!literal_safe(o.agent_policy_rego)) {
-    return make_error("bad_init_data",
-                      "the agent policy cannot be written into init-data: it contains ''' or control "
-                      "characters, or ends with '");
+    return make_error(
+        "bad_init_data",
+        "the agent policy cannot be written into init-data: it contains ''' or control "
+        "characters, or ends with '");
   }
   std::string t = "version = \"0.1.0\"\n";
   t += std::string("algorithm = \"") + (o.tee == "sim-snp" ? "sha256" : "sha384") + "\"\n";
@@ -99,12 +102,9 @@ Result<std::string> generate_init_data(const InitDataOptions& o) {
 }
 
 std::string state_to_json(const RunState& s) {
-  Json j = {{"id", s.id},
-            {"name", s.name},
-            {"image", s.image},
-            {"supervisor_pid", s.supervisor_pid},
-            {"status", s.status},
-            {"created_unix", s.created_unix}};
+  Json j = {{"id", s.id},         {"name", s.name},
+            {"image", s.image},   {"supervisor_pid", s.supervisor_pid},
+            {"status", s.status}, {"created_unix", s.created_unix}};
   j["exit_code"] = s.exit_code ? Json(*s.exit_code) : Json(nullptr);
   if (!s.error.empty()) j["error"] = s.error;
   return j.dump() + "\n";
@@ -151,9 +151,9 @@ Result<RunState> state_from_json(std::string_view text) {
 
 Status write_state(const std::filesystem::path& container_dir, const RunState& s) {
   const std::string text = state_to_json(s);
-  return write_file_atomic(container_dir / "state.json",
-                           ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
-                           0600);
+  return write_file_atomic(
+      container_dir / "state.json",
+      ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), 0600);
 }
 
 Result<RunState> read_state(const std::filesystem::path& container_dir) {

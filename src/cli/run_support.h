@@ -35,8 +35,8 @@ Result<std::string> generate_init_data(const InitDataOptions& o);
 
 // One container's state: `<run dir>/<id>/state.json`, written atomically.
 struct RunState {
-  std::string id;          // 12 lower-case hex digits
-  std::string name;        // unique in the run directory
+  std::string id;    // 12 lower-case hex digits
+  std::string name;  // unique in the run directory
   std::string image;
   pid_t supervisor_pid = 0;  // the process that holds the enclave
   std::string status;        // "starting", "running", "exited", "failed"

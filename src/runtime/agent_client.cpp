@@ -9,9 +9,7 @@ namespace coffer::runtime {
 namespace {
 constexpr std::string_view kService = "coffer.agent.v1.Agent";
 
-bool is_code_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-}
+bool is_code_char(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }
 }  // namespace
 
 Error agent_error(const net::ttrpc::RpcStatus& status) {
@@ -61,9 +59,8 @@ Status AgentClient::call(std::string_view method, const google::protobuf::Messag
   auto r = client_->call(kService, method, request.SerializeAsString(), timeout);
   if (!r) return std::unexpected(agent_error(r.error()));
   if (!response.ParseFromString(*r)) {
-    return make_error("agent_bad_response",
-                      "the agent's answer to " + std::string(method) + " is not a " +
-                          response.GetTypeName());
+    return make_error("agent_bad_response", "the agent's answer to " + std::string(method) +
+                                                " is not a " + response.GetTypeName());
   }
   return {};
 }
@@ -147,8 +144,7 @@ Status AgentClient::signal_process(const std::string& container_id, std::uint32_
 }
 
 Result<std::uint64_t> AgentClient::write_stdin(const std::string& container_id,
-                                               std::string_view data,
-                                               const std::string& exec_id) {
+                                               std::string_view data, const std::string& exec_id) {
   agentpb::WriteStdinRequest r;
   r.set_container_id(container_id);
   r.set_exec_id(exec_id);
@@ -167,8 +163,7 @@ Status AgentClient::close_stdin(const std::string& container_id, const std::stri
 }
 
 Result<OutputChunk> AgentClient::read_output(const std::string& container_id, bool stderr_stream,
-                                             std::uint32_t max_bytes,
-                                             const std::string& exec_id) {
+                                             std::uint32_t max_bytes, const std::string& exec_id) {
   agentpb::ReadOutputRequest r;
   r.set_container_id(container_id);
   r.set_exec_id(exec_id);

@@ -63,9 +63,8 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
 
 // The first child of `pid` (unshare's: the agent).
 pid_t first_child(pid_t pid) {
-  auto text = read_text_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
-                                 "/children",
-                             4096);
+  auto text = read_text_file(
+      "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children", 4096);
   if (!text || text->empty()) return -1;
   return static_cast<pid_t>(std::strtol(text->c_str(), nullptr, 10));
 }
@@ -135,7 +134,7 @@ bool wait_ready(pid_t pid, Probe probe) {
 
 Result<std::unique_ptr<runtime::Enclave>> launch_enclave(std::string_view kind,
                                                          const runtime::EnclaveSpec& spec,
-                                                         runtime::LaunchObserver observer) {
+                                                         const runtime::LaunchObserver& observer) {
   if (kind != "process") return make_error("enclave_unavailable", "test launcher: process only");
   const auto report = [&](const char* step, const std::string& detail) {
     if (observer) observer(runtime::LaunchEvent{step, detail});
@@ -149,8 +148,8 @@ Result<std::unique_ptr<runtime::Enclave>> launch_enclave(std::string_view kind,
   auto enclave = std::make_unique<TestEnclave>(spec.run_dir);
   const fs::path dir = spec.run_dir;
   const auto write = [&](const fs::path& p, const std::string& text) {
-    return write_file_atomic(p, ByteView(reinterpret_cast<const std::uint8_t*>(text.data()),
-                                         text.size()), 0600);
+    return write_file_atomic(
+        p, ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), 0600);
   };
   if (auto s = write(dir / "rootfs.manifest", "rootfs manifest v1\n"); !s) {
     return std::unexpected(s.error());
@@ -163,9 +162,16 @@ Result<std::unique_ptr<runtime::Enclave>> launch_enclave(std::string_view kind,
     init = {"--init-data", (dir / "init-data.toml").string()};
   }
   report("quote_service", spec.tee);
-  std::vector<std::string> qs = {self.string(), "sim", "quote-service", "--dir",
-                                 spec.sim_dir.string(), "--socket", (dir / "qs.sock").string(),
-                                 "--agent", agent_bin.string(), "--rootfs-manifest",
+  std::vector<std::string> qs = {self.string(),
+                                 "sim",
+                                 "quote-service",
+                                 "--dir",
+                                 spec.sim_dir.string(),
+                                 "--socket",
+                                 (dir / "qs.sock").string(),
+                                 "--agent",
+                                 agent_bin.string(),
+                                 "--rootfs-manifest",
                                  (dir / "rootfs.manifest").string()};
   qs.insert(qs.end(), init.begin(), init.end());
   enclave->quote_service_ = spawn(qs, dir / "qs.log");
@@ -175,11 +181,22 @@ Result<std::unique_ptr<runtime::Enclave>> launch_enclave(std::string_view kind,
                       "the quote service did not start: " + (log ? *log : std::string()));
   }
   report("start_agent", agent_bin.string());
-  std::vector<std::string> agent = {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc",
-                                    "--kill-child=SIGKILL", "--", agent_bin.string(), "--socket", (dir / "agent.sock").string(),
-                                    "--tee", spec.tee, "--quote-service",
-                                    (dir / "qs.sock").string(), "--state-dir",
-                                    (dir / "state").string(), "--log-level",
+  std::vector<std::string> agent = {"/usr/bin/unshare",
+                                    "--pid",
+                                    "--fork",
+                                    "--mount-proc",
+                                    "--kill-child=SIGKILL",
+                                    "--",
+                                    agent_bin.string(),
+                                    "--socket",
+                                    (dir / "agent.sock").string(),
+                                    "--tee",
+                                    spec.tee,
+                                    "--quote-service",
+                                    (dir / "qs.sock").string(),
+                                    "--state-dir",
+                                    (dir / "state").string(),
+                                    "--log-level",
                                     spec.agent_log_level};
   agent.insert(agent.end(), init.begin(), init.end());
   const fs::path agent_log = spec.agent_log_file.empty() ? dir / "agent.log" : spec.agent_log_file;

@@ -102,11 +102,20 @@ TEST(RunState, RoundTripsThroughItsFile) {
 TEST(RunState, RefusesMalformedState) {
   EXPECT_EQ(state_from_json("[]").error().code, "bad_state_file");
   EXPECT_EQ(state_from_json(R"({"id":"xyz","name":"a","image":"i","status":"running",
-      "supervisor_pid":1,"created_unix":1})").error().code, "bad_state_file");
+      "supervisor_pid":1,"created_unix":1})")
+                .error()
+                .code,
+            "bad_state_file");
   EXPECT_EQ(state_from_json(R"({"id":"0123456789ab","name":"../x","image":"i",
-      "status":"running","supervisor_pid":1,"created_unix":1})").error().code, "bad_state_file");
+      "status":"running","supervisor_pid":1,"created_unix":1})")
+                .error()
+                .code,
+            "bad_state_file");
   EXPECT_EQ(state_from_json(R"({"id":"0123456789ab","id":"0123456789ac","name":"a","image":"i",
-      "status":"running","supervisor_pid":1,"created_unix":1})").error().code, "bad_state_file");
+      "status":"running","supervisor_pid":1,"created_unix":1})")
+                .error()
+                .code,
+            "bad_state_file");
 }
 
 TEST(RunResolve, NameIdAndUniquePrefix) {

@@ -9,8 +9,8 @@ using net::ttrpc::Code;
 using net::ttrpc::RpcStatus;
 
 TEST(AgentError, SplitsTheAgentsCodeFromItsMessage) {
-  const Error e = agent_error(RpcStatus{Code::kPermissionDenied,
-                                        "policy_denied: CreateContainerRequest is denied"});
+  const Error e = agent_error(
+      RpcStatus{Code::kPermissionDenied, "policy_denied: CreateContainerRequest is denied"});
   EXPECT_EQ(e.code, "policy_denied");
   EXPECT_EQ(e.message, "CreateContainerRequest is denied");
 }
