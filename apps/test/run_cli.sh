@@ -11,6 +11,7 @@ work=$(mktemp -d /tmp/coffer-run-cli.XXXXXX)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  [[ -n "${RUN_CLI_KEEP:-}" ]] && { echo "kept $work"; return; }
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -88,6 +89,13 @@ run_bg() { exec "$C" run -q "${common[@]}" --agent-policy policy.rego "$@"; }
 out=$(run "$image" 2> err.txt) || fail "plain run: $(cat err.txt)"
 [[ "$out" == "hello from the enclave" ]] || fail "stdout: '$out'"
 grep -qx 'to stderr' err.txt || fail "stderr: $(cat err.txt)"
+# progress: plain one-line steps on a non-terminal stderr, nothing with -q
+"$C" run "${common[@]}" "$image" > /dev/null 2> progress.txt || fail "progress run: $(cat progress.txt)"
+grep -q '^coffer run: enclave up, agent pid [0-9]* ([0-9.]* s)$' progress.txt &&
+  grep -q "^coffer run: pulled $image sha256:[0-9a-f]\{64\} ([0-9.]* s)$" progress.txt &&
+  grep -q '^coffer run: created container [0-9a-f]\{12\} ' progress.txt &&
+  grep -q '^coffer run: started ' progress.txt || fail "progress: $(cat progress.txt)"
+[[ "$(grep -c . err.txt)" == 1 ]] || fail "-q printed progress: $(cat err.txt)"
 ok "output"
 
 # 2. exit code propagated (a command override the init-data policy allows)
