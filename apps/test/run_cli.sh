@@ -3,7 +3,7 @@
 # apps/test/run: coffer-agent as a plain process + a real `coffer sim quote-service`, sim-tdx),
 # a busybox image (umoci) on a loopback docker-registry. Output streaming, exit codes, stdin,
 # signals, --tty, --detach + ps/logs/stop/rm, a SIGKILLed `coffer run`, refusals.
-# Usage: run_cli.sh BIN_DIR (holding coffer-run-test and coffer-agent)
+# Usage: run_cli.sh BIN_DIR (holding coffer, coffer-run-test and coffer-agent)
 set -euo pipefail
 BIN=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -84,6 +84,15 @@ common=(--tee sim-tdx --sim-dir sim --trustee http://127.0.0.1:9 --insecure-regi
 run() { "$C" run -q "${common[@]}" --agent-policy policy.rego "$@"; }
 # in the background: exec, so that $! is coffer run itself
 run_bg() { exec "$C" run -q "${common[@]}" --agent-policy policy.rego "$@"; }
+
+# 0. the shipped `coffer` has no test launcher: without the process enclave built in, it fails
+# closed. (When src/runtime/process is plugged into src/cli/enclave_factory.cpp, drop this check.)
+set +e
+msg=$("$BIN/coffer" run -q "${common[@]}" "$image" 2>&1); rc=$?
+set -e
+[[ $rc -eq 1 && "$msg" == *"launching the enclave: enclave_unavailable"* ]] ||
+  fail "shipped coffer run (rc $rc): $msg"
+ok "the shipped coffer fails closed without a launcher"
 
 # 1. output streamed (stdout and stderr apart), exit 0
 out=$(run "$image" 2> err.txt) || fail "plain run: $(cat err.txt)"

@@ -65,6 +65,7 @@ struct RunOptions {
   bool tty = false;
   bool detach = false;
   bool quiet = false;
+  bool print_init_data = false;
   std::string name;
   std::string run_dir;
   std::string agent_log_level = "info";
@@ -179,7 +180,8 @@ std::string explain(std::string_view step, const Error& e, bool overrides) {
   } else if (c == "policy_denied") {
     why = "the agent policy denied it";
   } else if (c == "missing_decryption_key" || c.starts_with("kbs_") || c == "unauthorized" ||
-             c == "no_kbs") {
+             c == "no_kbs" ||
+             (c == "decrypt_failed" && e.message.find("key provider (kbs:///") != std::string::npos)) {
     why = "the trustee refused the image key";
   } else if (c == "no_valid_signature" || c == "signature_invalid" || c == "identity_mismatch" ||
              c == "policy_rejected" || c == "no_image_policy" || c == "layer_not_encrypted") {
@@ -697,8 +699,14 @@ void run_command(const RunOptions& o) {
       fail(kPrefix, ExitCode::kUsage, "--env takes KEY=VALUE, not '" + printable(e) + "'");
     }
   }
+  if (o.image.empty() && !o.print_init_data) fail(kPrefix, ExitCode::kUsage, "IMAGE is required");
   if (o.detach && o.tty) fail(kPrefix, ExitCode::kUsage, "--tty and --detach exclude each other");
   const std::string init_data = init_data_text(o);
+  if (o.print_init_data) {
+    // what the enclave would get (for `coffer sim measure --init-data` and reference values)
+    std::cout << init_data << std::flush;
+    return;
+  }
   RunState st;
   st.id = new_id();
   st.name = o.name.empty() ? st.id : o.name;
@@ -852,6 +860,8 @@ void add_run_command(CLI::App& app) {
                           "--insecure-registry", "--agent-policy"}) {
     idata->excludes(run->get_option(opt));
   }
+  run->add_flag("--print-init-data", o->print_init_data,
+                "print the init-data the enclave would get and exit (for reference values)");
   run->add_option("--env,-e", o->env, "KEY=VALUE for the container (repeat; policy-checked)");
   run->add_flag("--tty,-t", o->tty, "a TTY for the container (local terminal in raw mode)");
   run->add_flag("--detach,-d", o->detach, "run in the background (coffer ps/logs/stop/rm)");
@@ -860,7 +870,7 @@ void add_run_command(CLI::App& app) {
   run->add_option("--agent-log-level", o->agent_log_level, "the agent's log level")
       ->capture_default_str();
   add_run_dir(run, o->run_dir);
-  run->add_option("IMAGE", o->image, "the image reference (docker://...)")->required();
+  run->add_option("IMAGE", o->image, "the image reference (docker://...)");
   run->add_option("COMMAND", o->command, "the command instead of the image's (after --)");
   run->callback([o] { run_command(*o); });
 
