@@ -112,6 +112,16 @@ set +e; run "$image" -- sh -c 'exit 7' 2>err.txt; rc=$?; set -e
 [[ $rc -eq 7 ]] || fail "exit code $rc: $(cat err.txt)"
 ok "exit code 7"
 
+# two enclaves at once
+run_bg "$image" > two-a.out 2> two-a.err &
+a=$!
+run_bg "$image" -- sh -c 'exit 7' > two-b.out 2> two-b.err &
+b=$!
+set +e; wait $a; rca=$?; wait $b; rcb=$?; set -e
+[[ $rca -eq 0 && $rcb -eq 7 && "$(cat two-a.out)" == "hello from the enclave" ]] ||
+  fail "two at once: $rca $rcb $(cat two-a.err two-b.err)"
+ok "two enclaves at once"
+
 # 3. stdin piped through
 out=$(echo hi | run "$image" -- cat 2>err.txt) || fail "stdin: $(cat err.txt)"
 [[ "$out" == "hi" ]] || fail "stdin echoed '$out'"

@@ -84,6 +84,8 @@ extern "C" void on_signal(int signo) {
   errno = saved;
 }
 
+extern "C" void on_sigpipe(int /*signo*/) {}
+
 void install_signal_handlers() {
   if (g_sig_pipe[0] < 0) {
     if (::pipe2(g_sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -95,7 +97,12 @@ void install_signal_handlers() {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
   for (const int s : {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGUSR1}) ::sigaction(s, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // A closed stdout or agent socket must not kill us; a handler (unlike SIG_IGN) is not
+  // inherited by what the launcher executes, so the enclave and its containers keep the default.
+  struct sigaction pipe_sa {};
+  pipe_sa.sa_handler = on_sigpipe;
+  sigemptyset(&pipe_sa.sa_mask);
+  ::sigaction(SIGPIPE, &pipe_sa, nullptr);
 }
 
 bool write_all(int fd, std::string_view data) {
@@ -181,7 +188,8 @@ std::string explain(std::string_view step, const Error& e, bool overrides) {
     why = "the agent policy denied it";
   } else if (c == "missing_decryption_key" || c.starts_with("kbs_") || c == "unauthorized" ||
              c == "no_kbs" ||
-             (c == "decrypt_failed" && e.message.find("key provider (kbs:///") != std::string::npos)) {
+             (c == "decrypt_failed" &&
+              e.message.find("key provider (kbs:///") != std::string::npos)) {
     why = "the trustee refused the image key";
   } else if (c == "no_valid_signature" || c == "signature_invalid" || c == "identity_mismatch" ||
              c == "policy_rejected" || c == "no_image_policy" || c == "layer_not_encrypted") {
