@@ -176,7 +176,12 @@ while True:
         break
     out += b
 _, status = os.waitpid(pid, 0)
+after = termios.tcgetattr(fd)
 sys.stdout.write(out.decode(errors="replace"))
+if (before[3] & (termios.ICANON | termios.ECHO)) != (termios.ICANON | termios.ECHO) or \
+        (after[3] & (termios.ICANON | termios.ECHO)) != (termios.ICANON | termios.ECHO):
+    print("local terminal not restored: lflag before %#x after %#x" % (before[3], after[3]))
+    sys.exit(99)
 sys.exit(os.waitstatus_to_exitcode(status))
 PY
 grep -q '^/dev/pts/' tty.out || fail "no tty in the container: $(cat tty.out)"
