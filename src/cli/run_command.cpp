@@ -213,8 +213,6 @@ fs::path run_root(const std::string& flag) {
   return flag.empty() ? default_run_dir(std::getenv("XDG_RUNTIME_DIR")) : fs::path(flag);
 }
 
-bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
-
 // ---- one container's run -------------------------------------------------------------------
 
 class Session {
@@ -619,6 +617,7 @@ void run_foreground(const RunOptions& o, const std::string& init_data, RunState 
   ::dup2(slog, 1);
   ::dup2(slog, 2);
   st.supervisor_pid = ::getpid();
+  st.supervisor_start = process_start_time(st.supervisor_pid).value_or(0);
   (void)write_state(dir, st);
   int code = 1;
   bool reported = false;
@@ -723,6 +722,7 @@ void run_command(const RunOptions& o) {
   }
   st.image = o.image;
   st.supervisor_pid = ::getpid();
+  st.supervisor_start = process_start_time(st.supervisor_pid).value_or(0);
   st.status = "starting";
   st.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
                         std::chrono::system_clock::now().time_since_epoch())
@@ -746,13 +746,13 @@ RunState find_container(const std::string& run_dir, const std::string& ref,
 }
 
 bool is_live(const RunState& s) {
-  return (s.status == "running" || s.status == "starting") && pid_alive(s.supervisor_pid);
+  return (s.status == "running" || s.status == "starting") && supervisor_alive(s);
 }
 
 void ps_command(const std::string& run_dir, bool all) {
   std::printf("%-12s  %-20s  %-40s  %-12s  %s\n", "ID", "NAME", "IMAGE", "STATUS", "PID");
   for (const auto& s : list_states(run_root(run_dir))) {
-    const bool alive = pid_alive(s.supervisor_pid);
+    const bool alive = supervisor_alive(s);
     const std::string status = display_status(s, alive);
     if (!all && status != "running" && status != "starting") continue;
     std::printf("%-12s  %-20s  %-40s  %-12s  %d\n", s.id.c_str(), s.name.c_str(),
@@ -760,9 +760,9 @@ void ps_command(const std::string& run_dir, bool all) {
   }
 }
 
-bool wait_gone(pid_t pid, std::chrono::milliseconds limit) {
+bool wait_gone(const RunState& s, std::chrono::milliseconds limit) {
   const auto end = Clock::now() + limit;
-  while (pid_alive(pid)) {
+  while (supervisor_alive(s)) {
     if (Clock::now() >= end) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -805,11 +805,12 @@ void stop_command(const std::string& run_dir, const std::string& ref, int timeou
     std::cout << s.id << "\n";
     return;
   }
+  // is_live() checked the pid's start time: the signals go to the supervisor, not a reused pid
   ::kill(s.supervisor_pid, SIGTERM);  // forwarded to the container
-  if (!wait_gone(s.supervisor_pid, std::chrono::seconds(timeout_s))) {
-    ::kill(s.supervisor_pid, SIGUSR1);  // the supervisor kills the container and tears down
-    if (!wait_gone(s.supervisor_pid, std::chrono::seconds(20))) {
-      ::kill(s.supervisor_pid, SIGKILL);
+  if (!wait_gone(s, std::chrono::seconds(timeout_s))) {
+    if (supervisor_alive(s)) ::kill(s.supervisor_pid, SIGUSR1);  // kill and tear down
+    if (!wait_gone(s, std::chrono::seconds(20))) {
+      if (supervisor_alive(s)) ::kill(s.supervisor_pid, SIGKILL);
       fail("coffer stop", ExitCode::kRefused,
            "the supervisor of " + s.id + " did not tear down in time and was killed");
     }

@@ -1,6 +1,7 @@
 #include "cli/run_support.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -102,9 +103,13 @@ Result<std::string> generate_init_data(const InitDataOptions& o) {
 }
 
 std::string state_to_json(const RunState& s) {
-  Json j = {{"id", s.id},         {"name", s.name},
-            {"image", s.image},   {"supervisor_pid", s.supervisor_pid},
-            {"status", s.status}, {"created_unix", s.created_unix}};
+  Json j = {{"id", s.id},
+            {"name", s.name},
+            {"image", s.image},
+            {"supervisor_pid", s.supervisor_pid},
+            {"supervisor_start", s.supervisor_start},
+            {"status", s.status},
+            {"created_unix", s.created_unix}};
   j["exit_code"] = s.exit_code ? Json(*s.exit_code) : Json(nullptr);
   if (!s.error.empty()) j["error"] = s.error;
   return j.dump() + "\n";
@@ -140,6 +145,10 @@ Result<RunState> state_from_json(std::string_view text) {
     return bad("exit_code must be an integer or null");
   }
   (void)str("error", s.error);
+  if (auto st = j->find("supervisor_start"); st != j->end()) {
+    if (!st->is_number_unsigned()) return bad("supervisor_start must be an unsigned integer");
+    s.supervisor_start = st->get<std::uint64_t>();
+  }
   if (s.id.size() != 12 || !std::all_of(s.id.begin(), s.id.end(), [](char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
       })) {
@@ -202,6 +211,44 @@ bool valid_container_name(std::string_view name) {
   if (!alnum(name.front())) return false;
   return std::all_of(name.begin(), name.end(),
                      [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+std::optional<std::uint64_t> proc_stat_start_time(std::string_view stat) {
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; field 3 follows the last ')'
+  const auto close = stat.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  std::string_view rest = stat.substr(close + 1);
+  int field = 2;
+  while (!rest.empty()) {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    const auto end = rest.find(' ');
+    const std::string_view tok = rest.substr(0, end);
+    ++field;
+    if (field == 22) {
+      std::uint64_t v = 0;
+      if (tok.empty()) return std::nullopt;
+      for (const char c : tok) {
+        if (c < '0' || c > '9' || v > (UINT64_MAX - 9) / 10) return std::nullopt;
+        v = v * 10 + static_cast<std::uint64_t>(c - '0');
+      }
+      return v;
+    }
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  auto text = read_text_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+  if (!text) return std::nullopt;
+  return proc_stat_start_time(*text);
+}
+
+bool supervisor_alive(const RunState& s) {
+  const auto start = process_start_time(s.supervisor_pid);
+  return start.has_value() && (s.supervisor_start == 0 || *start == s.supervisor_start);
 }
 
 std::string display_status(const RunState& s, bool supervisor_alive) {

@@ -39,7 +39,9 @@ struct RunState {
   std::string name;  // unique in the run directory
   std::string image;
   pid_t supervisor_pid = 0;  // the process that holds the enclave
-  std::string status;        // "starting", "running", "exited", "failed"
+  // its start time (/proc/PID/stat field 22, clock ticks since boot): a reused pid is not it
+  std::uint64_t supervisor_start = 0;
+  std::string status;  // "starting", "running", "exited", "failed"
   std::optional<int> exit_code;
   std::int64_t created_unix = 0;  // seconds
   std::string error;              // why it failed ("" : none)
@@ -61,6 +63,14 @@ Result<RunState> resolve_container(const std::vector<RunState>& all, std::string
 
 // A name may be [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.
 bool valid_container_name(std::string_view name);
+
+// The start time (field 22) from the text of /proc/PID/stat; nothing if it does not parse.
+std::optional<std::uint64_t> proc_stat_start_time(std::string_view stat);
+// The start time of `pid` now; nothing if it does not exist.
+std::optional<std::uint64_t> process_start_time(pid_t pid);
+// True while the state's supervisor runs: its pid exists and has the recorded start time (a pid
+// the kernel reused for another process is not the supervisor: never signalled, shown dead).
+bool supervisor_alive(const RunState& s);
 
 // What `coffer ps` shows: the status, with "dead" for a starting/running container whose
 // supervisor is gone (`alive` tells whether it is).

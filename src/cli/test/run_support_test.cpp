@@ -1,6 +1,7 @@
 #include "cli/run_support.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -82,12 +83,14 @@ TEST(RunState, RoundTripsThroughItsFile) {
   RunState s = sample("0123456789ab", "web", 7);
   s.status = "exited";
   s.exit_code = 143;
+  s.supervisor_start = 123456789;
   ASSERT_TRUE(write_state(dir / "0123456789ab", s));
   auto back = read_state(dir / "0123456789ab");
   ASSERT_TRUE(back) << back.error().to_string();
   EXPECT_EQ(back->name, "web");
   EXPECT_EQ(back->exit_code, 143);
   EXPECT_EQ(back->status, "exited");
+  EXPECT_EQ(back->supervisor_start, 123456789U);
   // a directory whose name is not its state's id, and garbage, are skipped
   std::filesystem::create_directories(dir / "other");
   ASSERT_TRUE(write_state(dir / "other", s));
@@ -142,6 +145,28 @@ TEST(RunStatus, DeadSupervisorIsNotRunning) {
   s.status = "exited";
   s.exit_code = 7;
   EXPECT_EQ(display_status(s, false), "exited (7)");
+}
+
+TEST(RunSupervisor, StartTimeFromProcStat) {
+  // comm with spaces and parentheses; field 22 is the start time
+  const std::string stat =
+      "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+  EXPECT_EQ(proc_stat_start_time(stat), 987654U);
+  EXPECT_FALSE(proc_stat_start_time("4242 (x) S 1 2"));
+  EXPECT_FALSE(proc_stat_start_time("no paren"));
+  EXPECT_FALSE(proc_stat_start_time("1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 12a 1 1"));
+}
+
+TEST(RunSupervisor, AReusedPidIsNotTheSupervisor) {
+  RunState s = sample("0123456789ab", "web", 1);
+  s.supervisor_pid = ::getpid();
+  s.supervisor_start = process_start_time(::getpid()).value_or(0);
+  ASSERT_NE(s.supervisor_start, 0U);
+  EXPECT_TRUE(supervisor_alive(s));
+  s.supervisor_start += 1;  // same pid, another process
+  EXPECT_FALSE(supervisor_alive(s));
+  s.supervisor_pid = 0;
+  EXPECT_FALSE(supervisor_alive(s));
 }
 
 TEST(RunExitCode, SignalsAre128Plus) {
