@@ -222,7 +222,11 @@ for _ in $(seq 1 100); do "$C" logs web | grep -q detached && break; sleep 0.05;
 [[ "$("$C" logs web)" == detached ]] || fail "logs: $("$C" logs web)"
 set +e; msg=$("$C" rm web 2>&1); rc=$?; set -e
 [[ $rc -eq 5 && "$msg" == *"is running"* ]] || fail "rm of a running container (rc $rc): $msg"
+timeout 30 "$C" logs -f web > follow.out &
+fp=$!
 "$C" stop -t 1 web >/dev/null   # sh ignores SIGTERM as pid 1: killed after 1 s
+set +e; wait $fp; rc=$?; set -e
+[[ $rc -eq 0 && "$(cat follow.out)" == detached ]] || fail "logs -f (rc $rc): $(cat follow.out)"
 "$C" ps | grep -q "$id" && fail "stopped container still in ps"
 "$C" ps -a | grep -q "^$id  web .* exited" || fail "ps -a: $("$C" ps -a)"
 assert_nothing_left "stop"

@@ -70,8 +70,11 @@ ok "an enclave with unregistered measurements is refused the key"
 coffer sim measure --agent "$BIN/coffer-agent" --rootfs-manifest rootfs.manifest \
   --init-data init-data.toml --format rvps > rv.json
 coffer kbs set-reference-values --file rv.json > /dev/null
-out=$("$BIN/coffer-run-test" run -q "${opts[@]}" "$image" 2> err.txt) ||
+start_ns=$(date +%s%N)
+out=$("$BIN/coffer-run-test" run "${opts[@]}" "$image" 2> err.txt) ||
   fail "attested run: $(cat err.txt)"
+echo "  attested cold start, $(( ($(date +%s%N) - start_ns) / 1000000 )) ms in all:"
+sed 's/^/    /' err.txt
 [[ "$out" == "decrypted and running in the enclave" ]] || fail "output: '$out' $(cat err.txt)"
 ok "attestation, key release, decryption in the enclave"
 
