@@ -232,6 +232,7 @@ set +e; wait $fp; rc=$?; set -e
 assert_nothing_left "stop"
 "$C" rm web >/dev/null
 [[ -z "$(ls -A rundir)" ]] || fail "rm left $(ls rundir)"
+[[ "$(stat -c %a rundir)" == 700 ]] || fail "run directory mode $(stat -c %a rundir)"
 ok "--detach, ps, logs, stop, rm"
 
 # 8. a dead supervisor shows as dead; nothing of its enclave is left

@@ -564,7 +564,8 @@ std::string init_data_text(const RunOptions& o) {
 fs::path make_container_dir(const RunOptions& o, RunState& st) {
   const fs::path root = run_root(o.run_dir);
   std::error_code ec;
-  fs::create_directories(root, ec);
+  // a run directory we create is private: it holds the logs of every container
+  if (fs::create_directories(root, ec)) fs::permissions(root, fs::perms::owner_all, ec);
   if (ec || !fs::is_directory(root)) {
     fail(kPrefix, ExitCode::kUsage, "the run directory " + root.string() + ": " + ec.message());
   }
