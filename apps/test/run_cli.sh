@@ -107,6 +107,12 @@ grep -q '^coffer run: enclave up, agent pid [0-9]* ([0-9.]* s)$' progress.txt &&
 [[ "$(grep -c . err.txt)" == 1 ]] || fail "-q printed progress: $(cat err.txt)"
 ok "output"
 
+# the same with a simulated SEV-SNP enclave (init-data digest sha256 in HOST_DATA)
+out=$("$C" run -q --tee sim-snp --sim-dir sim --trustee http://127.0.0.1:9 \
+  --insecure-registry "127.0.0.1:$port" "$image" 2> err.txt) || fail "sim-snp run: $(cat err.txt)"
+[[ "$out" == "hello from the enclave" ]] || fail "sim-snp stdout: '$out'"
+ok "sim-snp"
+
 # 2. exit code propagated (a command override the init-data policy allows)
 set +e; run "$image" -- sh -c 'exit 7' 2>err.txt; rc=$?; set -e
 [[ $rc -eq 7 ]] || fail "exit code $rc: $(cat err.txt)"
