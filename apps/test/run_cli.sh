@@ -100,7 +100,7 @@ out=$(run "$image" 2> err.txt) || fail "plain run: $(cat err.txt)"
 grep -qx 'to stderr' err.txt || fail "stderr: $(cat err.txt)"
 # progress: plain one-line steps on a non-terminal stderr, nothing with -q
 "$C" run "${common[@]}" "$image" > /dev/null 2> progress.txt || fail "progress run: $(cat progress.txt)"
-grep -q '^coffer run: enclave up, agent pid [0-9]* ([0-9.]* s)$' progress.txt &&
+grep -q '^coffer run: enclave up: agent pid [0-9]*, tee tdx, init-data [0-9a-f]\{16\}\.\.\., agent policy built-in ([0-9.]* s)$' progress.txt &&
   grep -q "^coffer run: pulled $image sha256:[0-9a-f]\{64\} ([0-9.]* s)$" progress.txt &&
   grep -q '^coffer run: created container [0-9a-f]\{12\} ' progress.txt &&
   grep -q '^coffer run: started ' progress.txt || fail "progress: $(cat progress.txt)"

@@ -393,9 +393,6 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   });
   if (!enclave) die("launching the enclave", enclave.error());
   enclave_ = std::move(*enclave);
-  progress_.done("enclave up, agent pid " + std::to_string(enclave_->pid()));
-  check_interrupted();
-
   {
     auto c = runtime::AgentClient::connect(enclave_->agent_socket());
     if (!c) die("connecting to the agent", c.error());
@@ -403,6 +400,15 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
     client_ = std::move(*c);
   }
   auto& agent = *client_;
+  auto details = agent.guest_details();
+  if (!details) die("asking the agent for its details", details.error());
+  progress_.done("enclave up: agent pid " + std::to_string(enclave_->pid()) + ", tee " +
+                 printable_excerpt(details->tee(), 32) + ", init-data " +
+                 (details->init_data_digest().empty()
+                      ? std::string("none")
+                      : printable_excerpt(details->init_data_digest().substr(0, 16), 16) + "...") +
+                 ", agent policy " +
+                 (details->policy_from_init_data() ? "from init-data" : "built-in"));
   check_interrupted();
 
   // 2. attestation, keys and the image, inside the enclave
