@@ -207,6 +207,17 @@ msg=$("$C" run -q "${common[@]}" "$image" -- sh -c 'exit 7' 2>&1); rc=$?
 set -e
 [[ $rc -eq 1 && "$msg" == *"the built-in policy denies every override"* ]] ||
   fail "default policy override (rc $rc): $msg"
+# a complete --init-data instead of generating one (COFFER_KBS_CA_FILE in the environment, as the
+# KBS commands share it, does not clash with it); its policy.rego decides
+"$C" run "${common[@]}" --agent-policy policy.rego --print-init-data > given-init-data.toml
+out=$(COFFER_KBS_CA_FILE="$work/reg.yml" "$C" run -q --tee sim-tdx --sim-dir sim \
+  --init-data given-init-data.toml "$image" -- sh -c 'exit 7' 2>&1) && rc=0 || rc=$?
+[[ $rc -eq 7 ]] || fail "--init-data (rc $rc): $out"
+set +e
+msg=$("$C" run -q --tee sim-tdx --sim-dir sim --init-data given-init-data.toml \
+  --trustee http://127.0.0.1:9 "$image" 2>&1); rc=$?
+set -e
+[[ $rc -eq 2 && "$msg" == *"--trustee excludes --init-data"* ]] || fail "--init-data with --trustee (rc $rc): $msg"
 set +e
 msg=$(run "docker://127.0.0.1:$port/nothing:v1" 2>&1); rc=$?
 set -e

@@ -872,7 +872,9 @@ void add_run_command(CLI::App& app) {
                   "the agent policy (rego) to put in the generated init-data");
   auto* idata = run->add_option("--init-data", o->init_data_file,
                                 "CoCo init-data TOML as it is (instead of generating one)");
-  for (const char* opt : {"--trustee", "--kbs-ca-file", "--image-policy", "--require-encrypted",
+  // --kbs-ca-file is not among them: COFFER_KBS_CA_FILE, shared by every KBS command, may be set
+  // in the environment; with --init-data it is not used.
+  for (const char* opt : {"--trustee", "--image-policy", "--require-encrypted",
                           "--insecure-registry", "--agent-policy"}) {
     idata->excludes(run->get_option(opt));
   }
