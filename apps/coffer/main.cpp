@@ -10,6 +10,9 @@
 #ifdef COFFER_HAVE_AGENT_CTL_COMMAND
 #include "cli/agent_ctl_command.h"
 #endif
+#ifdef COFFER_HAVE_RUN_COMMAND
+#include "cli/run_command.h"
+#endif
 #ifdef COFFER_HAVE_EVIDENCE_COMMAND
 #include "cli/evidence_command.h"
 #endif
@@ -34,6 +37,9 @@ int run(int argc, char** argv) {
   coffer::cli::add_secret_command(app);
 #ifdef COFFER_HAVE_AGENT_CTL_COMMAND
   coffer::cli::add_agent_ctl_command(app);
+#endif
+#ifdef COFFER_HAVE_RUN_COMMAND
+  coffer::cli::add_run_command(app);
 #endif
 #ifdef COFFER_HAVE_EVIDENCE_COMMAND
   coffer::cli::add_evidence_command(app);
