@@ -1,0 +1,444 @@
+// ttrpc_go_interop: containerd's Go ttrpc (Debian's golang-github-containerd-ttrpc-dev 1.1.1)
+// against coffer's C++ ttrpc (src/net/ttrpc), in both directions. Driven by
+// apps/test/ttrpc_go_interop.sh; built in GOPATH mode against Debian's packaged sources:
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o ttrpc-go main.go
+//
+// No protobuf code generation: the messages used are gogo's well-known types, whose wire bytes
+// coincide with coffer.agent.v1 messages (HealthRequest = Empty; HealthResponse{string status = 1},
+// ContainerStateRequest{string container_id = 1}, PullImageRequest{string image = 1} =
+// StringValue; ReadOutputResponse{bytes data = 1} = BytesValue).
+//
+// Modes:
+//
+//	client SOCKET        checks against a running coffer-agent; one line per check, exit 1 on failure
+//	server SOCKET        serves coffer.agent.v1.Agent (Health, ContainerState, WaitProcess,
+//	                     ReadOutput) for `coffer agent-ctl`; logs what it saw on stdout
+//	bench SOCKET N       N sequential Health calls against coffer-agent; prints p50/p90/p99
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/ttrpc"
+	"github.com/gogo/protobuf/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+const service = "coffer.agent.v1.Agent"
+
+func dial(socket string) *ttrpc.Client {
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ttrpc-go: cannot connect to %s: %v\n", socket, err)
+		os.Exit(2)
+	}
+	return ttrpc.NewClient(conn)
+}
+
+// ---------------------------------------------------------------------------------------------
+// client mode
+
+type checker struct{ failed bool }
+
+func (c *checker) check(name string, err error) {
+	if err != nil {
+		c.failed = true
+		fmt.Printf("FAIL %s: %v\n", name, err)
+		return
+	}
+	fmt.Printf("ok   %s\n", name)
+}
+
+// wantStatus: err must be a ttrpc status with this code and message.
+func wantStatus(err error, code codes.Code, message string) error {
+	if err == nil {
+		return errors.New("the call succeeded")
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("not a status: %v", err)
+	}
+	if st.Code() != code || st.Message() != message {
+		return fmt.Errorf("got %v %q, want %v %q", st.Code(), st.Message(), code, message)
+	}
+	return nil
+}
+
+func health(ctx context.Context, c *ttrpc.Client) error {
+	var resp types.StringValue
+	if err := c.Call(ctx, service, "Health", &types.Empty{}, &resp); err != nil {
+		return err
+	}
+	if resp.Value != "SERVING" {
+		return fmt.Errorf("status %q", resp.Value)
+	}
+	return nil
+}
+
+// A "registry" that accepts TCP connections and never answers: a PullImage from it blocks until
+// the agent stops the call. closed receives once per connection the agent closes.
+type silentRegistry struct {
+	l      net.Listener
+	closed chan time.Time
+}
+
+func newSilentRegistry() (*silentRegistry, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &silentRegistry{l: l, closed: make(chan time.Time, 64)}
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					if _, err := conn.Read(buf); err != nil {
+						r.closed <- time.Now()
+						conn.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return r, nil
+}
+
+func (r *silentRegistry) image() string {
+	return "docker://" + r.l.Addr().String() + "/app:v1"
+}
+
+// withTimeoutNano sends this timeout_nano whatever the context says (the Go client derives it
+// from the context's deadline; this makes the server's handling of the field observable).
+func withTimeoutNano(nanos int64) ttrpc.ClientOpts {
+	return ttrpc.WithUnaryClientInterceptor(func(ctx context.Context, req *ttrpc.Request,
+		resp *ttrpc.Response, _ *ttrpc.UnaryClientInfo, invoke ttrpc.Invoker) error {
+		req.TimeoutNano = nanos
+		return invoke(ctx, req, resp)
+	})
+}
+
+func runClient(socket string) int {
+	var c checker
+	bg := context.Background()
+	client := dial(socket)
+	defer client.Close()
+
+	c.check("Health answers SERVING", health(bg, client))
+
+	{
+		var resp types.Empty
+		err := client.Call(bg, service, "ContainerState",
+			&types.StringValue{Value: "no-such-container"}, &resp)
+		c.check("ContainerState of an unknown container is NOT_FOUND with the agent's message",
+			wantStatus(err, codes.NotFound, "container_not_found: no container 'no-such-container'"))
+	}
+	{
+		var resp types.Empty
+		err := client.Call(bg, service, "NoSuchMethod", &types.Empty{}, &resp)
+		c.check("an unknown method is UNIMPLEMENTED",
+			wantStatus(err, codes.Unimplemented, "no method coffer.agent.v1.Agent/NoSuchMethod"))
+		err = client.Call(bg, "coffer.other.v1.Other", "Health", &types.Empty{}, &resp)
+		c.check("an unknown service is UNIMPLEMENTED",
+			wantStatus(err, codes.Unimplemented, "no method coffer.other.v1.Other/Health"))
+	}
+	{
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		c.check("Health with a 10 s deadline (timeout_nano) answers SERVING", health(ctx, client))
+		cancel()
+		// A deadline beyond 2^63-1 ns from now: the Go client sends timeout_nano = MaxInt64.
+		ctx, cancel = context.WithDeadline(bg, time.Unix(1<<40, 0))
+		c.check("Health with a far deadline (timeout_nano = 2^63-1) answers SERVING",
+			health(ctx, client))
+		cancel()
+	}
+	{
+		md := ttrpc.MD{}
+		md.Set("containerd-namespace-ttrpc", "k8s.io")
+		md.Append("x-coffer-test", "a", "b")
+		c.check("Health with request metadata answers SERVING",
+			health(ttrpc.WithMetadata(bg, md), client))
+	}
+
+	registry, err := newSilentRegistry()
+	if err != nil {
+		c.check("listen for the silent registry", err)
+		return 1
+	}
+	{
+		// The Go client's own deadline ends the call on its side; the agent got the deadline as
+		// timeout_nano and stops the pull: the silent registry sees its connection closed.
+		ctx, cancel := context.WithTimeout(bg, 1500*time.Millisecond)
+		start := time.Now()
+		var resp types.Empty
+		err := client.Call(ctx, service, "PullImage", &types.StringValue{Value: registry.image()},
+			&resp)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("want context.DeadlineExceeded, got %v", err)
+		} else {
+			select {
+			case t := <-registry.closed:
+				if d := t.Sub(start); d < 1400*time.Millisecond {
+					err = fmt.Errorf("the registry connection closed after %v, before the deadline", d)
+				} else {
+					err = nil
+				}
+			case <-time.After(10 * time.Second):
+				err = errors.New("the agent never stopped the blocked pull")
+			}
+		}
+		c.check("a PullImage blocked on a silent registry is stopped by the agent at the client's deadline", err)
+	}
+	{
+		// A short timeout_nano, a long context: the DEADLINE_EXCEEDED comes from the agent.
+		c2 := ttrpc.NewClient(mustDial(socket), withTimeoutNano(int64(300*time.Millisecond)))
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		start := time.Now()
+		var resp types.Empty
+		err := c2.Call(ctx, service, "PullImage", &types.StringValue{Value: registry.image()}, &resp)
+		elapsed := time.Since(start)
+		cancel()
+		err = wantStatus(err, codes.DeadlineExceeded, "the call's deadline passed")
+		if err == nil && (elapsed < 250*time.Millisecond || elapsed > 5*time.Second) {
+			err = fmt.Errorf("answered after %v for a 300 ms timeout_nano", elapsed)
+		}
+		c.check("the agent answers DEADLINE_EXCEEDED itself at timeout_nano (300 ms)", err)
+
+		// An already expired deadline: the Go client sends a negative timeout_nano when the
+		// context expires between its deadline check and the send; its own server then runs the
+		// call with an expired context. coffer must not run it without a deadline.
+		c3 := ttrpc.NewClient(mustDial(socket), withTimeoutNano(-1))
+		ctx, cancel = context.WithTimeout(bg, 10*time.Second)
+		start = time.Now()
+		err = c3.Call(ctx, service, "PullImage", &types.StringValue{Value: registry.image()}, &resp)
+		elapsed = time.Since(start)
+		cancel()
+		err = wantStatus(err, codes.DeadlineExceeded, "the call's deadline passed")
+		if err == nil && elapsed > 5*time.Second {
+			err = fmt.Errorf("answered after %v", elapsed)
+		}
+		c.check("a negative timeout_nano (expired deadline) is DEADLINE_EXCEEDED at once", err)
+		c2.Close()
+		c3.Close()
+	}
+	registry.l.Close()
+
+	{
+		// 16 calls in flight together on one connection, each answered on its own stream.
+		var wg sync.WaitGroup
+		errs := make([]error, 16)
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				if i%2 == 0 {
+					errs[i] = health(bg, client)
+					return
+				}
+				id := fmt.Sprintf("c-%02d", i)
+				var resp types.Empty
+				err := client.Call(bg, service, "ContainerState", &types.StringValue{Value: id}, &resp)
+				errs[i] = wantStatus(err, codes.NotFound, "container_not_found: no container '"+id+"'")
+			}(i)
+		}
+		wg.Wait()
+		var all []string
+		for i, err := range errs {
+			if err != nil {
+				all = append(all, fmt.Sprintf("call %d: %v", i, err))
+			}
+		}
+		var err error
+		if len(all) > 0 {
+			err = errors.New(strings.Join(all, "; "))
+		}
+		c.check("16 concurrent calls on one connection each get their own answer", err)
+	}
+	c.check("the connection still works", health(bg, client))
+
+	if c.failed {
+		return 1
+	}
+	return 0
+}
+
+func mustDial(socket string) net.Conn {
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ttrpc-go: cannot connect to %s: %v\n", socket, err)
+		os.Exit(2)
+	}
+	return conn
+}
+
+// ---------------------------------------------------------------------------------------------
+// server mode
+
+// The ReadOutput answer: 1 MiB of a fixed pattern (several reads and writes per frame).
+func outputPayload() []byte {
+	p := make([]byte, 1<<20)
+	for i := range p {
+		p[i] = byte(i % 251)
+	}
+	return p
+}
+
+func runServer(socket string) int {
+	os.Remove(socket)
+	l, err := net.Listen("unix", socket)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ttrpc-go: listen %s: %v\n", socket, err)
+		return 2
+	}
+	server, err := ttrpc.NewServer()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ttrpc-go: %v\n", err)
+		return 2
+	}
+	var logMu sync.Mutex
+	logf := func(format string, args ...interface{}) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		fmt.Printf(format+"\n", args...)
+	}
+	payload := outputPayload()
+	server.Register(service, map[string]ttrpc.Method{
+		"Health": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req types.Empty
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			dl, ok := ctx.Deadline()
+			logf("Health deadline=%v", ok && time.Until(dl) > 0)
+			return &types.StringValue{Value: "SERVING"}, nil
+		},
+		"ContainerState": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req types.StringValue
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			logf("ContainerState %q", req.Value)
+			return nil, status.Errorf(codes.NotFound, "container_not_found: no container '%s'", req.Value)
+		},
+		// Blocks until the call's context ends (the deadline the client sent as timeout_nano).
+		"WaitProcess": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req types.StringValue
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			dl, ok := ctx.Deadline()
+			if !ok {
+				logf("WaitProcess %q without a deadline", req.Value)
+			} else {
+				logf("WaitProcess %q deadline_ms=%d", req.Value, time.Until(dl).Milliseconds())
+			}
+			<-ctx.Done()
+			logf("WaitProcess %q ended: %v", req.Value, ctx.Err())
+			return nil, ctx.Err()
+		},
+		"ReadOutput": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			var req types.StringValue // container_id = 1; the other fields are skipped
+			if err := unmarshal(&req); err != nil {
+				return nil, err
+			}
+			logf("ReadOutput %q", req.Value)
+			return &types.BytesValue{Value: payload}, nil
+		},
+	})
+	fmt.Printf("read-output sha256 %x\n", sha256.Sum256(payload))
+	fmt.Printf("serving on %s\n", socket)
+	os.Stdout.Sync()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		server.Close()
+	}()
+	if err := server.Serve(context.Background(), l); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) {
+		fmt.Fprintf(os.Stderr, "ttrpc-go: serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// bench mode
+
+func runBench(socket string, n int) int {
+	client := dial(socket)
+	defer client.Close()
+	bg := context.Background()
+	for i := 0; i < 50; i++ { // warm-up
+		if err := health(bg, client); err != nil {
+			fmt.Fprintf(os.Stderr, "ttrpc-go: %v\n", err)
+			return 1
+		}
+	}
+	samples := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if err := health(bg, client); err != nil {
+			fmt.Fprintf(os.Stderr, "ttrpc-go: %v\n", err)
+			return 1
+		}
+		samples = append(samples, time.Since(start))
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	q := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(n))) - 1
+		if i < 0 {
+			i = 0
+		}
+		return float64(samples[i].Nanoseconds()) / 1000
+	}
+	fmt.Printf("go-client Health x%d: p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us\n", n,
+		q(0.50), q(0.90), q(0.99), q(1.0))
+	return 0
+}
+
+func main() {
+	usage := "usage: ttrpc-go client SOCKET | server SOCKET | bench SOCKET N"
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "client":
+		os.Exit(runClient(os.Args[2]))
+	case "server":
+		os.Exit(runServer(os.Args[2]))
+	case "bench":
+		n := 2000
+		if len(os.Args) > 3 {
+			if _, err := fmt.Sscanf(os.Args[3], "%d", &n); err != nil || n <= 0 {
+				fmt.Fprintln(os.Stderr, usage)
+				os.Exit(2)
+			}
+		}
+		os.Exit(runBench(os.Args[2], n))
+	default:
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+}
