@@ -14,7 +14,9 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/test/temp_dir.h"
@@ -305,6 +307,62 @@ std::string request_frame(std::uint32_t id, std::string_view method, std::string
   req.set_method(std::string(method));
   req.set_payload(std::string(payload));
   return encode_frame(id, FrameType::kRequest, req.SerializeAsString());
+}
+
+// containerd's Go client sends timeout_nano = deadline - now: negative when its context expired
+// just before the send; its own server then runs the call with an expired context. Such a call
+// must not run without a deadline (it stayed in flight until its handler returned by itself).
+TEST(Ttrpc, NegativeTimeoutIsAnAlreadyPassedDeadline) {
+  Served s;
+  std::promise<bool> handler_stopped;
+  s.server.add_method(kService, "Slow",
+                      [&](const CallContext& ctx, std::string_view) -> CallResult {
+                        const bool stopped = block_until_stopped(ctx);
+                        handler_stopped.set_value(stopped && ctx.deadline.has_value());
+                        return "too late";
+                      });
+  s.start();
+  RawConnection raw(s.socket);
+  ::ttrpc::Request req;
+  req.set_service(std::string(kService));
+  req.set_method("Slow");
+  req.set_timeout_nano(-1);
+  ASSERT_TRUE(raw.send(encode_frame(1, FrameType::kRequest, req.SerializeAsString())));
+  EXPECT_EQ(raw.next_status(), static_cast<int>(Code::kDeadlineExceeded));
+  auto stopped = handler_stopped.get_future();
+  ASSERT_EQ(stopped.wait_for(kStuck), std::future_status::ready);
+  EXPECT_TRUE(stopped.get());
+}
+
+// A deadline beyond what a Go time.Duration holds makes the Go client send timeout_nano =
+// 2^63-1; steady_clock::now() + that overflowed (into a passed deadline: DEADLINE_EXCEEDED at
+// once). A timeout the clock cannot represent is no deadline.
+TEST(Ttrpc, LargestTimeoutIsNoDeadline) {
+  Served s;
+  std::promise<std::optional<std::chrono::steady_clock::time_point>> seen;
+  Arrivals release;
+  s.server.add_method(kService, "Deadline",
+                      [&](const CallContext& ctx, std::string_view) -> CallResult {
+                        seen.set_value(ctx.deadline);
+                        // still running when a wrongly passed deadline would be enforced
+                        release.wait_for_count(1);
+                        return "answered";
+                      });
+  s.start();
+  RawConnection raw(s.socket);
+  auto send = [&](std::uint32_t id, std::int64_t nanos) {
+    ::ttrpc::Request req;
+    req.set_service(std::string(kService));
+    req.set_method("Deadline");
+    req.set_timeout_nano(nanos);
+    return raw.send(encode_frame(id, FrameType::kRequest, req.SerializeAsString()));
+  };
+  ASSERT_TRUE(send(1, std::numeric_limits<std::int64_t>::max()));
+  auto deadline = seen.get_future();
+  ASSERT_EQ(deadline.wait_for(kStuck), std::future_status::ready);
+  EXPECT_FALSE(deadline.get().has_value());
+  release.arrive();
+  EXPECT_EQ(raw.next_status(), 0);
 }
 
 TEST(Ttrpc, HostileFramesGetErrorsAndTheConnectionGoesOn) {
