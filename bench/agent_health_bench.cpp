@@ -5,11 +5,13 @@
 //
 // Usage: agent_health_bench SOCKET N
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "coffer/agent/v1/agent.pb.h"
@@ -39,11 +41,17 @@ double quantile(const std::vector<double>& sorted, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 || std::atoi(argv[2]) <= 0) {
+  int n = 0;
+  if (argc == 3) {
+    const std::string_view arg = argv[2];
+    if (std::from_chars(arg.data(), arg.data() + arg.size(), n).ptr != arg.data() + arg.size()) {
+      n = 0;
+    }
+  }
+  if (n <= 0) {
     std::fprintf(stderr, "usage: agent_health_bench SOCKET N\n");
     return 2;
   }
-  const int n = std::atoi(argv[2]);
   auto client = coffer::net::ttrpc::Client::connect_unix(argv[1]);
   if (!client) {
     std::fprintf(stderr, "%s\n", client.error().to_string().c_str());

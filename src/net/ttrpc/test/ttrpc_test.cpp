@@ -159,6 +159,25 @@ TEST(Ttrpc, SixteenCallsInFlightOnOneConnection) {
   for (int i = 0; i < 16; ++i) EXPECT_EQ(calls[i].get(), CallResult("re:" + std::to_string(i)));
 }
 
+// The largest timeout is a deadline the steady clock cannot hold: the client waits for the answer
+// (now + timeout overflowed into a passed deadline: DEADLINE_EXCEEDED before any answer) and
+// sends it as timeout_nano 2^63-1, which the server reads as no deadline.
+TEST(Ttrpc, ClientLargestTimeoutWaitsForTheAnswer) {
+  Served s;
+  std::promise<bool> had_deadline;
+  s.server.add_method(kService, "Deadline", [&](const CallContext& ctx, std::string_view) {
+    had_deadline.set_value(ctx.deadline.has_value());
+    return CallResult("answered");
+  });
+  s.start();
+  auto client = s.client();
+  EXPECT_EQ(client->call(kService, "Deadline", "", std::chrono::nanoseconds::max()),
+            CallResult("answered"));
+  auto seen = had_deadline.get_future();
+  ASSERT_EQ(seen.wait_for(kStuck), std::future_status::ready);
+  EXPECT_FALSE(seen.get());
+}
+
 TEST(Ttrpc, DeadlinePassesTheCallIsAnsweredAndStopped) {
   Served s;
   std::promise<bool> handler_stopped;
