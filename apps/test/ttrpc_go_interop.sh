@@ -6,9 +6,11 @@
 #     NOT_FOUND and UNIMPLEMENTED status, deadlines sent as timeout_nano (passed, negative, far),
 #     metadata, 16 calls in flight on one connection;
 #  3. its Go ttrpc server answers `coffer agent-ctl`: a payload, a NOT_FOUND status, a deadline the
-#     Go handler sees, a 1 MiB response, UNIMPLEMENTED.
+#     Go handler sees, a 1 MiB response, UNIMPLEMENTED; and ttrpc_interop_client (our client on
+#     one connection): 16 calls in flight answered out of order, 200 calls, metadata.
 # Missing Go or Debian's ttrpc sources is a failure (scripts/install-deps installs them).
-# Usage: ttrpc_go_interop.sh BIN_DIR (holding coffer and coffer-agent) [GOCACHE dir]
+# Usage: ttrpc_go_interop.sh BIN_DIR (holding coffer, coffer-agent, ttrpc_interop_client)
+#        [GOCACHE dir]
 set -euo pipefail
 BIN=$(cd "$1" && pwd)
 GOCACHE_DIR=${2:-}
@@ -105,5 +107,9 @@ run ctl list
 [[ $rc -eq 1 && $err == '{"code":12,"message":"method ListContainers","status":"UNIMPLEMENTED"}' ]] ||
   fail "a method the Go server lacks (rc $rc): $out $err"
 check "list: Go's UNIMPLEMENTED, exit 1"
+
+# our client on one connection: calls in flight answered out of order, many calls, metadata
+"$BIN/ttrpc_interop_client" "$work/go.sock" ||
+  fail "the C++ ttrpc client's checks against the Go server failed"
 
 echo "ttrpc_go_interop: ok"

@@ -13,7 +13,8 @@
 //
 //	client SOCKET        checks against a running coffer-agent; one line per check, exit 1 on failure
 //	server SOCKET        serves coffer.agent.v1.Agent (Health, ContainerState, WaitProcess,
-//	                     ReadOutput) for `coffer agent-ctl`; logs what it saw on stdout
+//	                     ReadOutput; EchoMetadata) for `coffer agent-ctl` and
+//	                     ttrpc_interop_client; logs what it saw on stdout
 //	bench SOCKET N       N sequential Health calls against coffer-agent; prints p50/p90/p99
 package main
 
@@ -356,8 +357,26 @@ func runServer(socket string) int {
 			if err := unmarshal(&req); err != nil {
 				return nil, err
 			}
-			logf("ContainerState %q", req.Value)
+			// "slow-MS-...": answered after MS milliseconds (out of order, for calls in flight)
+			var ms int
+			if _, err := fmt.Sscanf(req.Value, "slow-%d-", &ms); err == nil && ms > 0 {
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+			} else {
+				logf("ContainerState %q", req.Value)
+			}
 			return nil, status.Errorf(codes.NotFound, "container_not_found: no container '%s'", req.Value)
+		},
+		// Not an agent method: answers the request's metadata as "key=value;..." (sorted).
+		"EchoMetadata": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
+			md, _ := ttrpc.GetMetadata(ctx)
+			var pairs []string
+			for k, values := range md {
+				for _, v := range values {
+					pairs = append(pairs, k+"="+v)
+				}
+			}
+			sort.Strings(pairs)
+			return &types.StringValue{Value: strings.Join(pairs, ";")}, nil
 		},
 		// Blocks until the call's context ends (the deadline the client sent as timeout_nano).
 		"WaitProcess": func(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
