@@ -4,10 +4,11 @@
 #  1. apps/test/ttrpc_go_interop/main.go is built in GOPATH mode against Debian's Go sources;
 #  2. its Go ttrpc client drives a real coffer-agent (sample TEE, no init-data): Health, a
 #     NOT_FOUND and UNIMPLEMENTED status, deadlines sent as timeout_nano (passed, negative, far),
-#     metadata, 16 calls in flight on one connection;
+#     metadata, 16 calls in flight on one connection, a 5 MiB request (RESOURCE_EXHAUSTED);
 #  3. its Go ttrpc server answers `coffer agent-ctl`: a payload, a NOT_FOUND status, a deadline the
 #     Go handler sees, a 1 MiB response, UNIMPLEMENTED; and ttrpc_interop_client (our client on
-#     one connection): 16 calls in flight answered out of order, 200 calls, metadata.
+#     one connection): 16 calls in flight answered out of order, 200 calls, metadata, a 5 MiB
+#     response (RESOURCE_EXHAUSTED).
 # Missing Go or Debian's ttrpc sources is a failure (scripts/install-deps installs them).
 # Usage: ttrpc_go_interop.sh BIN_DIR (holding coffer, coffer-agent, ttrpc_interop_client)
 #        [GOCACHE dir]

@@ -122,5 +122,15 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 20 && problem.empty(); ++i) problem = health(client);
     check("a call past its deadline is DEADLINE_EXCEEDED, the connection goes on", problem);
   }
+  {
+    // a 5 MiB answer from Go: over our limit, skipped without losing the stream
+    pb::ReadOutputRequest req;
+    req.set_container_id("big");
+    auto r = client.call(kService, "ReadOutput", req.SerializeAsString(), 10s);
+    std::string problem;
+    if (r || r.error().code != ttrpc::Code::kResourceExhausted) problem = describe(r);
+    if (problem.empty()) problem = health(client);
+    check("a 5 MiB response is RESOURCE_EXHAUSTED, the connection goes on", problem);
+  }
   return failed ? 1 : 0;
 }

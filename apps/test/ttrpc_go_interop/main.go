@@ -294,6 +294,20 @@ func runClient(socket string) int {
 		}
 		c.check("16 concurrent calls on one connection each get their own answer", err)
 	}
+	{
+		// over the 4 MiB limit: skipped by the agent without losing the stream, and answered
+		var resp types.Empty
+		big := strings.Repeat("x", 5<<20)
+		err := client.Call(bg, service, "ContainerState", &types.StringValue{Value: big}, &resp)
+		var st *status.Status
+		var ok bool
+		if st, ok = status.FromError(err); !ok || st.Code() != codes.ResourceExhausted {
+			err = fmt.Errorf("want RESOURCE_EXHAUSTED, got %v", err)
+		} else {
+			err = nil
+		}
+		c.check("a 5 MiB request is RESOURCE_EXHAUSTED", err)
+	}
 	c.check("the connection still works", health(bg, client))
 
 	if c.failed {
@@ -400,6 +414,9 @@ func runServer(socket string) int {
 				return nil, err
 			}
 			logf("ReadOutput %q", req.Value)
+			if req.Value == "big" { // over the 4 MiB limit of coffer's client
+				return &types.BytesValue{Value: make([]byte, 5<<20)}, nil
+			}
 			return &types.BytesValue{Value: payload}, nil
 		},
 	})
