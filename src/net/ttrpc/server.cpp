@@ -46,8 +46,8 @@ std::string encode_response(const CallResult& result) {
 
 // A request's timeout_nano as containerd's Go server reads it: 0 is no deadline, a negative value
 // a deadline already passed (Go clients send one when their context expired just before the
-// send). A timeout past the clock's range (Go clients send 2^63-1 for a far deadline) is no
-// deadline rather than an overflow.
+// send; handle() answers those at once). A timeout past the clock's range (Go clients send 2^63-1
+// for a far deadline) is no deadline rather than an overflow.
 std::optional<Clock::time_point> deadline_of(std::int64_t timeout_nano, Clock::time_point now) {
   static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
   if (timeout_nano == 0) return std::nullopt;
@@ -126,6 +126,11 @@ class Server::Connection {
       answer(id, status_error(Code::kUnimplemented,
                               "no method " + printable_excerpt(request.service(), 128) + "/" +
                                   printable_excerpt(request.method(), 128)));
+      return;
+    }
+    if (request.timeout_nano() < 0) {
+      // the client's deadline passed before the request left it: it has given up, nothing runs
+      answer(id, status_error(Code::kDeadlineExceeded, "the call's deadline passed"));
       return;
     }
     auto call = std::make_shared<Call>();
