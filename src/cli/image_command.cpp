@@ -152,9 +152,10 @@ crypt::DecryptConfig decrypt_config(const std::string& cmd, const Options& o) {
   dc.key_provider = [keys, fetcher](const std::string& kid) -> Result<Bytes> {
     if (auto it = keys.find(kid); it != keys.end()) return it->second;
     if (fetcher) return fetcher->fetch(kid);
-    return make_error("missing_decryption_key", "no key for " + kid + ": give --kbs-key-file " + kid +
-                                       "=FILE, or --kbs-url URL (and --tee) to fetch it by "
-                                       "attesting");
+    return make_error("missing_decryption_key",
+                      "no key for " + kid + ": give --kbs-key-file " + kid +
+                          "=FILE, or --kbs-url URL (and --tee) to fetch it by "
+                          "attesting");
   };
   return dc;
 }

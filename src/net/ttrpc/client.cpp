@@ -109,7 +109,12 @@ CallResult Client::call(std::string_view service, std::string_view method, std::
                                                       " bytes exceeds the limit of " +
                                                       std::to_string(max_message_bytes_));
   }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // A timeout past the steady clock's range is waited for without a deadline (it is still sent:
+  // the server reads one past its own clock's range as no deadline).
+  const auto now = std::chrono::steady_clock::now();
+  const bool has_deadline =
+      timeout.count() > 0 && timeout <= std::chrono::steady_clock::time_point::max() - now;
+  const auto deadline = has_deadline ? now + timeout : std::chrono::steady_clock::time_point::max();
   auto pending = std::make_shared<Pending>();
   std::uint32_t id = 0;
   {
@@ -126,7 +131,7 @@ CallResult Client::call(std::string_view service, std::string_view method, std::
   }
   std::unique_lock lock(mu_);
   auto answered = [&] { return pending->result.has_value(); };
-  if (timeout.count() > 0) {
+  if (has_deadline) {
     if (!cv_.wait_until(lock, deadline, answered)) {
       pending_.erase(id);
       return status_error(Code::kDeadlineExceeded,

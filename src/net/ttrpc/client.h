@@ -39,7 +39,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // One unary call. timeout 0: no deadline.
+  // One unary call. timeout 0 (or negative): no deadline. A timeout past the steady clock's
+  // range (nanoseconds::max()) is sent as is and waited for without a deadline.
   CallResult call(std::string_view service, std::string_view method, std::string_view request,
                   std::chrono::nanoseconds timeout = std::chrono::nanoseconds::zero(),
                   const std::vector<std::pair<std::string, std::string>>& metadata = {});

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <type_traits>
 
 #include "core/log.h"
 #include "net/ttrpc/stream.h"
@@ -41,6 +42,18 @@ std::string encode_response(const CallResult& result) {
     status->set_message(result.error().message);
   }
   return response.SerializeAsString();
+}
+
+// A request's timeout_nano as containerd's Go server reads it: 0 is no deadline, a negative value
+// a deadline already passed (Go clients send one when their context expired just before the
+// send; handle() answers those at once). A timeout past the clock's range (Go clients send 2^63-1
+// for a far deadline) is no deadline rather than an overflow.
+std::optional<Clock::time_point> deadline_of(std::int64_t timeout_nano, Clock::time_point now) {
+  static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>);
+  if (timeout_nano == 0) return std::nullopt;
+  if (timeout_nano < 0) return now;
+  if (std::chrono::nanoseconds(timeout_nano) > Clock::time_point::max() - now) return std::nullopt;
+  return now + std::chrono::nanoseconds(timeout_nano);
 }
 
 }  // namespace
@@ -115,10 +128,13 @@ class Server::Connection {
                                   printable_excerpt(request.method(), 128)));
       return;
     }
-    auto call = std::make_shared<Call>();
-    if (request.timeout_nano() > 0) {
-      call->deadline = Clock::now() + std::chrono::nanoseconds(request.timeout_nano());
+    if (request.timeout_nano() < 0) {
+      // the client's deadline passed before the request left it: it has given up, nothing runs
+      answer(id, status_error(Code::kDeadlineExceeded, "the call's deadline passed"));
+      return;
     }
+    auto call = std::make_shared<Call>();
+    call->deadline = deadline_of(request.timeout_nano(), Clock::now());
     {
       std::lock_guard lock(mu_);
       if (calls_.contains(id)) {

@@ -16,9 +16,11 @@
 // Protocol errors in a request (not a ttrpc.Request, an even stream id, an id already in flight)
 // are answered INVALID_ARGUMENT; unknown methods UNIMPLEMENTED.
 //
-// Deadlines: a request's timeout_nano sets the call's deadline. When it passes the server answers
-// DEADLINE_EXCEEDED and requests stop on the call's stop_token; whatever the handler returns later
-// is dropped. When the client goes away, every call of that connection is asked to stop.
+// Deadlines: a request's timeout_nano sets the call's deadline (0: none; past the clock's range:
+// none; negative: already passed, answered DEADLINE_EXCEEDED without running the method). When it
+// passes the server answers DEADLINE_EXCEEDED and requests stop on the call's stop_token;
+// whatever the handler returns later is dropped. When the client goes away, every call of that
+// connection is asked to stop.
 #pragma once
 
 #include <chrono>

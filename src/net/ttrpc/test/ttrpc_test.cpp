@@ -10,11 +10,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/test/temp_dir.h"
@@ -155,6 +158,25 @@ TEST(Ttrpc, SixteenCallsInFlightOnOneConnection) {
     }));
   }
   for (int i = 0; i < 16; ++i) EXPECT_EQ(calls[i].get(), CallResult("re:" + std::to_string(i)));
+}
+
+// The largest timeout is a deadline the steady clock cannot hold: the client waits for the answer
+// (now + timeout overflowed into a passed deadline: DEADLINE_EXCEEDED before any answer) and
+// sends it as timeout_nano 2^63-1, which the server reads as no deadline.
+TEST(Ttrpc, ClientLargestTimeoutWaitsForTheAnswer) {
+  Served s;
+  std::promise<bool> had_deadline;
+  s.server.add_method(kService, "Deadline", [&](const CallContext& ctx, std::string_view) {
+    had_deadline.set_value(ctx.deadline.has_value());
+    return CallResult("answered");
+  });
+  s.start();
+  auto client = s.client();
+  EXPECT_EQ(client->call(kService, "Deadline", "", std::chrono::nanoseconds::max()),
+            CallResult("answered"));
+  auto seen = had_deadline.get_future();
+  ASSERT_EQ(seen.wait_for(kStuck), std::future_status::ready);
+  EXPECT_FALSE(seen.get());
 }
 
 TEST(Ttrpc, DeadlinePassesTheCallIsAnsweredAndStopped) {
@@ -305,6 +327,64 @@ std::string request_frame(std::uint32_t id, std::string_view method, std::string
   req.set_method(std::string(method));
   req.set_payload(std::string(payload));
   return encode_frame(id, FrameType::kRequest, req.SerializeAsString());
+}
+
+// containerd's Go client sends timeout_nano = deadline - now: negative when its context expired
+// just before the send. Such a call ran without a deadline; it is answered DEADLINE_EXCEEDED
+// and never started (the client has given up: a create must not happen behind its back).
+TEST(Ttrpc, NegativeTimeoutIsAnsweredDeadlineExceededAndNotRun) {
+  Served s;
+  std::atomic<bool> ran{false};
+  s.server.add_method(kService, "Slow",
+                      [&](const CallContext& ctx, std::string_view) -> CallResult {
+                        ran = true;
+                        block_until_stopped(ctx);
+                        return "too late";
+                      });
+  add_echo(s.server);
+  s.start();
+  RawConnection raw(s.socket);
+  ::ttrpc::Request req;
+  req.set_service(std::string(kService));
+  req.set_method("Slow");
+  req.set_timeout_nano(-1);
+  ASSERT_TRUE(raw.send(encode_frame(1, FrameType::kRequest, req.SerializeAsString())));
+  EXPECT_EQ(raw.next_status(), static_cast<int>(Code::kDeadlineExceeded));
+  ASSERT_TRUE(raw.send(request_frame(3, "Echo", "next")));
+  EXPECT_EQ(raw.next_status(), 0);
+  s.server.stop();  // joins every call the server started
+  EXPECT_FALSE(ran);
+}
+
+// A deadline beyond what a Go time.Duration holds makes the Go client send timeout_nano =
+// 2^63-1; steady_clock::now() + that overflowed (into a passed deadline: DEADLINE_EXCEEDED at
+// once). A timeout the clock cannot represent is no deadline.
+TEST(Ttrpc, LargestTimeoutIsNoDeadline) {
+  Served s;
+  std::promise<std::optional<std::chrono::steady_clock::time_point>> seen;
+  Arrivals release;
+  s.server.add_method(kService, "Deadline",
+                      [&](const CallContext& ctx, std::string_view) -> CallResult {
+                        seen.set_value(ctx.deadline);
+                        // still running when a wrongly passed deadline would be enforced
+                        release.wait_for_count(1);
+                        return "answered";
+                      });
+  s.start();
+  RawConnection raw(s.socket);
+  auto send = [&](std::uint32_t id, std::int64_t nanos) {
+    ::ttrpc::Request req;
+    req.set_service(std::string(kService));
+    req.set_method("Deadline");
+    req.set_timeout_nano(nanos);
+    return raw.send(encode_frame(id, FrameType::kRequest, req.SerializeAsString()));
+  };
+  ASSERT_TRUE(send(1, std::numeric_limits<std::int64_t>::max()));
+  auto deadline = seen.get_future();
+  ASSERT_EQ(deadline.wait_for(kStuck), std::future_status::ready);
+  EXPECT_FALSE(deadline.get().has_value());
+  release.arrive();
+  EXPECT_EQ(raw.next_status(), 0);
 }
 
 TEST(Ttrpc, HostileFramesGetErrorsAndTheConnectionGoesOn) {
