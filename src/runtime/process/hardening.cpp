@@ -1,0 +1,73 @@
+#include "runtime/process/hardening.h"
+
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+namespace coffer::runtime::process {
+
+namespace {
+
+constexpr long kLandlockCreateRuleset = 444;  // __NR_landlock_create_ruleset (all archs)
+constexpr unsigned kLandlockCreateRulesetVersion = 1U << 0;
+
+}  // namespace
+
+const std::vector<std::string>& seccomp_denied_syscalls() {
+  static const std::vector<std::string> kDenied = {
+      // Other processes' memory and execution: the agent holds the TEE's keys.
+      "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+      // The kernel itself: new code, a new kernel, kernel objects shared with the host.
+      "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf",
+      "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key", "iopl", "ioperm",
+      "syslog", "acct", "swapon", "swapoff", "reboot", "quotactl", "lookup_dcookie",
+      // Host file handles (the classic container escape) and clocks.
+      "open_by_handle_at", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+      // Kernel facilities the agent and crun never use that widen the attack surface.
+      "fanotify_init", "io_uring_setup", "io_uring_enter", "io_uring_register"};
+  return kDenied;
+}
+
+Result<std::vector<sock_filter>> build_seccomp_filter() {
+  std::unique_ptr<void, decltype(&seccomp_release)> ctx(seccomp_init(SCMP_ACT_ALLOW),
+                                                        &seccomp_release);
+  if (!ctx) return make_error("launch_failed", "seccomp_init failed");
+  for (const auto& name : seccomp_denied_syscalls()) {
+    const int nr = seccomp_syscall_resolve_name(name.c_str());
+    if (nr == __NR_SCMP_ERROR) continue;  // not a syscall on this architecture
+    if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0); rc != 0) {
+      return make_error("launch_failed", "seccomp rule for " + name + ": " + std::strerror(-rc));
+    }
+  }
+  // Exported as BPF here so that the enclave's first process (single-threaded, after clone)
+  // installs it without allocating. The default bad-architecture action (kill) stays.
+  const int fd = ::memfd_create("coffer-seccomp", MFD_CLOEXEC);
+  if (fd < 0) return make_error("launch_failed", std::string("memfd: ") + std::strerror(errno));
+  std::vector<sock_filter> program;
+  if (int rc = seccomp_export_bpf(ctx.get(), fd); rc != 0) {
+    ::close(fd);
+    return make_error("launch_failed", std::string("seccomp export: ") + std::strerror(-rc));
+  }
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0) {
+    ::close(fd);
+    return make_error("launch_failed", "seccomp export produced no program");
+  }
+  program.resize(static_cast<std::size_t>(size) / sizeof(sock_filter));
+  const ssize_t n = ::pread(fd, program.data(), static_cast<std::size_t>(size), 0);
+  ::close(fd);
+  if (n != size) return make_error("launch_failed", "reading the seccomp program back failed");
+  return program;
+}
+
+int landlock_abi_version() {
+  const long v = ::syscall(kLandlockCreateRuleset, nullptr, 0, kLandlockCreateRulesetVersion);
+  return v < 0 ? 0 : static_cast<int>(v);
+}
+
+}  // namespace coffer::runtime::process
