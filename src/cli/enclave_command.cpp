@@ -83,7 +83,8 @@ void add_enclave_command(CLI::App& app) {
   measure->add_option("DIR", *dir, "the image directory")->required();
   measure->add_option("--init-data", *init_data, "CoCo init-data TOML file")
       ->check(readable_file());
-  measure->add_option("--format", *format, "json (name -> value) or rvps (a reference-value message)")
+  measure
+      ->add_option("--format", *format, "json (name -> value) or rvps (a reference-value message)")
       ->check(CLI::IsMember({"json", "rvps"}));
   measure->callback([dir, init_data, format] { run_measure(*dir, *init_data, *format); });
 }

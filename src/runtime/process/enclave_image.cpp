@@ -118,8 +118,8 @@ Status check_file(int fd, const ManifestEntry& e, std::string_view where) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return make_error("io_error", errno_text("stat " + e.path));
   if (!S_ISREG(st.st_mode)) {
-    return make_error("enclave_image_bad_file", e.path + " is not a regular file " +
-                                                    std::string(where));
+    return make_error("enclave_image_bad_file",
+                      e.path + " is not a regular file " + std::string(where));
   }
   const mode_t mode = st.st_mode & 07777;
   if (mode != e.mode) {
@@ -229,8 +229,7 @@ Status mkdirs_at(int rootfd, const std::string& rel_dir) {
 Status copy_to(int src, int rootfd, const std::string& rel, mode_t mode) {
   const auto slash = rel.rfind('/');
   if (slash != std::string::npos) COFFER_TRY_STATUS(mkdirs_at(rootfd, rel.substr(0, slash)));
-  Fd dst(::openat(rootfd, rel.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600));
+  Fd dst(::openat(rootfd, rel.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (dst.get() < 0) return make_error("io_error", errno_text("creating " + rel));
   if (::lseek(src, 0, SEEK_SET) < 0) return make_error("io_error", errno_text("seek"));
   std::vector<std::uint8_t> buf(1 << 20);
@@ -259,7 +258,8 @@ Status copy_to(int src, int rootfd, const std::string& rel, mode_t mode) {
 
 std::string EnclaveManifest::text() const {
   std::ostringstream out;
-  out << kManifestHeader << "\n" << "agent " << agent << "\n";
+  out << kManifestHeader << "\n"
+      << "agent " << agent << "\n";
   for (const auto& e : entries) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(e.mode));
@@ -283,8 +283,8 @@ Result<EnclaveManifest> parse_manifest(std::string_view text) {
     s = nl + 1;
   }
   if (lines.size() < 2 || lines[0] != kManifestHeader) {
-    COFFER_TRY_STATUS(bad_manifest("the first line is not \"" + std::string(kManifestHeader) +
-                                   "\""));
+    COFFER_TRY_STATUS(
+        bad_manifest("the first line is not \"" + std::string(kManifestHeader) + "\""));
   }
   EnclaveManifest m;
   if (!lines[1].starts_with("agent ") || !valid_image_path(lines[1].substr(6))) {
@@ -302,7 +302,8 @@ Result<EnclaveManifest> parse_manifest(std::string_view text) {
       f.push_back(l.substr(s, end - s));
       s = end + 1;
     }
-    if (f.size() != 5 || f[0] != "file") COFFER_TRY_STATUS(bad_manifest(where + ": not a file line"));
+    if (f.size() != 5 || f[0] != "file")
+      COFFER_TRY_STATUS(bad_manifest(where + ": not a file line"));
     ManifestEntry e;
     unsigned mode = 0;
     if (f[1].size() != 4 || f[1][0] != '0' ||
@@ -426,11 +427,11 @@ Result<EnclaveManifest> verify_enclave_image(const fs::path& image_dir) {
 Result<EnclaveManifest> install_enclave_image(const fs::path& image_dir, const fs::path& root) {
   const std::string text = COFFER_TRY(read_manifest_text(image_dir));
   auto m = COFFER_TRY(parse_manifest(text));
-  Fd src_root(::open((image_dir / "rootfs").c_str(),
-                     O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+  Fd src_root(
+      ::open((image_dir / "rootfs").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
   if (src_root.get() < 0) {
-    return make_error("enclave_image_missing_file", (image_dir / "rootfs").string() +
-                                                        " is missing");
+    return make_error("enclave_image_missing_file",
+                      (image_dir / "rootfs").string() + " is missing");
   }
   Fd dst_root(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (dst_root.get() < 0) return make_error("io_error", errno_text("opening " + root.string()));

@@ -45,7 +45,7 @@ struct ManifestEntry {
 };
 
 struct EnclaveManifest {
-  std::string agent;  // the agent executable's path (one of the entries)
+  std::string agent;                   // the agent executable's path (one of the entries)
   std::vector<ManifestEntry> entries;  // sorted by path, unique
 
   // The canonical text (the bytes that are measured).
@@ -58,8 +58,8 @@ struct EnclaveManifest {
 Result<EnclaveManifest> parse_manifest(std::string_view text);
 
 struct EnclaveImageOptions {
-  std::filesystem::path agent;                      // the coffer-agent executable to install
-  std::filesystem::path crun = "/usr/bin/crun";     // the OCI runtime the agent runs
+  std::filesystem::path agent;                   // the coffer-agent executable to install
+  std::filesystem::path crun = "/usr/bin/crun";  // the OCI runtime the agent runs
   // More host files, each installed at the same path inside the image (their libraries are not
   // followed).
   std::vector<std::filesystem::path> extra_files;

@@ -24,8 +24,8 @@ const std::vector<std::string>& seccomp_denied_syscalls() {
       "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
       // The kernel itself: new code, a new kernel, kernel objects shared with the host.
       "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf",
-      "perf_event_open", "userfaultfd", "keyctl", "add_key", "request_key", "iopl", "ioperm",
-      "syslog", "acct", "swapon", "swapoff", "reboot", "quotactl", "lookup_dcookie",
+      "perf_event_open", "userfaultfd", "iopl", "ioperm", "syslog", "acct", "swapon", "swapoff",
+      "reboot", "quotactl", "lookup_dcookie",
       // Host file handles (the classic container escape) and clocks.
       "open_by_handle_at", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
       // Kernel facilities the agent and crun never use that widen the attack surface.
@@ -33,15 +33,27 @@ const std::vector<std::string>& seccomp_denied_syscalls() {
   return kDenied;
 }
 
+const std::vector<std::string>& seccomp_unavailable_syscalls() {
+  // The kernel keyrings are shared with the host. crun joins a session keyring per container
+  // and goes on without one when the kernel has none (ENOSYS), not when it is refused.
+  static const std::vector<std::string> kUnavailable = {"keyctl", "add_key", "request_key"};
+  return kUnavailable;
+}
+
 Result<std::vector<sock_filter>> build_seccomp_filter() {
   std::unique_ptr<void, decltype(&seccomp_release)> ctx(seccomp_init(SCMP_ACT_ALLOW),
                                                         &seccomp_release);
   if (!ctx) return make_error("launch_failed", "seccomp_init failed");
-  for (const auto& name : seccomp_denied_syscalls()) {
-    const int nr = seccomp_syscall_resolve_name(name.c_str());
-    if (nr == __NR_SCMP_ERROR) continue;  // not a syscall on this architecture
-    if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0); rc != 0) {
-      return make_error("launch_failed", "seccomp rule for " + name + ": " + std::strerror(-rc));
+  for (const auto& [names, err] : {std::pair{&seccomp_denied_syscalls(), EPERM},
+                                   std::pair{&seccomp_unavailable_syscalls(), ENOSYS}}) {
+    for (const auto& name : *names) {
+      const int nr = seccomp_syscall_resolve_name(name.c_str());
+      if (nr == __NR_SCMP_ERROR) continue;  // not a syscall on this architecture
+      if (int rc =
+              seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(static_cast<std::uint32_t>(err)), nr, 0);
+          rc != 0) {
+        return make_error("launch_failed", "seccomp rule for " + name + ": " + std::strerror(-rc));
+      }
     }
   }
   // Exported as BPF here so that the enclave's first process (single-threaded, after clone)

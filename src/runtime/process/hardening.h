@@ -15,6 +15,9 @@ namespace coffer::runtime::process {
 // The syscalls the enclave may not make (each fails with EPERM); crun still works with all of
 // them denied. Syscalls of other ABIs than the native one (i386, x32) kill the caller.
 const std::vector<std::string>& seccomp_denied_syscalls();
+// The syscalls that fail with ENOSYS, as if the kernel did not have them (the key management
+// syscalls: crun goes on without a keyring then).
+const std::vector<std::string>& seccomp_unavailable_syscalls();
 
 // The deny list compiled to a classic BPF program (libseccomp, native architecture).
 Result<std::vector<sock_filter>> build_seccomp_filter();

@@ -86,12 +86,25 @@ enum Step : std::uint8_t {
   kStepSeccomp,
   kStepExec,
 };
-constexpr std::array<const char*, 19> kStepNames = {
-    "synchronising with the launcher", "making mounts private", "mounting the enclave root",
-    "creating directories", "mounting /proc", "setting up /dev", "setting up /sys",
-    "mounting tmpfs", "binding the agent socket directory", "making the root read-only",
-    "pivot_root", "setting the hostname", "bringing loopback up", "setting rlimits",
-    "setting up stdio", "PR_SET_NO_NEW_PRIVS", "Landlock", "seccomp", "executing the agent"};
+constexpr std::array<const char*, 19> kStepNames = {"synchronising with the launcher",
+                                                    "making mounts private",
+                                                    "mounting the enclave root",
+                                                    "creating directories",
+                                                    "mounting /proc",
+                                                    "setting up /dev",
+                                                    "setting up /sys",
+                                                    "mounting tmpfs",
+                                                    "binding the agent socket directory",
+                                                    "making the root read-only",
+                                                    "pivot_root",
+                                                    "setting the hostname",
+                                                    "bringing loopback up",
+                                                    "setting rlimits",
+                                                    "setting up stdio",
+                                                    "PR_SET_NO_NEW_PRIVS",
+                                                    "Landlock",
+                                                    "seccomp",
+                                                    "executing the agent"};
 
 struct ChildMessage {
   char kind;  // 'A' root mounted, 'B' pivoted, 'E' error
@@ -103,16 +116,16 @@ std::string errno_text(const std::string& what) { return what + ": " + std::stre
 
 // Everything the first process needs, prepared before clone (it must not allocate).
 struct ChildPlan {
-  int to_child = -1;    // read end
-  int from_child = -1;  // write end (close-on-exec: EOF means the exec succeeded)
+  int to_child = -1;        // read end
+  int from_child = -1;      // write end (close-on-exec: EOF means the exec succeeded)
   int to_child_other = -1;  // the launcher's ends, closed first thing in the child
   int from_child_other = -1;
   int log_fd = -1;
   bool new_netns = false;
-  std::string root;  // the mount point on the host, becomes "/"
+  std::string root;               // the mount point on the host, becomes "/"
   std::vector<std::string> dirs;  // under root, created in order
-  std::string proc, dev, dev_pts, dev_shm, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr,
-      sys, sys_fs_cgroup, tmp, run, state, agent_dir_inside, agent_dir_host, quote_dir;
+  std::string proc, dev, dev_pts, dev_shm, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr, sys,
+      sys_fs_cgroup, tmp, run, state, agent_dir_inside, agent_dir_host, quote_dir;
   std::vector<std::pair<std::string, std::string>> dev_binds;  // host node, file under root
   std::string agent;
   std::vector<std::string> argv_storage;
@@ -210,8 +223,8 @@ int tmpfs(const std::string& at, unsigned long flags, const char* data) {
     child_fail(p, kStepTmpfs);
   }
   if (::mkdir(p.agent_dir_inside.c_str(), 0700) != 0 || ::mkdir(p.quote_dir.c_str(), 0700) != 0 ||
-      ::mount(p.agent_dir_host.c_str(), p.agent_dir_inside.c_str(), nullptr, MS_BIND,
-              nullptr) != 0) {
+      ::mount(p.agent_dir_host.c_str(), p.agent_dir_inside.c_str(), nullptr, MS_BIND, nullptr) !=
+          0) {
     child_fail(p, kStepAgentDir);
   }
   if (::mount(nullptr, p.root.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID,
@@ -400,12 +413,15 @@ void report(const LaunchObserver& observer, std::string step, std::string detail
 
 Status check_spec(const EnclaveSpec& spec) {
   if (spec.tee != "sim-tdx" && spec.tee != "sim-snp") {
-    return make_error("usage", "the process enclave runs the simulated TEE only (sim-tdx or "
-                               "sim-snp), not \"" + spec.tee + "\"");
+    return make_error("usage",
+                      "the process enclave runs the simulated TEE only (sim-tdx or "
+                      "sim-snp), not \"" +
+                          spec.tee + "\"");
   }
   if (spec.enclave_image.empty() || spec.sim_dir.empty() || spec.run_dir.empty()) {
-    return make_error("usage", "the enclave image, the simulation PKI and a run directory are "
-                               "required");
+    return make_error("usage",
+                      "the enclave image, the simulation PKI and a run directory are "
+                      "required");
   }
   if (!spec.run_dir.is_absolute()) return make_error("usage", "the run directory must be absolute");
   return ok();
@@ -430,15 +446,16 @@ Status expect_child(int fd, char kind) {
   if (!m) return make_error("launch_failed", "the enclave's first process exited during setup");
   if (m->kind == 'E') {
     const char* step = m->step < kStepNames.size() ? kStepNames[m->step] : "setup";
-    return make_error("launch_failed", std::string("the enclave failed ") + step + ": " +
-                                           std::strerror(m->err));
+    return make_error("launch_failed",
+                      std::string("the enclave failed ") + step + ": " + std::strerror(m->err));
   }
   if (m->kind != kind) return make_error("launch_failed", "out-of-order enclave setup message");
   return ok();
 }
 
 Status send_child(int fd, char c) {
-  if (::write(fd, &c, 1) != 1) return make_error("launch_failed", errno_text("signalling the enclave"));
+  if (::write(fd, &c, 1) != 1)
+    return make_error("launch_failed", errno_text("signalling the enclave"));
   return ok();
 }
 
@@ -486,7 +503,8 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   std::error_code ec;
   if (!fs::exists(spec.run_dir, ec)) {
     fs::create_directories(spec.run_dir, ec);
-    if (ec) return make_error("io_error", "creating " + spec.run_dir.string() + ": " + ec.message());
+    if (ec)
+      return make_error("io_error", "creating " + spec.run_dir.string() + ": " + ec.message());
     enclave->created_run_dir_ = true;
   }
   fs::permissions(spec.run_dir, fs::perms::owner_all, ec);
@@ -534,8 +552,8 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   plan.tmp = r + "/tmp";
   plan.run = r + "/run";
   plan.state = r + kStateDir;
-  plan.dirs = {plan.proc, plan.dev, plan.sys, plan.tmp, plan.run, r + "/var", r + "/var/lib",
-               plan.state};
+  plan.dirs = {plan.proc, plan.dev,   plan.sys,       plan.tmp,
+               plan.run,  r + "/var", r + "/var/lib", plan.state};
   plan.dev_pts = plan.dev + "/pts";
   plan.dev_shm = plan.dev + "/shm";
   plan.dev_ptmx = plan.dev + "/ptmx";
@@ -551,10 +569,9 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   plan.agent_dir_host = enclave->agent_dir_.string();
   plan.quote_dir = r + kQuoteDir;
   plan.agent = checked.agent;
-  plan.argv_storage = {plan.agent,      "--socket",        kAgentSocket,
-                       "--tee",         spec.tee,          "--quote-service",
-                       kQuoteSocket,    "--state-dir",     kStateDir,
-                       "--log-level",   spec.agent_log_level};
+  plan.argv_storage = {plan.agent, "--socket",        kAgentSocket,        "--tee",
+                       spec.tee,   "--quote-service", kQuoteSocket,        "--state-dir",
+                       kStateDir,  "--log-level",     spec.agent_log_level};
   if (spec.init_data) {
     plan.argv_storage.emplace_back("--init-data");
     plan.argv_storage.emplace_back(kInitDataPath);
@@ -638,15 +655,15 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   enclave->quote_service_ =
       std::make_unique<sim::QuoteService>(std::move(pki), std::move(measurements), qconfig);
   COFFER_TRY_STATUS(enclave->quote_service_->start());
-  report(observer, "quote_service", std::string("serving the enclave at ") + kQuoteSocket +
-                                        " (inside the enclave only)");
+  report(observer, "quote_service",
+         std::string("serving the enclave at ") + kQuoteSocket + " (inside the enclave only)");
 
   // 7. the agent
   COFFER_TRY_STATUS(send_child(to_child.write_fd(), 'G'));
   if (auto m = COFFER_TRY(read_child(from_child.read_fd())); m) {
     const char* step = m->step < kStepNames.size() ? kStepNames[m->step] : "setup";
-    return make_error("launch_failed", std::string("the enclave failed ") + step + ": " +
-                                           std::strerror(m->err));
+    return make_error("launch_failed",
+                      std::string("the enclave failed ") + step + ": " + std::strerror(m->err));
   }
   enclave->agent_started_ = true;
   report(observer, "start_agent",
