@@ -399,3 +399,61 @@ TEST_F(ProcessEnclaveTest, TwoEnclavesEachWithItsOwnQuoteServiceAndMeasurements)
 
 }  // namespace
 }  // namespace coffer::runtime::process
+
+namespace coffer::runtime::process {
+namespace {
+
+// The key result: the agent in the enclave pulls an image from a loopback registry (host
+// network) and runs a container with crun (no cgroups: the enclave has none), whose output and
+// exit code come back through the API. The container cannot see host paths either.
+TEST_F(ProcessEnclaveTest, ContainerRunsInTheEnclave) {
+  auto [fixture, frc] =
+      run({"/bin/bash", std::string(COFFER_SOURCE_DIR) + "/src/runtime/test/busybox_registry.sh",
+           coffer(), tmp_.path().string()});
+  if (frc == 77) GTEST_SKIP() << "docker-registry, umoci or busybox-static is not installed";
+  ASSERT_EQ(frc, 0) << fixture;
+  int port = 0;
+  pid_t registry = 0;
+  std::istringstream(fixture) >> port >> registry;
+  ASSERT_GT(port, 0);
+  struct KillRegistry {
+    pid_t pid;
+    ~KillRegistry() {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } kill_registry{registry};
+
+  const auto spec = spec_for(tmp_.path() / "run", init_data(port));
+  auto enclave = launch_process_enclave(spec);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << agent_log(spec);
+  const std::string socket = (*enclave)->agent_socket().string();
+  auto ctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{coffer(), "agent-ctl", "--socket", socket};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  const std::string image = "docker://127.0.0.1:" + std::to_string(port) + "/app:v1";
+  auto [pulled, prc] = ctl({"pull", image});
+  ASSERT_EQ(prc, 0) << pulled << agent_log(spec);
+  EXPECT_NE(pulled.find("\"manifest_digest\":\"sha256:"), std::string::npos) << pulled;
+  ASSERT_EQ(ctl({"create-sandbox", "s1"}).second, 0) << agent_log(spec);
+  auto [created, crc] = ctl({"create-container", "c1", "--sandbox", "s1", "--image", image});
+  ASSERT_EQ(crc, 0) << created << agent_log(spec);
+  ASSERT_EQ(ctl({"start", "c1"}).second, 0) << agent_log(spec);
+  auto [exited, wrc] = ctl({"--timeout", "0", "wait", "c1"});
+  ASSERT_EQ(wrc, 0) << agent_log(spec);
+  EXPECT_NE(exited.find("\"exit_code\":7"), std::string::npos) << exited;
+  auto [output, orc] = ctl({"read-output", "c1", "--raw"});
+  ASSERT_EQ(orc, 0);
+  EXPECT_EQ(output.substr(0, output.find('\n')), "hello from the process enclave") << output;
+  // host paths are not there for the container either
+  EXPECT_NE(output.find("/work: No such file or directory"), std::string::npos) << output;
+  EXPECT_NE(output.find("/etc/shadow: No such file or directory"), std::string::npos) << output;
+  EXPECT_EQ(ctl({"remove", "c1"}).second, 0);
+  EXPECT_EQ(ctl({"remove-sandbox", "s1"}).second, 0);
+  EXPECT_TRUE((*enclave)->stop(std::chrono::seconds(5)));
+}
+
+}  // namespace
+}  // namespace coffer::runtime::process
