@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -72,6 +73,15 @@ bool valid_image_path(std::string_view p) {
     start = end + 1;
   }
   return true;
+}
+
+// The whole of `s` is a number in `base` (no sign, no prefix).
+template <typename T>
+bool parse_number(std::string_view s, T& out, int base) {
+  const char* first = std::to_address(s.begin());
+  const char* last = std::to_address(s.end());
+  auto [ptr, ec] = std::from_chars(first, last, out, base);
+  return ec == std::errc() && ptr == last;
 }
 
 Status bad_manifest(const std::string& why) {
@@ -306,14 +316,11 @@ Result<EnclaveManifest> parse_manifest(std::string_view text) {
       COFFER_TRY_STATUS(bad_manifest(where + ": not a file line"));
     ManifestEntry e;
     unsigned mode = 0;
-    if (f[1].size() != 4 || f[1][0] != '0' ||
-        std::from_chars(f[1].data(), f[1].data() + 4, mode, 8).ptr != f[1].data() + 4) {
+    if (f[1].size() != 4 || f[1][0] != '0' || !parse_number(f[1], mode, 8)) {
       COFFER_TRY_STATUS(bad_manifest(where + ": the mode is not 4 octal digits without set-id"));
     }
     e.mode = static_cast<mode_t>(mode);
-    const auto* end = f[2].data() + f[2].size();
-    if (f[2].empty() || (f[2].size() > 1 && f[2][0] == '0') ||
-        std::from_chars(f[2].data(), end, e.size).ptr != end) {
+    if (f[2].empty() || (f[2].size() > 1 && f[2][0] == '0') || !parse_number(f[2], e.size, 10)) {
       COFFER_TRY_STATUS(bad_manifest(where + ": the size is not a canonical decimal"));
     }
     if (f[3].size() != 96 || !std::ranges::all_of(f[3], [](char c) {

@@ -171,7 +171,10 @@ int tmpfs(const std::string& at, unsigned long flags, const char* data) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     child_fail(p, kStepPrivateMounts);
   }
-  if (tmpfs(p.root, MS_NOSUID | MS_NODEV, "mode=0755") != 0) child_fail(p, kStepRootTmpfs);
+  // Its source names the run directory: the enclave's mounts can be found (tests, operators).
+  if (::mount(p.root.c_str(), p.root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) {
+    child_fail(p, kStepRootTmpfs);
+  }
   child_send(p, 'A');
   // The launcher installs and checks the image in the new root.
   if (!child_wait_for(p, 'I')) ::_exit(126);
@@ -488,7 +491,7 @@ Status wait_ready(ProcessEnclave& enclave, const EnclaveSpec& /*spec*/) {
 }  // namespace
 
 Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
-                                                        LaunchObserver observer) {
+                                                        const LaunchObserver& observer) {
   COFFER_TRY_STATUS(check_spec(spec));
 
   // 1. the image, checked in place before any process exists

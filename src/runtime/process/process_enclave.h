@@ -23,6 +23,6 @@ namespace coffer::runtime::process {
 // the agent's exec), "agent_exited" (the agent ended before it answered Health; its log says
 // why), "agent_not_ready" (no Health answer within the timeout).
 Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
-                                                        LaunchObserver observer = {});
+                                                        const LaunchObserver& observer = {});
 
 }  // namespace coffer::runtime::process

@@ -14,10 +14,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -95,18 +97,53 @@ std::string ns_of(pid_t pid, const char* ns) {
   return ec ? std::string() : link.string();
 }
 
-// Live (not zombie) processes whose namespace `ns` is `id`.
-int processes_in(const char* ns, const std::string& id) {
-  int n = 0;
+// A process's start time (field 22 of /proc/<pid>/stat) and whether it is a zombie.
+std::optional<std::pair<std::string, bool>> start_time(const std::string& pid) {
+  auto stat = read_text_file("/proc/" + pid + "/stat");
+  if (!stat) return std::nullopt;
+  const auto paren = stat->rfind(") ");
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat->substr(paren + 2));
+  std::string f;
+  std::string state;
+  fields >> state;
+  for (int i = 4; i <= 22 && fields >> f; ++i) {
+  }
+  return std::pair{f, state == "Z"};
+}
+
+// The live processes whose namespace `ns` is `id` (pid -> start time). Namespace ids are reused
+// once a namespace is gone, so "still there" compares the start time too.
+std::map<std::string, std::string> processes_in(const char* ns, const std::string& id) {
+  std::map<std::string, std::string> out;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/proc", ec)) {
     const auto name = e.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     if (ns_of(std::stoi(name), ns) != id) continue;
-    auto stat = read_text_file(e.path() / "stat");
-    const auto paren = stat ? stat->rfind(") ") : std::string::npos;
-    if (paren != std::string::npos && stat->at(paren + 2) == 'Z') continue;
-    ++n;
+    if (auto st = start_time(name); st && !st->second) out[name] = st->first;
+  }
+  return out;
+}
+
+int still_running(const std::map<std::string, std::string>& processes) {
+  int n = 0;
+  for (const auto& [pid, started] : processes) {
+    auto st = start_time(pid);
+    n += st && !st->second && st->first == started;
+  }
+  return n;
+}
+
+// Processes whose mount table mentions `needle` (the enclave's mounts name its run directory).
+int mount_tables_naming(const std::string& needle) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const auto name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto mounts = read_text_file(e.path() / "mountinfo");
+    n += mounts && mounts->find(needle) != std::string::npos;
   }
   return n;
 }
@@ -118,6 +155,33 @@ bool unix_socket_listed(const std::string& needle) {
     if (line.find(needle) != std::string::npos) return true;
   }
   return false;
+}
+
+// The inodes of the sockets `pid` holds open.
+std::set<std::string> socket_inodes(pid_t pid) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const auto target = fs::read_symlink(e.path(), ec).string();
+    if (target.starts_with("socket:[")) out.insert(target.substr(8, target.size() - 9));
+  }
+  return out;
+}
+
+// Lines of /proc/net/unix (this network namespace) for sockets with one of `inodes`.
+std::vector<std::string> unix_sockets_with(const std::set<std::string>& inodes) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/net/unix");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string f;
+    for (int i = 0; i < 7 && fields >> f; ++i) {
+    }
+    if (inodes.contains(f)) out.push_back(line);
+  }
+  return out;
 }
 
 EnclaveSpec spec_for(const fs::path& run_dir, std::optional<std::string> init_data) {
@@ -237,7 +301,20 @@ TEST_F(ProcessEnclaveTest, EnclaveSeesNoHostPathsAndIsConfined) {
   auto mounts = read_text_file("/proc/" + std::to_string(pid) + "/mountinfo");
   ASSERT_TRUE(mounts);
   EXPECT_EQ(mounts->find("/work"), std::string::npos) << *mounts;
-  EXPECT_EQ(mounts->find(tmp_.path().string() + "/run/root"), std::string::npos) << *mounts;
+  std::set<std::string> mount_points;
+  std::istringstream mount_lines(*mounts);
+  for (std::string line; std::getline(mount_lines, line);) {
+    std::istringstream fields(line);
+    std::string f;
+    for (int i = 0; i < 5; ++i) fields >> f;
+    mount_points.insert(f);
+  }
+  EXPECT_EQ(
+      mount_points,
+      (std::set<std::string>{"/", "/proc", "/dev", "/dev/null", "/dev/zero", "/dev/full",
+                             "/dev/random", "/dev/urandom", "/dev/tty", "/dev/pts", "/dev/shm",
+                             "/sys", "/tmp", "/run", "/var/lib/coffer-agent", "/run/coffer-agent"}))
+      << *mounts;
   // On the host, the mount point is an empty directory: the enclave's root exists only in its
   // mount namespace, and so does the quote service's socket.
   EXPECT_TRUE(fs::is_empty(tmp_.path() / "run/root"));
@@ -302,21 +379,24 @@ TEST_F(ProcessEnclaveTest, StopLeavesNothingRunningMountedOrListening) {
   auto enclave = launch_process_enclave(spec);
   ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << agent_log(spec);
   const pid_t pid = (*enclave)->pid();
-  const std::string pidns = ns_of(pid, "pid");
-  const std::string mntns = ns_of(pid, "mnt");
-  ASSERT_FALSE(pidns.empty());
-  EXPECT_EQ(processes_in("pid", pidns), 1);
+  const auto processes = processes_in("pid", ns_of(pid, "pid"));
+  EXPECT_EQ(processes.size(), 1U);  // the agent (PID 1 inside)
+  EXPECT_EQ(mount_tables_naming(spec.run_dir.string()), 1);
   const std::string quote_path =
       "/proc/" + std::to_string(pid) + "/root/run/coffer-quote/quote.sock";
   EXPECT_TRUE(unix_socket_listed(quote_path));
-  // (the agent bound its socket by the path inside the enclave)
-  EXPECT_TRUE(unix_socket_listed(" /run/coffer-agent/agent.sock"));
+  // The agent's sockets, among them the one it listens on (bound by its path inside).
+  const auto agent_sockets = socket_inodes(pid);
+  const auto listed = unix_sockets_with(agent_sockets);
+  EXPECT_TRUE(std::ranges::any_of(
+      listed, [](const std::string& l) { return l.ends_with(" /run/coffer-agent/agent.sock"); }));
 
   ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(5)));
-  EXPECT_EQ(processes_in("pid", pidns), 0);
-  EXPECT_EQ(processes_in("mnt", mntns), 0);  // its mount namespace, with every mount, is gone
+  EXPECT_EQ(still_running(processes), 0);
+  // its mount namespace, with every mount, is gone
+  EXPECT_EQ(mount_tables_naming(spec.run_dir.string()), 0);
   EXPECT_FALSE(unix_socket_listed(quote_path));
-  EXPECT_FALSE(unix_socket_listed(" /run/coffer-agent/agent.sock"));
+  EXPECT_EQ(unix_sockets_with(agent_sockets), std::vector<std::string>{});
   EXPECT_FALSE(fs::exists(spec.run_dir));  // the launcher created it, the launcher removed it
   auto status = (*enclave)->wait();
   ASSERT_TRUE(status);
@@ -345,8 +425,8 @@ TEST_F(ProcessEnclaveTest, KilledLauncherTakesTheEnclaveWithIt) {
   ASSERT_EQ(::read(report[0], &pid, sizeof pid), static_cast<ssize_t>(sizeof pid));
   ::close(report[0]);
   ASSERT_GT(pid, 0) << agent_log(spec);
-  const std::string pidns = ns_of(pid, "pid");
-  const std::string mntns = ns_of(pid, "mnt");
+  const auto processes = processes_in("pid", ns_of(pid, "pid"));
+  EXPECT_EQ(mount_tables_naming(spec.run_dir.string()), 1);
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   ASSERT_GE(pidfd, 0);
   const std::string quote_path =
@@ -362,8 +442,8 @@ TEST_F(ProcessEnclaveTest, KilledLauncherTakesTheEnclaveWithIt) {
   ::close(pidfd);
   (void)::waitpid(pid, &st, 0);
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
-  EXPECT_EQ(processes_in("pid", pidns), 0);
-  EXPECT_EQ(processes_in("mnt", mntns), 0);
+  EXPECT_EQ(still_running(processes), 0);
+  EXPECT_EQ(mount_tables_naming(spec.run_dir.string()), 0);
   EXPECT_FALSE(unix_socket_listed(quote_path));
   // Nothing answers on the agent socket any more (its file stays: nobody was left to remove it).
   auto [out, rc] = run({coffer(), "agent-ctl", "--socket",
@@ -453,6 +533,61 @@ TEST_F(ProcessEnclaveTest, ContainerRunsInTheEnclave) {
   EXPECT_EQ(ctl({"remove", "c1"}).second, 0);
   EXPECT_EQ(ctl({"remove-sandbox", "s1"}).second, 0);
   EXPECT_TRUE((*enclave)->stop(std::chrono::seconds(5)));
+}
+
+}  // namespace
+}  // namespace coffer::runtime::process
+
+namespace coffer::runtime::process {
+namespace {
+
+TEST_F(ProcessEnclaveTest, SimSnpBindsInitDataInHostData) {
+  auto spec = spec_for(tmp_.path() / "run",
+                       std::string("version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n"));
+  spec.tee = "sim-snp";
+  auto enclave = launch_process_enclave(spec);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << agent_log(spec);
+  const Json m = Json::parse((*enclave)->measurements_json());
+  EXPECT_NE(m["snp.host_data"], "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+  auto [details, rc] = run(
+      {coffer(), "agent-ctl", "--socket", (*enclave)->agent_socket().string(), "guest-details"});
+  ASSERT_EQ(rc, 0) << details;
+  EXPECT_EQ(Json::parse(details)["tee"], "snp");
+}
+
+// An agent that refuses to start (SNP's HOST_DATA cannot hold a SHA-384 init-data digest, so the
+// agent finds its init-data unbound) fails the launch, and everything is cleaned up.
+TEST_F(ProcessEnclaveTest, AgentThatExitsFailsTheLaunchAndIsCleanedUp) {
+  auto spec = spec_for(tmp_.path() / "run", kInitDataA);
+  spec.tee = "sim-snp";
+  auto enclave = launch_process_enclave(spec);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "agent_exited") << enclave.error().to_string();
+  EXPECT_NE(agent_log(spec).find("init-data"), std::string::npos) << agent_log(spec);
+  EXPECT_FALSE(fs::exists(spec.run_dir));
+}
+
+TEST_F(ProcessEnclaveTest, UnsupportedTeeIsAUsageError) {
+  auto spec = spec_for(tmp_.path() / "run", std::nullopt);
+  spec.tee = "sample";
+  auto enclave = launch_process_enclave(spec);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "usage");
+}
+
+TEST_F(ProcessEnclaveTest, CofferEnclaveMeasureRefusesAChangedImage) {
+  const auto image = test::copy_image(tmp_.path() / "image");
+  auto [ok_out, ok_rc] = run({coffer(), "enclave", "measure", image.string(), "--format", "rvps"});
+  ASSERT_EQ(ok_rc, 0);
+  EXPECT_NE(Json::parse(ok_out)["payload"], "");
+  {
+    std::fstream f(image / "rootfs/usr/bin/crun", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x01');
+  }
+  auto [out, rc] = run({coffer(), "enclave", "measure", image.string()});
+  EXPECT_EQ(rc, 1);
+  EXPECT_EQ(out, "");
 }
 
 }  // namespace
