@@ -3,6 +3,7 @@
 #include "runtime/process/process_enclave.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -588,6 +589,70 @@ TEST_F(ProcessEnclaveTest, CofferEnclaveMeasureRefusesAChangedImage) {
   auto [out, rc] = run({coffer(), "enclave", "measure", image.string()});
   EXPECT_EQ(rc, 1);
   EXPECT_EQ(out, "");
+}
+
+}  // namespace
+}  // namespace coffer::runtime::process
+
+namespace coffer::runtime::process {
+namespace {
+
+// A launcher that is not root: root inside maps to the launching user only.
+TEST_F(ProcessEnclaveTest, LaunchesForAnUnprivilegedUser) {
+  constexpr uid_t kNobody = 65534;
+  const fs::path base = tmp_.path() / "nobody";
+  fs::create_directories(base);
+  fs::permissions(tmp_.path(), fs::perms(0755));
+  const auto image = test::copy_image(base / "image");
+  fs::copy(Shared::get().sim, base / "sim", fs::copy_options::recursive);
+  for (const auto& e : fs::recursive_directory_iterator(base)) {
+    ASSERT_EQ(::lchown(e.path().c_str(), kNobody, kNobody), 0);
+  }
+  ASSERT_EQ(::chown(base.c_str(), kNobody, kNobody), 0);
+  auto spec = spec_for(base / "run", kInitDataA);
+  spec.enclave_image = image;
+  spec.sim_dir = base / "sim";
+  int report[2];
+  ASSERT_EQ(::pipe(report), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(report[0]);
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
+        ::setresuid(kNobody, kNobody, kNobody) != 0 ||
+        // changing uids made this process non-dumpable; a user's own process is dumpable
+        ::prctl(PR_SET_DUMPABLE, 1) != 0) {
+      ::_exit(10);
+    }
+    auto enclave = launch_process_enclave(spec);
+    std::string result = enclave ? "ok" : enclave.error().to_string();
+    if (enclave) {
+      auto [details, rc] = run({coffer(), "agent-ctl", "--socket",
+                                (*enclave)->agent_socket().string(), "guest-details"});
+      if (rc != 0) result = "guest-details failed";
+      const auto uid_map =
+          read_text_file("/proc/" + std::to_string((*enclave)->pid()) + "/uid_map");
+      result += uid_map ? " " + *uid_map : " no uid_map";
+      (void)(*enclave)->stop(std::chrono::seconds(5));
+    }
+    (void)!::write(report[1], result.data(), result.size());
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  std::string result;
+  std::array<char, 4096> buf{};
+  for (ssize_t n; (n = ::read(report[0], buf.data(), buf.size())) > 0;) {
+    result.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  ::close(report[0]);
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, 0), child);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  EXPECT_TRUE(result.starts_with("ok ")) << result << "\n" << agent_log(spec);
+  std::istringstream map(result.substr(3));
+  std::string inside, outside, count;
+  map >> inside >> outside >> count;
+  EXPECT_EQ(inside + " " + outside + " " + count, "0 65534 1") << result;
+  EXPECT_FALSE(fs::exists(spec.run_dir));
 }
 
 }  // namespace
