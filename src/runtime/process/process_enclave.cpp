@@ -427,6 +427,11 @@ Status check_spec(const EnclaveSpec& spec) {
                       "required");
   }
   if (!spec.run_dir.is_absolute()) return make_error("usage", "the run directory must be absolute");
+  // The host connects to RUN_DIR/agent/agent.sock by path (sun_path holds 107 bytes).
+  if ((spec.run_dir / "agent/agent.sock").string().size() > 107) {
+    return make_error("usage", "the run directory's path is too long for the agent socket (" +
+                                   spec.run_dir.string() + ")");
+  }
   return ok();
 }
 

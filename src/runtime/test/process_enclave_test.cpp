@@ -568,12 +568,17 @@ TEST_F(ProcessEnclaveTest, AgentThatExitsFailsTheLaunchAndIsCleanedUp) {
   EXPECT_FALSE(fs::exists(spec.run_dir));
 }
 
-TEST_F(ProcessEnclaveTest, UnsupportedTeeIsAUsageError) {
+TEST_F(ProcessEnclaveTest, UnsupportedTeeOrRunDirectoryIsAUsageError) {
   auto spec = spec_for(tmp_.path() / "run", std::nullopt);
   spec.tee = "sample";
   auto enclave = launch_process_enclave(spec);
   ASSERT_FALSE(enclave);
   EXPECT_EQ(enclave.error().code, "usage");
+  spec = spec_for(tmp_.path() / std::string(100, 'r'), std::nullopt);
+  enclave = launch_process_enclave(spec);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "usage");
+  EXPECT_FALSE(fs::exists(spec.run_dir));
 }
 
 TEST_F(ProcessEnclaveTest, CofferEnclaveMeasureRefusesAChangedImage) {
