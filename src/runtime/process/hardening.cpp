@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -14,7 +15,17 @@ namespace coffer::runtime::process {
 namespace {
 
 constexpr long kLandlockCreateRuleset = 444;  // __NR_landlock_create_ruleset (all archs)
+constexpr long kLandlockRestrictSelf = 446;   // __NR_landlock_restrict_self
 constexpr unsigned kLandlockCreateRulesetVersion = 1U << 0;
+
+// include/uapi/linux/landlock.h, ABI 6 (newer than the system headers here).
+struct LandlockRulesetAttr {
+  std::uint64_t handled_access_fs;
+  std::uint64_t handled_access_net;
+  std::uint64_t scoped;
+};
+constexpr std::uint64_t kScopeAbstractUnixSocket = 1U << 0;
+constexpr std::uint64_t kScopeSignal = 1U << 1;
 
 }  // namespace
 
@@ -75,6 +86,18 @@ Result<std::vector<sock_filter>> build_seccomp_filter() {
   ::close(fd);
   if (n != size) return make_error("launch_failed", "reading the seccomp program back failed");
   return program;
+}
+
+int restrict_landlock_scopes() noexcept {
+  // No filesystem access is handled: a domain that handles any forbids mount(2) and
+  // pivot_root(2), which crun needs (docs/process-enclave.md §3).
+  const LandlockRulesetAttr attr{0, 0, kScopeAbstractUnixSocket | kScopeSignal};
+  const long fd = ::syscall(kLandlockCreateRuleset, &attr, sizeof attr, 0U);
+  if (fd < 0) return errno;
+  const long rc = ::syscall(kLandlockRestrictSelf, fd, 0U);
+  const int err = rc == 0 ? 0 : errno;
+  ::close(static_cast<int>(fd));
+  return err;
 }
 
 int landlock_abi_version() {

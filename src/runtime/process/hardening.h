@@ -25,4 +25,10 @@ Result<std::vector<sock_filter>> build_seccomp_filter();
 // The Landlock ABI version of the running kernel (0: Landlock unavailable).
 int landlock_abi_version();
 
+// Restricts the calling thread (and what it execs and forks) to the Landlock scopes
+// ABSTRACT_UNIX_SOCKET and SIGNAL (ABI >= 6): no connecting to abstract Unix sockets, no
+// signals, outside this domain. Needs no_new_privs or CAP_SYS_ADMIN. Only syscalls (usable in a
+// child after clone). Returns 0 or an errno value.
+int restrict_landlock_scopes() noexcept;
+
 }  // namespace coffer::runtime::process

@@ -51,19 +51,6 @@ constexpr const char* kHostname = "coffer-enclave";
 constexpr std::chrono::seconds kReadyTimeout{30};
 constexpr rlim_t kNofile = 65536;
 
-// Landlock (include/uapi/linux/landlock.h, ABI 6): scopes only. A ruleset that handles any
-// filesystem access forbids mount(2) and pivot_root(2), which crun needs for every container, so
-// the enclave's filesystem is confined by its mount namespace instead (docs/process-enclave.md).
-struct LandlockRulesetAttr {
-  std::uint64_t handled_access_fs;
-  std::uint64_t handled_access_net;
-  std::uint64_t scoped;
-};
-constexpr std::uint64_t kScopeAbstractUnixSocket = 1U << 0;
-constexpr std::uint64_t kScopeSignal = 1U << 1;
-constexpr long kSysLandlockCreateRuleset = 444;
-constexpr long kSysLandlockRestrictSelf = 446;
-
 // The steps of the enclave's first process, named in errors.
 enum Step : std::uint8_t {
   kStepSync,
@@ -269,10 +256,10 @@ int tmpfs(const std::string& at, unsigned long flags, const char* data) {
   if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) child_fail(p, kStepStdio);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(p, kStepNoNewPrivs);
   if (p.landlock) {
-    const LandlockRulesetAttr attr{0, 0, kScopeAbstractUnixSocket | kScopeSignal};
-    const long fd = ::syscall(kSysLandlockCreateRuleset, &attr, sizeof attr, 0U);
-    if (fd < 0 || ::syscall(kSysLandlockRestrictSelf, fd, 0U) != 0) child_fail(p, kStepLandlock);
-    ::close(static_cast<int>(fd));
+    if (const int err = restrict_landlock_scopes(); err != 0) {
+      errno = err;
+      child_fail(p, kStepLandlock);
+    }
   }
   if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p.seccomp) != 0) child_fail(p, kStepSeccomp);
   ::execve(p.agent.c_str(), p.argv.data(), p.envp.data());
