@@ -9,6 +9,9 @@
 // Launch from a thread that lives as long as the enclave (typically the main thread): the
 // enclave's first process has PR_SET_PDEATHSIG = SIGKILL, which the kernel fires when the
 // *thread* that started it exits; killing it takes down the whole enclave (PID namespace).
+// The enclave's first process is a child of the caller: SIGCHLD must not be ignored (SIG_IGN
+// would reap it behind the launcher's back), and a caller that reaps with waitpid(-1) must leave
+// Enclave::pid() to wait()/stop().
 #pragma once
 
 #include <memory>
