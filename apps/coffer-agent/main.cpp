@@ -3,6 +3,7 @@
 // socket (process enclave) or a virtio-serial character device (VM).
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -66,6 +67,9 @@ Result<std::string> fetch_text(guest::DataHub& hub, const std::string& uri) {
 }
 
 int serve(Options o) {
+  // The agent holds the TEE's keys: no core dumps, no ptrace or /proc/<pid>/mem by the same
+  // user (execve resets this, so a launcher cannot set it for us).
+  ::prctl(PR_SET_DUMPABLE, 0);
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);

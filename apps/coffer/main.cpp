@@ -22,6 +22,9 @@
 #ifdef COFFER_HAVE_SIM_COMMAND
 #include "cli/sim_command.h"
 #endif
+#ifdef COFFER_HAVE_ENCLAVE_COMMAND
+#include "cli/enclave_command.h"
+#endif
 
 namespace {
 
@@ -49,6 +52,9 @@ int run(int argc, char** argv) {
 #endif
 #ifdef COFFER_HAVE_SIM_COMMAND
   coffer::cli::add_sim_command(app);
+#endif
+#ifdef COFFER_HAVE_ENCLAVE_COMMAND
+  coffer::cli::add_enclave_command(app);
 #endif
   coffer::cli::add_version_flag(app, "coffer");
   coffer::cli::one_value_per_option(app);

@@ -88,20 +88,7 @@ void run_init(const std::string& dir, bool force, int rsa_bits) {
 }
 
 void run_measure(const EnclaveOptions& o, const std::string& format) {
-  auto m = measure(o);
-  Json rv = m.reference_values();
-  if (format == "rvps") {
-    // One RVPS message per name, as `POST /kbs/v0/reference-value` takes them.
-    Json payload = Json::object();
-    for (auto& [k, v] : rv.items()) payload[k] = Json::array({v});
-    std::cout << Json{{"version", "0.1.0"},
-                      {"type", "sample"},
-                      {"payload", base64_encode(as_bytes(payload.dump()))}}
-                     .dump()
-              << "\n";
-    return;
-  }
-  std::cout << rv.dump(2) << "\n";
+  print_reference_values(measure(o), format);
 }
 
 void run_quote_service(const std::string& dir, const std::string& socket, bool debug,
@@ -126,6 +113,22 @@ void run_quote_service(const std::string& dir, const std::string& socket, bool d
 }
 
 }  // namespace
+
+void print_reference_values(const evidence::sim::LaunchMeasurements& m, const std::string& format) {
+  Json rv = m.reference_values();
+  if (format == "rvps") {
+    // One RVPS message per name, as `POST /kbs/v0/reference-value` takes them.
+    Json payload = Json::object();
+    for (auto& [k, v] : rv.items()) payload[k] = Json::array({v});
+    std::cout << Json{{"version", "0.1.0"},
+                      {"type", "sample"},
+                      {"payload", base64_encode(as_bytes(payload.dump()))}}
+                     .dump()
+              << "\n";
+    return;
+  }
+  std::cout << rv.dump(2) << "\n";
+}
 
 void add_sim_command(CLI::App& app) {
   auto* simcmd = app.add_subcommand("sim", "simulated TEE: PKI, measurements, quote service");

@@ -10,9 +10,16 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "evidence/sim/measure.h"
 
 namespace coffer::cli {
 
 void add_sim_command(CLI::App& app);
+
+// What `coffer sim measure` prints: the reference values as JSON (format "json") or one RVPS
+// message (format "rvps"). `coffer enclave measure` prints the same.
+void print_reference_values(const evidence::sim::LaunchMeasurements& m, const std::string& format);
 
 }  // namespace coffer::cli

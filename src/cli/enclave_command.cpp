@@ -1,0 +1,92 @@
+#include "cli/enclave_command.h"
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/exit.h"
+#include "cli/sim_command.h"
+#include "core/file.h"
+#include "core/json.h"
+#include "evidence/sim/measure.h"
+#include "runtime/process/enclave_image.h"
+
+namespace coffer::cli {
+namespace {
+
+namespace process = runtime::process;
+
+[[noreturn]] void fail(const Error& e) { cli::fail("coffer enclave", e); }
+
+struct BuildOptions {
+  std::string agent;
+  std::string crun = "/usr/bin/crun";
+  std::vector<std::string> files;
+  std::string out;
+};
+
+void run_build(const BuildOptions& o) {
+  process::EnclaveImageOptions options;
+  options.agent = o.agent;
+  options.crun = o.crun;
+  for (const auto& f : o.files) options.extra_files.emplace_back(f);
+  auto m = process::build_enclave_image(options, o.out);
+  if (!m) fail(m.error());
+  std::uint64_t bytes = 0;
+  for (const auto& e : m->entries) bytes += e.size;
+  std::cout << Json{{"image", o.out},
+                    {"manifest", o.out + "/manifest"},
+                    {"agent", o.out + "/rootfs" + m->agent},
+                    {"files", m->entries.size()},
+                    {"bytes", bytes}}
+                   .dump(2)
+            << "\n";
+}
+
+void run_measure(const std::string& dir, const std::string& init_data_file,
+                 const std::string& format) {
+  auto m = process::verify_enclave_image(dir);
+  if (!m) fail(m.error());
+  std::optional<std::string> init_data;
+  if (!init_data_file.empty()) {
+    auto text = read_text_file(init_data_file, 1 << 20);
+    if (!text) fail(text.error());
+    init_data = std::move(*text);
+  }
+  auto measured =
+      evidence::sim::measure_enclave(process::enclave_components(dir, *m, std::move(init_data)));
+  if (!measured) fail(measured.error());
+  print_reference_values(*measured, format);
+}
+
+}  // namespace
+
+void add_enclave_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("enclave", "the process enclave's image: build, measure");
+  cmd->require_subcommand(1);
+
+  auto bo = std::make_shared<BuildOptions>();
+  auto* build = cmd->add_subcommand("build", "collect coffer-agent, crun and their libraries");
+  build->add_option("--agent", bo->agent, "the coffer-agent executable")
+      ->required()
+      ->check(readable_file());
+  build->add_option("--crun", bo->crun, "the OCI runtime")->capture_default_str();
+  build->add_option("--file", bo->files, "another host file to include at its path (repeat)");
+  build->add_option("--out", bo->out, "the image directory (new or empty)")->required();
+  build->callback([bo] { run_build(*bo); });
+
+  auto dir = std::make_shared<std::string>();
+  auto init_data = std::make_shared<std::string>();
+  auto format = std::make_shared<std::string>("json");
+  auto* measure = cmd->add_subcommand("measure", "check an image, print its reference values");
+  measure->add_option("DIR", *dir, "the image directory")->required();
+  measure->add_option("--init-data", *init_data, "CoCo init-data TOML file")
+      ->check(readable_file());
+  measure
+      ->add_option("--format", *format, "json (name -> value) or rvps (a reference-value message)")
+      ->check(CLI::IsMember({"json", "rvps"}));
+  measure->callback([dir, init_data, format] { run_measure(*dir, *init_data, *format); });
+}
+
+}  // namespace coffer::cli

@@ -1,0 +1,165 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/file.h"
+#include "evidence/sim/measure.h"
+#include "runtime/process/enclave_image.h"
+#include "runtime/test/test_env.h"
+
+namespace coffer::runtime::process {
+namespace {
+
+namespace fs = std::filesystem;
+using test::Shared;
+using test::TempDir;
+
+std::string read_all(const fs::path& p) { return *read_text_file(p); }
+
+TEST(EnclaveImage, BuildsFromTheRealAgentWithLoaderAndCrun) {
+  ASSERT_EQ(Shared::get().error, "");
+  const auto& image = Shared::get().image;
+  auto m = parse_manifest(read_all(image / "manifest"));
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_EQ(m->agent, "/usr/bin/coffer-agent");
+  ASSERT_NE(m->find("/usr/bin/coffer-agent"), nullptr);
+  ASSERT_NE(m->find("/usr/bin/crun"), nullptr);
+  EXPECT_EQ(m->find("/usr/bin/crun")->mode, 0755U);
+  ASSERT_NE(m->find("/lib64/ld-linux-x86-64.so.2"), nullptr);
+  ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libc.so.6"), nullptr);
+  ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libseccomp.so.2"), nullptr);    // crun's
+  ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libprotobuf.so.32"), nullptr);  // the agent's
+  // The agent's bytes are the built executable's.
+  EXPECT_EQ(*read_file(image / "rootfs/usr/bin/coffer-agent"),
+            *read_file(test::agent_executable()));
+  // The canonical text round-trips.
+  EXPECT_EQ(m->text(), read_all(image / "manifest"));
+  auto verified = verify_enclave_image(image);
+  ASSERT_TRUE(verified) << verified.error().to_string();
+  EXPECT_EQ(verified->entries.size(), m->entries.size());
+}
+
+TEST(EnclaveImage, ManifestIsStableAcrossBuilds) {
+  ASSERT_EQ(Shared::get().error, "");
+  TempDir dir;
+  EnclaveImageOptions o;
+  o.agent = test::agent_executable();
+  auto m = build_enclave_image(o, dir.path() / "again");
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_EQ(read_all(dir.path() / "again/manifest"), read_all(Shared::get().image / "manifest"));
+  // and so are the reference values of an image
+  auto a = evidence::sim::measure_enclave(enclave_components(dir.path() / "again", *m, {}));
+  auto b = evidence::sim::measure_enclave(enclave_components(Shared::get().image, *m, {}));
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->reference_values(), b->reference_values());
+}
+
+TEST(EnclaveImage, BuildRefusesANonEmptyOutput) {
+  TempDir dir;
+  std::ofstream(dir.path() / "x") << "x";
+  EnclaveImageOptions o;
+  o.agent = test::agent_executable();
+  auto m = build_enclave_image(o, dir.path());
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().code, "already_exists");
+}
+
+void flip_byte(const fs::path& p) {
+  const int fd = ::open(p.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  unsigned char c = 0;
+  ASSERT_EQ(::pread(fd, &c, 1, 1000), 1);
+  c ^= 0x01;
+  ASSERT_EQ(::pwrite(fd, &c, 1, 1000), 1);
+  ::close(fd);
+}
+
+TEST(EnclaveImage, ChangedLibraryByteIsRefused) {
+  ASSERT_EQ(Shared::get().error, "");
+  TempDir dir;
+  const auto image = test::copy_image(dir.path() / "image");
+  flip_byte(image / "rootfs/lib/x86_64-linux-gnu/libssl.so.3");
+  auto v = verify_enclave_image(image);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, "enclave_image_digest_mismatch");
+  EXPECT_NE(v.error().message.find("/lib/x86_64-linux-gnu/libssl.so.3"), std::string::npos);
+  // install checks too (the copy is what counts)
+  TempDir root;
+  auto i = install_enclave_image(image, root.path());
+  ASSERT_FALSE(i);
+  EXPECT_EQ(i.error().code, "enclave_image_digest_mismatch");
+}
+
+TEST(EnclaveImage, MissingExtraModeAndSymlinkAreRefused) {
+  ASSERT_EQ(Shared::get().error, "");
+  {
+    TempDir dir;
+    const auto image = test::copy_image(dir.path() / "image");
+    fs::remove(image / "rootfs/usr/bin/crun");
+    auto v = verify_enclave_image(image);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().code, "enclave_image_missing_file");
+    EXPECT_NE(v.error().message.find("usr/bin/crun"), std::string::npos);
+  }
+  {
+    TempDir dir;
+    const auto image = test::copy_image(dir.path() / "image");
+    fs::create_directories(image / "rootfs/etc");
+    std::ofstream(image / "rootfs/etc/ld.so.preload") << "/tmp/evil.so\n";
+    auto v = verify_enclave_image(image);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().code, "enclave_image_extra_file");
+    EXPECT_NE(v.error().message.find("/etc/ld.so.preload"), std::string::npos);
+  }
+  {
+    TempDir dir;
+    const auto image = test::copy_image(dir.path() / "image");
+    ASSERT_EQ(::chmod((image / "rootfs/lib/x86_64-linux-gnu/libc.so.6").c_str(), 0777), 0);
+    auto v = verify_enclave_image(image);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().code, "enclave_image_mode_mismatch");
+    EXPECT_NE(v.error().message.find("libc.so.6"), std::string::npos);
+  }
+  {
+    TempDir dir;
+    const auto image = test::copy_image(dir.path() / "image");
+    const auto lib = image / "rootfs/lib/x86_64-linux-gnu/libz.so.1";
+    fs::rename(lib, image / "libz.so.1");
+    fs::create_symlink(image / "libz.so.1", lib);
+    auto v = verify_enclave_image(image);
+    ASSERT_FALSE(v);
+    EXPECT_EQ(v.error().code, "enclave_image_bad_file");
+  }
+}
+
+TEST(EnclaveManifest, NonCanonicalTextIsRefused) {
+  const std::string d(96, 'a');
+  const std::string good = "coffer-enclave-manifest v1\nagent /a\nfile 0755 1 " + d + " /a\n";
+  ASSERT_TRUE(parse_manifest(good));
+  for (const std::string& bad : std::vector<std::string>{
+           "coffer-enclave-manifest v2\nagent /a\nfile 0755 1 " + d + " /a\n",
+           "coffer-enclave-manifest v1\nagent /a\nfile 0755 1 " + d + " /a",     // no newline
+           "coffer-enclave-manifest v1\nagent /b\nfile 0755 1 " + d + " /a\n",   // no agent
+           "coffer-enclave-manifest v1\nagent /a\nfile 4755 1 " + d + " /a\n",   // setuid
+           "coffer-enclave-manifest v1\nagent /a\nfile 0755 01 " + d + " /a\n",  // size
+           "coffer-enclave-manifest v1\nagent /a\nfile 0755 1 " + d + " /a/../b\n",
+           "coffer-enclave-manifest v1\nagent /a\nfile 0755 1 " + d + " /a\nfile 0755 1 " + d +
+               " /a\n",  // repeated
+           "coffer-enclave-manifest v1\nagent /b\nfile 0755 1 " + d + " /b\nfile 0755 1 " + d +
+               " /a\n",  // unsorted
+           "coffer-enclave-manifest v1\nagent /a\nfile 0755 1 " + std::string(96, 'A') + " /a\n",
+           "coffer-enclave-manifest v1\nagent /a\nfile  0755 1 " + d + " /a\n",
+       }) {
+    auto m = parse_manifest(bad);
+    ASSERT_FALSE(m) << bad;
+    EXPECT_EQ(m.error().code, "bad_enclave_manifest") << bad;
+  }
+}
+
+}  // namespace
+}  // namespace coffer::runtime::process
