@@ -454,7 +454,25 @@ Status send_child(int fd, char c) {
   return ok();
 }
 
-Status wait_ready(ProcessEnclave& enclave, const EnclaveSpec& /*spec*/) {
+// The agent's own account of why it stopped: the last "coffer-agent: ..." line of its log (it
+// prints the failed step and the error there before exiting), bounded and printable.
+std::string agent_exit_reason(const EnclaveSpec& spec) {
+  if (spec.agent_log_file.empty()) return "see its log";
+  auto text = read_text_file(spec.agent_log_file, 4 * 1024 * 1024);
+  if (!text) return "see its log";
+  std::string_view rest(*text);
+  std::string_view reason;
+  while (!rest.empty()) {
+    const auto nl = rest.find('\n');
+    const auto line = rest.substr(0, nl);
+    if (line.starts_with("coffer-agent: ")) reason = line;
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+  }
+  if (reason.empty()) return "see its log, " + spec.agent_log_file.string();
+  return printable_excerpt(reason, 1024);
+}
+
+Status wait_ready(ProcessEnclave& enclave, const EnclaveSpec& spec) {
   const auto deadline = std::chrono::steady_clock::now() + kReadyTimeout;
   std::string last = "no answer";
   auto delay = std::chrono::milliseconds(2);
@@ -463,9 +481,9 @@ Status wait_ready(ProcessEnclave& enclave, const EnclaveSpec& /*spec*/) {
     if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(enclave.pidfd_), &info,
                  WEXITED | WNOHANG | WNOWAIT) == 0 &&
         info.si_pid != 0) {
-      return make_error("agent_exited", "coffer-agent exited (status " +
-                                            std::to_string(info.si_status) +
-                                            ") before it answered Health; see its log");
+      return make_error("agent_exited",
+                        "coffer-agent exited (status " + std::to_string(info.si_status) +
+                            ") before it answered Health: " + agent_exit_reason(spec));
     }
     if (auto client = net::ttrpc::Client::connect_unix(enclave.agent_socket_); client) {
       auto r = (*client)->call("coffer.agent.v1.Agent", "Health", "", std::chrono::seconds(5));
