@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# `coffer run` through real executables: coffer-run-test (= coffer with the TEST-ONLY launcher of
-# apps/test/run: coffer-agent as a plain process + a real `coffer sim quote-service`, sim-tdx),
-# a busybox image (umoci) on a loopback docker-registry. Output streaming, exit codes, stdin,
-# signals, --tty, --detach + ps/logs/stop/rm, a SIGKILLed `coffer run`, refusals.
-# Usage: run_cli.sh BIN_DIR (holding coffer, coffer-run-test and coffer-agent)
+# `coffer run` through real executables: coffer with the process enclave (an enclave image built
+# from the tree's coffer-agent with `coffer enclave build`; sim-tdx and sim-snp), a busybox image
+# (umoci) on a loopback docker-registry. Output streaming, exit codes, stdin, signals, --tty,
+# --detach + ps/logs/stop/rm, a SIGKILLed `coffer run` and supervisor, refusals, a changed
+# enclave image refused before launch.
+# Usage: run_cli.sh BIN_DIR (holding coffer and coffer-agent)
 set -euo pipefail
 BIN=$(cd "$1" && pwd)
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +19,18 @@ trap cleanup EXIT
 cd "$work"
 fail() { echo "run_cli: FAIL: $*" >&2; exit 1; }
 # nothing mounted under the work directory, no process rooted in it (a container) or naming it
+# The host pids of the enclaves' first processes (coffer-agent) that FILEs' progress lines name;
+# each enclave is a PID namespace, so its containers end with it.
+agent_pids() { sed -n 's/.*enclave up: agent pid \([0-9]*\),.*/\1/p' "$@" 2>/dev/null; }
+assert_enclave_gone() {  # WHAT PID...
+  local what=$1 p
+  shift
+  for p in "$@"; do
+    for _ in $(seq 1 100); do [[ -d /proc/$p ]] || break; sleep 0.05; done
+    [[ -d /proc/$p ]] && fail "$what: the enclave's agent (pid $p) is still running"
+  done
+  return 0
+}
 assert_nothing_left() {
   local what=$1
   for _ in $(seq 1 100); do
@@ -32,7 +45,7 @@ assert_nothing_left() {
   return 0
 }
 ok() { echo "run_cli: ok: $*"; }
-C="$BIN/coffer-run-test"
+C="$BIN/coffer"
 export COFFER_RUN_DIR="$work/rundir"
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -65,6 +78,8 @@ done
   "docker://127.0.0.1:$port/app:v1" >/dev/null
 image="docker://127.0.0.1:$port/app:v1"
 "$C" sim init --dir sim --rsa-bits 2048 >/dev/null
+"$C" enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
+export COFFER_ENCLAVE_IMAGE=$work/enclave
 
 # an agent policy allowing exactly the overrides used below (the built-in policy's rules)
 sig_cmd='trap "echo got TERM; exit 143" TERM; echo ready; sleep 60 & wait'
@@ -80,19 +95,24 @@ rego = rego.replace('"allowed_commands": [],', '"allowed_commands": %s,' % json.
 rego = rego.replace('"allowed_env_names": [],', '"allowed_env_names": ["GREETING"],')
 print(rego, end="")
 PY
-common=(--tee sim-tdx --sim-dir sim --trustee http://127.0.0.1:9 --insecure-registry "127.0.0.1:$port")
+common=(--tee sim-tdx --enclave process --sim-dir sim --trustee http://127.0.0.1:9
+  --insecure-registry "127.0.0.1:$port")
 run() { "$C" run -q "${common[@]}" --agent-policy policy.rego "$@"; }
 # in the background: exec, so that $! is coffer run itself
 run_bg() { exec "$C" run -q "${common[@]}" --agent-policy policy.rego "$@"; }
 
-# 0. the shipped `coffer` has no test launcher: without the process enclave built in, it fails
-# closed. (When src/runtime/process is plugged into src/cli/enclave_factory.cpp, drop this check.)
+# 0. an enclave image with one changed byte in a library is refused before anything starts
+cp -a enclave changed
+lib=$(find changed/rootfs -name 'libc.so*' -type f | head -n1)
+[[ -n "$lib" ]] || fail "no libc in the enclave image"
+printf '\1' | dd of="$lib" bs=1 seek=4096 conv=notrunc status=none
 set +e
-msg=$("$BIN/coffer" run -q "${common[@]}" "$image" 2>&1); rc=$?
+msg=$(COFFER_ENCLAVE_IMAGE=$work/changed "$C" run -q "${common[@]}" "$image" 2>&1); rc=$?
 set -e
-[[ $rc -eq 1 && "$msg" == *"launching the enclave: enclave_unavailable"* ]] ||
-  fail "shipped coffer run (rc $rc): $msg"
-ok "the shipped coffer fails closed without a launcher"
+[[ $rc -ne 0 && "$msg" == *"launching the enclave: "*enclave_image_digest_mismatch*libc* ]] ||
+  fail "a changed enclave image (rc $rc): $msg"
+[[ -z "$(ls -A rundir 2>/dev/null)" ]] || fail "a refused launch left $(ls rundir)"
+ok "a changed library in the enclave image is refused before launch"
 
 # 1. output streamed (stdout and stderr apart), exit 0
 out=$(run "$image" 2> err.txt) || fail "plain run: $(cat err.txt)"
@@ -257,19 +277,25 @@ id=$(run -d --name victim "$image" -- sh -c 'echo detached; sleep 60' 2>err.txt)
   fail "detach 2: $(cat err.txt)"
 sup=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["supervisor_pid"])' \
   "rundir/$id/state.json")
+victim_agent=$(agent_pids "rundir/$id/supervisor.log")
+[[ -n "$victim_agent" ]] || fail "no agent pid in the supervisor's log: $(cat "rundir/$id/supervisor.log")"
 kill -KILL "$sup"
 for _ in $(seq 1 100); do kill -0 "$sup" 2>/dev/null || break; sleep 0.05; done
+assert_enclave_gone "SIGKILLed supervisor" $victim_agent
 "$C" ps -a | grep -q "^$id  victim .* dead" || fail "ps after SIGKILL: $("$C" ps -a)"
 assert_nothing_left "SIGKILLed supervisor"
 "$C" rm victim >/dev/null
 ok "SIGKILLed supervisor: shown dead, nothing left"
 
 # 9. a SIGKILLed foreground coffer run leaves no agent or quote service
-run_bg "$image" -- sh -c "$sig_cmd" > k.out 2> k.err &
+(exec "$C" run "${common[@]}" --agent-policy policy.rego "$image" -- sh -c "$sig_cmd" > k.out 2> k.err) &
 rp=$!
 for _ in $(seq 1 400); do grep -q ready k.out 2>/dev/null && break; sleep 0.05; done
 grep -q ready k.out || fail "the container never started: $(cat k.err)"
+killed_agent=$(agent_pids k.err)
+[[ -n "$killed_agent" ]] || fail "no agent pid in the progress: $(cat k.err)"
 kill -KILL $rp; wait $rp 2>/dev/null || true
+assert_enclave_gone "SIGKILLed coffer run" $killed_agent
 assert_nothing_left "SIGKILLed coffer run"
 ok "SIGKILLed coffer run: no agent or quote service left"
 echo "run_cli: ok"

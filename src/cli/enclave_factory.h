@@ -1,10 +1,6 @@
-// The one place `coffer run` gets an enclave from: a link-time choice, so that no user-facing
-// option can pick a test-only launcher.
-//
-//   - the `coffer` executable links src/cli/enclave_factory.cpp: the real launchers
-//     (the process enclave of src/runtime/process; fails closed while it is not built in);
-//   - the test executable `coffer-run-test` links apps/test/run/test_launcher.cpp instead: the
-//     agent as a plain process with the simulated TEE's quote service (tests only).
+// The one place `coffer run` gets an enclave from (src/cli/enclave_factory.cpp, linked into the
+// `coffer` executable as coffer_cli_enclaves): the process enclave of src/runtime/process; the
+// VM enclave comes later. There is no other launcher, test-only or not.
 #pragma once
 
 #include <memory>

@@ -856,7 +856,9 @@ void add_run_command(CLI::App& app) {
   run->add_option("--enclave", o->enclave, "the enclave kind: process")
       ->check(CLI::IsMember({"process"}))
       ->capture_default_str();
-  run->add_option("--enclave-image", o->enclave_image, "the enclave image directory");
+  run->add_option("--enclave-image", o->enclave_image,
+                  "the enclave image directory (`coffer enclave build`)")
+      ->envname("COFFER_ENCLAVE_IMAGE");
   run->add_option("--sim-dir", o->sim_dir, "the simulation PKI (`coffer sim init --dir`)")
       ->envname("COFFER_SIM_DIR");
   run->add_option("--trustee", o->trustee, "the trustee (KBS) URL the enclave attests to")
