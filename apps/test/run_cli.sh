@@ -66,7 +66,7 @@ umoci new --image L:v1
 umoci unpack --rootless --image L:v1 B >/dev/null
 mkdir -p B/rootfs/bin
 cp /bin/busybox B/rootfs/bin/
-for t in sh echo cat sleep tty stty; do ln -s busybox "B/rootfs/bin/$t"; done
+for t in sh echo cat sleep tty stty ls; do ln -s busybox "B/rootfs/bin/$t"; done
 umoci repack --image L:v1 B
 umoci config --image L:v1 --config.cmd /bin/sh --config.cmd -c \
   --config.cmd 'echo hello from the enclave; echo to stderr >&2'
@@ -84,11 +84,12 @@ export COFFER_ENCLAVE_IMAGE=$work/enclave
 # an agent policy allowing exactly the overrides used below (the built-in policy's rules)
 sig_cmd='trap "echo got TERM; exit 143" TERM; echo ready; sleep 60 & wait'
 stubborn_cmd='trap "echo got INT" INT; echo ready; while true; do sleep 60 & wait; done'
-/usr/bin/python3 - "$SRC/src/agent/default_policy.cpp" "$sig_cmd" "$stubborn_cmd" > policy.rego <<'PY'
+escape_cmd='ls -d /work /etc/shadow /usr/bin/coffer-agent 2>&1; echo pids: $(ls -d /proc/[0-9]*)'
+/usr/bin/python3 - "$SRC/src/agent/default_policy.cpp" "$sig_cmd" "$stubborn_cmd" "$escape_cmd" > policy.rego <<'PY'
 import json, sys
 src = open(sys.argv[1]).read()
 rego = src.split('R"rego(', 1)[1].split(')rego"', 1)[0]
-cmds = [["sh", "-c", "exit 7"], ["cat"], ["sh", "-c", sys.argv[2]],
+cmds = [["sh", "-c", "exit 7"], ["cat"], ["sh", "-c", sys.argv[4]], ["sh", "-c", sys.argv[2]],
         ["sh", "-c", "tty; stty size; echo $GREETING"], ["sh", "-c", "echo detached; sleep 60"],
         ["sh", "-c", sys.argv[3]]]
 rego = rego.replace('"allowed_commands": [],', '"allowed_commands": %s,' % json.dumps(cmds))
@@ -147,6 +148,14 @@ set +e; wait $a; rca=$?; wait $b; rcb=$?; set -e
 [[ $rca -eq 0 && $rcb -eq 7 && "$(cat two-a.out)" == "hello from the enclave" ]] ||
   fail "two at once: $rca $rcb $(cat two-a.err two-b.err)"
 ok "two enclaves at once"
+
+# a container sees neither host paths nor the enclave's files, and no process but its own: the
+# agent is not even there to ptrace (the enclave's seccomp filter denies ptrace too)
+out=$(run "$image" -- sh -c "$escape_cmd" 2>&1) || true
+[[ "$out" == *"/work: No such file or directory"* && "$out" == *"/etc/shadow: No such file"* &&
+   "$out" == *"/usr/bin/coffer-agent: No such file"* && "$out" == *"pids: /proc/1 /proc/"[0-9]* &&
+   $(grep -o '/proc/[0-9]*' <<< "$out" | wc -l) -le 3 ]] || fail "escape attempt: $out"
+ok "a container sees no host path, no enclave file and no other process"
 
 # 3. stdin piped through
 out=$(echo hi | run "$image" -- cat 2>err.txt) || fail "stdin: $(cat err.txt)"
