@@ -466,14 +466,15 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   auto exit = agent.wait_process(container_id_);
   out_thread_.join();  // the exit status counts only once the output is drained
   err_thread_.join();
-  if (!exit) {
-    if (forced_) {
-      terminal_.restore();
-      std::cerr << kPrefix << ": torn down after a second signal\n";
-      return 128 + interrupted_;
-    }
-    die("waiting for the container", exit.error());
+  // A second signal killed the container: that, not the kill's own status (137) or the closed
+  // connection, is how the run ended, whichever the wait saw first.
+  if (forced_) {
+    if (exit) container_exited_ = true;
+    terminal_.restore();
+    std::cerr << kPrefix << ": torn down after a second signal\n";
+    return 128 + interrupted_;
   }
+  if (!exit) die("waiting for the container", exit.error());
   container_exited_ = true;
   const int code = container_exit_code(exit->exit_code(), exit->signal());
   state_.status = "exited";

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/fd.h"
+
 namespace coffer {
 namespace {
 
@@ -15,22 +17,15 @@ std::unexpected<Error> errno_error(std::string_view what, const std::filesystem:
   return make_error(code, std::string(what) + " '" + path.string() + "': " + std::strerror(e));
 }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 Result<Bytes> read_file(const std::filesystem::path& path, std::size_t max_bytes) {
   Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) return errno_error("cannot open", path);
+  if (f.get() < 0) return errno_error("cannot open", path);
   Bytes out;
   std::uint8_t buf[65536];
   for (;;) {
-    ssize_t n = ::read(f.fd, buf, sizeof buf);
+    ssize_t n = ::read(f.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno_error("cannot read", path);
@@ -75,7 +70,7 @@ Status write_file_atomic(const std::filesystem::path& path, ByteView data, mode_
   if (::rename(tmpl.c_str(), path.c_str()) != 0) return fail("cannot rename");
   // Persist the rename itself.
   Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (d.fd >= 0) ::fsync(d.fd);
+  if (d.get() >= 0) ::fsync(d.get());
   return ok();
 }
 

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/clock.h"
+#include "core/fd.h"
 #include "core/json.h"
 #include "oci/digest.h"
 #include "oci/io.h"
@@ -39,19 +40,6 @@ struct Entry {
   std::size_t group = 0;     // files: hard-link group (one inode); unique otherwise
   std::uint64_t offset = 0;  // tar input: where the content is in the spool file
   fs::path source;           // directory input: the file to read
-};
-
-struct Fd {
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
 };
 
 std::unexpected<Error> sys_error(const std::string& what) {

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "core/bytes.h"
+#include "core/fd.h"
 #include "core/file.h"
 #include "crypto/digest.h"
 
@@ -32,28 +33,6 @@ namespace coffer::runtime::process {
 namespace {
 
 namespace fs = std::filesystem;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/fd.h"
 #include "core/file.h"
 #include "evidence/sim/measure.h"
 #include "evidence/sim/quote_service.h"
@@ -539,12 +540,7 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   } else {
     log_fd = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
   }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() {
-      if (fd >= 0) ::close(fd);
-    }
-  } log_closer{log_fd};
+  const Fd log_closer(log_fd);
 
   // 2. the plan of the first process
   Pipe to_child;
