@@ -8,6 +8,7 @@
 # Usage: agent_smoke.sh BIN_DIR (holding coffer and coffer-agent)
 set -euo pipefail
 BIN=$(cd "$1" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/coffer-agent-smoke.XXXXXX)
 pids=()
 cleanup() {
@@ -18,27 +19,13 @@ trap cleanup EXIT
 cd "$work"
 fail() { echo "agent_smoke: $*" >&2; exit 1; }
 
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > reg.yml <<YML
-version: 0.1
-storage:
-  filesystem:
-    rootdirectory: $work/regdata
-http:
-  addr: 127.0.0.1:$port
-YML
-docker-registry serve reg.yml > reg.log 2>&1 &
-pids+=($!)
+# shellcheck source=trustee_env.sh
+source "$HERE/trustee_env.sh"
+start_registry
+port=${REGISTRY##*:}
 
 # the image: busybox-static, entrypoint prints a line and exits 7
-mkdir -p B/bin
-cp /bin/busybox B/bin/
-for t in sh echo cat; do ln -s busybox "B/bin/$t"; done
-
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-  sleep 0.05
-done
+busybox_rootfs B sh echo cat
 "$BIN/coffer" image build -q --insecure-registry "127.0.0.1:$port" --from-dir B \
   --entrypoint /bin/sh --cmd=-c --cmd 'echo hello from the enclave; exit 7' \
   "docker://127.0.0.1:$port/app:v1" >/dev/null

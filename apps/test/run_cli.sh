@@ -48,34 +48,15 @@ ok() { echo "run_cli: ok: $*"; }
 C="$BIN/coffer"
 export COFFER_RUN_DIR="$work/rundir"
 
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > reg.yml <<YML
-version: 0.1
-storage:
-  filesystem:
-    rootdirectory: $work/regdata
-http:
-  addr: 127.0.0.1:$port
-YML
-docker-registry serve reg.yml > reg.log 2>&1 &
-pids+=($!)
+# shellcheck source=trustee_env.sh
+source "$SRC/apps/test/trustee_env.sh"
+start_registry
+port=${REGISTRY##*:}
 
 # the image: busybox-static, no entrypoint, cmd prints a line
-umoci init --layout L >/dev/null
-umoci new --image L:v1
-umoci unpack --rootless --image L:v1 B >/dev/null
-mkdir -p B/rootfs/bin
-cp /bin/busybox B/rootfs/bin/
-for t in sh echo cat sleep tty stty ls; do ln -s busybox "B/rootfs/bin/$t"; done
-umoci repack --image L:v1 B
-umoci config --image L:v1 --config.cmd /bin/sh --config.cmd -c \
-  --config.cmd 'echo hello from the enclave; echo to stderr >&2'
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-  sleep 0.05
-done
-"$C" image copy --insecure-policy -q --insecure-registry "127.0.0.1:$port" oci:L:v1 \
-  "docker://127.0.0.1:$port/app:v1" >/dev/null
+busybox_rootfs B sh echo cat sleep tty stty ls
+"$C" image build -q --insecure-registry "$REGISTRY" --from-dir B --cmd /bin/sh --cmd=-c \
+  --cmd 'echo hello from the enclave; echo to stderr >&2' "docker://$REGISTRY/app:v1" > /dev/null
 image="docker://127.0.0.1:$port/app:v1"
 "$C" sim init --dir sim --rsa-bits 2048 >/dev/null
 "$C" enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
@@ -239,7 +220,7 @@ set -e
 # a complete --init-data instead of generating one (COFFER_KBS_CA_FILE in the environment, as the
 # KBS commands share it, does not clash with it); its policy.rego decides
 "$C" run "${common[@]}" --agent-policy policy.rego --print-init-data > given-init-data.toml
-out=$(COFFER_KBS_CA_FILE="$work/reg.yml" "$C" run -q --tee sim-tdx --sim-dir sim \
+out=$(COFFER_KBS_CA_FILE="$work/registry/config.yml" "$C" run -q --tee sim-tdx --sim-dir sim \
   --init-data given-init-data.toml "$image" -- sh -c 'exit 7' 2>&1) && rc=0 || rc=$?
 [[ $rc -eq 7 ]] || fail "--init-data (rc $rc): $out"
 set +e

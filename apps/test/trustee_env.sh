@@ -1,4 +1,4 @@
-# Sourced by the end-to-end tests of `coffer image` with a KBS (image_kbs_cli.sh, doctest.sh):
+# Sourced by the end-to-end tests (image_kbs_cli.sh, doctest.sh, agent_*.sh, run_*.sh, ...):
 # starts, in $work, an HTTPS coffer-trustee whose certificate is issued by a private test CA and
 # which trusts a simulated TEE PKI, and (optionally) a loopback docker-registry. Needs $BIN (the
 # directory of coffer and coffer-trustee) and $work; background PIDs go to the array `pids`.
@@ -100,4 +100,14 @@ YML
   echo "docker-registry did not start:" >&2
   cat "$work/registry/log" >&2
   return 1
+}
+
+# A root filesystem of Debian's busybox-static in DIR: DIR/bin/busybox and a symlink for each
+# TOOL (for `coffer image build --from-dir DIR`).
+busybox_rootfs() {
+  local dir=$1 t
+  shift
+  mkdir -p "$dir/bin"
+  cp /bin/busybox "$dir/bin/"
+  for t in "$@"; do ln -s busybox "$dir/bin/$t"; done
 }
