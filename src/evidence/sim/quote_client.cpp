@@ -68,7 +68,8 @@ Result<Bytes> decoded_member(const Json& answer, const char* name, bool hex) {
   auto text = json_string(answer, name);
   if (!text) return make_error("quote_service_error", std::string("the answer has no ") + name);
   auto bytes = hex ? hex_decode(*text) : base64_decode(*text);
-  if (!bytes) return make_error("quote_service_error", std::string("bad ") + name + " in the answer");
+  if (!bytes)
+    return make_error("quote_service_error", std::string("bad ") + name + " in the answer");
   return bytes;
 }
 
@@ -94,7 +95,8 @@ Result<Json> QuoteServiceClient::verify_report(ByteView report) const {
 Result<Bytes> QuoteServiceClient::seal_key(std::string_view policy, ByteView key_id,
                                            std::optional<std::uint16_t> isv_svn) const {
   if (key_id.size() != 32) return make_error("bad_request", "the key id is 32 bytes");
-  Json request = {{"op", "seal_key"}, {"policy", std::string(policy)}, {"key_id", hex_encode(key_id)}};
+  Json request = {
+      {"op", "seal_key"}, {"policy", std::string(policy)}, {"key_id", hex_encode(key_id)}};
   if (isv_svn) request["isv_svn"] = *isv_svn;
   Json answer = COFFER_TRY(call(request));
   auto key = COFFER_TRY(decoded_member(answer, "key", true));

@@ -53,8 +53,9 @@ Result<std::unique_ptr<Attester>> make_attester(std::string_view tee,
     return std::make_unique<GramineSgxAttester>(options);
   }
   if (tee.empty() || tee == "auto") return detect_attester(options);
-  return make_error("unknown_tee", "unknown TEE '" + std::string(tee.substr(0, 32)) +
-                                       "' (tdx, snp, sgx, sim-tdx, sim-snp, sim-sgx, sample, auto)");
+  return make_error("unknown_tee",
+                    "unknown TEE '" + std::string(tee.substr(0, 32)) +
+                        "' (tdx, snp, sgx, sim-tdx, sim-snp, sim-sgx, sample, auto)");
 }
 
 Result<std::unique_ptr<Attester>> detect_attester(const AttesterOptions& options) {

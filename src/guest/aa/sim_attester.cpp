@@ -7,9 +7,8 @@ namespace coffer::guest::aa {
 Result<Json> SimAttester::evidence(ByteView report_data) {
   if (report_data.size() != kReportDataSize)
     return make_error("bad_report_data", "report data must be exactly 64 bytes");
-  Json answer = COFFER_TRY(client_.call({{"op", "quote"},
-                                         {"tee", std::string(tee())},
-                                         {"report_data", base64_encode(report_data)}}));
+  Json answer = COFFER_TRY(client_.call(
+      {{"op", "quote"}, {"tee", std::string(tee())}, {"report_data", base64_encode(report_data)}}));
   auto it = answer.find("evidence");
   if (it == answer.end() || !it->is_object())
     return make_error("quote_service_error", "the quote service answered without evidence");
@@ -41,16 +40,16 @@ Result<InitDataBinding> SimAttester::check_init_data(ByteView digest) {
   } else {
     field_hex = m.value(kind_ == Kind::kTdx ? "mr_config_id" : "host_data", "");
   }
-  const char* field_name =
-      kind_ == Kind::kTdx ? "MRCONFIGID" : kind_ == Kind::kSnp ? "HOST_DATA" : "CONFIGID";
+  const char* field_name = kind_ == Kind::kTdx   ? "MRCONFIGID"
+                           : kind_ == Kind::kSnp ? "HOST_DATA"
+                                                 : "CONFIGID";
   auto field = hex_decode(field_hex);
   if (!field) return make_error("quote_service_error", "bad measurements answer");
   Bytes expected(digest.begin(), digest.end());
   expected.resize(std::max(expected.size(), field->size()), 0);
   if (expected != *field) {
-    return make_error("init_data_mismatch",
-                      std::string(field_name) + " is " +
-                          field_hex + ", not the init-data digest " + hex_encode(digest));
+    return make_error("init_data_mismatch", std::string(field_name) + " is " + field_hex +
+                                                ", not the init-data digest " + hex_encode(digest));
   }
   return InitDataBinding::kMatches;
 }

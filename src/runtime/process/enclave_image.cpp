@@ -530,9 +530,9 @@ Result<evidence::sim::SgxIdentity> read_enclave_signature(const fs::path& image_
   const fs::path path = image_dir / kEnclaveSignatureFile;
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(path, ec))) {
-    return make_error("enclave_not_signed",
-                      image_dir.string() + " is not signed (coffer enclave sign --key K " +
-                          image_dir.string() + ")");
+    return make_error("enclave_not_signed", image_dir.string() +
+                                                " is not signed (coffer enclave sign --key K " +
+                                                image_dir.string() + ")");
   }
   auto text = read_text_file(path, evidence::sim::kMaxSigstructBytes);
   if (!text) {

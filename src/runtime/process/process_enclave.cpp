@@ -659,17 +659,14 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   // it gives MRSIGNER, ISVPRODID and ISVSVN.
   std::optional<sim::SgxIdentity> sgx_identity;
   if (spec.tee == "sim-sgx") {
-    sgx_identity =
-        COFFER_TRY(read_enclave_signature(spec.enclave_image, measurements.mr_enclave));
+    sgx_identity = COFFER_TRY(read_enclave_signature(spec.enclave_image, measurements.mr_enclave));
     reference_values.update(sgx_reference_values(*sgx_identity));
   }
   enclave->measurements_ = reference_values.dump();
   report(observer, "measure",
-         "the enclave root holds " + std::to_string(installed.entries.size()) +
-             " checked files; " +
-             (sgx_identity
-                  ? "mr_enclave " + reference_values.value("sgx.mr_enclave", std::string())
-                  : "mr_td " + reference_values.value("tdx.mr_td", std::string())));
+         "the enclave root holds " + std::to_string(installed.entries.size()) + " checked files; " +
+             (sgx_identity ? "mr_enclave " + reference_values.value("sgx.mr_enclave", std::string())
+                           : "mr_td " + reference_values.value("tdx.mr_td", std::string())));
   COFFER_TRY_STATUS(send_child(to_child.write_fd(), 'I'));
   COFFER_TRY_STATUS(expect_child(from_child.read_fd(), 'B'));
 
