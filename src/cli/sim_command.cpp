@@ -115,7 +115,10 @@ void run_quote_service(const std::string& dir, const std::string& socket, bool d
 }  // namespace
 
 void print_reference_values(const evidence::sim::LaunchMeasurements& m, const std::string& format) {
-  Json rv = m.reference_values();
+  print_reference_values(m.reference_values(), format);
+}
+
+void print_reference_values(const Json& rv, const std::string& format) {
   if (format == "rvps") {
     // One RVPS message per name, as `POST /kbs/v0/reference-value` takes them.
     Json payload = Json::object();

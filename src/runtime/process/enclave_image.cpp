@@ -525,8 +525,8 @@ Result<evidence::sim::SgxIdentity> sign_enclave_image(const fs::path& image_dir,
   return evidence::sim::verify_sigstruct(text, measured.mr_enclave);
 }
 
-Result<evidence::sim::SgxIdentity> read_enclave_signature(const fs::path& image_dir,
-                                                          const Fixed<32>& measured_mr_enclave) {
+Result<evidence::sim::SgxIdentity> read_enclave_signature(
+    const fs::path& image_dir, const evidence::Fixed<32>& measured_mr_enclave) {
   const fs::path path = image_dir / kEnclaveSignatureFile;
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(path, ec))) {

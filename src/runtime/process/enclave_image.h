@@ -119,8 +119,8 @@ Result<evidence::sim::SgxIdentity> sign_enclave_image(const std::filesystem::pat
 // The identity given by DIR/enclave.sig for an image that measures `measured_mr_enclave`:
 // "enclave_not_signed" (no signature file), "enclave_signature_invalid" (anything else wrong,
 // including an image changed after signing).
-Result<evidence::sim::SgxIdentity> read_enclave_signature(const std::filesystem::path& image_dir,
-                                                          const Fixed<32>& measured_mr_enclave);
+Result<evidence::sim::SgxIdentity> read_enclave_signature(
+    const std::filesystem::path& image_dir, const evidence::Fixed<32>& measured_mr_enclave);
 
 // The SGX reference values of an identity, named as the SGX verifier's claims and the default
 // policy use them: sgx.mr_enclave, sgx.mr_signer (hex), sgx.isv_prod_id, sgx.isv_svn (hex of the

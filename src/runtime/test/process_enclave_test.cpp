@@ -27,6 +27,9 @@
 
 #include "core/file.h"
 #include "core/json.h"
+#include "crypto/pkey.h"
+#include "evidence/sgx/quote.h"
+#include "evidence/sim/sgx_enclave.h"
 #include "runtime/test/test_env.h"
 
 namespace coffer::runtime::process {
@@ -554,6 +557,85 @@ TEST_F(ProcessEnclaveTest, SimSnpBindsInitDataInHostData) {
       {coffer(), "agent-ctl", "--socket", (*enclave)->agent_socket().string(), "guest-details"});
   ASSERT_EQ(rc, 0) << details;
   EXPECT_EQ(Json::parse(details)["tee"], "snp");
+}
+
+// sim-sgx: an unsigned image does not launch; `coffer enclave sign` makes it launch with the
+// signer's MRSIGNER; a signature over another MRENCLAVE is refused; the quote service gives the
+// enclave SGX quotes, reports and sealing keys for itself.
+TEST_F(ProcessEnclaveTest, SimSgxNeedsAValidSignatureAndServesItsIdentity) {
+  const auto image = test::copy_image(tmp_.path() / "image");
+  auto spec = spec_for(tmp_.path() / "run", kInitDataA);
+  spec.tee = "sim-sgx";
+  spec.enclave_image = image;
+  auto unsigned_launch = launch_process_enclave(spec);
+  ASSERT_FALSE(unsigned_launch);
+  EXPECT_EQ(unsigned_launch.error().code, "enclave_not_signed");
+  EXPECT_FALSE(fs::exists(spec.run_dir));
+
+  // signed by a key over another MRENCLAVE (an image changed after signing)
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256);
+  ASSERT_TRUE(key);
+  evidence::sim::SgxSigstruct other;
+  other.mr_enclave.fill(0x01);
+  ASSERT_TRUE(write_file_atomic(image / "enclave.sig",
+                                as_bytes(evidence::sim::sign_sigstruct(other, *key).value())));
+  auto wrong = launch_process_enclave(spec);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, "enclave_signature_invalid");
+  EXPECT_FALSE(fs::exists(spec.run_dir));
+
+  // coffer enclave sign with an RSA-3072 key, as SGX signers are
+  auto rsa = crypto::Key::generate(crypto::KeyType::kRsa, 3072);
+  ASSERT_TRUE(rsa);
+  ASSERT_TRUE(
+      write_file_atomic(tmp_.path() / "signer.pem", as_bytes(rsa->private_pem().value()), 0600));
+  auto [signed_out, src] =
+      run({coffer(), "enclave", "sign", "--key", (tmp_.path() / "signer.pem").string(),
+           "--isv-prod-id", "3", "--isv-svn", "2", image.string()});
+  ASSERT_EQ(src, 0) << signed_out;
+  auto [em, emrc] = run({coffer(), "enclave", "measure", "--tee", "sim-sgx", image.string()});
+  ASSERT_EQ(emrc, 0) << em;
+  const Json rv = Json::parse(em);
+  EXPECT_EQ(rv["sgx.mr_signer"], hex_encode(evidence::sim::sgx_mr_signer(*rsa).value()));
+  EXPECT_EQ(rv["sgx.isv_prod_id"], "0300");
+  EXPECT_EQ(rv["sgx.isv_svn"], "0200");
+
+  auto enclave = launch_process_enclave(spec);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << agent_log(spec);
+  const Json reported = Json::parse((*enclave)->measurements_json());
+  for (const char* name : {"sgx.mr_enclave", "sgx.mr_signer", "sgx.isv_prod_id", "sgx.isv_svn"})
+    EXPECT_EQ(reported[name], rv[name]) << name;
+  auto [details, drc] = run(
+      {coffer(), "agent-ctl", "--socket", (*enclave)->agent_socket().string(), "guest-details"});
+  ASSERT_EQ(drc, 0) << details;
+  EXPECT_EQ(Json::parse(details)["tee"], "sgx");
+  EXPECT_EQ(Json::parse(details)["config_from_init_data"], true);
+
+  const std::string quote =
+      "/proc/" + std::to_string((*enclave)->pid()) + "/root/run/coffer-quote/quote.sock";
+  auto q = ask_unix(
+      quote, Json{{"op", "quote"}, {"tee", "sgx"}, {"report_data", base64_encode(Bytes(64, 7))}});
+  ASSERT_TRUE(q) << q.error().to_string();
+  auto raw = base64_decode((*q)["evidence"]["quote"].get<std::string>());
+  ASSERT_TRUE(raw);
+  auto parsed = evidence::sgx::parse_quote(*raw);
+  ASSERT_TRUE(parsed) << parsed.error().to_string();
+  EXPECT_EQ(hex_encode(parsed->body.mr_enclave), rv["sgx.mr_enclave"]);
+  EXPECT_EQ(hex_encode(parsed->body.mr_signer), rv["sgx.mr_signer"]);
+  // a report to itself verifies; a sealing key is served
+  auto r = ask_unix(quote, Json{{"op", "report"},
+                                {"target_info", {{"mr_enclave", rv["sgx.mr_enclave"]}}},
+                                {"report_data", base64_encode(Bytes(8, 1))}});
+  ASSERT_TRUE(r && r->contains("report")) << (r ? r->dump() : r.error().to_string());
+  auto v = ask_unix(quote, Json{{"op", "verify_report"}, {"report", (*r)["report"]}});
+  ASSERT_TRUE(v);
+  EXPECT_EQ((*v).value("ok", false), true) << v->dump();
+  auto k = ask_unix(
+      quote,
+      Json{{"op", "seal_key"}, {"policy", "mrsigner"}, {"key_id", hex_encode(Bytes(32, 0))}});
+  ASSERT_TRUE(k);
+  EXPECT_EQ((*k).value("key", std::string()).size(), 64u) << k->dump();
+  EXPECT_TRUE((*enclave)->stop(std::chrono::seconds(5)));
 }
 
 // An agent that refuses to start (SNP's HOST_DATA cannot hold a SHA-384 init-data digest, so the
