@@ -79,6 +79,7 @@ void run_init(const std::string& dir, bool force, int rsa_bits) {
                   {"intel_root", dir + "/intel/root_ca.pem"},
                   {"intel_root_sha256", hex_encode(pki->root_ca.sha256_fingerprint())},
                   {"intel_collateral", dir + "/intel/collateral"},
+                  {"intel_collateral_sgx", dir + "/intel/collateral_sgx"},
                   {"amd_ark", dir + "/amd/ark.pem"},
                   {"amd_vendor_chain", dir + "/amd/ask_ark.pem"},
                   {"amd_vcek_dir", dir + "/amd/vcek"},
