@@ -353,3 +353,51 @@ TEST(SimSgx, QuoteServiceOpsReportSealAndQuote) {
 
 }  // namespace
 }  // namespace coffer::evidence::sim
+
+namespace coffer::evidence::sim {
+namespace {
+
+// The enclave-side client calls over the real socket: report to another enclave, verification
+// there, sealing keys; and the client's own argument checks.
+TEST(SimSgx, ClientReportVerifyAndSealOverTheSocket) {
+  TempDir dir;
+  LaunchMeasurements m;
+  QuoteServiceConfig agent_cfg{.socket_path = dir.path() / "agent.sock"};
+  agent_cfg.sgx = sample_identity();
+  QuoteServiceConfig app_cfg{.socket_path = dir.path() / "app.sock"};
+  app_cfg.sgx = sample_identity();
+  app_cfg.sgx->mr_enclave = fixed32(0xa2);
+  QuoteService agent(shared_pki(), m, agent_cfg);
+  QuoteService app(shared_pki(), m, app_cfg);
+  ASSERT_TRUE(agent.start());
+  ASSERT_TRUE(app.start());
+  QuoteServiceClient agent_client(agent_cfg.socket_path);
+  QuoteServiceClient app_client(app_cfg.socket_path);
+
+  auto report = app_client.report(agent_cfg.sgx->mr_enclave, Bytes(64, 0x11));
+  ASSERT_TRUE(report) << report.error().to_string();
+  EXPECT_EQ(report->size(), kSgxReportSize);
+  auto checked = agent_client.verify_report(*report);
+  ASSERT_TRUE(checked) << checked.error().to_string();
+  EXPECT_EQ((*checked)["mr_enclave"], hex_encode(app_cfg.sgx->mr_enclave));
+  EXPECT_EQ((*checked)["report_data"], base64_encode(Bytes(64, 0x11)));
+  auto wrong = app_client.verify_report(*report);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, "report_mac_mismatch");
+
+  Bytes key_id(32, 0x0a);
+  auto a = agent_client.seal_key("mrsigner", key_id);
+  auto b = app_client.seal_key("mrsigner", key_id);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(a->size(), 32u);
+  EXPECT_NE(app_client.seal_key("mrenclave", key_id).value(), *b);
+  EXPECT_EQ(app_client.seal_key("mrsigner", key_id, 4).error().code, "svn_too_high");
+  EXPECT_EQ(app_client.seal_key("mrsigner", Bytes(16)).error().code, "bad_request");
+  EXPECT_EQ(app_client.report(Bytes(31), {}).error().code, "bad_request");
+  agent.stop();
+  app.stop();
+}
+
+}  // namespace
+}  // namespace coffer::evidence::sim
