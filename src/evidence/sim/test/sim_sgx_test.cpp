@@ -361,14 +361,19 @@ namespace {
 // there, sealing keys; and the client's own argument checks.
 TEST(SimSgx, ClientReportVerifyAndSealOverTheSocket) {
   TempDir dir;
+  // Two services of the same platform: each loads the PKI directory (as two launchers do).
+  ASSERT_TRUE(write_sim_pki(shared_pki(), dir.path() / "sim"));
+  auto pki_a = load_sim_pki(dir.path() / "sim");
+  auto pki_b = load_sim_pki(dir.path() / "sim");
+  ASSERT_TRUE(pki_a && pki_b);
   LaunchMeasurements m;
   QuoteServiceConfig agent_cfg{.socket_path = dir.path() / "agent.sock"};
   agent_cfg.sgx = sample_identity();
   QuoteServiceConfig app_cfg{.socket_path = dir.path() / "app.sock"};
   app_cfg.sgx = sample_identity();
   app_cfg.sgx->mr_enclave = fixed32(0xa2);
-  QuoteService agent(shared_pki(), m, agent_cfg);
-  QuoteService app(shared_pki(), m, app_cfg);
+  QuoteService agent(std::move(*pki_a), m, agent_cfg);
+  QuoteService app(std::move(*pki_b), m, app_cfg);
   ASSERT_TRUE(agent.start());
   ASSERT_TRUE(app.start());
   QuoteServiceClient agent_client(agent_cfg.socket_path);
@@ -395,6 +400,30 @@ TEST(SimSgx, ClientReportVerifyAndSealOverTheSocket) {
   EXPECT_EQ(app_client.seal_key("mrsigner", key_id, 4).error().code, "svn_too_high");
   EXPECT_EQ(app_client.seal_key("mrsigner", Bytes(16)).error().code, "bad_request");
   EXPECT_EQ(app_client.report(Bytes(31), {}).error().code, "bad_request");
+  // hostile requests get error answers, the service stays up
+  for (const Json& bad : {Json{{"op", "report"}, {"target_info", "x"}},
+                          Json{{"op", "report"},
+                               {"target_info", {{"mr_enclave", hex_encode(Bytes(32))}}},
+                               {"report_data", base64_encode(Bytes(65))}},
+                          Json{{"op", "verify_report"}, {"report", "%%%"}},
+                          Json{{"op", "verify_report"}, {"report", 5}},
+                          Json{{"op", "seal_key"}, {"policy", "mrsigner"}, {"key_id", "zz"}},
+                          Json{{"op", "seal_key"},
+                               {"policy", "mrsigner"},
+                               {"key_id", hex_encode(key_id)},
+                               {"isv_svn", -1}},
+                          Json{{"op", "seal_key"},
+                               {"policy", "mrsigner"},
+                               {"key_id", hex_encode(key_id)},
+                               {"isv_svn", "1"}}}) {
+    auto answer = app_client.call(bad);
+    ASSERT_FALSE(answer) << bad.dump();
+    EXPECT_EQ(answer.error().code, "bad_request") << bad.dump();
+  }
+  auto garbage = app_client.verify_report(Bytes(432, 0));
+  ASSERT_FALSE(garbage);
+  EXPECT_EQ(garbage.error().code, "report_mac_mismatch");
+  EXPECT_TRUE(app_client.seal_key("mrsigner", key_id));
   agent.stop();
   app.stop();
 }
