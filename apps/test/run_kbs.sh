@@ -98,8 +98,11 @@ set -e
 ok "a signed sim-sgx enclave whose sgx.mr_enclave/mr_signer are not registered is refused"
 coffer enclave measure enclave --tee sim-sgx --format rvps > sgx-rv.json
 coffer kbs set-reference-values --file sgx-rv.json > /dev/null
+start_ns=$(date +%s%N)
 out=$("$BIN/coffer" run "${sgx_opts[@]}" "$image" 2> err.txt) ||
   fail "attested sim-sgx run: $(cat err.txt)"
+echo "  attested sim-sgx cold start, $(( ($(date +%s%N) - start_ns) / 1000000 )) ms in all:"
+sed 's/^/    /' err.txt
 [[ "$out" == "decrypted and running in the enclave" ]] || fail "sim-sgx output: '$out' $(cat err.txt)"
 ok "sim-sgx: attestation with an SGX quote, key release, decryption in the enclave"
 
