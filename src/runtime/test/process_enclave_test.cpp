@@ -638,6 +638,64 @@ TEST_F(ProcessEnclaveTest, SimSgxNeedsAValidSignatureAndServesItsIdentity) {
   EXPECT_TRUE((*enclave)->stop(std::chrono::seconds(5)));
 }
 
+// Two sim-sgx enclaves of the same signer launched from the same sim directory (one platform):
+// the MRSIGNER sealing key is shared, the MRENCLAVE one is not; a report from one to the other
+// verifies at its target only. Each quote service answers with its own enclave's identity.
+TEST_F(ProcessEnclaveTest, TwoSimSgxEnclavesShareTheSignersSealKeyAndAttestLocally) {
+  const auto image_a = test::copy_image(tmp_.path() / "image_a");
+  std::ofstream(tmp_.path() / "app.txt") << "the app enclave";
+  EnclaveImageOptions o;
+  o.agent = test::agent_executable();
+  o.extra_files = {tmp_.path() / "app.txt"};
+  ASSERT_TRUE(build_enclave_image(o, tmp_.path() / "image_b"));
+  const auto image_b = tmp_.path() / "image_b";
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256);
+  ASSERT_TRUE(key);
+  ASSERT_TRUE(sign_enclave_image(image_a, *key, {.isv_prod_id = 1, .isv_svn = 1}));
+  ASSERT_TRUE(sign_enclave_image(image_b, *key, {.isv_prod_id = 1, .isv_svn = 1}));
+  auto spec_a = spec_for(tmp_.path() / "a", kInitDataA);
+  spec_a.tee = "sim-sgx";
+  spec_a.enclave_image = image_a;
+  auto spec_b = spec_for(tmp_.path() / "b", kInitDataA);
+  spec_b.tee = "sim-sgx";
+  spec_b.enclave_image = image_b;
+  auto a = launch_process_enclave(spec_a);
+  ASSERT_TRUE(a) << a.error().to_string() << "\n" << agent_log(spec_a);
+  auto b = launch_process_enclave(spec_b);
+  ASSERT_TRUE(b) << b.error().to_string() << "\n" << agent_log(spec_b);
+  const Json ma = Json::parse((*a)->measurements_json());
+  const Json mb = Json::parse((*b)->measurements_json());
+  EXPECT_NE(ma["sgx.mr_enclave"], mb["sgx.mr_enclave"]);
+  EXPECT_EQ(ma["sgx.mr_signer"], mb["sgx.mr_signer"]);
+  const auto socket = [](const Enclave& e) {
+    return "/proc/" + std::to_string(e.pid()) + "/root/run/coffer-quote/quote.sock";
+  };
+  const std::string qa = socket(**a);
+  const std::string qb = socket(**b);
+  Json seal = {{"op", "seal_key"}, {"policy", "mrsigner"}, {"key_id", hex_encode(Bytes(32, 5))}};
+  auto ka = ask_unix(qa, seal);
+  auto kb = ask_unix(qb, seal);
+  ASSERT_TRUE(ka && kb);
+  ASSERT_TRUE(ka->contains("key")) << ka->dump();
+  EXPECT_EQ((*ka)["key"], (*kb)["key"]);
+  seal["policy"] = "mrenclave";
+  EXPECT_NE(ask_unix(qa, seal).value()["key"], ask_unix(qb, seal).value()["key"]);
+  // b (the app) reports to a (the agent): a verifies it and sees b's identity; b cannot
+  auto r = ask_unix(qb, Json{{"op", "report"},
+                             {"target_info", {{"mr_enclave", ma["sgx.mr_enclave"]}}},
+                             {"report_data", base64_encode(Bytes(32, 0x2a))}});
+  ASSERT_TRUE(r && r->contains("report")) << (r ? r->dump() : r.error().to_string());
+  auto at_a = ask_unix(qa, Json{{"op", "verify_report"}, {"report", (*r)["report"]}});
+  ASSERT_TRUE(at_a);
+  EXPECT_EQ(at_a->value("ok", false), true) << at_a->dump();
+  EXPECT_EQ((*at_a)["mr_enclave"], mb["sgx.mr_enclave"]);
+  auto at_b = ask_unix(qb, Json{{"op", "verify_report"}, {"report", (*r)["report"]}});
+  ASSERT_TRUE(at_b);
+  EXPECT_EQ((*at_b)["error"]["code"], "report_mac_mismatch") << at_b->dump();
+  EXPECT_TRUE((*a)->stop(std::chrono::seconds(5)));
+  EXPECT_TRUE((*b)->stop(std::chrono::seconds(5)));
+}
+
 // An agent that refuses to start (SNP's HOST_DATA cannot hold a SHA-384 init-data digest, so the
 // agent finds its init-data unbound) fails the launch, and everything is cleaned up.
 TEST_F(ProcessEnclaveTest, AgentThatExitsFailsTheLaunchAndIsCleanedUp) {
