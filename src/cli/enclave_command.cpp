@@ -61,7 +61,7 @@ void run_sign(const SignOptions& o) {
   auto id = process::sign_enclave_image(
       o.dir, *key, {.isv_prod_id = o.isv_prod_id, .isv_svn = o.isv_svn, .debug = o.debug});
   if (!id) fail(id.error());
-  Json out = process::sgx_reference_values(*id);
+  Json out = evidence::sim::sgx_reference_values(*id);
   out["signature"] = o.dir + "/" + std::string(process::kEnclaveSignatureFile);
   std::cout << out.dump(2) << "\n";
 }
@@ -84,7 +84,7 @@ void run_measure(const std::string& dir, const std::string& init_data_file,
     // SGX's identity needs the signature: MRSIGNER, ISVPRODID and ISVSVN come from it.
     auto id = process::read_enclave_signature(dir, measured->mr_enclave);
     if (!id) fail(id.error());
-    rv = process::sgx_reference_values(*id);
+    rv = evidence::sim::sgx_reference_values(*id);
   }
   print_reference_values(rv, format);
 }

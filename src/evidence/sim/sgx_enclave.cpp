@@ -177,6 +177,17 @@ Result<SgxIdentity> verify_sigstruct(std::string_view text, const Fixed<32>& mea
   return id;
 }
 
+Json sgx_reference_values(const SgxIdentity& identity) {
+  std::uint8_t b[2];
+  store_le16(b, identity.isv_prod_id);
+  std::string prod = hex_encode(b);
+  store_le16(b, identity.isv_svn);
+  return {{"sgx.mr_enclave", hex_encode(identity.mr_enclave)},
+          {"sgx.mr_signer", hex_encode(identity.mr_signer)},
+          {"sgx.isv_prod_id", prod},
+          {"sgx.isv_svn", hex_encode(b)}};
+}
+
 Result<Bytes> make_sgx_report(const SimPki& pki, const SgxIdentity& self, const Fixed<32>& target,
                               ByteView report_data) {
   COFFER_TRY_STATUS(require_secret(pki));

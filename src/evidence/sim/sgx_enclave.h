@@ -19,6 +19,7 @@
 
 #include "core/bytes.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "crypto/pkey.h"
 #include "evidence/sgx/report.h"
 #include "evidence/sim/sim_tee.h"
@@ -58,6 +59,11 @@ Result<std::string> sign_sigstruct(const SgxSigstruct& s, const crypto::Key& sig
 // MRENCLAVE, FLAGS without INIT or with bits other than INIT|DEBUG|MODE64, a signer key that is
 // not RSA/P-256, or a signature that does not verify).
 Result<SgxIdentity> verify_sigstruct(std::string_view text, const Fixed<32>& measured_mr_enclave);
+
+// The SGX reference values of an identity, named as the SGX verifier's claims and the policies
+// use them: sgx.mr_enclave, sgx.mr_signer (hex), sgx.isv_prod_id, sgx.isv_svn (hex of the
+// little-endian u16, as the claims body.isv_prod_id / body.isv_svn carry them).
+Json sgx_reference_values(const SgxIdentity& identity);
 
 // ---- local attestation (EREPORT / EGETKEY(REPORT_KEY))
 

@@ -542,15 +542,4 @@ Result<evidence::sim::SgxIdentity> read_enclave_signature(
   return evidence::sim::verify_sigstruct(*text, measured_mr_enclave);
 }
 
-Json sgx_reference_values(const evidence::sim::SgxIdentity& identity) {
-  std::uint8_t b[2];
-  store_le16(b, identity.isv_prod_id);
-  std::string prod = hex_encode(b);
-  store_le16(b, identity.isv_svn);
-  return {{"sgx.mr_enclave", hex_encode(identity.mr_enclave)},
-          {"sgx.mr_signer", hex_encode(identity.mr_signer)},
-          {"sgx.isv_prod_id", prod},
-          {"sgx.isv_svn", hex_encode(b)}};
-}
-
 }  // namespace coffer::runtime::process

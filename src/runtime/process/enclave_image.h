@@ -122,9 +122,4 @@ Result<evidence::sim::SgxIdentity> sign_enclave_image(const std::filesystem::pat
 Result<evidence::sim::SgxIdentity> read_enclave_signature(
     const std::filesystem::path& image_dir, const evidence::Fixed<32>& measured_mr_enclave);
 
-// The SGX reference values of an identity, named as the SGX verifier's claims and the default
-// policy use them: sgx.mr_enclave, sgx.mr_signer (hex), sgx.isv_prod_id, sgx.isv_svn (hex of the
-// little-endian u16, as the claims body.isv_prod_id / body.isv_svn carry them).
-Json sgx_reference_values(const evidence::sim::SgxIdentity& identity);
-
 }  // namespace coffer::runtime::process

@@ -660,7 +660,7 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   std::optional<sim::SgxIdentity> sgx_identity;
   if (spec.tee == "sim-sgx") {
     sgx_identity = COFFER_TRY(read_enclave_signature(spec.enclave_image, measurements.mr_enclave));
-    reference_values.update(sgx_reference_values(*sgx_identity));
+    reference_values.update(sim::sgx_reference_values(*sgx_identity));
   }
   enclave->measurements_ = reference_values.dump();
   report(observer, "measure",

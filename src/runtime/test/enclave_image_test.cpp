@@ -88,7 +88,7 @@ TEST(EnclaveImage, SignatureBindsTheImageAndGivesTheIdentity) {
   // the MRENCLAVE depends on the image, not on the signature file next to it
   auto again = evidence::sim::measure_enclave(enclave_components(image, *m, {}));
   EXPECT_EQ(again->mr_enclave, measured->mr_enclave);
-  const Json rv = sgx_reference_values(*read);
+  const Json rv = evidence::sim::sgx_reference_values(*read);
   EXPECT_EQ(rv["sgx.isv_prod_id"], "0400");
   EXPECT_EQ(rv["sgx.isv_svn"], "0900");
 

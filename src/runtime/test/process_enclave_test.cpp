@@ -599,6 +599,21 @@ TEST_F(ProcessEnclaveTest, SimSgxNeedsAValidSignatureAndServesItsIdentity) {
   EXPECT_EQ(rv["sgx.mr_signer"], hex_encode(evidence::sim::sgx_mr_signer(*rsa).value()));
   EXPECT_EQ(rv["sgx.isv_prod_id"], "0300");
   EXPECT_EQ(rv["sgx.isv_svn"], "0200");
+  // `coffer sim measure` of the image's components with its signature says the same
+  auto [sm, smrc] =
+      run({coffer(), "sim", "measure", "--agent", (image / "rootfs/usr/bin/coffer-agent").string(),
+           "--rootfs-manifest", (image / "manifest").string(), "--sgx-signature",
+           (image / "enclave.sig").string()});
+  ASSERT_EQ(smrc, 0) << sm;
+  for (const auto& [name, value] : rv.items()) EXPECT_EQ(Json::parse(sm)[name], value) << name;
+  // ... and refuses a signature of another image
+  auto [bad, badrc] =
+      run({"/bin/sh", "-c",
+           "\"$0\" sim measure --agent \"$0\" --rootfs-manifest \"$1\" "
+           "--sgx-signature \"$2\" 2>&1",
+           coffer(), (image / "manifest").string(), (image / "enclave.sig").string()});
+  EXPECT_NE(badrc, 0);
+  EXPECT_NE(bad.find("enclave_signature_invalid"), std::string::npos) << bad;
 
   auto enclave = launch_process_enclave(spec);
   ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << agent_log(spec);
