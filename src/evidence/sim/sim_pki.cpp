@@ -480,8 +480,11 @@ Result<SimPki> load_sim_pki(const fs::path& dir) {
   if (auto t = read_text_file(intel / "collateral_sgx" / "qe_identity.json", 1 << 20))
     sgx_qe_identity = *t;
   Bytes secret;
-  if (auto s = read_file(dir / "platform_secret", 64)) {
-    if (s->size() != 32) return make_error("sim_pki_invalid", "platform_secret is not 32 bytes");
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(dir / "platform_secret", ec))) {
+    auto s = read_file(dir / "platform_secret", 64);
+    if (!s || s->size() != 32)
+      return make_error("sim_pki_invalid", "platform_secret is not a 32-byte file");
     secret = std::move(*s);
   }
   return SimPki{std::move(platform),

@@ -129,6 +129,16 @@ TEST(SimSgx, PlatformSecretIsWrittenPrivatelyAndLoaded) {
   EXPECT_EQ(loaded->platform_secret, shared_pki().platform_secret);
   EXPECT_EQ(loaded->sgx_tcb_info_json, shared_pki().sgx_tcb_info_json);
   EXPECT_EQ(loaded->platform_secret.size(), 32u);
+  // a damaged secret is an error, not a platform without SGX
+  ASSERT_TRUE(write_file_atomic(dir.path() / "platform_secret", Bytes(31, 1), 0600));
+  EXPECT_EQ(load_sim_pki(dir.path()).error().code, "sim_pki_invalid");
+  // an older directory without one loads, and its SGX keys are unavailable
+  std::filesystem::remove(dir.path() / "platform_secret");
+  auto old = load_sim_pki(dir.path());
+  ASSERT_TRUE(old) << old.error().to_string();
+  EXPECT_TRUE(old->platform_secret.empty());
+  EXPECT_EQ(sgx_seal_key(*old, sample_identity(), SealPolicy::kMrSigner, 3, Bytes(32)).error().code,
+            "sgx_unavailable");
 }
 
 TEST(SimSgx, ReportVerifiesAtItsTargetOnly) {
