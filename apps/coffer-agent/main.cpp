@@ -255,7 +255,7 @@ int run(int argc, char** argv) {
                                 "serve on this character device (virtio-serial port)");
   socket->excludes(serial);
   app.add_option("--init-data", o.init_data, "CoCo init-data TOML (its digest must be bound)");
-  app.add_option("--tee", o.tee, "tdx, snp, sgx, sim-tdx, sim-snp, sample, auto")
+  app.add_option("--tee", o.tee, "tdx, snp, sgx, sim-tdx, sim-snp, sim-sgx, sample, auto")
       ->capture_default_str();
   app.add_option("--quote-service", o.quote_service, "the simulated TEE's quote service socket");
   app.add_option("--state-dir", o.state_dir, "images, containers, state (created 0700)")

@@ -52,6 +52,10 @@ auth_public_keys = ["admin.key.pub"]
 trusted_roots = ["$SIM/intel/root_ca.pem"]
 collateral_dir = "$SIM/intel/collateral"
 
+[attestation_service.verifier.sgx]
+trusted_roots = ["$SIM/intel/root_ca.pem"]
+collateral_dir = "$SIM/intel/collateral_sgx"
+
 [attestation_service.verifier.snp]
 trusted_roots = ["$SIM/amd/ask_ark.pem"]
 crl_dir = "$SIM/amd/crl"

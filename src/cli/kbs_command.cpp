@@ -241,7 +241,7 @@ void run_admin(const std::string& what, const KbsOptions& o) {
     std::cout << to_string(*text);
   } else if (what == "set-attestation-policy") {
     // The policies this coffer ships with, by name: the default (never affirms simulated or
-    // sample evidence) and the development one (affirms them, for sim-tdx/sim-snp/sample).
+    // sample evidence) and the development one (affirms them, for sim-tdx/sim-snp/sim-sgx/sample).
     std::string text;
     if (o.builtin == "default") {
       text = std::string(trustee::as::default_attestation_policy());
@@ -348,7 +348,7 @@ void add_kbs_command(CLI::App& app) {
   auto* ap_builtin =
       ap->add_option("--builtin", o->builtin,
                      "a policy shipped with coffer: 'default' (never affirms simulated or sample "
-                     "evidence) or 'development' (affirms sim-tdx, sim-snp and sample)")
+                     "evidence) or 'development' (affirms sim-tdx, sim-snp, sim-sgx and sample)")
           ->check(CLI::IsMember({"default", "development"}));
   ap_file->excludes(ap_builtin);
   ap->add_option("--id", o->policy_id, "policy id")->capture_default_str();

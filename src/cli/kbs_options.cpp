@@ -31,7 +31,8 @@ void add_kbs_connection_options(CLI::App* app, KbsConnection& c, bool admin, boo
 }
 
 void add_kbs_attestation_options(CLI::App* app, KbsAttestation& a) {
-  app->add_option("--tee", a.tee, "attester: sample, tdx, snp, sgx, sim-tdx, sim-snp, auto")
+  app->add_option("--tee", a.tee,
+                  "attester: sample, tdx, snp, sgx, sim-tdx, sim-snp, sim-sgx, auto")
       ->capture_default_str();
   app->add_option("--quote-service", a.quote_service,
                   "Unix socket of the simulated TEE's quote service");

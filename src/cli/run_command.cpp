@@ -701,8 +701,8 @@ void run_detached(const RunOptions& o, const std::string& init_data, RunState st
 }
 
 void run_command(const RunOptions& o) {
-  if (o.tee != "sim-tdx" && o.tee != "sim-snp") {
-    fail(kPrefix, ExitCode::kUsage, "--tee must be sim-tdx or sim-snp");
+  if (o.tee != "sim-tdx" && o.tee != "sim-snp" && o.tee != "sim-sgx") {
+    fail(kPrefix, ExitCode::kUsage, "--tee must be sim-tdx, sim-snp or sim-sgx");
   }
   if (o.tee.starts_with("sim-") && o.sim_dir.empty()) {
     fail(kPrefix, ExitCode::kUsage,
@@ -853,7 +853,8 @@ void add_run_command(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   auto* run = app.add_subcommand(
       "run", "Run a confidential container: enclave, attestation, pull, start (docs/run.md)");
-  run->add_option("--tee", o->tee, "sim-tdx or sim-snp")->capture_default_str();
+  run->add_option("--tee", o->tee, "sim-tdx, sim-snp or sim-sgx (a signed enclave image)")
+      ->capture_default_str();
   run->add_option("--enclave", o->enclave, "the enclave kind: process")
       ->check(CLI::IsMember({"process"}))
       ->capture_default_str();

@@ -42,7 +42,7 @@ bool plain_safe(std::string_view s) {
 }  // namespace
 
 Result<std::string> generate_init_data(const InitDataOptions& o) {
-  if (o.tee != "sim-tdx" && o.tee != "sim-snp") {
+  if (o.tee != "sim-tdx" && o.tee != "sim-snp" && o.tee != "sim-sgx") {
     return make_error("bad_init_data", "no init-data digest is defined for TEE '" + o.tee + "'");
   }
   if (!o.trustee_url.empty() && !plain_safe(o.trustee_url)) {

@@ -19,7 +19,8 @@ namespace coffer::cli {
 
 // What the generated init-data carries (docs/run.md "Init-data").
 struct InitDataOptions {
-  std::string tee = "sim-tdx";   // sim-tdx: sha384 (MRCONFIGID), sim-snp: sha256 (HOST_DATA)
+  std::string tee = "sim-tdx";   // sim-tdx: sha384 (MRCONFIGID), sim-snp: sha256 (HOST_DATA),
+                                 // sim-sgx: sha384 (CONFIGID)
   std::string trustee_url;       // http[s]://..., normalised (aa.toml and cdh.toml [kbc])
   std::string kbs_cert_pem;      // the CA of an https trustee ("" : none)
   std::string image_policy_uri;  // kbs:///repo/type/tag ("" : none)

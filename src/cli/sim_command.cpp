@@ -3,6 +3,7 @@
 #include <csignal>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli/exit.h"
@@ -11,6 +12,7 @@
 #include "crypto/digest.h"
 #include "evidence/sim/measure.h"
 #include "evidence/sim/quote_service.h"
+#include "evidence/sim/sgx_enclave.h"
 #include "evidence/sim/sim_pki.h"
 
 namespace coffer::cli {
@@ -22,6 +24,7 @@ namespace sim = evidence::sim;
 
 struct EnclaveOptions {
   std::string agent, rootfs_manifest, kernel, initrd, cmdline, init_data;
+  std::string sgx_signature;  // sim-sgx: the enclave's signature file (enclave.sig)
   bool has_cmdline = false;
 };
 
@@ -33,6 +36,21 @@ void add_enclave_options(CLI::App* cmd, EnclaveOptions& o) {
   cmd->add_option("--initrd", o.initrd, "VM: the initrd");
   cmd->add_option("--cmdline", o.cmdline, "VM: the kernel command line");
   cmd->add_option("--init-data", o.init_data, "CoCo init-data TOML file");
+  cmd->add_option("--sgx-signature", o.sgx_signature,
+                  "process enclave, sim-sgx: its signature file (`coffer enclave sign`), for "
+                  "the sgx.* values (measure) or SGX quotes, reports and sealing keys (quote "
+                  "service)");
+}
+
+// The SGX identity from --sgx-signature, checked against the measured MRENCLAVE.
+std::optional<sim::SgxIdentity> sgx_identity(const EnclaveOptions& o,
+                                             const sim::LaunchMeasurements& m) {
+  if (o.sgx_signature.empty()) return std::nullopt;
+  auto text = read_text_file(o.sgx_signature, sim::kMaxSigstructBytes);
+  if (!text) fail(text.error());
+  auto id = sim::verify_sigstruct(*text, m.mr_enclave);
+  if (!id) fail(id.error());
+  return *id;
 }
 
 sim::EnclaveComponents components(const EnclaveOptions& o) {
@@ -79,6 +97,7 @@ void run_init(const std::string& dir, bool force, int rsa_bits) {
                   {"intel_root", dir + "/intel/root_ca.pem"},
                   {"intel_root_sha256", hex_encode(pki->root_ca.sha256_fingerprint())},
                   {"intel_collateral", dir + "/intel/collateral"},
+                  {"intel_collateral_sgx", dir + "/intel/collateral_sgx"},
                   {"amd_ark", dir + "/amd/ark.pem"},
                   {"amd_vendor_chain", dir + "/amd/ask_ark.pem"},
                   {"amd_vcek_dir", dir + "/amd/vcek"},
@@ -88,7 +107,10 @@ void run_init(const std::string& dir, bool force, int rsa_bits) {
 }
 
 void run_measure(const EnclaveOptions& o, const std::string& format) {
-  print_reference_values(measure(o), format);
+  auto m = measure(o);
+  Json rv = m.reference_values();
+  if (auto id = sgx_identity(o, m)) rv.update(sim::sgx_reference_values(*id));
+  print_reference_values(rv, format);
 }
 
 void run_quote_service(const std::string& dir, const std::string& socket, bool debug,
@@ -98,6 +120,7 @@ void run_quote_service(const std::string& dir, const std::string& socket, bool d
   auto m = measure(o);
   sim::QuoteServiceConfig config{.socket_path = socket};
   if (debug) config.td_attributes |= sim::kTdAttributesDebug;
+  config.sgx = sgx_identity(o, m);
   // Block the stop signals before any thread starts, then wait for one of them.
   sigset_t set;
   sigemptyset(&set);
@@ -115,7 +138,10 @@ void run_quote_service(const std::string& dir, const std::string& socket, bool d
 }  // namespace
 
 void print_reference_values(const evidence::sim::LaunchMeasurements& m, const std::string& format) {
-  Json rv = m.reference_values();
+  print_reference_values(m.reference_values(), format);
+}
+
+void print_reference_values(const Json& rv, const std::string& format) {
   if (format == "rvps") {
     // One RVPS message per name, as `POST /kbs/v0/reference-value` takes them.
     Json payload = Json::object();

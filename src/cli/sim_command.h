@@ -21,5 +21,7 @@ void add_sim_command(CLI::App& app);
 // What `coffer sim measure` prints: the reference values as JSON (format "json") or one RVPS
 // message (format "rvps"). `coffer enclave measure` prints the same.
 void print_reference_values(const evidence::sim::LaunchMeasurements& m, const std::string& format);
+// The same for reference values already named (name -> value).
+void print_reference_values(const Json& reference_values, const std::string& format);
 
 }  // namespace coffer::cli

@@ -6,6 +6,7 @@
 #include <openssl/params.h>
 
 #include <memory>
+#include <vector>
 
 #include "crypto/ossl.h"
 
@@ -50,6 +51,31 @@ Result<Bytes> scrypt(std::string_view password, ByteView salt, const ScryptParam
     return ossl::error("crypto_error", "scrypt derivation failed");
   }
   return key;
+}
+
+Result<Bytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t length) {
+  if (length == 0 || length > 255 * 32) return make_error("bad_key", "HKDF output length");
+  KdfPtr kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
+  if (!kdf) return make_error("crypto_error", "HKDF unavailable");
+  KdfCtxPtr ctx(EVP_KDF_CTX_new(kdf.get()));
+  if (!ctx) return make_error("crypto_error", "HKDF context");
+  // OpenSSL takes non-const buffers in OSSL_PARAM; it does not write to them. Empty salt or
+  // info are left out (RFC 5869: an absent salt is HashLen zero bytes).
+  auto param = [](const char* name, ByteView b) {
+    return OSSL_PARAM_construct_octet_string(name, const_cast<std::uint8_t*>(b.data()), b.size());
+  };
+  char digest[] = "SHA256";
+  std::vector<OSSL_PARAM> params = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0)};
+  if (ikm.empty()) return make_error("bad_key", "HKDF needs input keying material");
+  params.push_back(param(OSSL_KDF_PARAM_KEY, ikm));
+  if (!salt.empty()) params.push_back(param(OSSL_KDF_PARAM_SALT, salt));
+  if (!info.empty()) params.push_back(param(OSSL_KDF_PARAM_INFO, info));
+  params.push_back(OSSL_PARAM_construct_end());
+  Bytes out(length);
+  if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params.data()) != 1)
+    return make_error("crypto_error", "HKDF derivation failed");
+  return out;
 }
 
 void cleanse(std::span<std::uint8_t> secret) {

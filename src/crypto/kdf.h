@@ -1,5 +1,5 @@
-// Password-based key derivation: scrypt (RFC 7914), as cosign's key files use it; and wiping
-// secrets from memory.
+// Key derivation: scrypt (RFC 7914), as cosign's key files use it; HKDF-SHA256 (RFC 5869); and
+// wiping secrets from memory.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,11 @@ struct ScryptParams {
 // "bad_key" outside them, "crypto_error" if OpenSSL fails.
 Result<Bytes> scrypt(std::string_view password, ByteView salt, const ScryptParams& params,
                      std::size_t length);
+
+// HKDF-SHA256 (RFC 5869, extract then expand): `length` (1..8160) bytes from the input keying
+// material `ikm`, `salt` (may be empty) and the context `info`. "crypto_error" if OpenSSL fails,
+// "bad_key" for a length out of range.
+Result<Bytes> hkdf_sha256(ByteView ikm, ByteView salt, ByteView info, std::size_t length);
 
 // Overwrites `secret` in a way the compiler does not remove (OPENSSL_cleanse).
 void cleanse(std::span<std::uint8_t> secret);

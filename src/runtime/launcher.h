@@ -25,8 +25,12 @@
 namespace coffer::runtime {
 
 struct EnclaveSpec {
-  // "sim-tdx" or "sim-snp" (the simulated TEE; the launcher runs its quote service), later
-  // "tdx"/"snp" for hardware VMs. Never a silent fallback to "sample".
+  // "sim-tdx", "sim-snp" or "sim-sgx" (the simulated TEE; the launcher runs its quote service),
+  // later "tdx"/"snp" for hardware VMs. Never a silent fallback to "sample". "sim-sgx" needs a
+  // signed image (`coffer enclave sign`; DIR/enclave.sig over the image's MRENCLAVE): an
+  // unsigned one fails with "enclave_not_signed", a wrongly signed or changed one with
+  // "enclave_signature_invalid"; the quote service then also answers report / verify_report /
+  // seal_key for the enclave (docs/simulated-tee.md).
   std::string tee = "sim-tdx";
   // The enclave image: the directory `coffer enclave build` wrote (its manifest names every
   // file, mode and digest; the launcher checks them before launch).

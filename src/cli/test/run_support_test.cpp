@@ -46,6 +46,18 @@ TEST(RunInitData, SnpUsesSha256) {
   EXPECT_TRUE(g->agent_policy_rego.empty());
 }
 
+// sim-sgx binds init-data in CONFIGID (64 bytes): SHA-384, as for sim-tdx.
+TEST(RunInitData, SgxUsesSha384) {
+  InitDataOptions o;
+  o.tee = "sim-sgx";
+  o.trustee_url = "http://127.0.0.1:8080";
+  auto t = generate_init_data(o);
+  ASSERT_TRUE(t) << t.error().to_string();
+  auto g = guest::parse_guest_config(*t);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->init_data_algorithm, crypto::DigestAlg::kSha384);
+}
+
 TEST(RunInitData, RefusesValuesThatWouldBreakOutOfTheToml) {
   InitDataOptions o;
   o.trustee_url = "http://k";

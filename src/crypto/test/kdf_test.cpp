@@ -50,6 +50,22 @@ TEST(Secretbox, SealOpenTamperAndSizes) {
   EXPECT_EQ(secretbox_open(key, Bytes(12), *boxed).error().code, "bad_key");
 }
 
+// RFC 5869, Appendix A, test cases 1 (salt and info) and 3 (no salt, no info).
+TEST(Hkdf, Rfc5869Vectors) {
+  Bytes ikm(22, 0x0b);
+  auto one = hkdf_sha256(ikm, hex_decode("000102030405060708090a0b0c").value(),
+                         hex_decode("f0f1f2f3f4f5f6f7f8f9").value(), 42);
+  ASSERT_TRUE(one) << one.error().to_string();
+  EXPECT_EQ(hex_encode(*one),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+  auto three = hkdf_sha256(ikm, {}, {}, 42);
+  ASSERT_TRUE(three) << three.error().to_string();
+  EXPECT_EQ(hex_encode(*three),
+            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
+  EXPECT_EQ(hkdf_sha256(ikm, {}, {}, 0).error().code, "bad_key");
+  EXPECT_EQ(hkdf_sha256({}, {}, {}, 32).error().code, "bad_key");
+}
+
 TEST(Cleanse, ZeroesTheBuffer) {
   Bytes secret = random_bytes(64);
   secret[0] = 1;

@@ -58,6 +58,19 @@ Result<LaunchMeasurements> measure_enclave(const EnclaveComponents& c) {
   }
   Bytes mr = mrtd.finish();
   std::copy(mr.begin(), mr.end(), m.mr_td.begin());
+  // SGX MRENCLAVE: the same records under another label, SHA-256 (SGX's 32 bytes).
+  crypto::Hasher mre(crypto::DigestAlg::kSha256);
+  mre.update(as_bytes("coffer-sim-mrenclave-v1"));
+  mre.update(ByteView(&kind, 1));
+  for (const auto& p : parts) {
+    std::uint8_t hdr[5] = {p.tag};
+    store_le32(hdr + 1, static_cast<std::uint32_t>(p.name.size()));
+    mre.update(ByteView(hdr, 5));
+    mre.update(as_bytes(p.name));
+    mre.update(p.digest);
+  }
+  Bytes mre_digest = mre.finish();
+  std::copy(mre_digest.begin(), mre_digest.end(), m.mr_enclave.begin());
 
   // Launch-time RTMR extensions, each logged as the TD firmware would (EV_EVENT_TAG with the
   // component's name as event data).
@@ -83,6 +96,7 @@ Result<LaunchMeasurements> measure_enclave(const EnclaveComponents& c) {
     if (d.size() > 48)
       return make_error("bad_init_data", "init-data digest longer than MRCONFIGID (use sha384)");
     std::copy(d.begin(), d.end(), m.mr_config_id.begin());
+    std::copy(d.begin(), d.end(), m.config_id.begin());
     m.host_data_fits = d.size() <= 32;
     if (m.host_data_fits) std::copy(d.begin(), d.end(), m.host_data.begin());
   }

@@ -7,7 +7,10 @@
 //                            order: u8 tag || u32le length of name || name || D(c))
 //     process enclave: tag 1 agent executable, tag 2 root filesystem manifest
 //     VM:              tag 3 kernel, tag 4 initrd, tag 5 command line (UTF-8 bytes)
-//   MRCONFIGID / HOST_DATA = init-data digest (its `algorithm`, default sha384), zero-padded
+//   SGX MRENCLAVE = SHA-256("coffer-sim-mrenclave-v1" || kind || the same component records)
+//                   (process enclaves only; MRSIGNER etc. come from the image's signature)
+//   MRCONFIGID / HOST_DATA / SGX CONFIGID = init-data digest (its `algorithm`, default sha384),
+//                   zero-padded
 //   RTMRs start at zero and are extended as on TDX, RTMR := SHA-384(RTMR || digest); the
 //   launcher extends and logs (CCEL, EV_EVENT_TAG records):
 //     RTMR0 <- SHA-384("coffer-sim-firmware-v1")            (the simulated virtual firmware)
@@ -48,6 +51,8 @@ struct LaunchMeasurements {
   Fixed<48> mr_td{};              // = SNP MEASUREMENT
   Fixed<48> mr_config_id{};       // init-data digest, zero-padded (zero without init-data)
   Fixed<32> host_data{};          // init-data digest for SNP (must be sha256 to fit)
+  Fixed<32> mr_enclave{};         // SGX MRENCLAVE
+  Fixed<64> config_id{};          // SGX CONFIGID: init-data digest, zero-padded
   bool host_data_fits = true;     // false when the init-data digest is longer than 32 bytes
   tdx::EventLogWriter event_log;  // RTMR0-2 launch events
 

@@ -62,4 +62,46 @@ Result<Json> QuoteServiceClient::call(const Json& request) const {
   return answer;
 }
 
+namespace {
+
+Result<Bytes> decoded_member(const Json& answer, const char* name, bool hex) {
+  auto text = json_string(answer, name);
+  if (!text) return make_error("quote_service_error", std::string("the answer has no ") + name);
+  auto bytes = hex ? hex_decode(*text) : base64_decode(*text);
+  if (!bytes)
+    return make_error("quote_service_error", std::string("bad ") + name + " in the answer");
+  return bytes;
+}
+
+}  // namespace
+
+Result<Bytes> QuoteServiceClient::report(ByteView target_mr_enclave, ByteView report_data) const {
+  if (target_mr_enclave.size() != 32)
+    return make_error("bad_request", "the target MRENCLAVE is 32 bytes");
+  if (report_data.size() > 64) return make_error("bad_request", "report data is at most 64 bytes");
+  Json answer = COFFER_TRY(call({{"op", "report"},
+                                 {"target_info", {{"mr_enclave", hex_encode(target_mr_enclave)}}},
+                                 {"report_data", base64_encode(report_data)}}));
+  return decoded_member(answer, "report", false);
+}
+
+Result<Json> QuoteServiceClient::verify_report(ByteView report) const {
+  Json answer = COFFER_TRY(call({{"op", "verify_report"}, {"report", base64_encode(report)}}));
+  if (answer.value("ok", false) != true)
+    return make_error("quote_service_error", "verify_report answered without ok");
+  return answer;
+}
+
+Result<Bytes> QuoteServiceClient::seal_key(std::string_view policy, ByteView key_id,
+                                           std::optional<std::uint16_t> isv_svn) const {
+  if (key_id.size() != 32) return make_error("bad_request", "the key id is 32 bytes");
+  Json request = {
+      {"op", "seal_key"}, {"policy", std::string(policy)}, {"key_id", hex_encode(key_id)}};
+  if (isv_svn) request["isv_svn"] = *isv_svn;
+  Json answer = COFFER_TRY(call(request));
+  auto key = COFFER_TRY(decoded_member(answer, "key", true));
+  if (key.size() != 32) return make_error("quote_service_error", "the sealing key is not 32 bytes");
+  return key;
+}
+
 }  // namespace coffer::evidence::sim

@@ -3,8 +3,12 @@
 // client and never the simulation PKI or the service that signs with it.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string_view>
+
+#include "core/bytes.h"
 
 #include "core/error.h"
 #include "core/json.h"
@@ -18,6 +22,19 @@ class QuoteServiceClient {
   explicit QuoteServiceClient(std::filesystem::path socket_path)
       : socket_path_(std::move(socket_path)) {}
   Result<Json> call(const Json& request) const;
+
+  // SGX enclaves (sim-sgx) only, for the calling enclave (docs/simulated-tee.md):
+  // a REPORT (432 bytes) for the enclave whose MRENCLAVE is `target_mr_enclave` (32 bytes), with
+  // `report_data` (at most 64 bytes, zero-padded). "bad_request" for wrong sizes.
+  Result<Bytes> report(ByteView target_mr_enclave, ByteView report_data) const;
+  // Checks a REPORT made for this enclave; the service's answer ({"ok":true,"mr_enclave",
+  // "mr_signer","isv_prod_id","isv_svn","attributes","config_id","report_data"}) when its MAC
+  // verifies, "report_mac_mismatch" otherwise.
+  Result<Json> verify_report(ByteView report) const;
+  // The 32-byte sealing key for `policy` ("mrenclave" or "mrsigner"), `key_id` (32 bytes) and
+  // `isv_svn` (default: the enclave's own; higher: "svn_too_high").
+  Result<Bytes> seal_key(std::string_view policy, ByteView key_id,
+                         std::optional<std::uint16_t> isv_svn = std::nullopt) const;
 
  private:
   std::filesystem::path socket_path_;

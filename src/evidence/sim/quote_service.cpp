@@ -11,6 +11,8 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "crypto/kdf.h"
+#include "evidence/sim/sgx_enclave.h"
 #include "net/unix_socket.h"
 
 namespace coffer::evidence::sim {
@@ -147,7 +149,12 @@ Json QuoteService::handle(const Json& request) {
     if (*op == "quote") return quote(request);
     if (*op == "extend") return extend(request);
     if (*op == "measurements") return measurements();
-    return error_answer("bad_request", "unknown op (quote, extend, measurements)");
+    if (*op == "report") return report(request);
+    if (*op == "verify_report") return verify_report(request);
+    if (*op == "seal_key") return seal_key(request);
+    return error_answer("bad_request",
+                        "unknown op (quote, extend, measurements, report, verify_report, "
+                        "seal_key)");
   } catch (const std::exception& e) {
     // A bug must not take the enclave's quote service down with it.
     spdlog::error("quote service: {}", e.what());
@@ -186,7 +193,93 @@ Json QuoteService::quote(const Json& request) {
     if (!report) return error_answer(report.error().code, report.error().message);
     return {{"evidence", snp_evidence_json(*report, pki_.vcek.der())}};
   }
-  return error_answer("unsupported", "tee must be \"tdx\" or \"snp\"");
+  if (tee == "sgx") {
+    if (!config_.sgx) return error_answer("unsupported", "this enclave is not an SGX enclave");
+    auto quote = make_sgx_quote(pki_, sgx_identity(), *rd);
+    if (!quote) return error_answer(quote.error().code, quote.error().message);
+    return {{"evidence", sgx_evidence_json(*quote)}};
+  }
+  return error_answer("unsupported", "tee must be \"tdx\", \"snp\" or \"sgx\"");
+}
+
+SgxIdentity QuoteService::sgx_identity() const {
+  SgxIdentity id = config_.sgx.value_or(SgxIdentity{});
+  id.config_id = measurements_.config_id;
+  return id;
+}
+
+Json QuoteService::report(const Json& request) {
+  if (!config_.sgx) return error_answer("unsupported", "this enclave is not an SGX enclave");
+  auto ti = request.find("target_info");
+  if (ti == request.end() || !ti->is_object())
+    return error_answer("bad_request", "report needs \"target_info\" {\"mr_enclave\": hex}");
+  auto hex = json_string(*ti, "mr_enclave");
+  auto target = hex_decode(hex ? *hex : "-");
+  if (!target || target->size() != 32)
+    return error_answer("bad_request", "target_info.mr_enclave must be 32 bytes of hex");
+  Bytes rd;
+  if (auto b64 = json_optional_string(request, "report_data")) {
+    auto d = base64_decode(*b64);
+    if (!d || d->size() > 64)
+      return error_answer("bad_request", "report_data must be base64 of at most 64 bytes");
+    rd = std::move(*d);
+  }
+  Fixed<32> t{};
+  std::copy(target->begin(), target->end(), t.begin());
+  std::lock_guard lock(mu_);
+  auto r = make_sgx_report(pki_, sgx_identity(), t, rd);
+  if (!r) return error_answer(r.error().code, r.error().message);
+  return {{"report", base64_encode(*r)}};
+}
+
+Json QuoteService::verify_report(const Json& request) {
+  if (!config_.sgx) return error_answer("unsupported", "this enclave is not an SGX enclave");
+  auto b64 = json_string(request, "report");
+  auto raw = base64_decode(b64 ? *b64 : "-");
+  if (!raw) return error_answer("bad_request", "verify_report needs \"report\" (base64)");
+  std::lock_guard lock(mu_);
+  auto body = verify_sgx_report(pki_, sgx_identity(), *raw);
+  if (!body) return error_answer(body.error().code, body.error().message);
+  std::uint8_t attrs[16];
+  std::copy(body->attributes_flags.begin(), body->attributes_flags.end(), attrs);
+  std::copy(body->attributes_xfrm.begin(), body->attributes_xfrm.end(), attrs + 8);
+  return {{"ok", true},
+          {"mr_enclave", hex_encode(body->mr_enclave)},
+          {"mr_signer", hex_encode(body->mr_signer)},
+          {"isv_prod_id", body->isv_prod_id},
+          {"isv_svn", body->isv_svn},
+          {"attributes", hex_encode(attrs)},
+          {"config_id", hex_encode(body->config_id)},
+          {"report_data", base64_encode(body->report_data)}};
+}
+
+Json QuoteService::seal_key(const Json& request) {
+  if (!config_.sgx) return error_answer("unsupported", "this enclave is not an SGX enclave");
+  auto policy_name = json_string(request, "policy");
+  SealPolicy policy;
+  if (policy_name && *policy_name == "mrenclave") {
+    policy = SealPolicy::kMrEnclave;
+  } else if (policy_name && *policy_name == "mrsigner") {
+    policy = SealPolicy::kMrSigner;
+  } else {
+    return error_answer("bad_request", "seal_key needs \"policy\": \"mrenclave\" or \"mrsigner\"");
+  }
+  auto hex = json_string(request, "key_id");
+  auto key_id = hex_decode(hex ? *hex : "-");
+  if (!key_id || key_id->size() != 32)
+    return error_answer("bad_request", "key_id must be 32 bytes of hex");
+  std::uint16_t svn = config_.sgx->isv_svn;
+  if (auto it = request.find("isv_svn"); it != request.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0 || it->get<std::int64_t>() > 0xffff)
+      return error_answer("bad_request", "isv_svn must be 0..65535");
+    svn = static_cast<std::uint16_t>(it->get<std::int64_t>());
+  }
+  std::lock_guard lock(mu_);
+  auto key = sgx_seal_key(pki_, sgx_identity(), policy, svn, *key_id);
+  if (!key) return error_answer(key.error().code, key.error().message);
+  Json answer = {{"key", hex_encode(*key)}};
+  crypto::cleanse(*key);
+  return answer;
 }
 
 Json QuoteService::extend(const Json& request) {
@@ -213,13 +306,22 @@ Json QuoteService::measurements() {
   std::lock_guard lock(mu_);
   Json rtmrs = Json::array();
   for (const auto& r : measurements_.rtmrs()) rtmrs.push_back(hex_encode(r));
-  return {{"mr_td", hex_encode(measurements_.mr_td)},
-          {"mr_config_id", hex_encode(measurements_.mr_config_id)},
-          {"host_data", hex_encode(measurements_.host_data)},
-          {"rtmr", rtmrs},
-          {"td_attributes", config_.td_attributes},
-          {"snp_policy", config_.snp_policy},
-          {"cc_eventlog", base64_encode(measurements_.event_log.serialize())}};
+  Json m = {{"mr_td", hex_encode(measurements_.mr_td)},
+            {"mr_config_id", hex_encode(measurements_.mr_config_id)},
+            {"host_data", hex_encode(measurements_.host_data)},
+            {"rtmr", rtmrs},
+            {"td_attributes", config_.td_attributes},
+            {"snp_policy", config_.snp_policy},
+            {"cc_eventlog", base64_encode(measurements_.event_log.serialize())}};
+  if (config_.sgx) {
+    SgxIdentity id = sgx_identity();
+    m["sgx"] = {{"mr_enclave", hex_encode(id.mr_enclave)},
+                {"mr_signer", hex_encode(id.mr_signer)},
+                {"isv_prod_id", id.isv_prod_id},
+                {"isv_svn", id.isv_svn},
+                {"config_id", hex_encode(id.config_id)}};
+  }
+  return m;
 }
 
 }  // namespace coffer::evidence::sim

@@ -4,8 +4,17 @@
 //
 // Protocol (docs/simulated-tee.md): a stream socket; each request is one line of JSON (at most
 // 64 KiB), each answer one line of JSON; a connection may carry several requests.
-//   {"op":"quote","tee":"tdx"|"snp","report_data":"<base64 of 64 bytes>"}
-//       -> {"evidence": <tee-evidence.primary_evidence JSON>}
+//   {"op":"quote","tee":"tdx"|"snp"|"sgx","report_data":"<base64 of 64 bytes>"}
+//       -> {"evidence": <tee-evidence.primary_evidence JSON>}   (sgx: {"quote": b64 quote v3})
+// For an SGX enclave only (the service was given its identity by the launcher; the request
+// never names whose identity is used), sgx_enclave.h:
+//   {"op":"report","target_info":{"mr_enclave":"<hex 32>"},"report_data":"<base64 <= 64>"}
+//       -> {"report":"<base64 of the 432-byte REPORT, MAC keyed for the target>"}
+//   {"op":"verify_report","report":"<base64>"}
+//       -> {"ok":true,"mr_enclave","mr_signer","isv_prod_id","isv_svn","attributes",
+//           "report_data"} or the error report_mac_mismatch
+//   {"op":"seal_key","policy":"mrenclave"|"mrsigner","key_id":"<hex 32>"[,"isv_svn":N]}
+//       -> {"key":"<hex 32>"}   (isv_svn defaults to the enclave's; higher: svn_too_high)
 //   {"op":"extend","rtmr":2|3,"digest":"<hex SHA-384>","event":"<text>"}
 //       -> {"rtmr":"<hex new value>"}
 //   {"op":"measurements"}
@@ -19,6 +28,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +49,9 @@ struct QuoteServiceConfig {
   std::uint64_t td_attributes = kTdAttributesSeptVeDisable;  // | kTdAttributesDebug for debug
   std::uint64_t snp_policy = kDefaultSnpPolicy;
   std::size_t max_connections = 16;
+  // The SGX identity of the enclave (sim-sgx: from its verified signature); none: no sgx quote,
+  // report, verify_report or seal_key ("unsupported"). CONFIGID comes from the measurements.
+  std::optional<SgxIdentity> sgx;
 };
 
 class QuoteService {
@@ -62,6 +75,10 @@ class QuoteService {
   Json quote(const Json& request);
   Json extend(const Json& request);
   Json measurements();
+  Json report(const Json& request);
+  Json verify_report(const Json& request);
+  Json seal_key(const Json& request);
+  [[nodiscard]] SgxIdentity sgx_identity() const;  // config_.sgx with CONFIGID
 
   SimPki pki_;
   QuoteServiceConfig config_;

@@ -139,9 +139,28 @@ Result<std::string> tcb_info(const SimPki& pki, const SimPkiOptions& o) {
   return sign_collateral("tcbInfo", body, pki.tcb_signing_key);
 }
 
-Result<std::string> qe_identity(const SimPki& pki, const SimPkiOptions& o) {
+// SGX TCB info v3 (id "SGX"): one level, the platform's CPUSVN components and PCESVN, up to date.
+Result<std::string> sgx_tcb_info(const SimPki& pki, const SimPkiOptions& o) {
   const SimPlatform& p = pki.platform;
-  Json body = {{"id", "TD_QE"},
+  Json body = {
+      {"id", "SGX"},
+      {"version", 3},
+      {"issueDate", rfc3339(o.now)},
+      {"nextUpdate", rfc3339(o.now + o.collateral_lifetime)},
+      {"fmspc", upper_hex(p.fmspc)},
+      {"pceId", upper_hex(p.pce_id)},
+      {"tcbType", 0},
+      {"tcbEvaluationDataNumber", 1},
+      {"tcbLevels",
+       Json::array({{{"tcb", {{"sgxtcbcomponents", components(p.cpu_svn)}, {"pcesvn", p.pce_svn}}},
+                     {"tcbDate", rfc3339(o.now)},
+                     {"tcbStatus", "UpToDate"}}})}};
+  return sign_collateral("tcbInfo", body, pki.tcb_signing_key);
+}
+
+Result<std::string> qe_identity(const SimPki& pki, const SimPkiOptions& o, bool sgx = false) {
+  const SimPlatform& p = pki.platform;
+  Json body = {{"id", sgx ? "QE" : "TD_QE"},
                {"version", 2},
                {"issueDate", rfc3339(o.now)},
                {"nextUpdate", rfc3339(o.now + o.collateral_lifetime)},
@@ -151,7 +170,7 @@ Result<std::string> qe_identity(const SimPki& pki, const SimPkiOptions& o) {
                {"attributes", "11000000000000000000000000000000"},
                {"attributesMask", "FBFFFFFFFFFFFFFF0000000000000000"},
                {"mrsigner", upper_hex(p.qe_mr_signer)},
-               {"isvprodid", 2},
+               {"isvprodid", sgx ? 1 : 2},
                {"tcbLevels", Json::array({{{"tcb", {{"isvsvn", p.qe_isv_svn}}},
                                            {"tcbDate", rfc3339(o.now)},
                                            {"tcbStatus", "UpToDate"}}})}};
@@ -346,6 +365,9 @@ Result<SimPki> generate_sim_pki(const SimPkiOptions& o, const SimPlatform& platf
                {},
                {},
                {},
+               {},
+               {},
+               {},
                std::move(ark_key),
                std::move(ask_key),
                std::move(vcek_key),
@@ -355,6 +377,9 @@ Result<SimPki> generate_sim_pki(const SimPkiOptions& o, const SimPlatform& platf
                {}};
     pki.tcb_info_json = COFFER_TRY(tcb_info(pki, o));
     pki.qe_identity_json = COFFER_TRY(qe_identity(pki, o));
+    pki.sgx_tcb_info_json = COFFER_TRY(sgx_tcb_info(pki, o));
+    pki.sgx_qe_identity_json = COFFER_TRY(qe_identity(pki, o, true));
+    pki.platform_secret = crypto::random_bytes(32);
     crypto::CrlSpec crl{.this_update = o.now - std::chrono::hours(1),
                         .next_update = o.now + o.collateral_lifetime};
     pki.pck_crl = COFFER_TRY(crypto::issue_crl(crl, pki.platform_ca, pki.platform_ca_key));
@@ -385,8 +410,8 @@ Status write_sim_pki(const SimPki& pki, const fs::path& dir, bool force) {
                                             "replace it (every enclave quote made with it "
                                             "becomes unverifiable)");
   }
-  for (const auto& sub :
-       {dir / "intel" / "collateral", dir / "amd" / "vcek", dir / "amd" / "crl"}) {
+  for (const auto& sub : {dir / "intel" / "collateral", dir / "intel" / "collateral_sgx",
+                          dir / "amd" / "vcek", dir / "amd" / "crl"}) {
     fs::create_directories(sub, ec);
     if (ec) return make_error("io_error", "cannot create " + sub.string() + ": " + ec.message());
   }
@@ -408,6 +433,19 @@ Status write_sim_pki(const SimPki& pki, const fs::path& dir, bool force) {
   COFFER_TRY_STATUS(write_text(col / "pck_crl_issuer_chain.pem", pki.pck_crl_chain_pem()));
   COFFER_TRY_STATUS(write_text(col / "pck_crl.der", to_string(pki.pck_crl)));
   COFFER_TRY_STATUS(write_text(col / "root_ca_crl.der", to_string(pki.root_ca_crl)));
+  if (!pki.sgx_tcb_info_json.empty()) {
+    const fs::path sgx = intel / "collateral_sgx";
+    COFFER_TRY_STATUS(write_text(sgx / "tcb_info.json", pki.sgx_tcb_info_json));
+    COFFER_TRY_STATUS(write_text(sgx / "tcb_info_issuer_chain.pem", pki.tcb_signing_chain_pem()));
+    COFFER_TRY_STATUS(write_text(sgx / "qe_identity.json", pki.sgx_qe_identity_json));
+    COFFER_TRY_STATUS(
+        write_text(sgx / "qe_identity_issuer_chain.pem", pki.tcb_signing_chain_pem()));
+    COFFER_TRY_STATUS(write_text(sgx / "pck_crl_issuer_chain.pem", pki.pck_crl_chain_pem()));
+    COFFER_TRY_STATUS(write_text(sgx / "pck_crl.der", to_string(pki.pck_crl)));
+    COFFER_TRY_STATUS(write_text(sgx / "root_ca_crl.der", to_string(pki.root_ca_crl)));
+  }
+  if (!pki.platform_secret.empty())
+    COFFER_TRY_STATUS(write_text(dir / "platform_secret", to_string(pki.platform_secret), 0600));
   COFFER_TRY_STATUS(write_key(amd / "ark.key", pki.ark_key));
   COFFER_TRY_STATUS(write_key(amd / "ask.key", pki.ask_key));
   COFFER_TRY_STATUS(write_key(amd / "vcek.key", pki.vcek_key));
@@ -435,6 +473,20 @@ Result<SimPki> load_sim_pki(const fs::path& dir) {
   auto platform = COFFER_TRY(platform_from_json(*j));
   Bytes amd_crl;  // absent in directories written before the sim PKI had one
   if (auto crl = read_file(amd / "crl" / amd_crl_name(platform), 1 << 20)) amd_crl = *crl;
+  // Absent in directories written before sim-sgx: SGX quotes and keys are then unavailable.
+  std::string sgx_tcb_info, sgx_qe_identity;
+  if (auto t = read_text_file(intel / "collateral_sgx" / "tcb_info.json", 1 << 20))
+    sgx_tcb_info = *t;
+  if (auto t = read_text_file(intel / "collateral_sgx" / "qe_identity.json", 1 << 20))
+    sgx_qe_identity = *t;
+  Bytes secret;
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(dir / "platform_secret", ec))) {
+    auto s = read_file(dir / "platform_secret", 64);
+    if (!s || s->size() != 32)
+      return make_error("sim_pki_invalid", "platform_secret is not a 32-byte file");
+    secret = std::move(*s);
+  }
   return SimPki{std::move(platform),
                 COFFER_TRY(read_key(intel / "root_ca.key")),
                 COFFER_TRY(read_key(intel / "pck_platform_ca.key")),
@@ -447,6 +499,9 @@ Result<SimPki> load_sim_pki(const fs::path& dir) {
                 COFFER_TRY(read_cert(intel / "tcb_signing.pem")),
                 COFFER_TRY(read_text_file(col / "tcb_info.json", 1 << 20)),
                 COFFER_TRY(read_text_file(col / "qe_identity.json", 1 << 20)),
+                std::move(sgx_tcb_info),
+                std::move(sgx_qe_identity),
+                std::move(secret),
                 COFFER_TRY(read_file(col / "pck_crl.der", 1 << 20)),
                 COFFER_TRY(read_file(col / "root_ca_crl.der", 1 << 20)),
                 COFFER_TRY(read_key(amd / "ark.key")),
@@ -458,7 +513,7 @@ Result<SimPki> load_sim_pki(const fs::path& dir) {
                 std::move(amd_crl)};
 }
 
-Result<SignedQeReport> make_qe_report(const SimPki& pki) {
+Result<SignedQeReport> make_qe_report(const SimPki& pki, bool sgx) {
   SignedQeReport out;
   const SimPlatform& p = pki.platform;
   sgx::EnclaveReport& r = out.report;
@@ -467,7 +522,7 @@ Result<SignedQeReport> make_qe_report(const SimPki& pki) {
   r.attributes_xfrm = {0xe7, 0, 0, 0, 0, 0, 0, 0};
   r.mr_enclave = p.qe_mr_enclave;
   r.mr_signer = p.qe_mr_signer;
-  r.isv_prod_id = 2;  // TD_QE
+  r.isv_prod_id = sgx ? 1 : 2;  // QE : TD_QE
   r.isv_svn = p.qe_isv_svn;
   // QE authentication data: 32 bytes, as Intel's QE emits (here: fixed, not secret).
   out.auth_data = crypto::sha256(as_bytes("coffer sim QE authentication data"));

@@ -16,7 +16,10 @@
 //   intel/tcb_signing.pem/.key, qe_attestation.key
 //   intel/collateral/{tcb_info.json, tcb_info_issuer_chain.pem, qe_identity.json,
 //                     qe_identity_issuer_chain.pem, pck_crl.der, pck_crl_issuer_chain.pem,
-//                     root_ca_crl.der}
+//                     root_ca_crl.der}                       (TDX: TCB info "TDX", QE "TD_QE")
+//   intel/collateral_sgx/{the same files}                      (SGX: TCB info "SGX", QE "QE")
+//   platform_secret                 32 random bytes (0600): the simulated CPU's fused key from
+//                                    which SGX report and sealing keys derive (sgx_local.h)
 //   amd/ark.pem, ark.key, ask.pem, ask.key, vcek.key, ask_ark.pem (ASK then ARK),
 //   amd/vcek/vcek.der               (a directory DirectoryVekSource reads)
 #pragma once
@@ -69,7 +72,12 @@ struct SimPki {
   crypto::Certificate root_ca, platform_ca, pck, tcb_signing;
   std::string tcb_info_json;     // {"tcbInfo":{...},"signature":"..."}
   std::string qe_identity_json;  // {"enclaveIdentity":{...},"signature":"..."}
-  Bytes pck_crl, root_ca_crl;    // DER
+  // SGX collateral (TCB info id "SGX" v3, QE identity id "QE" v2). Empty when loaded from a
+  // directory written before sim-sgx existed.
+  std::string sgx_tcb_info_json, sgx_qe_identity_json;
+  // The simulated platform's secret (32 bytes; empty when loaded from an older directory).
+  Bytes platform_secret;
+  Bytes pck_crl, root_ca_crl;  // DER
   // AMD-like
   crypto::Key ark_key, ask_key, vcek_key;
   crypto::Certificate ark, ask, vcek;
@@ -96,12 +104,13 @@ Status write_sim_pki(const SimPki& pki, const std::filesystem::path& dir, bool f
 Result<SimPki> load_sim_pki(const std::filesystem::path& dir);
 
 // The signed QE report for the QE attestation key (QE REPORTDATA[0:32] =
-// SHA-256(attestation key || QE authentication data)), signed by the PCK key.
+// SHA-256(attestation key || QE authentication data)), signed by the PCK key. `sgx`: the SGX QE
+// (ISVPRODID 1, as Intel's "QE" identity) instead of the TD QE (ISVPRODID 2).
 struct SignedQeReport {
   sgx::EnclaveReport report;
   Fixed<64> signature{};
   Bytes auth_data;
 };
-Result<SignedQeReport> make_qe_report(const SimPki& pki);
+Result<SignedQeReport> make_qe_report(const SimPki& pki, bool sgx = false);
 
 }  // namespace coffer::evidence::sim

@@ -4,6 +4,7 @@
 
 #include "crypto/digest.h"
 #include "crypto/random.h"
+#include "evidence/sgx/quote.h"
 #include "evidence/tdx/quote.h"
 
 namespace coffer::evidence::sim {
@@ -74,6 +75,61 @@ Result<Bytes> make_tdx_quote(const SimPki& pki, const TdMeasurements& td, ByteVi
   return tdx::serialize_quote(q);
 }
 
+sgx::EnclaveReport sgx_report_body(const SimPlatform& platform, const SgxIdentity& id,
+                                   ByteView report_data) {
+  sgx::EnclaveReport b;
+  std::copy(platform.cpu_svn.begin(), platform.cpu_svn.end(), b.cpu_svn.begin());
+  b.misc_select = id.misc_select;
+  b.attributes_flags = le_fixed<8>(id.flags);
+  b.attributes_xfrm = le_fixed<8>(id.xfrm);
+  b.mr_enclave = id.mr_enclave;
+  b.mr_signer = id.mr_signer;
+  b.config_id = id.config_id;
+  b.isv_prod_id = id.isv_prod_id;
+  b.isv_svn = id.isv_svn;
+  b.config_svn = id.config_svn;
+  std::copy_n(report_data.begin(), std::min<std::size_t>(report_data.size(), 64),
+              b.report_data.begin());
+  return b;
+}
+
+Result<Bytes> make_sgx_quote(const SimPki& pki, const SgxIdentity& id, ByteView report_data) {
+  if (report_data.size() != 64)
+    return make_error("bad_report_data", "REPORTDATA must be exactly 64 bytes");
+  const SimPlatform& p = pki.platform;
+  sgx::Quote q;
+  q.header.version = 3;
+  q.header.att_key_type = sgx::kAttestationKeyEcdsaP256;
+  q.header.tee_type = sgx::kTeeTypeSgx;
+  store_le16(q.header.reserved.data(), p.qe_isv_svn);   // QE_SVN
+  store_le16(q.header.reserved.data() + 2, p.pce_svn);  // PCE_SVN
+  q.header.qe_vendor_id = sgx::kIntelQeVendorId;
+  Bytes qe_id = crypto::sha256(p.chip_id);
+  std::copy_n(qe_id.begin(), 16, q.header.user_data.begin());
+  q.body = sgx_report_body(p, id, report_data);
+
+  auto qe = COFFER_TRY(make_qe_report(pki, /*sgx=*/true));
+  auto point = COFFER_TRY(pki.attestation_key.ec_point());
+  sgx::QuoteSignatureData& s = q.signature_data;
+  std::copy(point.x.begin(), point.x.end(), s.attestation_key.begin());
+  std::copy(point.y.begin(), point.y.end(), s.attestation_key.begin() + 32);
+  s.qe.qe_report = qe.report;
+  s.qe.qe_report_signature = qe.signature;
+  s.qe.qe_auth_data = qe.auth_data;
+  s.qe.certification_data_type = sgx::kCertDataPckChain;
+  std::string chain = pki.pck_chain_pem();
+  s.qe.certification_data = Bytes(chain.begin(), chain.end());
+  s.qe.certification_data.push_back(0);
+
+  Bytes signed_region = sgx::serialize_quote(q);
+  signed_region.resize(sgx::kQuoteSignedSize);
+  Bytes sig = COFFER_TRY(pki.attestation_key.sign(
+      signed_region,
+      {.digest = crypto::DigestAlg::kSha256, .format = crypto::SignatureFormat::kRaw}));
+  std::copy(sig.begin(), sig.end(), s.signature.begin());
+  return sgx::serialize_quote(q);
+}
+
 Result<Bytes> make_snp_report(const SimPki& pki, const SnpGuest& guest, ByteView report_data) {
   if (report_data.size() != 64)
     return make_error("bad_report_data", "REPORT_DATA must be exactly 64 bytes");
@@ -126,6 +182,8 @@ Json tdx_evidence_json(ByteView quote, ByteView cc_eventlog) {
   if (!cc_eventlog.empty()) j["cc_eventlog"] = base64_encode(cc_eventlog);
   return j;
 }
+
+Json sgx_evidence_json(ByteView quote) { return {{"quote", base64_encode(quote)}}; }
 
 Json snp_evidence_json(ByteView report, ByteView vcek_der) {
   return {

@@ -34,7 +34,7 @@ Result<std::unique_ptr<Attester>> tsm(TsmAttester::Kind kind, const AttesterOpti
 }  // namespace
 
 std::vector<std::string> attester_names() {
-  return {"tdx", "snp", "sgx", "sim-tdx", "sim-snp", "sample"};
+  return {"tdx", "snp", "sgx", "sim-tdx", "sim-snp", "sim-sgx", "sample"};
 }
 
 Result<std::unique_ptr<Attester>> make_attester(std::string_view tee,
@@ -42,6 +42,7 @@ Result<std::unique_ptr<Attester>> make_attester(std::string_view tee,
   if (tee == "sample") return std::make_unique<SampleAttester>(options.sample_svn);
   if (tee == "sim-tdx") return sim(SimAttester::Kind::kTdx, options);
   if (tee == "sim-snp") return sim(SimAttester::Kind::kSnp, options);
+  if (tee == "sim-sgx") return sim(SimAttester::Kind::kSgx, options);
   if (tee == "tdx") return tsm(TsmAttester::Kind::kTdx, options);
   if (tee == "snp") return tsm(TsmAttester::Kind::kSnp, options);
   if (tee == "sgx") {
@@ -52,8 +53,9 @@ Result<std::unique_ptr<Attester>> make_attester(std::string_view tee,
     return std::make_unique<GramineSgxAttester>(options);
   }
   if (tee.empty() || tee == "auto") return detect_attester(options);
-  return make_error("unknown_tee", "unknown TEE '" + std::string(tee.substr(0, 32)) +
-                                       "' (tdx, snp, sgx, sim-tdx, sim-snp, sample, auto)");
+  return make_error("unknown_tee",
+                    "unknown TEE '" + std::string(tee.substr(0, 32)) +
+                        "' (tdx, snp, sgx, sim-tdx, sim-snp, sim-sgx, sample, auto)");
 }
 
 Result<std::unique_ptr<Attester>> detect_attester(const AttesterOptions& options) {

@@ -61,7 +61,7 @@ struct AttesterOptions {
   std::filesystem::path tdx_measurements_dir = "/sys/class/misc/tdx_guest/measurements";
   // Gramine's attestation pseudo-filesystem (sgx).
   std::filesystem::path gramine_attestation_dir = "/dev/attestation";
-  // Unix socket of the simulated TEE's quote service (sim-tdx, sim-snp).
+  // Unix socket of the simulated TEE's quote service (sim-tdx, sim-snp, sim-sgx).
   std::filesystem::path quote_service_socket;
   // sample: the svn the evidence claims.
   std::string sample_svn = "1";
@@ -70,7 +70,8 @@ struct AttesterOptions {
 // The TEE names make_attester accepts.
 std::vector<std::string> attester_names();
 
-// "sample", "tdx", "snp", "sgx", "sim-tdx", "sim-snp", or "auto"/"" for detect_attester.
+// "sample", "tdx", "snp", "sgx", "sim-tdx", "sim-snp", "sim-sgx", or "auto"/"" for
+// detect_attester.
 // Errors: "unknown_tee", "tee_not_found" (device or socket missing), the attester's own.
 Result<std::unique_ptr<Attester>> make_attester(std::string_view tee,
                                                 const AttesterOptions& options = {});

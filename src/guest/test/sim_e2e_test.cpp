@@ -65,6 +65,66 @@ TEST(SimEndToEnd, SimTdxReleasesTheSecret) {
   EXPECT_EQ((*attester)->check_init_data(Bytes(48, 1)).error().code, "init_data_mismatch");
 }
 
+sim::SgxIdentity sgx_identity(std::uint8_t signer) {
+  sim::SgxIdentity id;
+  id.mr_signer.fill(signer);
+  id.isv_prod_id = 1;
+  id.isv_svn = 2;
+  return id;
+}
+
+// sim-sgx: an SGX DCAP quote v3 through the sim PKI, verified by the SGX verifier, appraised by
+// the development policy on sgx.mr_enclave / sgx.mr_signer; init-data bound through CONFIGID.
+TEST(SimEndToEnd, SimSgxReleasesTheSecret) {
+  SimEnclave enclave("agent v1", false, kInitData, sgx_identity(0x51));
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(enclave);
+  auto attester = make_attester("sim-sgx", {.quote_service_socket = enclave.socket()});
+  ASSERT_TRUE(attester) << attester.error().to_string();
+  EXPECT_EQ((*attester)->tee(), "sgx");
+  KbsClient client(trustee.kbs().url(), **attester, fast());
+  auto value = client.get_resource("default/key/sim");
+  ASSERT_TRUE(value) << value.error().to_string();
+  EXPECT_EQ(to_string(*value), "sim secret");
+  auto claims = jose::jwt_peek_claims(*client.token());
+  ASSERT_TRUE(claims);
+  const Json& sgx = (*claims)["submods"]["cpu0"]["ear.veraison.annotated-evidence"]["sgx"];
+  EXPECT_EQ(sgx["tee_root"], "simulated");
+  EXPECT_EQ(sgx["body"]["mr_enclave"], enclave.reference_values()["sgx.mr_enclave"]);
+  EXPECT_EQ(sgx["body"]["mr_signer"], hex_encode(Bytes(32, 0x51)));
+  Bytes digest = crypto::sha384(as_bytes(kInitData));
+  EXPECT_EQ((*attester)->check_init_data(digest), InitDataBinding::kMatches);
+  EXPECT_EQ((*attester)->check_init_data(Bytes(48, 1)).error().code, "init_data_mismatch");
+  EXPECT_EQ((*attester)->extend_runtime_measurement(3, Bytes(48, 0), "x").error().code,
+            "not_supported");
+}
+
+TEST(SimEndToEnd, SimSgxAnotherSignerIsForbidden) {
+  SimEnclave registered("agent v1", false, kInitData, sgx_identity(0x51));
+  SimEnclave other_signer("agent v1", false, kInitData, sgx_identity(0x52));
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(registered);
+  SimAttester attester(SimAttester::Kind::kSgx, other_signer.socket());
+  KbsClient client(trustee.kbs().url(), attester, fast());
+  auto value = client.get_resource("default/key/sim");
+  ASSERT_FALSE(value);
+  EXPECT_EQ(value.error().code, "kbs_forbidden");
+  auto claims = jose::jwt_peek_claims(*client.token());
+  EXPECT_EQ((*claims)["submods"]["cpu0"]["ear.trustworthiness-vector"]["executables"], 33);
+}
+
+TEST(SimEndToEnd, SimSgxDefaultPolicyNeverAffirmsTheSimulatedRoot) {
+  SimEnclave enclave("agent v1", false, kInitData, sgx_identity(0x51));
+  SimTrustee trustee(pki().root_ca);
+  trustee.register_enclave(enclave);
+  trustee.kbs().set_attestation_policy(std::string(trustee::as::default_attestation_policy()));
+  SimAttester attester(SimAttester::Kind::kSgx, enclave.socket());
+  KbsClient client(trustee.kbs().url(), attester, fast());
+  auto value = client.get_resource("default/key/sim");
+  ASSERT_FALSE(value);
+  EXPECT_EQ(value.error().code, "kbs_forbidden") << value.error().message;
+}
+
 const std::string kSnpInitData = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n";
 
 TEST(SimEndToEnd, SimSnpReleasesTheSecret) {

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/file.h"
@@ -15,6 +16,7 @@
 #include "guest/test/trustee_fixture.h"
 #include "verifier/dcap/collateral_source.h"
 #include "verifier/dcap/dcap_verifier.h"
+#include "verifier/sgx/sgx_verifier.h"
 #include "verifier/snp/snp_verifier.h"
 #include "verifier/tdx/tdx_verifier.h"
 
@@ -28,11 +30,13 @@ inline const std::string kSimInitData =
 inline const sim::SimPki& pki() { return sim::testing::shared_pki(); }
 
 // One simulated enclave: its files, measurements and quote service. An empty init_data launches
-// it without init-data.
+// it without init-data. `sgx`: an SGX enclave with this identity (MRENCLAVE from the
+// measurements), whose reference values then include sgx.mr_enclave and sgx.mr_signer.
 class SimEnclave {
  public:
   explicit SimEnclave(std::string agent = "agent v1", bool debug = false,
-                      const std::string& init_data = kSimInitData) {
+                      const std::string& init_data = kSimInitData,
+                      std::optional<sim::SgxIdentity> sgx = std::nullopt) {
     EXPECT_TRUE(write_file_atomic(dir_.path() / "agent", as_bytes(agent)));
     EXPECT_TRUE(write_file_atomic(dir_.path() / "rootfs.manifest", as_bytes("rootfs v1")));
     sim::EnclaveComponents c;
@@ -44,6 +48,13 @@ class SimEnclave {
     reference_values_ = m->reference_values();
     sim::QuoteServiceConfig config{.socket_path = dir_.path() / "qs.sock"};
     if (debug) config.td_attributes |= sim::kTdAttributesDebug;
+    if (sgx) {
+      sgx->mr_enclave = m->mr_enclave;
+      if (debug) sgx->flags |= sim::kSgxFlagsDebug;
+      reference_values_["sgx.mr_enclave"] = hex_encode(sgx->mr_enclave);
+      reference_values_["sgx.mr_signer"] = hex_encode(sgx->mr_signer);
+      config.sgx = sgx;
+    }
     service_ = std::make_unique<sim::QuoteService>(pki(), std::move(*m), config);
     EXPECT_TRUE(service_->start());
   }
@@ -56,7 +67,8 @@ class SimEnclave {
   std::unique_ptr<sim::QuoteService> service_;
 };
 
-// A trustee that trusts `root` for TDX, with the simulated collateral and the development policy.
+// A trustee that trusts `root` for TDX and SGX, with the simulated collateral and the development
+// policy.
 class SimTrustee {
  public:
   explicit SimTrustee(const crypto::Certificate& root, bool trust_sim_ark = true)
@@ -69,6 +81,12 @@ class SimTrustee {
               std::vector<crypto::Certificate>{root}, source);
           t.attestation_service().register_verifier(
               std::make_unique<verifier::tdx::TdxVerifier>(dcap));
+          auto sgx_source = std::make_shared<verifier::dcap::DirectoryCollateralSource>(
+              verifier::dcap::DirectoryCollateralSource::split_layout(collateral_.path() / "intel" /
+                                                                      "collateral_sgx"));
+          t.attestation_service().register_verifier(std::make_unique<verifier::sgx::SgxVerifier>(
+              std::make_shared<const verifier::dcap::DcapVerifier>(
+                  std::vector<crypto::Certificate>{root}, sgx_source)));
           // SNP: the sim ARK/ASK as a configured (non-AMD) vendor chain.
           auto chain = verifier::snp::vendor_chain_from_pem(pki().amd_vendor_chain_pem());
           EXPECT_TRUE(chain) << chain.error().to_string();

@@ -488,4 +488,37 @@ evidence::sim::EnclaveComponents enclave_components(const fs::path& image_dir,
   return c;
 }
 
+Result<evidence::sim::SgxIdentity> sign_enclave_image(const fs::path& image_dir,
+                                                      const crypto::Key& signer,
+                                                      const EnclaveSignOptions& options) {
+  auto manifest = COFFER_TRY(verify_enclave_image(image_dir));
+  auto measured =
+      COFFER_TRY(evidence::sim::measure_enclave(enclave_components(image_dir, manifest, {})));
+  evidence::sim::SgxSigstruct s;
+  s.mr_enclave = measured.mr_enclave;
+  s.isv_prod_id = options.isv_prod_id;
+  s.isv_svn = options.isv_svn;
+  if (options.debug) s.flags |= evidence::sim::kSgxFlagsDebug;
+  const std::string text = COFFER_TRY(evidence::sim::sign_sigstruct(s, signer));
+  COFFER_TRY_STATUS(write_file_atomic(image_dir / kEnclaveSignatureFile, as_bytes(text), 0644));
+  return evidence::sim::verify_sigstruct(text, measured.mr_enclave);
+}
+
+Result<evidence::sim::SgxIdentity> read_enclave_signature(
+    const fs::path& image_dir, const evidence::Fixed<32>& measured_mr_enclave) {
+  const fs::path path = image_dir / kEnclaveSignatureFile;
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec))) {
+    return make_error("enclave_not_signed", image_dir.string() +
+                                                " is not signed (coffer enclave sign --key K " +
+                                                image_dir.string() + ")");
+  }
+  auto text = read_text_file(path, evidence::sim::kMaxSigstructBytes);
+  if (!text) {
+    return make_error("enclave_signature_invalid",
+                      "cannot read " + path.string() + ": " + text.error().message);
+  }
+  return evidence::sim::verify_sigstruct(*text, measured_mr_enclave);
+}
+
 }  // namespace coffer::runtime::process

@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "core/error.h"
+#include "crypto/pkey.h"
 #include "evidence/sim/measure.h"
+#include "evidence/sim/sgx_enclave.h"
 
 namespace coffer::runtime::process {
 
@@ -93,5 +95,31 @@ inline constexpr std::string_view kInstalledManifestPath = "/etc/coffer/enclave.
 evidence::sim::EnclaveComponents enclave_components(const std::filesystem::path& image_dir,
                                                     const EnclaveManifest& manifest,
                                                     std::optional<std::string> init_data);
+
+// ---- the enclave signature (sim-sgx; docs/process-enclave.md, docs/simulated-tee.md)
+
+// DIR/enclave.sig: the SIGSTRUCT-like file (evidence/sim/sgx_enclave.h) over the image's
+// MRENCLAVE (which covers the manifest and the agent), ISVPRODID, ISVSVN and ATTRIBUTES. Outside
+// rootfs: it is not part of what the enclave maps or of MRENCLAVE.
+inline constexpr std::string_view kEnclaveSignatureFile = "enclave.sig";
+
+struct EnclaveSignOptions {
+  std::uint16_t isv_prod_id = 0;
+  std::uint16_t isv_svn = 0;
+  bool debug = false;  // ATTRIBUTES.DEBUG (policies refuse debug enclaves)
+};
+
+// Checks the image (verify_enclave_image), measures it and writes DIR/enclave.sig signed by
+// `signer` (RSA or EC P-256 with its private part: "bad_signer_key"), replacing an older one.
+// Returns the identity the image will have.
+Result<evidence::sim::SgxIdentity> sign_enclave_image(const std::filesystem::path& image_dir,
+                                                      const crypto::Key& signer,
+                                                      const EnclaveSignOptions& options);
+
+// The identity given by DIR/enclave.sig for an image that measures `measured_mr_enclave`:
+// "enclave_not_signed" (no signature file), "enclave_signature_invalid" (anything else wrong,
+// including an image changed after signing).
+Result<evidence::sim::SgxIdentity> read_enclave_signature(
+    const std::filesystem::path& image_dir, const evidence::Fixed<32>& measured_mr_enclave);
 
 }  // namespace coffer::runtime::process

@@ -403,10 +403,10 @@ void report(const LaunchObserver& observer, std::string step, std::string detail
 }
 
 Status check_spec(const EnclaveSpec& spec) {
-  if (spec.tee != "sim-tdx" && spec.tee != "sim-snp") {
+  if (spec.tee != "sim-tdx" && spec.tee != "sim-snp" && spec.tee != "sim-sgx") {
     return make_error("usage",
-                      "the process enclave runs the simulated TEE only (sim-tdx or "
-                      "sim-snp), not \"" +
+                      "the process enclave runs the simulated TEE only (sim-tdx, sim-snp or "
+                      "sim-sgx), not \"" +
                           spec.tee + "\"");
   }
   if (spec.enclave_image.empty() || spec.sim_dir.empty() || spec.run_dir.empty()) {
@@ -650,17 +650,26 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   components.rootfs_manifest = root_seen / fs::path(kInstalledManifestPath).relative_path();
   components.init_data = spec.init_data;
   auto measurements = COFFER_TRY(sim::measure_enclave(components));
-  enclave->measurements_ = measurements.reference_values().dump();
+  Json reference_values = measurements.reference_values();
+  // sim-sgx: the image must carry a valid signature over what was just measured (the copy);
+  // it gives MRSIGNER, ISVPRODID and ISVSVN.
+  std::optional<sim::SgxIdentity> sgx_identity;
+  if (spec.tee == "sim-sgx") {
+    sgx_identity = COFFER_TRY(read_enclave_signature(spec.enclave_image, measurements.mr_enclave));
+    reference_values.update(sim::sgx_reference_values(*sgx_identity));
+  }
+  enclave->measurements_ = reference_values.dump();
   report(observer, "measure",
-         "the enclave root holds " + std::to_string(installed.entries.size()) +
-             " checked files; mr_td " +
-             measurements.reference_values().value("tdx.mr_td", std::string()));
+         "the enclave root holds " + std::to_string(installed.entries.size()) + " checked files; " +
+             (sgx_identity ? "mr_enclave " + reference_values.value("sgx.mr_enclave", std::string())
+                           : "mr_td " + reference_values.value("tdx.mr_td", std::string())));
   COFFER_TRY_STATUS(send_child(to_child.write_fd(), 'I'));
   COFFER_TRY_STATUS(expect_child(from_child.read_fd(), 'B'));
 
   // 6. the enclave's own quote service: it knows the enclave from here, not from requests
   sim::QuoteServiceConfig qconfig;
   qconfig.socket_path = proc / "root" / fs::path(kQuoteSocket).relative_path();
+  qconfig.sgx = sgx_identity;
   enclave->quote_service_ =
       std::make_unique<sim::QuoteService>(std::move(pki), std::move(measurements), qconfig);
   COFFER_TRY_STATUS(enclave->quote_service_->start());

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/file.h"
+#include "crypto/pkey.h"
 #include "evidence/sim/measure.h"
 #include "runtime/process/enclave_image.h"
 #include "runtime/test/test_env.h"
@@ -57,6 +58,57 @@ TEST(EnclaveImage, ManifestIsStableAcrossBuilds) {
   auto b = evidence::sim::measure_enclave(enclave_components(Shared::get().image, *m, {}));
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->reference_values(), b->reference_values());
+}
+
+// sim-sgx: the signature binds the image's MRENCLAVE; an image rebuilt with one more file after
+// signing (a consistent manifest, so the image check passes) is refused; unsigned is its own error.
+TEST(EnclaveImage, SignatureBindsTheImageAndGivesTheIdentity) {
+  ASSERT_EQ(Shared::get().error, "");
+  TempDir dir;
+  const auto image = test::copy_image(dir.path() / "image");
+  auto m = verify_enclave_image(image);
+  ASSERT_TRUE(m);
+  auto measured = evidence::sim::measure_enclave(enclave_components(image, *m, {}));
+  ASSERT_TRUE(measured);
+  auto unsigned_read = read_enclave_signature(image, measured->mr_enclave);
+  ASSERT_FALSE(unsigned_read);
+  EXPECT_EQ(unsigned_read.error().code, "enclave_not_signed");
+
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256);
+  ASSERT_TRUE(key);
+  auto id = sign_enclave_image(image, *key, {.isv_prod_id = 4, .isv_svn = 9});
+  ASSERT_TRUE(id) << id.error().to_string();
+  EXPECT_EQ(id->mr_enclave, measured->mr_enclave);
+  EXPECT_EQ(id->mr_signer, evidence::sim::sgx_mr_signer(*key).value());
+  auto read = read_enclave_signature(image, measured->mr_enclave);
+  ASSERT_TRUE(read) << read.error().to_string();
+  EXPECT_EQ(read->mr_signer, id->mr_signer);
+  EXPECT_EQ(read->isv_prod_id, 4);
+  EXPECT_EQ(read->isv_svn, 9);
+  // the MRENCLAVE depends on the image, not on the signature file next to it
+  auto again = evidence::sim::measure_enclave(enclave_components(image, *m, {}));
+  EXPECT_EQ(again->mr_enclave, measured->mr_enclave);
+  const Json rv = evidence::sim::sgx_reference_values(*read);
+  EXPECT_EQ(rv["sgx.isv_prod_id"], "0400");
+  EXPECT_EQ(rv["sgx.isv_svn"], "0900");
+
+  // rebuilt with one more file, the old signature copied over
+  std::ofstream(dir.path() / "extra.txt") << "one more file";
+  EnclaveImageOptions o;
+  o.agent = test::agent_executable();
+  o.extra_files = {dir.path() / "extra.txt"};
+  auto rebuilt = build_enclave_image(o, dir.path() / "rebuilt");
+  ASSERT_TRUE(rebuilt) << rebuilt.error().to_string();
+  fs::copy_file(image / "enclave.sig", dir.path() / "rebuilt/enclave.sig");
+  auto changed =
+      evidence::sim::measure_enclave(enclave_components(dir.path() / "rebuilt", *rebuilt, {}));
+  ASSERT_TRUE(changed);
+  ASSERT_NE(changed->mr_enclave, measured->mr_enclave);
+  auto refused = read_enclave_signature(dir.path() / "rebuilt", changed->mr_enclave);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "enclave_signature_invalid");
+  // a public key cannot sign
+  EXPECT_EQ(sign_enclave_image(image, key->public_key(), {}).error().code, "bad_signer_key");
 }
 
 TEST(EnclaveImage, BuildRefusesANonEmptyOutput) {

@@ -27,6 +27,9 @@
 
 #include "core/file.h"
 #include "core/json.h"
+#include "crypto/pkey.h"
+#include "evidence/sgx/quote.h"
+#include "evidence/sim/sgx_enclave.h"
 #include "runtime/test/test_env.h"
 
 namespace coffer::runtime::process {
@@ -554,6 +557,158 @@ TEST_F(ProcessEnclaveTest, SimSnpBindsInitDataInHostData) {
       {coffer(), "agent-ctl", "--socket", (*enclave)->agent_socket().string(), "guest-details"});
   ASSERT_EQ(rc, 0) << details;
   EXPECT_EQ(Json::parse(details)["tee"], "snp");
+}
+
+// sim-sgx: an unsigned image does not launch; `coffer enclave sign` makes it launch with the
+// signer's MRSIGNER; a signature over another MRENCLAVE is refused; the quote service gives the
+// enclave SGX quotes, reports and sealing keys for itself.
+TEST_F(ProcessEnclaveTest, SimSgxNeedsAValidSignatureAndServesItsIdentity) {
+  const auto image = test::copy_image(tmp_.path() / "image");
+  auto spec = spec_for(tmp_.path() / "run", kInitDataA);
+  spec.tee = "sim-sgx";
+  spec.enclave_image = image;
+  auto unsigned_launch = launch_process_enclave(spec);
+  ASSERT_FALSE(unsigned_launch);
+  EXPECT_EQ(unsigned_launch.error().code, "enclave_not_signed");
+  EXPECT_FALSE(fs::exists(spec.run_dir));
+
+  // signed by a key over another MRENCLAVE (an image changed after signing)
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256);
+  ASSERT_TRUE(key);
+  evidence::sim::SgxSigstruct other;
+  other.mr_enclave.fill(0x01);
+  ASSERT_TRUE(write_file_atomic(image / "enclave.sig",
+                                as_bytes(evidence::sim::sign_sigstruct(other, *key).value())));
+  auto wrong = launch_process_enclave(spec);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code, "enclave_signature_invalid");
+  EXPECT_FALSE(fs::exists(spec.run_dir));
+
+  // coffer enclave sign with an RSA-3072 key, as SGX signers are
+  auto rsa = crypto::Key::generate(crypto::KeyType::kRsa, 3072);
+  ASSERT_TRUE(rsa);
+  ASSERT_TRUE(
+      write_file_atomic(tmp_.path() / "signer.pem", as_bytes(rsa->private_pem().value()), 0600));
+  auto [signed_out, src] =
+      run({coffer(), "enclave", "sign", "--key", (tmp_.path() / "signer.pem").string(),
+           "--isv-prod-id", "3", "--isv-svn", "2", image.string()});
+  ASSERT_EQ(src, 0) << signed_out;
+  auto [em, emrc] = run({coffer(), "enclave", "measure", "--tee", "sim-sgx", image.string()});
+  ASSERT_EQ(emrc, 0) << em;
+  const Json rv = Json::parse(em);
+  EXPECT_EQ(rv["sgx.mr_signer"], hex_encode(evidence::sim::sgx_mr_signer(*rsa).value()));
+  EXPECT_EQ(rv["sgx.isv_prod_id"], "0300");
+  EXPECT_EQ(rv["sgx.isv_svn"], "0200");
+  // `coffer sim measure` of the image's components with its signature says the same
+  auto [sm, smrc] =
+      run({coffer(), "sim", "measure", "--agent", (image / "rootfs/usr/bin/coffer-agent").string(),
+           "--rootfs-manifest", (image / "manifest").string(), "--sgx-signature",
+           (image / "enclave.sig").string()});
+  ASSERT_EQ(smrc, 0) << sm;
+  for (const auto& [name, value] : rv.items()) EXPECT_EQ(Json::parse(sm)[name], value) << name;
+  // ... and refuses a signature of another image
+  auto [bad, badrc] =
+      run({"/bin/sh", "-c",
+           "\"$0\" sim measure --agent \"$0\" --rootfs-manifest \"$1\" "
+           "--sgx-signature \"$2\" 2>&1",
+           coffer(), (image / "manifest").string(), (image / "enclave.sig").string()});
+  EXPECT_NE(badrc, 0);
+  EXPECT_NE(bad.find("enclave_signature_invalid"), std::string::npos) << bad;
+
+  auto enclave = launch_process_enclave(spec);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << agent_log(spec);
+  const Json reported = Json::parse((*enclave)->measurements_json());
+  for (const char* name : {"sgx.mr_enclave", "sgx.mr_signer", "sgx.isv_prod_id", "sgx.isv_svn"})
+    EXPECT_EQ(reported[name], rv[name]) << name;
+  auto [details, drc] = run(
+      {coffer(), "agent-ctl", "--socket", (*enclave)->agent_socket().string(), "guest-details"});
+  ASSERT_EQ(drc, 0) << details;
+  EXPECT_EQ(Json::parse(details)["tee"], "sgx");
+  EXPECT_EQ(Json::parse(details)["config_from_init_data"], true);
+
+  const std::string quote =
+      "/proc/" + std::to_string((*enclave)->pid()) + "/root/run/coffer-quote/quote.sock";
+  auto q = ask_unix(
+      quote, Json{{"op", "quote"}, {"tee", "sgx"}, {"report_data", base64_encode(Bytes(64, 7))}});
+  ASSERT_TRUE(q) << q.error().to_string();
+  auto raw = base64_decode((*q)["evidence"]["quote"].get<std::string>());
+  ASSERT_TRUE(raw);
+  auto parsed = evidence::sgx::parse_quote(*raw);
+  ASSERT_TRUE(parsed) << parsed.error().to_string();
+  EXPECT_EQ(hex_encode(parsed->body.mr_enclave), rv["sgx.mr_enclave"]);
+  EXPECT_EQ(hex_encode(parsed->body.mr_signer), rv["sgx.mr_signer"]);
+  // a report to itself verifies; a sealing key is served
+  auto r = ask_unix(quote, Json{{"op", "report"},
+                                {"target_info", {{"mr_enclave", rv["sgx.mr_enclave"]}}},
+                                {"report_data", base64_encode(Bytes(8, 1))}});
+  ASSERT_TRUE(r && r->contains("report")) << (r ? r->dump() : r.error().to_string());
+  auto v = ask_unix(quote, Json{{"op", "verify_report"}, {"report", (*r)["report"]}});
+  ASSERT_TRUE(v);
+  EXPECT_EQ((*v).value("ok", false), true) << v->dump();
+  auto k = ask_unix(
+      quote,
+      Json{{"op", "seal_key"}, {"policy", "mrsigner"}, {"key_id", hex_encode(Bytes(32, 0))}});
+  ASSERT_TRUE(k);
+  EXPECT_EQ((*k).value("key", std::string()).size(), 64u) << k->dump();
+  EXPECT_TRUE((*enclave)->stop(std::chrono::seconds(5)));
+}
+
+// Two sim-sgx enclaves of the same signer launched from the same sim directory (one platform):
+// the MRSIGNER sealing key is shared, the MRENCLAVE one is not; a report from one to the other
+// verifies at its target only. Each quote service answers with its own enclave's identity.
+TEST_F(ProcessEnclaveTest, TwoSimSgxEnclavesShareTheSignersSealKeyAndAttestLocally) {
+  const auto image_a = test::copy_image(tmp_.path() / "image_a");
+  std::ofstream(tmp_.path() / "app.txt") << "the app enclave";
+  EnclaveImageOptions o;
+  o.agent = test::agent_executable();
+  o.extra_files = {tmp_.path() / "app.txt"};
+  ASSERT_TRUE(build_enclave_image(o, tmp_.path() / "image_b"));
+  const auto image_b = tmp_.path() / "image_b";
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256);
+  ASSERT_TRUE(key);
+  ASSERT_TRUE(sign_enclave_image(image_a, *key, {.isv_prod_id = 1, .isv_svn = 1}));
+  ASSERT_TRUE(sign_enclave_image(image_b, *key, {.isv_prod_id = 1, .isv_svn = 1}));
+  auto spec_a = spec_for(tmp_.path() / "a", kInitDataA);
+  spec_a.tee = "sim-sgx";
+  spec_a.enclave_image = image_a;
+  auto spec_b = spec_for(tmp_.path() / "b", kInitDataA);
+  spec_b.tee = "sim-sgx";
+  spec_b.enclave_image = image_b;
+  auto a = launch_process_enclave(spec_a);
+  ASSERT_TRUE(a) << a.error().to_string() << "\n" << agent_log(spec_a);
+  auto b = launch_process_enclave(spec_b);
+  ASSERT_TRUE(b) << b.error().to_string() << "\n" << agent_log(spec_b);
+  const Json ma = Json::parse((*a)->measurements_json());
+  const Json mb = Json::parse((*b)->measurements_json());
+  EXPECT_NE(ma["sgx.mr_enclave"], mb["sgx.mr_enclave"]);
+  EXPECT_EQ(ma["sgx.mr_signer"], mb["sgx.mr_signer"]);
+  const auto socket = [](const Enclave& e) {
+    return "/proc/" + std::to_string(e.pid()) + "/root/run/coffer-quote/quote.sock";
+  };
+  const std::string qa = socket(**a);
+  const std::string qb = socket(**b);
+  Json seal = {{"op", "seal_key"}, {"policy", "mrsigner"}, {"key_id", hex_encode(Bytes(32, 5))}};
+  auto ka = ask_unix(qa, seal);
+  auto kb = ask_unix(qb, seal);
+  ASSERT_TRUE(ka && kb);
+  ASSERT_TRUE(ka->contains("key")) << ka->dump();
+  EXPECT_EQ((*ka)["key"], (*kb)["key"]);
+  seal["policy"] = "mrenclave";
+  EXPECT_NE(ask_unix(qa, seal).value()["key"], ask_unix(qb, seal).value()["key"]);
+  // b (the app) reports to a (the agent): a verifies it and sees b's identity; b cannot
+  auto r = ask_unix(qb, Json{{"op", "report"},
+                             {"target_info", {{"mr_enclave", ma["sgx.mr_enclave"]}}},
+                             {"report_data", base64_encode(Bytes(32, 0x2a))}});
+  ASSERT_TRUE(r && r->contains("report")) << (r ? r->dump() : r.error().to_string());
+  auto at_a = ask_unix(qa, Json{{"op", "verify_report"}, {"report", (*r)["report"]}});
+  ASSERT_TRUE(at_a);
+  EXPECT_EQ(at_a->value("ok", false), true) << at_a->dump();
+  EXPECT_EQ((*at_a)["mr_enclave"], mb["sgx.mr_enclave"]);
+  auto at_b = ask_unix(qb, Json{{"op", "verify_report"}, {"report", (*r)["report"]}});
+  ASSERT_TRUE(at_b);
+  EXPECT_EQ((*at_b)["error"]["code"], "report_mac_mismatch") << at_b->dump();
+  EXPECT_TRUE((*a)->stop(std::chrono::seconds(5)));
+  EXPECT_TRUE((*b)->stop(std::chrono::seconds(5)));
 }
 
 // An agent that refuses to start (SNP's HOST_DATA cannot hold a SHA-384 init-data digest, so the
