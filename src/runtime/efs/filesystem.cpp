@@ -621,8 +621,10 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open(const fs::path& dir, ByteVi
     return err(kBadFormat, dir.string() + " holds no coffer-efs v1 superblock");
   if (sb.size() != kSuperblockSize) return err(kIntegrity, "the superblock has the wrong size");
   auto s = std::make_unique<State>();
-  s->dir = dir;
-  s->objects = dir / "objects";
+  // absolute: a daemonized FUSE server changes its working directory to /
+  s->dir = fs::absolute(dir, ec);
+  if (ec) return err(kIo, "cannot resolve " + dir.string());
+  s->objects = s->dir / "objects";
   std::copy_n(sb.begin() + 12, kIdSize, s->fs_id.begin());
   s->derive(key);
   // 1. the key check value tells a wrong key from a tampered superblock
