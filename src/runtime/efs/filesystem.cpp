@@ -10,7 +10,10 @@
 #include <cstring>
 #include <functional>
 
+#include <openssl/evp.h>
+
 #include "crypto/cipher.h"
+#include "crypto/ossl.h"
 #include "crypto/digest.h"
 #include "crypto/kdf.h"
 #include "crypto/random.h"
@@ -228,6 +231,55 @@ Status pwrite_all(int fd, const std::uint8_t* buf, std::size_t n, std::uint64_t 
   return ok();
 }
 
+// AES-256-GCM for file blocks with the key schedule done once: each block only sets a new IV,
+// and decrypts straight into the caller's buffer (crypto::aes_gcm_* set the key up and allocate
+// per call).
+class BlockCipher {
+ public:
+  BlockCipher() = default;
+  Status init(ByteView key) {
+    enc_.reset(EVP_CIPHER_CTX_new());
+    dec_.reset(EVP_CIPHER_CTX_new());
+    if (!enc_ || !dec_ ||
+        EVP_EncryptInit_ex(enc_.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1 ||
+        EVP_DecryptInit_ex(dec_.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr) != 1)
+      return crypto::ossl::error("crypto_error", "AES-GCM setup failed");
+    return ok();
+  }
+  // out: len bytes of ciphertext, then the 16-byte tag.
+  Status seal(const std::uint8_t* iv, ByteView plain, ByteView aad, std::uint8_t* out) {
+    EVP_CIPHER_CTX* c = enc_.get();
+    int n = 0;
+    if (EVP_EncryptInit_ex(c, nullptr, nullptr, nullptr, iv) != 1 ||
+        EVP_EncryptUpdate(c, nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1 ||
+        EVP_EncryptUpdate(c, out, &n, plain.data(), static_cast<int>(plain.size())) != 1 ||
+        EVP_EncryptFinal_ex(c, out + plain.size(), &n) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize),
+                            out + plain.size()) != 1)
+      return crypto::ossl::error("crypto_error", "AES-GCM encryption failed");
+    return ok();
+  }
+  // Writes the plaintext to `out` only if the tag verifies (false otherwise); `out` must not be
+  // trusted by the caller before this returns true.
+  bool open(const std::uint8_t* iv, ByteView ct, const std::uint8_t* tag, ByteView aad,
+            std::uint8_t* out) {
+    EVP_CIPHER_CTX* c = dec_.get();
+    int n = 0;
+    Tag t{};
+    std::copy_n(tag, kTagSize, t.begin());
+    return EVP_DecryptInit_ex(c, nullptr, nullptr, nullptr, iv) == 1 &&
+           EVP_DecryptUpdate(c, nullptr, &n, aad.data(), static_cast<int>(aad.size())) == 1 &&
+           EVP_DecryptUpdate(c, out, &n, ct.data(), static_cast<int>(ct.size())) == 1 &&
+           EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagSize), t.data()) ==
+               1 &&
+           EVP_DecryptFinal_ex(c, out + ct.size(), &n) == 1;
+  }
+
+ private:
+  crypto::ossl::CipherCtxPtr enc_;
+  crypto::ossl::CipherCtxPtr dec_;
+};
+
 }  // namespace
 
 int errno_for(const Error& e) {
@@ -254,6 +306,8 @@ struct Filesystem::State {
   std::unique_ptr<Node> root;
   bool dirty = false;
   std::vector<ObjectId> doomed;  // objects to delete after the next superblock write
+  BlockCipher blocks;
+  Bytes scratch;  // one sealed block: nonce, ciphertext, tag
 
   State() = default;
   State(const State&) = delete;
@@ -277,7 +331,7 @@ struct Filesystem::State {
   }
 
   // ---- keys and superblock ----
-  void derive(ByteView key) {
+  Status derive(ByteView key) {
     content_key = hkdf_sha256(key, fs_id, "coffer-efs v1 contents");
     dir_key = hkdf_sha256(key, fs_id, "coffer-efs v1 directories");
     sb_key = hkdf_sha256(key, fs_id, "coffer-efs v1 superblock");
@@ -285,6 +339,7 @@ struct Filesystem::State {
     check_value =
         crypto::hmac(crypto::DigestAlg::kSha256, check_key, as_bytes("coffer-efs key check"));
     crypto::cleanse(check_key);
+    return blocks.init(content_key);
   }
 
   [[nodiscard]] Bytes superblock() const {
@@ -462,32 +517,39 @@ struct Filesystem::State {
     return aad;
   }
 
-  Result<Bytes> read_block(Node& f, std::uint64_t i) {
+  // Decrypts block i into out (block_len bytes); nothing there is valid unless this succeeds.
+  Status read_block_into(Node& f, std::uint64_t i, std::uint8_t* out) {
     std::size_t len = block_len(f, i);
-    Bytes buf(len + kNonceSize + kTagSize);
-    COFFER_TRY_STATUS(pread_exact(f.fd, buf.data(), buf.size(), i * slot()));
-    ByteView all(buf);
+    scratch.resize(len + kNonceSize + kTagSize);
+    COFFER_TRY_STATUS(pread_exact(f.fd, scratch.data(), scratch.size(), i * slot()));
+    ByteView all(scratch);
     if (!constant_time_equal(all.last(kTagSize), f.tags[i]))
       return err(kIntegrity, "block " + std::to_string(i) + " of file object " + id_hex(f.id) +
                                  " was replaced");
-    auto plain =
-        crypto::aes_gcm_decrypt(content_key, all.first(kNonceSize), all.subspan(kNonceSize, len),
-                                all.last(kTagSize), block_aad(f, i));
-    if (!plain)
+    if (!blocks.open(scratch.data(), all.subspan(kNonceSize, len), all.last(kTagSize).data(),
+                     block_aad(f, i), out)) {
+      std::memset(out, 0, len);  // unauthenticated output is not left behind
       return err(kIntegrity,
                  "block " + std::to_string(i) + " of file object " + id_hex(f.id) + " is corrupt");
-    return std::move(*plain);
+    }
+    return ok();
+  }
+
+  Result<Bytes> read_block(Node& f, std::uint64_t i) {
+    Bytes plain(block_len(f, i));
+    COFFER_TRY_STATUS(read_block_into(f, i, plain.data()));
+    return plain;
   }
 
   Status write_block(Node& f, std::uint64_t i, ByteView plain) {
+    scratch.resize(plain.size() + kNonceSize + kTagSize);
     Bytes nonce = crypto::random_bytes(kNonceSize);
-    auto sealed = COFFER_TRY(crypto::aes_gcm_encrypt(content_key, nonce, plain, block_aad(f, i)));
-    Bytes buf = nonce;
-    put(buf, sealed.ciphertext);
-    put(buf, sealed.tag);
-    COFFER_TRY_STATUS(pwrite_all(f.fd, buf.data(), buf.size(), i * slot()));
+    std::copy(nonce.begin(), nonce.end(), scratch.begin());
+    COFFER_TRY_STATUS(
+        blocks.seal(scratch.data(), plain, block_aad(f, i), scratch.data() + kNonceSize));
+    COFFER_TRY_STATUS(pwrite_all(f.fd, scratch.data(), scratch.size(), i * slot()));
     if (i >= f.tags.size()) f.tags.resize(i + 1);
-    std::copy(sealed.tag.begin(), sealed.tag.end(), f.tags[i].begin());
+    std::copy_n(scratch.end() - kTagSize, kTagSize, f.tags[i].begin());
     return ok();
   }
 
@@ -595,7 +657,7 @@ Status create(const fs::path& dir, ByteView key, const CreateOptions& options) {
   s.block_size = options.block_size;
   Bytes fs_id = crypto::random_bytes(kIdSize);
   std::copy(fs_id.begin(), fs_id.end(), s.fs_id.begin());
-  s.derive(key);
+  COFFER_TRY_STATUS(s.derive(key));
   s.root = std::make_unique<Filesystem::Node>();
   s.root->kind = Kind::kDir;
   Bytes root_id = crypto::random_bytes(kIdSize);
@@ -626,7 +688,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::open(const fs::path& dir, ByteVi
   if (ec) return err(kIo, "cannot resolve " + dir.string());
   s->objects = s->dir / "objects";
   std::copy_n(sb.begin() + 12, kIdSize, s->fs_id.begin());
-  s->derive(key);
+  COFFER_TRY_STATUS(s->derive(key));
   // 1. the key check value tells a wrong key from a tampered superblock
   if (!constant_time_equal(ByteView(sb).subspan(28, 32), s->check_value))
     return err(kWrongKey, "the key does not open this filesystem");
@@ -697,10 +759,16 @@ Result<std::size_t> Filesystem::read(std::string_view path, std::uint64_t offset
   while (done < want) {
     std::uint64_t pos = offset + done;
     std::uint64_t i = pos / bs;
-    Bytes plain = COFFER_TRY(state_->read_block(*n, i));
     std::size_t in_block = static_cast<std::size_t>(pos - (i * bs));
-    std::size_t take = std::min(want - done, plain.size() - in_block);
-    std::memcpy(out.data() + done, plain.data() + in_block, take);
+    std::size_t len = state_->block_len(*n, i);
+    std::size_t take = std::min(want - done, len - in_block);
+    if (in_block == 0 && take == len) {
+      // a whole block: decrypt in place; on failure the caller gets the error, never `out`
+      COFFER_TRY_STATUS(state_->read_block_into(*n, i, out.data() + done));
+    } else {
+      Bytes plain = COFFER_TRY(state_->read_block(*n, i));
+      std::memcpy(out.data() + done, plain.data() + in_block, take);
+    }
     done += take;
   }
   return done;

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fuse.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -257,6 +258,10 @@ fuse_operations make_ops() {
 
 Status serve(std::unique_ptr<Filesystem> fs, const std::filesystem::path& mountpoint,
              const MountOptions& options) {
+  // libfuse allocates a buffer per read request (128 KiB and more): above glibc's mmap threshold
+  // every request would map, fault in, zero and unmap fresh pages. Keep such buffers on the heap.
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 32 << 20);
   std::vector<std::string> argv_s = {"coffer-efs", "-o",
                                      "default_permissions,fsname=coffer-efs,subtype=coffer-efs"};
   if (options.allow_other) argv_s.insert(argv_s.end(), {"-o", "allow_other"});
