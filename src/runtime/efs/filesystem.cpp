@@ -13,9 +13,9 @@
 #include <openssl/evp.h>
 
 #include "crypto/cipher.h"
-#include "crypto/ossl.h"
 #include "crypto/digest.h"
 #include "crypto/kdf.h"
+#include "crypto/ossl.h"
 #include "crypto/random.h"
 
 namespace coffer::runtime::efs {
@@ -162,7 +162,7 @@ std::string id_hex(const ObjectId& id) { return hex_encode(id); }
 bool is_pow2_block(std::uint32_t b) { return b >= 4096 && b <= (1U << 20) && (b & (b - 1)) == 0; }
 
 // Writes `data` to `path` through a temporary file and rename: the object is replaced whole.
-Status replace_file(const fs::path& path, ByteView data) {
+Status replace_file(const fs::path& path, ByteView data, bool durable = false) {
   fs::path tmp = path;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -177,7 +177,7 @@ Status replace_file(const fs::path& path, ByteView data) {
     }
     off += static_cast<std::size_t>(n);
   }
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0)
+  if ((durable && ::fsync(fd) != 0) || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0)
     return err(kIo, "cannot replace " + path.filename().string() + ": " + strerror(errno));
   return ok();
 }
@@ -307,7 +307,8 @@ struct Filesystem::State {
   bool dirty = false;
   std::vector<ObjectId> doomed;  // objects to delete after the next superblock write
   BlockCipher blocks;
-  Bytes scratch;  // one sealed block: nonce, ciphertext, tag
+  bool durable = false;  // during a durable commit: fsync what is written
+  Bytes scratch;         // one sealed block: nonce, ciphertext, tag
 
   State() = default;
   State(const State&) = delete;
@@ -452,7 +453,7 @@ struct Filesystem::State {
     Bytes blob = nonce;
     put(blob, sealed.ciphertext);
     put(blob, sealed.tag);
-    COFFER_TRY_STATUS(replace_file(object_path(dir.id), blob));
+    COFFER_TRY_STATUS(replace_file(object_path(dir.id), blob, durable));
     Bytes h = crypto::sha256(blob);
     std::copy(h.begin(), h.end(), dir.hash.begin());
     return ok();
@@ -620,6 +621,8 @@ struct Filesystem::State {
       for (auto& [name, child] : n.children) COFFER_TRY_STATUS(commit_node(*child));
       COFFER_TRY_STATUS(write_dir(n));
     } else if (n.kind == Kind::kFile) {
+      if (durable && n.fd >= 0 && ::fdatasync(n.fd) != 0)
+        return err(kIo, std::string("cannot sync a file object: ") + strerror(errno));
       n.hash = file_hash(n);
     }
     n.dirty = false;
@@ -989,12 +992,25 @@ Status Filesystem::set_mtime(std::string_view path, std::int64_t mtime_ns) {
   return ok();
 }
 
-Status Filesystem::commit() {
+Status Filesystem::commit(bool durable) {
   State& s = *state_;
   if (!s.dirty) return ok();
-  COFFER_TRY_STATUS(s.commit_node(*s.root));
+  s.durable = durable;
+  Status st = s.commit_node(*s.root);
+  s.durable = false;
+  COFFER_TRY_STATUS(st);
   ++s.generation;
-  COFFER_TRY_STATUS(replace_file(s.dir / "superblock", s.superblock()));
+  COFFER_TRY_STATUS(replace_file(s.dir / "superblock", s.superblock(), durable));
+  if (durable) {
+    for (const fs::path& d : {s.objects, s.dir}) {  // the renames themselves
+      int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0 || ::fsync(fd) != 0) {
+        if (fd >= 0) ::close(fd);
+        return err(kIo, "cannot sync the filesystem directory");
+      }
+      ::close(fd);
+    }
+  }
   s.dirty = false;
   for (const ObjectId& id : s.doomed) ::unlink(s.object_path(id).c_str());
   s.doomed.clear();

@@ -134,7 +134,9 @@ class Filesystem {
 
   // Writes every changed directory and the superblock (generation + 1), making the on-disk tree
   // consistent again. Mutations are in memory (directories) or in place (file blocks) until then.
-  Status commit();
+  // durable: fsync file blocks, directory objects, the superblock and the renames (fsync(2)).
+  // Without it a host crash may lose the last commits; what remains fails closed (efs_integrity).
+  Status commit(bool durable = false);
   // Authenticates the whole tree: every directory, every file's block table and every block.
   Status check();
 

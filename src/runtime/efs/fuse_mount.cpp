@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,9 +37,14 @@ int committed(const Status& s) {
   return status(efs().commit());
 }
 
+// Filesystem is not thread-safe: one operation at a time. The loop still runs several threads
+// so that libfuse's copies of requests and replies overlap with decryption in another thread.
+std::mutex g_mutex;
+
 template <typename F>
 int guard(F&& f) noexcept {
   try {
+    std::lock_guard lock(g_mutex);
     return f();
   } catch (...) {
     return -EIO;
@@ -197,7 +203,7 @@ int op_release(const char* /*path*/, fuse_file_info* fi) {
 }
 
 int op_fsync(const char* /*path*/, int /*datasync*/, fuse_file_info* /*fi*/) {
-  return guard([&] { return status(efs().commit()); });
+  return guard([&] { return status(efs().commit(true)); });
 }
 
 int op_readdir(const char* path, void* buf, fuse_fill_dir_t filler, off_t /*off*/,
@@ -284,7 +290,7 @@ Status serve(std::unique_ptr<Filesystem> fs, const std::filesystem::path& mountp
     fuse_destroy(f);
     return make_error("efs_mount_failed", "cannot set up the FUSE daemon");
   }
-  int rc = fuse_loop(f);
+  int rc = options.multithreaded ? fuse_loop_mt(f, 0) : fuse_loop(f);
   fuse_remove_signal_handlers(fuse_get_session(f));
   fuse_unmount(f);
   fuse_destroy(f);  // calls op_destroy: the final commit

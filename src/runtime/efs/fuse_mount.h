@@ -10,14 +10,15 @@
 namespace coffer::runtime::efs {
 
 struct MountOptions {
-  bool foreground = true;    // false: daemonize once the mount is in place
-  bool allow_other = false;  // let other users than the mounter in (needs user_allow_other)
-  bool debug = false;        // libfuse request tracing on stderr
+  bool foreground = true;     // false: daemonize once the mount is in place
+  bool allow_other = false;   // let other users than the mounter in (needs user_allow_other)
+  bool debug = false;         // libfuse request tracing on stderr
+  bool multithreaded = true;  // libfuse worker threads (operations still run one at a time)
 };
 
 // Mounts `fs` on `mountpoint` with default_permissions and serves it until unmounted (fusermount3
-// -u, umount, SIGINT/SIGTERM). Changes are committed after each metadata operation, on fsync and
-// release of a written file, and at unmount. Integrity failures reach the caller as EIO.
+// -u, umount, SIGINT/SIGTERM). Changes are committed after each metadata operation, on release
+// of a written file, durably on fsync, and at unmount. Integrity failures reach the caller as EIO.
 Status serve(std::unique_ptr<Filesystem> fs, const std::filesystem::path& mountpoint,
              const MountOptions& options = {});
 
