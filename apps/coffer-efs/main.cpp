@@ -109,6 +109,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   auto fs = efs::Filesystem::open(dir, *key, {.min_generation = min_generation});
+  coffer::crypto::cleanse(*key);  // the filesystem holds the derived sub-keys only
   if (!fs) return report(fs.error());
   if (check->parsed()) {
     if (auto s = (*fs)->check(); !s) return report(s.error());
