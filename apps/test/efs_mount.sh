@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # coffer-efs through the real FUSE mount: an imported tree reads back, files are created, written,
 # renamed and removed in the mount, `coffer-efs check` passes after unmount; host-side tampering
-# (a flipped byte in a block, a rolled-back file, a truncated blob, swapped blobs) gives EIO in the
-# mount and a failing check; a wrong key is refused at mount; no plaintext reaches the host.
+# (a flipped byte in a block or a directory object, a rolled-back file, a truncated, swapped or
+# renamed blob) gives EIO in the mount and a failing check; a wrong key and a tampered superblock
+# are refused at mount; no plaintext reaches the host.
 # Usage: efs_mount.sh PATH/TO/coffer-efs
 set -euo pipefail
 EFS=$(realpath "$1")
@@ -66,7 +67,7 @@ ls "$mnt" | sort | tr '\n' ' ' | grep -qx "bin dir-$marker etc " || fail "listin
 mkdir "$mnt/new"
 echo "hello $marker" > "$mnt/new/file"
 head -c 1000000 /dev/urandom > written
-cp written "$mnt/new/big"
+dd if=written of="$mnt/new/big" bs=64k conv=fsync status=none   # fsync: a durable commit
 dd if=/dev/zero of="$mnt/new/big" bs=1 count=5 seek=70000 conv=notrunc status=none
 dd if=/dev/zero of=written bs=1 count=5 seek=70000 conv=notrunc status=none
 truncate -s 123456 "$mnt/new/big"; truncate -s 123456 written
@@ -115,11 +116,55 @@ cp "$big" big.orig
 mount_efs
 printf 'changed' | dd of="$mnt/new/big" bs=1 seek=10 conv=notrunc status=none
 unmount_efs
+cp "$big" big.new
 cp big.orig "$big"   # the file rolled back to its older version
 expect_eio new/big "rolled-back file"
+cp big.new "$big"
 
 cp "$blob" blob.orig
 truncate -s $((65536 + 28)) "$blob"
 expect_eio bin/blob "truncated blob"
 cp blob.orig "$blob"
+# swapped blobs (same size), and a renamed blob
+"$EFS" check --key-fd 3 efs 3<key >/dev/null || fail "check failed before the swap"
+mount_efs
+head -c 5000 /dev/urandom > "$mnt/s1"; head -c 5000 /dev/urandom > "$mnt/s2"
+unmount_efs
+mapfile -t same < <(find efs/objects -type f -size $((5000 + 28))c)
+[[ ${#same[@]} -eq 2 ]] || fail "expected two 5000-byte blobs, found ${#same[@]}"
+mv "${same[0]}" tmpblob; mv "${same[1]}" "${same[0]}"; mv tmpblob "${same[1]}"
+expect_eio s1 "swapped blobs"
+mv "${same[0]}" tmpblob; mv "${same[1]}" "${same[0]}"; mv tmpblob "${same[1]}"
+mv "${same[0]}" efs/objects/00000000000000000000000000000000
+mv "${same[1]}" efs/objects/11111111111111111111111111111111
+expect_eio s1 "renamed blob"
+expect_eio s2 "renamed blob"
+mv efs/objects/00000000000000000000000000000000 "${same[0]}"
+mv efs/objects/11111111111111111111111111111111 "${same[1]}"
+
+# a flipped byte in a directory object: everything below it gives EIO
+ls efs/objects > before
+mount_efs
+mkdir "$mnt/d"; printf 'y' > "$mnt/d/f"
+unmount_efs
+ls efs/objects > after
+dirobj=""
+for o in $(comm -13 before after); do
+  [[ $(stat -c %s "efs/objects/$o") -ne 29 ]] && dirobj="efs/objects/$o"
+done
+[[ -n "$dirobj" ]] || fail "directory object not found"
+cp "$dirobj" dir.orig
+printf '\x01' | dd of="$dirobj" bs=1 seek=20 conv=notrunc status=none
+expect_eio d/f "flipped byte in a directory object"
+cp dir.orig "$dirobj"
+
+# a flipped byte in the superblock: mount and check refuse
+cp efs/superblock sb.orig
+printf '\x01' | dd of=efs/superblock bs=1 seek=110 conv=notrunc status=none
+set +e
+"$EFS" mount --key-fd 3 -f efs "$mnt" 3<key 2>err; rc=$?
+set -e
+[[ $rc -eq 3 ]] && grep -q efs_integrity err || fail "tampered superblock: rc=$rc $(cat err)"
+cp sb.orig efs/superblock
+"$EFS" check --key-fd 3 efs 3<key >/dev/null || fail "check failed after restoring everything"
 echo "efs_mount: ok"
