@@ -22,7 +22,7 @@ trap cleanup EXIT
 cd "$work"
 mkdir mnt plain
 head -c 32 /dev/urandom > key   # benchmark only
-"$EFS" create --key-fd 3 efs 3<key
+"$EFS" create --key-fd 3 --block-size "${EFS_BLOCK_SIZE:-65536}" efs 3<key
 
 mount_efs() {
   "$EFS" mount --key-fd 3 -f efs "$mnt" 3<key &
