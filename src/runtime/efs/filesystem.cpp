@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <list>
 
 #include <openssl/evp.h>
 
@@ -41,15 +42,12 @@ struct Filesystem::Node {
   // files
   bool tags_loaded = false;
   std::vector<Tag> tags;
-  int fd = -1;
   bool dirty = false;  // dir: object to rewrite; file: hash to recompute
 
   Node() = default;
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
-  ~Node() {
-    if (fd >= 0) ::close(fd);
-  }
+  ~Node() = default;
 };
 
 namespace {
@@ -59,6 +57,7 @@ constexpr std::size_t kSuperblockMacOffset = 136;
 constexpr std::array<std::uint8_t, 8> kMagic = {'c', 'o', 'f', 'f', 'e', 'f', 's', '1'};
 constexpr std::size_t kMaxDirObject = 64 * 1024 * 1024;
 constexpr int kMaxDepth = 1024;
+constexpr std::size_t kMaxOpenObjects = 64;  // descriptors of file objects kept open
 constexpr std::string_view kDirAad = "coffer-efs dir v1";
 constexpr std::string_view kBlockAad = "coffer-efs block v1";
 constexpr std::string_view kFileHash = "coffer-efs file v1";
@@ -307,13 +306,15 @@ struct Filesystem::State {
   bool dirty = false;
   std::vector<ObjectId> doomed;  // objects to delete after the next superblock write
   BlockCipher blocks;
-  bool durable = false;  // during a durable commit: fsync what is written
-  Bytes scratch;         // one sealed block: nonce, ciphertext, tag
+  std::list<std::pair<ObjectId, int>> fds;  // open file objects, most recently used first
+  bool durable = false;                     // during a durable commit: fsync what is written
+  Bytes scratch;                            // one sealed block: nonce, ciphertext, tag
 
   State() = default;
   State(const State&) = delete;
   State& operator=(const State&) = delete;
   ~State() {
+    for (auto& [id, fd] : fds) ::close(fd);
     crypto::cleanse(content_key);
     crypto::cleanse(dir_key);
     crypto::cleanse(sb_key);
@@ -475,32 +476,54 @@ struct Filesystem::State {
     return out;
   }
 
-  Status open_fd(Node& f, bool create) {
-    if (f.fd >= 0) return ok();
+  // The descriptor of a file object, from a small cache (a rootfs has more files than the
+  // descriptor limit allows to keep open).
+  Result<int> fd_of(const Node& f, bool create = false) {
+    for (auto it = fds.begin(); it != fds.end(); ++it) {
+      if (it->first == f.id) {
+        fds.splice(fds.begin(), fds, it);
+        return it->second;
+      }
+    }
     int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT | O_EXCL : 0);
-    f.fd = ::open(object_path(f.id).c_str(), flags, 0600);
-    if (f.fd < 0 && !create && errno == EACCES)
-      f.fd = ::open(object_path(f.id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (f.fd < 0) {
+    int fd = ::open(object_path(f.id).c_str(), flags, 0600);
+    if (fd < 0 && !create && errno == EACCES)
+      fd = ::open(object_path(f.id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
       if (errno == ENOENT) return err(kIntegrity, "file object is missing on the host");
       return err(kIo, std::string("cannot open a file object: ") + strerror(errno));
     }
-    return ok();
+    if (fds.size() >= kMaxOpenObjects) {
+      ::close(fds.back().second);
+      fds.pop_back();
+    }
+    fds.emplace_front(f.id, fd);
+    return fd;
+  }
+
+  void close_fd(const ObjectId& id) {
+    for (auto it = fds.begin(); it != fds.end(); ++it) {
+      if (it->first == id) {
+        ::close(it->second);
+        fds.erase(it);
+        return;
+      }
+    }
   }
 
   // Reads the block table (each block's GCM tag) and checks it against the file's hash.
   Status load_tags(Node& f) {
     if (f.tags_loaded) return ok();
-    COFFER_TRY_STATUS(open_fd(f, false));
+    int fd = COFFER_TRY(fd_of(f));
     struct stat st {};
-    if (::fstat(f.fd, &st) != 0) return err(kIo, "cannot stat a file object");
+    if (::fstat(fd, &st) != 0) return err(kIo, "cannot stat a file object");
     if (static_cast<std::uint64_t>(st.st_size) != blob_size(f.size))
       return err(kIntegrity, "file object " + id_hex(f.id) + " has the wrong size");
     std::uint64_t n = blocks_for(f.size);
     f.tags.assign(n, Tag{});
     for (std::uint64_t i = 0; i < n; ++i) {
-      COFFER_TRY_STATUS(pread_exact(f.fd, f.tags[i].data(), kTagSize,
-                                    (i * slot()) + kNonceSize + block_len(f, i)));
+      COFFER_TRY_STATUS(
+          pread_exact(fd, f.tags[i].data(), kTagSize, (i * slot()) + kNonceSize + block_len(f, i)));
     }
     Hash h = file_hash(f);
     if (!constant_time_equal(h, f.hash)) {
@@ -522,7 +545,8 @@ struct Filesystem::State {
   Status read_block_into(Node& f, std::uint64_t i, std::uint8_t* out) {
     std::size_t len = block_len(f, i);
     scratch.resize(len + kNonceSize + kTagSize);
-    COFFER_TRY_STATUS(pread_exact(f.fd, scratch.data(), scratch.size(), i * slot()));
+    int fd = COFFER_TRY(fd_of(f));
+    COFFER_TRY_STATUS(pread_exact(fd, scratch.data(), scratch.size(), i * slot()));
     ByteView all(scratch);
     if (!constant_time_equal(all.last(kTagSize), f.tags[i]))
       return err(kIntegrity, "block " + std::to_string(i) + " of file object " + id_hex(f.id) +
@@ -548,7 +572,8 @@ struct Filesystem::State {
     std::copy(nonce.begin(), nonce.end(), scratch.begin());
     COFFER_TRY_STATUS(
         blocks.seal(scratch.data(), plain, block_aad(f, i), scratch.data() + kNonceSize));
-    COFFER_TRY_STATUS(pwrite_all(f.fd, scratch.data(), scratch.size(), i * slot()));
+    int fd = COFFER_TRY(fd_of(f));
+    COFFER_TRY_STATUS(pwrite_all(fd, scratch.data(), scratch.size(), i * slot()));
     if (i >= f.tags.size()) f.tags.resize(i + 1);
     std::copy_n(scratch.end() - kTagSize, kTagSize, f.tags[i].begin());
     return ok();
@@ -611,6 +636,7 @@ struct Filesystem::State {
 
   void forget(Node& n) {
     if (n.kind == Kind::kSymlink) return;
+    if (n.kind == Kind::kFile) close_fd(n.id);
     doomed.push_back(n.id);
     for (auto& [name, child] : n.children) forget(*child);
   }
@@ -621,8 +647,11 @@ struct Filesystem::State {
       for (auto& [name, child] : n.children) COFFER_TRY_STATUS(commit_node(*child));
       COFFER_TRY_STATUS(write_dir(n));
     } else if (n.kind == Kind::kFile) {
-      if (durable && n.fd >= 0 && ::fdatasync(n.fd) != 0)
-        return err(kIo, std::string("cannot sync a file object: ") + strerror(errno));
+      if (durable) {
+        int fd = COFFER_TRY(fd_of(n));
+        if (::fdatasync(fd) != 0)
+          return err(kIo, std::string("cannot sync a file object: ") + strerror(errno));
+      }
       n.hash = file_hash(n);
     }
     n.dirty = false;
@@ -798,7 +827,7 @@ Status Filesystem::create_file(std::string_view path, std::uint32_t mode, std::u
   node->gid = gid;
   node->mtime_ns = now_ns();
   node->tags_loaded = true;
-  COFFER_TRY_STATUS(state_->open_fd(*node, true));
+  COFFER_TRY(state_->fd_of(*node, true));
   COFFER_TRY(state_->add_child(parent, name, std::move(node)));
   return ok();
 }
@@ -886,7 +915,8 @@ Status Filesystem::truncate(std::string_view path, std::uint64_t size) {
     }
     n->size = size;
     n->tags.resize(blocks);
-    if (::ftruncate(n->fd, static_cast<off_t>(state_->blob_size(size))) != 0)
+    int fd = COFFER_TRY(state_->fd_of(*n));
+    if (::ftruncate(fd, static_cast<off_t>(state_->blob_size(size))) != 0)
       return err(kIo, std::string("cannot truncate a file object: ") + strerror(errno));
   } else if (size > n->size) {
     Bytes zeros(static_cast<std::size_t>(std::min<std::uint64_t>(size - n->size, 1 << 20)), 0);

@@ -1,6 +1,7 @@
 // The encrypted filesystem through its library API: import round trip, mutations, persistence.
 #include "runtime/efs/filesystem.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -151,6 +152,41 @@ TEST(EfsTest, WritesTruncatesRenamesUnlinksPersist) {
   std::size_t objects = 0;
   for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir / "objects")) ++objects;
   EXPECT_EQ(objects, 3U);
+}
+
+// A rootfs has more files than a process may keep open: file objects are not all held open.
+TEST(EfsTest, ManyFilesWithALowDescriptorLimit) {
+  TempDir tmp;
+  auto dir = tmp.path() / "efs";
+  ASSERT_TRUE(create(dir, test_key()));
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  std::size_t open_now = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++open_now;
+  rlimit low = old;
+  low.rlim_cur = open_now + 80;  // room for the 64 cached objects, not for 300 files
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  Status result = ok();
+  {
+    auto fs = Filesystem::open(dir, test_key()).value();
+    for (int i = 0; i < 300 && result; ++i) {
+      std::string p = "/f" + std::to_string(i);
+      result = fs->create_file(p, 0644, 0, 0);
+      if (result) result = fs->write(p, 0, as_bytes(p));
+    }
+    if (result) result = fs->commit();
+    for (int i = 0; i < 300 && result; ++i) {
+      std::string p = "/f" + std::to_string(i);
+      auto data = fs->read_all(p);
+      if (!data)
+        result = std::unexpected(data.error());
+      else if (to_string(*data) != p)
+        result = make_error("mismatch", p);
+    }
+    if (result) result = fs->check();
+  }
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  EXPECT_TRUE(result) << result.error().to_string();
 }
 
 TEST(EfsTest, GenerationGrowsWithEachCommit) {
