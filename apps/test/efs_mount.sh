@@ -61,6 +61,7 @@ cmp -s src/etc/marked "$mnt/etc/marked" || fail "marked differs"
 [[ "$(readlink "$mnt/bin/link")" == ../etc/hostname ]] || fail "symlink target differs"
 [[ "$(stat -c %a "$mnt/bin/blob")" == 4755 ]] || fail "mode lost"
 [[ -f "$mnt/dir-$marker/file-$marker" ]] || fail "marked name missing"
+[[ $(stat -f -c %l "$mnt") -eq 255 && $(df --output=size "$mnt" | tail -1) -gt 0 ]] || fail "statfs"
 ls "$mnt" | sort | tr '\n' ' ' | grep -qx "bin dir-$marker etc " || fail "listing differs: $(ls "$mnt")"
 
 # 2. writes through the mount

@@ -1051,5 +1051,6 @@ Status Filesystem::check() { return state_->check_node(*state_->root, 0); }
 
 std::uint64_t Filesystem::generation() const { return state_->generation; }
 std::uint32_t Filesystem::block_size() const { return state_->block_size; }
+const fs::path& Filesystem::directory() const { return state_->dir; }
 
 }  // namespace coffer::runtime::efs

@@ -142,6 +142,8 @@ class Filesystem {
 
   [[nodiscard]] std::uint64_t generation() const;
   [[nodiscard]] std::uint32_t block_size() const;
+  // The host directory holding the objects (absolute).
+  [[nodiscard]] const std::filesystem::path& directory() const;
 
   struct Node;
   struct State;

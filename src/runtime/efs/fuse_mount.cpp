@@ -190,12 +190,13 @@ int op_write(const char* path, const char* buf, size_t size, off_t off, fuse_fil
   });
 }
 
+// Space and inode counts are the host filesystem's (df, and programs checking free space).
 int op_statfs(const char* /*path*/, struct statvfs* st) {
-  std::memset(st, 0, sizeof *st);
-  st->f_bsize = efs().block_size();
-  st->f_frsize = efs().block_size();
-  st->f_namemax = kMaxNameLength;
-  return 0;
+  return guard([&] {
+    if (::statvfs(efs().directory().c_str(), st) != 0) return -errno;
+    st->f_namemax = kMaxNameLength;
+    return 0;
+  });
 }
 
 int op_release(const char* /*path*/, fuse_file_info* fi) {
