@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -308,6 +309,7 @@ struct Filesystem::State {
   BlockCipher blocks;
   std::list<std::pair<ObjectId, int>> fds;  // open file objects, most recently used first
   bool durable = false;                     // during a durable commit: fsync what is written
+  std::uint64_t serial = next_serial();     // tells filesystems apart in thread-local caches
   Bytes scratch;                            // one sealed block: nonce, ciphertext, tag
 
   State() = default;
@@ -318,6 +320,11 @@ struct Filesystem::State {
     crypto::cleanse(content_key);
     crypto::cleanse(dir_key);
     crypto::cleanse(sb_key);
+  }
+
+  static std::uint64_t next_serial() {
+    static std::atomic<std::uint64_t> counter{0};
+    return ++counter;
   }
 
   [[nodiscard]] fs::path object_path(const ObjectId& id) const { return objects / id_hex(id); }
@@ -542,22 +549,58 @@ struct Filesystem::State {
   }
 
   // Decrypts block i into out (block_len bytes); nothing there is valid unless this succeeds.
-  Status read_block_into(Node& f, std::uint64_t i, std::uint8_t* out) {
+  // Decrypts block i into out (block_len bytes); nothing there is valid unless this succeeds.
+  // Touches only `fd`, `cipher` and `buf` besides immutable state, so concurrent callers with their
+  // own cipher and buffer are safe.
+  Status decrypt_block(const Node& f, std::uint64_t i, int fd, BlockCipher& cipher, Bytes& buf,
+                       std::uint8_t* out) const {
     std::size_t len = block_len(f, i);
-    scratch.resize(len + kNonceSize + kTagSize);
-    int fd = COFFER_TRY(fd_of(f));
-    COFFER_TRY_STATUS(pread_exact(fd, scratch.data(), scratch.size(), i * slot()));
-    ByteView all(scratch);
+    buf.resize(len + kNonceSize + kTagSize);
+    COFFER_TRY_STATUS(pread_exact(fd, buf.data(), buf.size(), i * slot()));
+    ByteView all(buf);
     if (!constant_time_equal(all.last(kTagSize), f.tags[i]))
       return err(kIntegrity, "block " + std::to_string(i) + " of file object " + id_hex(f.id) +
                                  " was replaced");
-    if (!blocks.open(scratch.data(), all.subspan(kNonceSize, len), all.last(kTagSize).data(),
+    if (!cipher.open(buf.data(), all.subspan(kNonceSize, len), all.last(kTagSize).data(),
                      block_aad(f, i), out)) {
       std::memset(out, 0, len);  // unauthenticated output is not left behind
       return err(kIntegrity,
                  "block " + std::to_string(i) + " of file object " + id_hex(f.id) + " is corrupt");
     }
     return ok();
+  }
+
+  // Reads [offset, offset + out.size()) clamped to the file; the file's block table is loaded.
+  Result<std::size_t> read_range(const Node& n, std::uint64_t offset, std::span<std::uint8_t> out,
+                                 int fd, BlockCipher& cipher, Bytes& buf) const {
+    if (offset >= n.size) return 0;
+    std::size_t want =
+        static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), n.size - offset));
+    std::size_t done = 0;
+    const std::uint64_t bs = block_size;
+    Bytes partial;
+    while (done < want) {
+      std::uint64_t pos = offset + done;
+      std::uint64_t i = pos / bs;
+      std::size_t in_block = static_cast<std::size_t>(pos - (i * bs));
+      std::size_t len = block_len(n, i);
+      std::size_t take = std::min(want - done, len - in_block);
+      if (in_block == 0 && take == len) {
+        // a whole block: decrypt in place; on failure the caller gets the error, never `out`
+        COFFER_TRY_STATUS(decrypt_block(n, i, fd, cipher, buf, out.data() + done));
+      } else {
+        partial.resize(len);
+        COFFER_TRY_STATUS(decrypt_block(n, i, fd, cipher, buf, partial.data()));
+        std::memcpy(out.data() + done, partial.data() + in_block, take);
+      }
+      done += take;
+    }
+    return done;
+  }
+
+  Status read_block_into(Node& f, std::uint64_t i, std::uint8_t* out) {
+    int fd = COFFER_TRY(fd_of(f));
+    return decrypt_block(f, i, fd, blocks, scratch, out);
   }
 
   Result<Bytes> read_block(Node& f, std::uint64_t i) {
@@ -590,7 +633,9 @@ struct Filesystem::State {
     dirty = true;
   }
 
-  Result<Node*> resolve(std::string_view path) {
+  // may_load false: touch nothing (concurrent readers); a directory not loaded yet is
+  // efs_not_loaded.
+  Result<Node*> resolve(std::string_view path, bool may_load = true) {
     if (path.empty() || path.front() != '/') return err(kInvalid, "path must be absolute");
     Node* cur = root.get();
     std::size_t pos = 0;
@@ -602,6 +647,7 @@ struct Filesystem::State {
       if (comp.empty()) continue;
       if (comp == "." || comp == "..") return err(kInvalid, "path holds . or ..");
       if (cur->kind != Kind::kDir) return err(kNotDir, "not a directory");
+      if (!cur->loaded && !may_load) return err(kNotLoaded, "directory not loaded yet");
       COFFER_TRY_STATUS(load_dir(*cur));
       auto it = cur->children.find(comp);
       if (it == cur->children.end()) return err(kNotFound, "no such file or directory");
@@ -783,27 +829,40 @@ Result<std::size_t> Filesystem::read(std::string_view path, std::uint64_t offset
   if (n->kind == Kind::kDir) return err(kIsDir, "is a directory");
   if (n->kind != Kind::kFile) return err(kInvalid, "not a regular file");
   COFFER_TRY_STATUS(state_->load_tags(*n));
-  if (offset >= n->size) return 0;
-  std::size_t want =
-      static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), n->size - offset));
-  std::size_t done = 0;
-  const std::uint64_t bs = state_->block_size;
-  while (done < want) {
-    std::uint64_t pos = offset + done;
-    std::uint64_t i = pos / bs;
-    std::size_t in_block = static_cast<std::size_t>(pos - (i * bs));
-    std::size_t len = state_->block_len(*n, i);
-    std::size_t take = std::min(want - done, len - in_block);
-    if (in_block == 0 && take == len) {
-      // a whole block: decrypt in place; on failure the caller gets the error, never `out`
-      COFFER_TRY_STATUS(state_->read_block_into(*n, i, out.data() + done));
-    } else {
-      Bytes plain = COFFER_TRY(state_->read_block(*n, i));
-      std::memcpy(out.data() + done, plain.data() + in_block, take);
-    }
-    done += take;
+  int fd = COFFER_TRY(state_->fd_of(*n));
+  return state_->read_range(*n, offset, out, fd, state_->blocks, state_->scratch);
+}
+
+namespace {
+// Each thread's cipher context and buffer for read_concurrent, keyed by the filesystem's serial.
+struct ThreadReader {
+  std::uint64_t serial = 0;
+  BlockCipher cipher;
+  Bytes buf;
+};
+thread_local ThreadReader t_reader;
+}  // namespace
+
+Result<std::size_t> Filesystem::read_concurrent(std::string_view path, std::uint64_t offset,
+                                                std::span<std::uint8_t> out) const {
+  State& s = *state_;
+  Node* n = COFFER_TRY(s.resolve(path, false));
+  if (n->kind == Kind::kDir) return err(kIsDir, "is a directory");
+  if (n->kind != Kind::kFile) return err(kInvalid, "not a regular file");
+  if (!n->tags_loaded) return err(kNotLoaded, "block table not loaded yet");
+  if (t_reader.serial != s.serial) {
+    COFFER_TRY_STATUS(t_reader.cipher.init(s.content_key));
+    t_reader.serial = s.serial;
   }
-  return done;
+  // its own descriptor: the shared cache is not touched
+  int fd = ::open(s.object_path(n->id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return err(kIntegrity, "file object is missing on the host");
+    return err(kIo, std::string("cannot open a file object: ") + strerror(errno));
+  }
+  auto r = s.read_range(*n, offset, out, fd, t_reader.cipher, t_reader.buf);
+  ::close(fd);
+  return r;
 }
 
 Result<Bytes> Filesystem::read_all(std::string_view path) {

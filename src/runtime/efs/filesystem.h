@@ -36,6 +36,7 @@ inline constexpr std::string_view kInvalid = "efs_invalid";       // EINVAL (bad
 inline constexpr std::string_view kNameTooLong = "efs_name_too_long";  // ENAMETOOLONG
 inline constexpr std::string_view kIo = "efs_io";                      // host I/O error (EIO)
 inline constexpr std::string_view kUnsupported = "efs_unsupported";    // device nodes, fifos...
+inline constexpr std::string_view kNotLoaded = "efs_not_loaded";  // read_concurrent: use read()
 
 // The errno a FUSE reply uses for an error of this module (EIO for integrity and unknown codes).
 int errno_for(const Error& e);
@@ -115,6 +116,11 @@ class Filesystem {
   Result<std::size_t> read(std::string_view path, std::uint64_t offset,
                            std::span<std::uint8_t> out);
   Result<Bytes> read_all(std::string_view path);
+  // read() for a multi-threaded server: it changes no state, so several threads may run it at
+  // once (never alongside any other call). It fails with efs_not_loaded, and read() is to be
+  // used instead, until the path's directories and the file's block table have been loaded.
+  Result<std::size_t> read_concurrent(std::string_view path, std::uint64_t offset,
+                                      std::span<std::uint8_t> out) const;
 
   Status create_file(std::string_view path, std::uint32_t mode, std::uint32_t uid,
                      std::uint32_t gid);

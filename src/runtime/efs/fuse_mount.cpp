@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,14 +38,13 @@ int committed(const Status& s) {
   return status(efs().commit());
 }
 
-// Filesystem is not thread-safe: one operation at a time. The loop still runs several threads
-// so that libfuse's copies of requests and replies overlap with decryption in another thread.
-std::mutex g_mutex;
+// Filesystem is not thread-safe: one operation at a time, except read_concurrent (shared).
+std::shared_mutex g_lock;
 
 template <typename F>
 int guard(F&& f) noexcept {
   try {
-    std::lock_guard lock(g_mutex);
+    std::unique_lock lock(g_lock);
     return f();
   } catch (...) {
     return -EIO;
@@ -171,10 +171,18 @@ int op_create(const char* path, mode_t mode, fuse_file_info* /*fi*/) {
 }
 
 int op_read(const char* path, char* buf, size_t size, off_t off, fuse_file_info* /*fi*/) {
-  return guard([&] {
-    if (off < 0) return -EINVAL;
-    auto n = efs().read(path, static_cast<std::uint64_t>(off),
-                        std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(buf), size));
+  if (off < 0) return -EINVAL;
+  std::span<std::uint8_t> out(reinterpret_cast<std::uint8_t*>(buf), size);
+  try {
+    std::shared_lock lock(g_lock);
+    auto n = efs().read_concurrent(path, static_cast<std::uint64_t>(off), out);
+    if (n) return static_cast<int>(*n);
+    if (n.error().code != kNotLoaded) return fail(n.error());
+  } catch (...) {
+    return -EIO;
+  }
+  return guard([&] {  // first read: loads directories and the block table
+    auto n = efs().read(path, static_cast<std::uint64_t>(off), out);
     if (!n) return fail(n.error());
     return static_cast<int>(*n);
   });

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "runtime/efs/test/efs_test_util.h"
@@ -187,6 +189,43 @@ TEST(EfsTest, ManyFilesWithALowDescriptorLimit) {
   }
   ::setrlimit(RLIMIT_NOFILE, &old);
   EXPECT_TRUE(result) << result.error().to_string();
+}
+
+TEST(EfsTest, ReadConcurrentAfterTheFirstRead) {
+  TempDir tmp;
+  auto dir = tmp.path() / "efs";
+  ASSERT_TRUE(create(dir, test_key(), {.block_size = 4096}));
+  Bytes data = pattern(100000, 9);
+  {
+    auto fs = Filesystem::open(dir, test_key()).value();
+    ASSERT_TRUE(fs->mkdir("/d", 0755, 0, 0));
+    ASSERT_TRUE(fs->create_file("/d/f", 0644, 0, 0));
+    ASSERT_TRUE(fs->write("/d/f", 0, data));
+    ASSERT_TRUE(fs->commit());
+  }
+  auto fs = Filesystem::open(dir, test_key()).value();
+  Bytes out(10000);
+  EXPECT_EQ(fs->read_concurrent("/d/f", 0, out).error().code, kNotLoaded);  // /d not loaded
+  ASSERT_TRUE(fs->read("/d/f", 0, out));
+  // four threads read overlapping, unaligned ranges at once
+  std::vector<std::thread> threads;
+  std::vector<int> good(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      Bytes buf(7777);
+      for (std::uint64_t off = static_cast<std::uint64_t>(t) * 13; off < data.size(); off += 5000) {
+        auto n = fs->read_concurrent("/d/f", off, buf);
+        if (!n || !std::equal(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n),
+                              data.begin() + static_cast<std::ptrdiff_t>(off)))
+          return;
+      }
+      good[static_cast<std::size_t>(t)] = 1;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good, std::vector<int>(4, 1));
+  EXPECT_EQ(fs->read_concurrent("/d", 0, out).error().code, kIsDir);
+  EXPECT_EQ(fs->read_concurrent("/d/nope", 0, out).error().code, kNotFound);
 }
 
 TEST(EfsTest, GenerationGrowsWithEachCommit) {

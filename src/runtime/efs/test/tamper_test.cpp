@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -118,6 +119,18 @@ TEST_F(EfsTamperTest, FlippedByteWhileOpen) {
   ASSERT_TRUE(fs->read_all("/a"));
   flip(a_, 50);
   EXPECT_EQ(fs->read_all("/a").error().code, kIntegrity);
+}
+
+TEST_F(EfsTamperTest, FlippedByteWhileOpenConcurrentRead) {
+  auto fs = Filesystem::open(dir_, test_key()).value();
+  ASSERT_TRUE(fs->read_all("/a"));
+  flip(a_, 4096 + 28 + 10);
+  Bytes out(6000, 0xAA);
+  EXPECT_EQ(fs->read_concurrent("/a", 0, out).error().code, kIntegrity);
+  // nothing unauthenticated is left in the buffer: the first block is the real one, the second
+  // (the tampered one) is zeroed
+  EXPECT_EQ(std::count(out.begin(), out.begin() + 4096, 'A'), 4096);
+  EXPECT_EQ(std::count(out.begin() + 4096, out.end(), 0), 6000 - 4096);
 }
 
 TEST_F(EfsTamperTest, FlippedByteInDirectoryObject) {
