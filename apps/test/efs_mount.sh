@@ -2,8 +2,8 @@
 # coffer-efs through the real FUSE mount: an imported tree reads back, files are created, written,
 # renamed and removed in the mount, `coffer-efs check` passes after unmount; host-side tampering
 # (a flipped byte in a block or a directory object, a rolled-back file, a truncated, swapped or
-# renamed blob) gives EIO in the mount and a failing check; a wrong key and a tampered superblock
-# are refused at mount; no plaintext reaches the host.
+# renamed blob) gives EIO in the mount and a failing check; a wrong key, a short key, a
+# generation below --min-generation and a tampered superblock are refused; no plaintext on disk.
 # Usage: efs_mount.sh PATH/TO/coffer-efs
 set -euo pipefail
 EFS=$(realpath "$1")
@@ -95,6 +95,23 @@ set +e
 set -e
 [[ $rc -eq 3 ]] && grep -q efs_wrong_key err || fail "wrong key: rc=$rc $(cat err)"
 mountpoint -q "$mnt" && fail "mounted with a wrong key"
+set +e
+"$EFS" check --key-fd 3 efs 3<wrong_key 2>err; rc=$?
+set -e
+[[ $rc -eq 3 ]] && grep -q efs_wrong_key err || fail "check with a wrong key: rc=$rc $(cat err)"
+# a whole-filesystem rollback is caught against a trusted minimum generation
+gen=$("$EFS" check --key-fd 3 efs 3<key | sed -n 's/^ok: generation //p')
+[[ -n "$gen" ]] || fail "no generation"
+"$EFS" check --key-fd 3 --min-generation "$gen" efs 3<key >/dev/null || fail "min-generation $gen"
+set +e
+"$EFS" mount --key-fd 3 --min-generation $((gen + 1)) -f efs "$mnt" 3<key 2>err; rc=$?
+set -e
+[[ $rc -eq 3 ]] && grep -q efs_rollback err || fail "rollback: rc=$rc $(cat err)"
+# the key must be exactly 32 bytes
+set +e
+head -c 31 key | "$EFS" check --key-fd 0 efs 2>err; rc=$?
+set -e
+[[ $rc -ne 0 ]] && grep -q "exactly 32" err || fail "short key: rc=$rc $(cat err)"
 
 # 4. host-side tampering gives EIO in the mount and a failing check
 blob=$(find efs/objects -type f -size $((300000 + 5 * 28))c)   # /bin/blob: 5 blocks
