@@ -33,6 +33,7 @@ printf 'x' > "src/dir-$marker/file-$marker"
 head -c 300000 /dev/urandom > src/bin/blob
 chmod 4755 src/bin/blob
 ln -s ../etc/hostname src/bin/link
+cp "$(command -v busybox)" src/bin/busybox   # busybox-static: a program run from the mount
 
 "$EFS" import --key-fd 3 src efs 3<key >/dev/null
 if grep -rqa "$marker" efs; then fail "plaintext marker found on the host after import"; fi
@@ -61,6 +62,7 @@ cmp -s src/etc/marked "$mnt/etc/marked" || fail "marked differs"
 [[ "$(readlink "$mnt/bin/link")" == ../etc/hostname ]] || fail "symlink target differs"
 [[ "$(stat -c %a "$mnt/bin/blob")" == 4755 ]] || fail "mode lost"
 [[ -f "$mnt/dir-$marker/file-$marker" ]] || fail "marked name missing"
+[[ "$("$mnt/bin/busybox" echo exec-ok)" == exec-ok ]] || fail "exec from the mount"
 [[ $(stat -f -c %l "$mnt") -eq 255 && $(df --output=size "$mnt" | tail -1) -gt 0 ]] || fail "statfs"
 ls "$mnt" | sort | tr '\n' ' ' | grep -qx "bin dir-$marker etc " || fail "listing differs: $(ls "$mnt")"
 
