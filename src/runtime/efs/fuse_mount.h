@@ -17,8 +17,9 @@ struct MountOptions {
 };
 
 // Mounts `fs` on `mountpoint` with default_permissions and serves it until unmounted (fusermount3
-// -u, umount, SIGINT/SIGTERM). Changes are committed after each metadata operation, on release
-// of a written file, durably on fsync, and at unmount. Integrity failures reach the caller as EIO.
+// -u, umount, SIGINT/SIGTERM). Changes are committed at most every 500 ms (by the next operation
+// or a committer thread), durably on fsync, and at unmount. Integrity failures reach the caller as
+// EIO.
 Status serve(std::unique_ptr<Filesystem> fs, const std::filesystem::path& mountpoint,
              const MountOptions& options = {});
 
