@@ -41,16 +41,22 @@ int status(const Status& s) { return s ? 0 : fail(s.error()); }
 // committer thread within that interval otherwise, on fsync (durably) and at unmount. A host crash
 // in between loses those changes and fails closed (docs/encrypted-fs.md).
 constexpr auto kCommitInterval = std::chrono::milliseconds(500);
-std::chrono::steady_clock::time_point g_last_commit;
+std::int64_t g_last_commit_ns = 0;  // steady clock; guarded by g_lock
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 int commit_now(bool durable = false) {
-  g_last_commit = std::chrono::steady_clock::now();
+  g_last_commit_ns = steady_ns();
   return status(efs().commit(durable));
 }
 
 int committed(const Status& s) {
   if (!s) return fail(s.error());
-  if (std::chrono::steady_clock::now() - g_last_commit < kCommitInterval) return 0;
+  if (steady_ns() - g_last_commit_ns < std::chrono::nanoseconds(kCommitInterval).count()) return 0;
   return commit_now();
 }
 
@@ -323,7 +329,7 @@ Status serve(std::unique_ptr<Filesystem> fs, const std::filesystem::path& mountp
     std::unique_lock stop_lock(stop_mutex);
     while (!stop_cv.wait_for(stop_lock, kCommitInterval, [&] { return stopping; })) {
       std::unique_lock lock(g_lock);
-      g_last_commit = std::chrono::steady_clock::now();
+      g_last_commit_ns = steady_ns();
       if (auto c = fs->commit(); !c)
         spdlog::error("coffer-efs: commit failed: {}", c.error().to_string());
     }
