@@ -16,6 +16,7 @@ pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)      # libzstd-dev
 pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)      # libisal-dev (fast inflate)
 pkg_check_modules(GPGME REQUIRED IMPORTED_TARGET gpgme)       # libgpgme-dev
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)  # libseccomp-dev (process enclave)
+pkg_check_modules(FUSE3 REQUIRED IMPORTED_TARGET fuse3)       # libfuse3-dev, fuse3 (coffer-efs)
 find_package(LibArchive REQUIRED)                     # libarchive-dev
 find_package(ZLIB REQUIRED)                           # zlib1g-dev
 find_package(Protobuf 3.12 REQUIRED)                  # libprotobuf-dev, protobuf-compiler
