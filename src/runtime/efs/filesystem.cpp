@@ -67,16 +67,6 @@ std::unexpected<Error> err(std::string_view code, std::string message) {
   return make_error(std::string(code), std::move(message));
 }
 
-// RFC 5869 HKDF-SHA256 with one output block (32 bytes).
-Bytes hkdf_sha256(ByteView ikm, ByteView salt, std::string_view info) {
-  Bytes prk = crypto::hmac(crypto::DigestAlg::kSha256, salt, ikm);
-  Bytes t = to_bytes(info);
-  t.push_back(0x01);
-  Bytes okm = crypto::hmac(crypto::DigestAlg::kSha256, prk, t);
-  crypto::cleanse(prk);
-  return okm;
-}
-
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -341,10 +331,14 @@ struct Filesystem::State {
 
   // ---- keys and superblock ----
   Status derive(ByteView key) {
-    content_key = hkdf_sha256(key, fs_id, "coffer-efs v1 contents");
-    dir_key = hkdf_sha256(key, fs_id, "coffer-efs v1 directories");
-    sb_key = hkdf_sha256(key, fs_id, "coffer-efs v1 superblock");
-    Bytes check_key = hkdf_sha256(key, fs_id, "coffer-efs v1 key check");
+    // RFC 5869 HKDF-SHA256, one 32-byte key per purpose, the filesystem id as salt
+    const auto derive_one = [&](std::string_view info) {
+      return crypto::hkdf_sha256(key, fs_id, as_bytes(info), 32);
+    };
+    content_key = COFFER_TRY(derive_one("coffer-efs v1 contents"));
+    dir_key = COFFER_TRY(derive_one("coffer-efs v1 directories"));
+    sb_key = COFFER_TRY(derive_one("coffer-efs v1 superblock"));
+    Bytes check_key = COFFER_TRY(derive_one("coffer-efs v1 key check"));
     check_value =
         crypto::hmac(crypto::DigestAlg::kSha256, check_key, as_bytes("coffer-efs key check"));
     crypto::cleanse(check_key);
