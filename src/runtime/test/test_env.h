@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/test/temp_dir.h"
 #include "evidence/sim/sim_pki.h"
 #include "runtime/process/enclave_image.h"
 
@@ -19,23 +20,8 @@ inline std::filesystem::path coffer_executable() {
   return std::filesystem::path(COFFER_BINARY_DIR) / "apps" / "coffer";
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "coffer-enclave-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// The one test temporary directory (src/core/test/temp_dir.h).
+using TempDir = coffer::testing::TempDir;
 
 // One image and one PKI for the whole test binary (building them takes a fraction of a second
 // and a couple of seconds respectively).

@@ -8,27 +8,13 @@
 #include <string>
 
 #include "core/bytes.h"
+#include "core/test/temp_dir.h"
 #include "crypto/random.h"
 
 namespace coffer::runtime::efs::test {
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() / ("efs-test-" + crypto::random_uuid_hex());
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// The one test temporary directory (src/core/test/temp_dir.h).
+using TempDir = coffer::testing::TempDir;
 
 inline Bytes test_key(std::uint8_t fill = 0x42) { return Bytes(32, fill); }
 
