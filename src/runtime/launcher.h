@@ -49,6 +49,28 @@ struct EnclaveSpec {
   // true: the agent shares the host's network namespace (as an SGX enclave does); false: a new
   // empty network namespace with loopback only.
   bool host_network = true;
+  // Host storage (created 0700 if missing) bound read-write at /run/coffer-storage inside the
+  // enclave: the agent gets `--storage-dir /run/coffer-storage` (it writes exported bundles
+  // there), the app enclave reads its bundle from it. Empty: none.
+  std::filesystem::path storage_dir;
+
+  // The app enclave of the two-enclave flow (docs/two-enclave.md): the image's entry executable
+  // is coffer-app-enclave, not coffer-agent. It runs with
+  //   ENTRY --quote-service /run/coffer-quote/quote.sock --storage /run/coffer-storage
+  //         --status-fd 3 ARGS...
+  // with /dev/fuse in its /dev and the workload's stdio as given. launch returns once the boot
+  // step reported "started" on the status fd (the workload runs), or fails with
+  // "app_enclave_failed" and the boot's own message; agent_socket() is empty.
+  struct AppRole {
+    std::vector<std::string> args;  // after the launcher's own, e.g. --bundle ID --key-handover
+    // The host directory holding the agent enclave's agent.sock, bound at /run/coffer-agent
+    // (local attestation: the boot calls HandOverKey there). Empty: none.
+    std::filesystem::path agent_dir;
+    int stdin_fd = -1;   // -1: /dev/null
+    int stdout_fd = -1;  // -1: the log file (agent_log_file) or the launcher's stderr
+    int stderr_fd = -1;
+  };
+  std::optional<AppRole> app;
 };
 
 // What a launch reports to whoever shows progress (optional).
