@@ -33,6 +33,7 @@
 #include "guest/cdh/data_hub.h"
 #include "guest/rest_api.h"
 #include "net/ttrpc/server.h"
+#include "runtime/appenclave/exporter.h"
 
 namespace {
 
@@ -53,6 +54,7 @@ struct Options {
   std::string state_dir = "/run/coffer-agent";
   std::string log_level = "info";
   std::string rest_api = "127.0.0.1:8006";
+  std::string storage_dir;
 };
 
 int fail(const std::string& what, const Error& e) {
@@ -184,6 +186,17 @@ int serve(Options o) {
   deps.guest = agent::GuestInfo{tee, hex_encode(config.init_data_digest), config.from_init_data};
   deps.unseal = [&hub](std::string_view sealed) { return hub.unseal(sealed); };
   deps.sealed_dir = fs::path(o.state_dir) / "secrets";
+  // The two-enclave flow (docs/two-enclave.md): bundles exported to host storage, their keys
+  // sealed or handed over with the simulated SGX platform's help.
+  if (!o.storage_dir.empty()) {
+    if (tee != "sim-sgx" || o.quote_service.empty()) {
+      return fail("storage", Error{"usage",
+                                   "--storage-dir (exported bundles) needs --tee sim-sgx and its "
+                                   "--quote-service"});
+    }
+    deps.exporter =
+        std::make_shared<runtime::appenclave::EfsBundleExporter>(o.storage_dir, o.quote_service);
+  }
   // The workload REST API (CoCo's /cdh/resource, /aa/token, /aa/evidence) in each sandbox's own
   // network namespace, never in the agent's (the host's side).
   std::mutex rest_mu;
@@ -258,6 +271,8 @@ int run(int argc, char** argv) {
   app.add_option("--tee", o.tee, "tdx, snp, sgx, sim-tdx, sim-snp, sim-sgx, sample, auto")
       ->capture_default_str();
   app.add_option("--quote-service", o.quote_service, "the simulated TEE's quote service socket");
+  app.add_option("--storage-dir", o.storage_dir,
+                 "host storage for exported bundles (the two-enclave flow, sim-sgx)");
   app.add_option("--state-dir", o.state_dir, "images, containers, state (created 0700)")
       ->capture_default_str();
   app.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")

@@ -69,6 +69,23 @@ ExecProcessRequest if {
 	input.request.args in policy_data.allowed_exec
 }
 
+default HandOverKeyRequest := true
+
+# An exported bundle (the two-enclave flow) is a container that runs in the app enclave. The agent
+# gives the policy its container request's fields (plus bundle_id and key_handover) as
+# input.request, so the container rules below apply as they are.
+default ExportBundleRequest := false
+
+ExportBundleRequest if {
+	entrypoint_allowed
+	command_allowed
+	env_allowed
+	working_dir_allowed
+	user_allowed
+	mounts_allowed
+	privileged_allowed
+}
+
 default CreateContainerRequest := false
 
 CreateContainerRequest if {

@@ -162,6 +162,37 @@ Status validate(const pb::ResizeTtyRequest& r) {
   return ok();
 }
 Status validate(const pb::PullImageRequest& r) { return check_reference(r.image()); }
+Status validate(const pb::ExportBundleRequest& r) {
+  // the bundle id names a directory on the host storage: lower-case, as docs/two-enclave.md says
+  COFFER_TRY_STATUS(check_id(r.bundle_id(), "bundle_id"));
+  for (char c : r.bundle_id()) {
+    if (c >= 'A' && c <= 'Z') return bad_request("bundle_id must be lower-case");
+  }
+  if (!r.has_container()) return bad_request("container is required");
+  const auto& c = r.container();
+  COFFER_TRY_STATUS(check_reference(c.image()));
+  COFFER_TRY_STATUS(check_strings(c.entrypoint().values(), "entrypoint"));
+  COFFER_TRY_STATUS(check_strings(c.command().values(), "command"));
+  COFFER_TRY_STATUS(check_strings(c.env(), "env", true));
+  if (c.has_working_dir() && (c.working_dir().empty() || c.working_dir()[0] != '/')) {
+    return bad_request("working_dir must be an absolute path");
+  }
+  if (c.has_user() && c.user().empty()) return bad_request("user must not be empty when set");
+  if (c.mounts_size() > 0) return bad_request("an exported bundle takes no mounts");
+  if (c.privileged()) return bad_request("an exported bundle cannot be privileged");
+  if (r.key_handover() != "seal" && r.key_handover() != "local") {
+    return bad_request("key_handover must be \"seal\" or \"local\"");
+  }
+  return ok();
+}
+Status validate(const pb::HandOverKeyRequest& r) {
+  COFFER_TRY_STATUS(check_id(r.bundle_id(), "bundle_id"));
+  if (r.report().empty() || r.report().size() > 4096) return bad_request("report is required");
+  if (r.public_key().empty() || r.public_key().size() > 1024) {
+    return bad_request("public_key is required");
+  }
+  return ok();
+}
 Status validate(const pb::GuestDetailsRequest&) { return ok(); }
 Status validate(const pb::HealthRequest&) { return ok(); }
 
@@ -257,7 +288,8 @@ RpcStatus to_rpc_status(const Error& error) {
       std::string_view("diff_id_mismatch"),    std::string_view("size_mismatch"),
       std::string_view("hmac_mismatch"),       std::string_view("sealed_secret_unknown_key"),
       std::string_view("layer_not_encrypted"), std::string_view("missing_decryption_key"),
-      std::string_view("no_image_policy"),     std::string_view("unauthorized")};
+      std::string_view("no_image_policy"),     std::string_view("unauthorized"),
+      std::string_view("peer_refused"),        std::string_view("report_mac_mismatch")};
   static constexpr std::array kInvalid = {
       std::string_view("bad_request"), std::string_view("bad_spec"),
       std::string_view("bad_sealed_secret"), std::string_view("bad_reference"),
@@ -276,7 +308,7 @@ RpcStatus to_rpc_status(const Error& error) {
     code = Code::kNotFound;
   } else if (ends_with(c, "_exists")) {
     code = Code::kAlreadyExists;
-  } else if (c == "bad_state") {
+  } else if (c == "bad_state" || c == "export_unavailable") {
     code = Code::kFailedPrecondition;
   } else if (in(kPermission)) {
     code = Code::kPermissionDenied;
@@ -414,6 +446,14 @@ CallResult unary(AgentPolicy& policy, std::string_view method, std::string_view 
   if (auto v = validate(request); !v) return fail(v.error());
   auto input = request_json(request);
   if (!input) return fail(input.error());
+  if constexpr (std::is_same_v<Req, pb::ExportBundleRequest>) {
+    // the container rules of the policy see the container request's own fields
+    auto container = request_json(request.container());
+    if (!container) return fail(container.error());
+    (*container)["bundle_id"] = request.bundle_id();
+    (*container)["key_handover"] = request.key_handover();
+    input = std::move(container);
+  }
   if constexpr (std::is_same_v<Req, pb::WriteStdinRequest>) {
     (*input)["data"] = nullptr;  // the policy sees the size, not the bytes
     (*input)["data_bytes"] = request.data().size();
@@ -609,6 +649,52 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
           return out;
         });
   }
+  if (method == "ExportBundle") {
+    return unary<pb::ExportBundleRequest>(
+        policy, method, payload, [&](const auto& r) -> Result<pb::ExportBundleResponse> {
+          if (!deps_.exporter) {
+            return make_error("export_unavailable",
+                              "this agent has no storage for exported bundles (--storage-dir)");
+          }
+          const auto& c = r.container();
+          auto image = COFFER_TRY(pull_and_measure(c.image(), ctx.stop));
+          SpecOverrides overrides = overrides_from(c);
+          COFFER_TRY_STATUS(unseal_secrets(r.bundle_id(), image.config, overrides));
+          // The bundle's process runs in the app enclave: its root is the bundle's "rootfs".
+          auto config = COFFER_TRY(build_oci_spec(image.config, image.rootfs, overrides));
+          config["root"] = Json{{"path", "rootfs"}, {"readonly", false}};
+          // extended before the bundle leaves the enclave: nothing runs unmeasured
+          COFFER_TRY_STATUS(deps_.measure(guest::MeasurementEvent{
+              std::string(kMeasurementDomain), "export_bundle",
+              c.image() + "@" + image.manifest_digest + ",bundle=" + r.bundle_id() +
+                  ",key_handover=" + r.key_handover() + ",policy=allow"}));
+          auto done = COFFER_TRY(deps_.exporter->export_bundle(
+              BundleExport{r.bundle_id(), image.rootfs, std::move(config), r.key_handover()}));
+          pb::ExportBundleResponse out;
+          out.set_image_digest(image.manifest_digest);
+          out.set_generation(done.generation);
+          out.set_files(done.files);
+          out.set_bytes(done.bytes);
+          return out;
+        });
+  }
+  if (method == "HandOverKey") {
+    return unary<pb::HandOverKeyRequest>(
+        policy, method, payload, [&](const auto& r) -> Result<pb::HandOverKeyResponse> {
+          if (!deps_.exporter) {
+            return make_error("export_unavailable",
+                              "this agent has no storage for exported bundles (--storage-dir)");
+          }
+          const auto bytes = [](const std::string& s) { return Bytes(s.begin(), s.end()); };
+          auto answer = COFFER_TRY(deps_.exporter->hand_over_key(
+              KeyHandOver{r.bundle_id(), bytes(r.report()), bytes(r.public_key())}));
+          pb::HandOverKeyResponse out;
+          out.set_report(std::string(answer.report.begin(), answer.report.end()));
+          out.set_public_key(std::string(answer.public_key.begin(), answer.public_key.end()));
+          out.set_ciphertext(std::string(answer.ciphertext.begin(), answer.ciphertext.end()));
+          return out;
+        });
+  }
   if (method == "GuestDetails") {
     return unary<pb::GuestDetailsRequest>(
         policy, method, payload, [&](const auto&) -> Result<pb::GuestDetailsResponse> {
@@ -644,7 +730,7 @@ void AgentService::register_methods(net::ttrpc::Server& server) {
       "CreateSandbox",  "RemoveSandbox", "CreateContainer", "StartContainer", "WaitProcess",
       "SignalProcess",  "ExecProcess",   "RemoveContainer", "ContainerState", "ListContainers",
       "ContainerStats", "WriteStdin",    "CloseStdin",      "ReadOutput",     "ResizeTty",
-      "PullImage",      "GuestDetails",  "Health"};
+      "PullImage",      "GuestDetails",  "Health",          "ExportBundle",   "HandOverKey"};
   for (std::string_view m : kMethods) {
     server.add_method(kAgentService, m,
                       [this, m](const CallContext& ctx, std::string_view request) {

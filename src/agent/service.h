@@ -27,7 +27,9 @@
 #include "agent/executor/executor.h"
 #include "agent/image/image_service.h"
 #include "agent/policy.h"
+#include "core/bytes.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "guest/cdh/data_hub.h"
 #include "net/ttrpc/frame.h"
 #include "net/ttrpc/server.h"
@@ -52,6 +54,41 @@ struct SandboxHooks {
   std::function<void(const std::string& sandbox_id)> on_removed;
 };
 
+// The two-enclave flow (docs/two-enclave.md): writes a container's bundle into an encrypted
+// filesystem on the agent's storage and passes its key on. Implemented by
+// runtime::appenclave::EfsBundleExporter; the service only validates, measures and builds the
+// bundle's config.
+struct BundleExport {
+  std::string bundle_id;
+  std::filesystem::path rootfs;  // the image's unpacked rootfs (read-only, not changed)
+  Json config;                   // the OCI runtime spec, config.json of the bundle
+  std::string key_handover;      // "seal" or "local"
+};
+struct BundleExported {
+  std::uint64_t generation = 0;
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
+};
+struct KeyHandOver {
+  std::string bundle_id;
+  Bytes report;
+  Bytes public_key;
+};
+struct KeyHandedOver {
+  Bytes report;
+  Bytes public_key;
+  Bytes ciphertext;
+};
+class BundleExporter {
+ public:
+  virtual ~BundleExporter() = default;
+  BundleExporter() = default;
+  BundleExporter(const BundleExporter&) = delete;
+  BundleExporter& operator=(const BundleExporter&) = delete;
+  virtual Result<BundleExported> export_bundle(const BundleExport& request) = 0;
+  virtual Result<KeyHandedOver> hand_over_key(const KeyHandOver& request) = 0;
+};
+
 // What GuestDetails reports about the guest.
 struct GuestInfo {
   std::string tee;
@@ -73,6 +110,8 @@ struct AgentServiceDeps {
   // under `sealed_dir`/<container id>/ (mode 0400, removed with the container).
   UnsealFn unseal;
   std::filesystem::path sealed_dir;
+  // ExportBundle / HandOverKey (optional; without it both fail with "export_unavailable").
+  std::shared_ptr<BundleExporter> exporter;
 };
 
 // The google.rpc status for a component or service error.

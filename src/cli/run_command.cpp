@@ -38,6 +38,7 @@
 #include "cli/run_support.h"
 #include "core/bytes.h"
 #include "core/file.h"
+#include "core/json.h"
 #include "crypto/random.h"
 #include "runtime/agent_client.h"
 
@@ -53,6 +54,9 @@ struct RunOptions {
   std::string tee = "sim-tdx";
   std::string enclave = "process";
   std::string enclave_image;
+  // sim-sgx: the app enclave's image and how the filesystem key reaches it (docs/two-enclave.md)
+  std::string app_enclave_image;
+  std::string key_handover = "seal";
   std::string sim_dir;
   std::string trustee;
   std::string kbs_ca_file;
@@ -243,6 +247,8 @@ class Session {
   void stdin_pump();
   void output_pump(bool err);
   void teardown();
+  // sim-sgx: the agent enclave exports the bundle, the app enclave runs it.
+  int run_app_enclave(const std::function<void()>& on_started);
 
   const RunOptions& o_;
   fs::path dir_;
@@ -254,6 +260,8 @@ class Session {
   std::string container_id_;  // also the sandbox id
   RawTerminal terminal_;
   std::unique_ptr<runtime::Enclave> enclave_;
+  std::unique_ptr<runtime::Enclave> app_;  // the two-enclave flow's app enclave
+  std::atomic<pid_t> app_pid_{0};
   std::mutex mu_;  // guards client_
   std::shared_ptr<runtime::AgentClient> client_;
   bool sandbox_created_ = false;
@@ -313,6 +321,20 @@ void Session::controller() {
       // during setup: stop what is in flight and tear down
       if (interrupted_ == 0) interrupted_ = sig == SIGUSR1 ? SIGKILL : sig;
       if (c) c->close();
+      continue;
+    }
+    if (const pid_t app = app_pid_; app > 0) {
+      // the two-enclave flow: the app enclave's first process forwards to the workload; the
+      // second signal kills the app enclave (its PID namespace) outright
+      if (sig == SIGWINCH) continue;
+      if (sig == SIGUSR1 || forwarded_ > 0) {
+        forced_ = true;
+        if (interrupted_ == 0) interrupted_ = sig == SIGUSR1 ? SIGKILL : sig;
+        (void)::kill(app, SIGKILL);
+      } else {
+        ++forwarded_;
+        (void)::kill(app, sig);
+      }
       continue;
     }
     if (sig == SIGUSR1 || forwarded_ > 0) {
@@ -387,6 +409,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   spec.run_dir = dir_ / "enclave";
   spec.agent_log_level = o_.agent_log_level;
   spec.agent_log_file = dir_ / "agent.log";
+  if (o_.tee == "sim-sgx") spec.storage_dir = dir_ / "storage";
   progress_.begin("launching the " + o_.enclave + " enclave (" + o_.tee + ")");
   auto enclave = launch_enclave(o_.enclave, spec, [this](const runtime::LaunchEvent& ev) {
     progress_.detail(ev.step + (ev.detail.empty() ? "" : ": " + ev.detail));
@@ -418,6 +441,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   progress_.done(std::string(pulled->from_cache() ? "image in the enclave's cache " : "pulled ") +
                  o_.image + " " + pulled->manifest_digest());
   check_interrupted();
+  if (o_.tee == "sim-sgx") return run_app_enclave(on_started);
 
   // 3. sandbox and container
   progress_.begin("creating the container");
@@ -482,11 +506,120 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   return code;
 }
 
+int Session::run_app_enclave(const std::function<void()>& on_started) {
+  const bool overrides = !o_.command.empty() || !o_.env.empty();
+  auto& agent = *client_;
+
+  // 3. the bundle, from the agent enclave into the encrypted filesystem on host storage
+  progress_.begin(
+      "exporting the bundle into the encrypted filesystem (key handover: " + o_.key_handover + ")");
+  runtime::agentpb::ExportBundleRequest req;
+  req.set_bundle_id(container_id_);
+  req.set_key_handover(o_.key_handover);
+  auto* c = req.mutable_container();
+  c->set_image(o_.image);
+  if (!o_.command.empty()) {
+    for (const auto& a : o_.command) c->mutable_command()->add_values(a);
+  }
+  for (const auto& e : o_.env) c->add_env(e);
+  runtime::agentpb::ExportBundleResponse exported;
+  if (auto s = agent.call("ExportBundle", req, exported, std::chrono::minutes(10)); !s) {
+    die("exporting the bundle", s.error(), overrides);
+  }
+  progress_.done("bundle " + container_id_ + ": " + std::to_string(exported.files()) + " files, " +
+                 std::to_string(exported.bytes()) + " bytes, encrypted (generation " +
+                 std::to_string(exported.generation()) + ")");
+  check_interrupted();
+  const auto stop_agent_enclave = [this] {
+    std::shared_ptr<runtime::AgentClient> old;
+    {
+      std::lock_guard lock(mu_);
+      old = std::move(client_);
+    }
+    if (old) old->close();
+    if (enclave_) {
+      if (auto s = enclave_->stop(std::chrono::seconds(5)); !s) {
+        std::cerr << kPrefix << ": stopping the agent enclave: " << s.error().to_string() << "\n";
+      }
+      enclave_.reset();
+    }
+  };
+  std::string agent_mr_enclave;
+  if (o_.key_handover == "seal") {
+    // the key is on the storage, sealed to the signer: the agent enclave has done its part
+    stop_agent_enclave();
+  } else {
+    auto m = parse_json(enclave_->measurements_json());
+    if (!m || !m->contains("sgx.mr_enclave") || !(*m)["sgx.mr_enclave"].is_string()) {
+      die("launching the app enclave",
+          Error{"internal_error", "the agent enclave reported no sgx.mr_enclave"});
+    }
+    agent_mr_enclave = (*m)["sgx.mr_enclave"].get<std::string>();
+  }
+
+  // 4. the app enclave: key, filesystem, workload
+  runtime::EnclaveSpec spec;
+  spec.tee = o_.tee;
+  spec.enclave_image = o_.app_enclave_image;
+  spec.sim_dir = o_.sim_dir;
+  spec.run_dir = dir_ / "app-enclave";
+  spec.agent_log_file = dir_ / "app-enclave.log";
+  spec.storage_dir = dir_ / "storage";
+  runtime::EnclaveSpec::AppRole role;
+  role.args = {"--bundle", container_id_, "--key-handover", o_.key_handover};
+  if (o_.key_handover == "local") {
+    role.agent_dir = enclave_->agent_socket().parent_path();
+    role.args.insert(role.args.end(), {"--agent-socket", "/run/coffer-agent/agent.sock",
+                                       "--agent-mr-enclave", agent_mr_enclave});
+  }
+  role.stdin_fd = detached_ ? -1 : 0;
+  role.stdout_fd = out_fd_;
+  role.stderr_fd = err_fd_;
+  spec.app = std::move(role);
+  progress_.begin("launching the app enclave (" + o_.tee + ")");
+  auto app = launch_enclave(o_.enclave, spec, [this](const runtime::LaunchEvent& ev) {
+    progress_.detail(ev.step + (ev.detail.empty() ? "" : ": " + ev.detail));
+  });
+  if (!app) die("starting the app enclave", app.error());
+  app_ = std::move(*app);
+  app_pid_ = app_->pid();
+  progress_.done("app enclave pid " + std::to_string(app_->pid()) + ": the filesystem key " +
+                 (o_.key_handover == "seal" ? "unsealed (MRSIGNER policy)"
+                                            : "handed over after local attestation") +
+                 ", workload started");
+  // local attestation done: the agent enclave is not needed any more
+  if (enclave_) stop_agent_enclave();
+  running_ = true;
+  state_.status = "running";
+  if (on_started) on_started();
+  if (interrupted_ != 0) {
+    (void)::kill(app_pid_, interrupted_.load());
+    ++forwarded_;
+  }
+  auto status = app_->wait();
+  if (forced_) {
+    terminal_.restore();
+    std::cerr << kPrefix << ": torn down after a second signal\n";
+    return 128 + interrupted_;
+  }
+  if (!status) die("waiting for the app enclave", status.error());
+  state_.status = "exited";
+  state_.exit_code = *status;
+  return *status;
+}
+
 void Session::teardown() {
   if (torn_down_) return;
   torn_down_ = true;
   running_ = false;
   terminal_.restore();
+  app_pid_ = 0;
+  if (app_) {
+    if (auto s = app_->stop(std::chrono::seconds(5)); !s) {
+      std::cerr << kPrefix << ": stopping the app enclave: " << s.error().to_string() << "\n";
+    }
+    app_.reset();
+  }
   if (stop_pipe_[1] >= 0) (void)!::write(stop_pipe_[1], "x", 1);
   if (stdin_thread_.joinable()) stdin_thread_.join();
   std::shared_ptr<runtime::AgentClient> c;
@@ -716,6 +849,20 @@ void run_command(const RunOptions& o) {
   }
   if (o.image.empty() && !o.print_init_data) fail(kPrefix, ExitCode::kUsage, "IMAGE is required");
   if (o.detach && o.tty) fail(kPrefix, ExitCode::kUsage, "--tty and --detach exclude each other");
+  if (o.tee == "sim-sgx" && !o.print_init_data) {
+    if (o.app_enclave_image.empty()) {
+      fail(kPrefix, ExitCode::kUsage,
+           "--tee sim-sgx runs the two-enclave flow: give the app enclave's image with "
+           "--app-enclave-image DIR (or COFFER_APP_ENCLAVE_IMAGE; docs/two-enclave.md)");
+    }
+    if (o.tty) {
+      fail(kPrefix, ExitCode::kUsage,
+           "--tty is not supported by the two-enclave flow (sim-sgx) yet: the workload gets "
+           "the CLI's stdin, stdout and stderr as they are");
+    }
+  } else if (o.key_handover != "seal") {
+    fail(kPrefix, ExitCode::kUsage, "--key-handover is for --tee sim-sgx only");
+  }
   const std::string init_data = init_data_text(o);
   if (o.print_init_data) {
     // what the enclave would get (for `coffer sim measure --init-data` and reference values)
@@ -861,6 +1008,15 @@ void add_run_command(CLI::App& app) {
   run->add_option("--enclave-image", o->enclave_image,
                   "the enclave image directory (`coffer enclave build`)")
       ->envname("COFFER_ENCLAVE_IMAGE");
+  run->add_option("--app-enclave-image", o->app_enclave_image,
+                  "sim-sgx: the app enclave's image (`coffer enclave build --no-crun` of "
+                  "coffer-app-enclave, signed by the agent enclave's signer)")
+      ->envname("COFFER_APP_ENCLAVE_IMAGE");
+  run->add_option("--key-handover", o->key_handover,
+                  "sim-sgx: how the filesystem key reaches the app enclave: seal (MRSIGNER "
+                  "sealing) or local (local attestation with the agent enclave)")
+      ->check(CLI::IsMember({"seal", "local"}))
+      ->capture_default_str();
   run->add_option("--sim-dir", o->sim_dir, "the simulation PKI (`coffer sim init --dir`)")
       ->envname("COFFER_SIM_DIR");
   run->add_option("--trustee", o->trustee, "the trustee (KBS) URL the enclave attests to")

@@ -13,6 +13,7 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "crypto/pkey.h"
+#include "evidence/byte_reader.h"
 #include "evidence/sim/quote_client.h"
 
 namespace coffer::runtime::appenclave {
@@ -40,8 +41,8 @@ struct BundleKey {
 // The calling enclave's own identity, read from the body of a REPORT it makes for itself (an
 // all-zero target: the body is in the clear, only its MAC is for the target).
 struct EnclaveIdentity {
-  Fixed<32> mr_enclave{};
-  Fixed<32> mr_signer{};
+  evidence::Fixed<32> mr_enclave{};
+  evidence::Fixed<32> mr_signer{};
   std::uint16_t isv_prod_id = 0;
   std::uint16_t isv_svn = 0;
   std::uint64_t flags = 0;  // ATTRIBUTES.FLAGS
@@ -82,7 +83,8 @@ class KeyRequester {
   // `agent_mr_enclave`: the target of the request (from the host: if it lies, the agent cannot
   // verify the REPORT and refuses).
   static Result<KeyRequester> create(const evidence::sim::QuoteServiceClient& qs,
-                                     std::string bundle_id, const Fixed<32>& agent_mr_enclave);
+                                     std::string bundle_id,
+                                     const evidence::Fixed<32>& agent_mr_enclave);
   [[nodiscard]] const KeyRequest& request() const { return request_; }
   // Verifies the agent's REPORT with our own quote service (made for us, same signer and
   // product, binds our request and its answer), then decrypts.

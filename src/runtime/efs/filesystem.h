@@ -98,6 +98,13 @@ Result<ImportStats> import_tree(const std::filesystem::path& src_dir,
                                 const std::filesystem::path& efs_dir, ByteView key,
                                 const CreateOptions& options = {});
 
+class Filesystem;
+
+// Copies `src_dir` into the open filesystem `efs` as the new directory `dst` (absolute; "/" fills
+// the root), with the same rules as import_tree; the caller commits.
+Result<ImportStats> import_into(Filesystem& efs, const std::filesystem::path& src_dir,
+                                std::string_view dst);
+
 class Filesystem {
  public:
   // Reads and authenticates the superblock: efs_bad_format, efs_wrong_key, efs_integrity,

@@ -100,6 +100,20 @@ class Importer {
 
 }  // namespace
 
+Result<ImportStats> import_into(Filesystem& efs, const fs::path& src_dir, std::string_view dst) {
+  struct stat st {};
+  if (::lstat(src_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return make_error(std::string(kNotFound), src_dir.string() + " is not a directory");
+  const std::string d(dst);
+  if (d != "/") COFFER_TRY_STATUS(efs.mkdir(d, st.st_mode & 07777, st.st_uid, st.st_gid));
+  ImportStats stats;
+  Importer importer(efs, stats);
+  COFFER_TRY_STATUS(importer.dir(src_dir, d, 0));
+  COFFER_TRY_STATUS(efs.set_mtime(d, mtime_of(st)));
+  if (d != "/") ++stats.dirs;
+  return stats;
+}
+
 Result<ImportStats> import_tree(const fs::path& src_dir, const fs::path& efs_dir, ByteView key,
                                 const CreateOptions& options) {
   struct stat st {};
@@ -111,10 +125,7 @@ Result<ImportStats> import_tree(const fs::path& src_dir, const fs::path& efs_dir
   opts.root_gid = st.st_gid;
   COFFER_TRY_STATUS(create(efs_dir, key, opts));
   auto efs = COFFER_TRY(Filesystem::open(efs_dir, key));
-  ImportStats stats;
-  Importer importer(*efs, stats);
-  COFFER_TRY_STATUS(importer.dir(src_dir, "/", 0));
-  COFFER_TRY_STATUS(efs->set_mtime("/", mtime_of(st)));
+  auto stats = COFFER_TRY(import_into(*efs, src_dir, "/"));
   COFFER_TRY_STATUS(efs->commit());
   return stats;
 }
