@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The SGX-style two-enclave flow end to end (docs/two-enclave.md), through the real executables:
+# an HTTPS coffer-trustee trusting the simulated TEE, an encrypted image on a loopback registry,
+# the agent enclave (coffer-agent, sim-sgx) and the app enclave (coffer-app-enclave), both signed
+# by one RSA-3072 signer with one ISVPRODID.
+#  - seal mode and local-attestation mode: the workload runs from the encrypted filesystem, its
+#    output and exit code come back, a write inside works (the writable layer);
+#  - the host storage holds no plaintext of the image (a marker string and busybox's banner);
+#  - refusals: an app enclave of another signer cannot unseal / is refused by the agent; an agent
+#    enclave that is changed (another file) is refused the image key by the trustee; an unsigned
+#    agent enclave does not launch.
+# Usage: run_sgx.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, coffer-app-enclave)
+set -euo pipefail
+BIN=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/coffer-run-sgx.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# shellcheck source=apps/test/trustee_env.sh
+. "$here/trustee_env.sh"
+fail() { echo "run_sgx: FAIL: $*" >&2; exit 1; }
+ok() { echo "run_sgx: ok: $*"; }
+coffer() { "$BIN/coffer" "$@"; }
+export COFFER_RUN_DIR="$work/rundir"
+
+start_https_trustee
+start_registry
+cd "$work"
+
+# the image: busybox-static with a marker file; the command prints it, writes into the root and
+# exits 7
+marker="coffer-plaintext-marker-$(openssl rand -hex 8)"
+umoci init --layout L >/dev/null
+umoci new --image L:v1
+umoci unpack --rootless --image L:v1 B >/dev/null
+mkdir -p B/rootfs/bin B/rootfs/etc B/rootfs/tmp
+cp /bin/busybox B/rootfs/bin/
+ln -s busybox B/rootfs/bin/sh
+echo "$marker" > B/rootfs/etc/marker
+umoci repack --image L:v1 B
+umoci config --image L:v1 --config.env PATH=/bin --config.cmd /bin/sh --config.cmd -c \
+  --config.cmd 'cat /etc/marker; echo layer > /etc/written; cat /etc/written; exit 7'
+coffer image encrypt --quiet oci:L:v1 oci:enc:v1 --recipient kbs:///default/image-key/sgx \
+  --kbs-key-out image.key 2>/dev/null
+coffer image copy --insecure-policy -q --insecure-registry "$REGISTRY" oci:enc:v1 \
+  "docker://$REGISTRY/enc:v1" >/dev/null
+image="docker://$REGISTRY/enc:v1"
+
+# the two enclave images, one signer and product
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out signer.pem 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out other.pem 2>/dev/null
+coffer enclave build --agent "$BIN/coffer-agent" --out agent-enclave > /dev/null
+coffer enclave build --agent "$BIN/coffer-app-enclave" --no-crun --out app-enclave > /dev/null
+coffer enclave build --agent "$BIN/coffer-app-enclave" --no-crun --out app-other > /dev/null
+opts=(--tee sim-sgx --enclave-image agent-enclave --app-enclave-image app-enclave
+      --sim-dir "$SIM" --trustee "$COFFER_KBS_URL" --kbs-ca-file "$COFFER_KBS_CA_FILE"
+      --insecure-registry "$REGISTRY" --require-encrypted)
+
+# 1. an unsigned agent enclave does not launch
+set +e
+msg=$(coffer run -q "${opts[@]}" "$image" 2>&1); rc=$?
+set -e
+[[ $rc -ne 0 && "$msg" == *"is not signed"* ]] || fail "unsigned agent enclave (rc $rc): $msg"
+ok "an unsigned agent enclave does not launch"
+
+coffer enclave sign --key signer.pem --isv-prod-id 7 --isv-svn 2 agent-enclave > /dev/null
+coffer enclave sign --key signer.pem --isv-prod-id 7 --isv-svn 2 app-enclave > /dev/null
+coffer enclave sign --key other.pem --isv-prod-id 7 --isv-svn 2 app-other > /dev/null
+coffer enclave measure agent-enclave --tee sim-sgx --format rvps > rv.json
+coffer kbs set-reference-values --file rv.json > /dev/null
+
+# 2. seal mode: key released to the agent enclave, bundle exported encrypted, the app enclave
+# unseals the filesystem key and runs the entrypoint
+set +e
+out=$(coffer run "${opts[@]}" "$image" 2> err.txt); rc=$?
+set -e
+sed 's/^/    /' err.txt
+[[ $rc -eq 7 ]] || fail "seal mode: exit code $rc, output '$out': $(cat err.txt)"
+[[ "$out" == "$marker"$'\n'"layer" ]] || fail "seal mode output: '$out'"
+grep -q "unsealed (MRSIGNER policy)" err.txt || fail "seal mode progress: $(cat err.txt)"
+ok "seal mode: the workload runs from the encrypted filesystem (exit 7, writable layer)"
+
+# 3. local attestation mode
+set +e
+out=$(coffer run -q "${opts[@]}" --key-handover local "$image" 2> err.txt); rc=$?
+set -e
+[[ $rc -eq 7 && "$out" == "$marker"$'\n'"layer" ]] ||
+  fail "local mode: rc $rc, output '$out': $(cat err.txt)"
+ok "local attestation mode: the agent enclave hands the key to the app enclave"
+
+# 4. the host storage holds only ciphertext: a detached run, scanned after it exited
+id=$(coffer run -q -d "${opts[@]}" "$image")
+for _ in $(seq 1 400); do
+  coffer ps -a | grep -q "^$id .* exited" && break
+  sleep 0.05  # polling the supervisor's state file: the CLI has no wait command
+done
+coffer ps -a | grep -q "^$id .* exited" || fail "the detached run did not exit: $(coffer ps -a)"
+[[ "$(coffer logs "$id")" == "$marker"$'\n'"layer" ]] || fail "detached run: $(coffer logs "$id")"
+storage="$COFFER_RUN_DIR/$id/storage"
+[[ -d "$storage" ]] || fail "no storage at $storage: $(ls -R "$COFFER_RUN_DIR/$id")"
+n=$(find "$storage" -type f | wc -l)
+[[ $n -gt 3 ]] || fail "storage holds only $n files"
+if grep -rqa -e "$marker" -e "BusyBox v" "$storage"; then
+  fail "plaintext of the image on the host storage: $(grep -rla -e "$marker" -e "BusyBox v" "$storage")"
+fi
+grep -q '"format": *"coffer-efs-sealed-key-v1"' "$storage/$id/sealed-key.json" ||
+  fail "no sealed key file: $(ls -R "$storage")"
+coffer rm "$id" > /dev/null
+ok "the host storage ($n files) holds no plaintext of the image"
+
+# 5. an app enclave of another signer: cannot unseal; refused by the agent enclave
+oopts=("${opts[@]}")
+oopts[5]=app-other
+set +e
+msg=$(coffer run -q "${oopts[@]}" "$image" 2>&1); rc=$?
+set -e
+echo "  other signer, seal: $msg"
+[[ $rc -ne 0 && "$msg" == *"unseal_failed"* ]] || fail "other signer, seal (rc $rc): $msg"
+set +e
+msg=$(coffer run -q "${oopts[@]}" --key-handover local "$image" 2>&1); rc=$?
+set -e
+echo "  other signer, local: $msg"
+[[ $rc -ne 0 && "$msg" == *"peer_refused"* ]] || fail "other signer, local (rc $rc): $msg"
+ok "an app enclave of another signer gets no key (sealing and local attestation)"
+
+# 6. a changed agent enclave (one more file: another MRENCLAVE), signed by the same signer: the
+# trustee's policy affirms only the registered MRENCLAVE
+coffer enclave build --agent "$BIN/coffer-agent" --file /etc/hostname --out agent-changed > /dev/null
+coffer enclave sign --key signer.pem --isv-prod-id 7 --isv-svn 2 agent-changed > /dev/null
+copts=("${opts[@]}")
+copts[3]=agent-changed
+set +e
+msg=$(coffer run -q "${copts[@]}" "$image" 2>&1); rc=$?
+set -e
+echo "  changed agent enclave: $msg"
+[[ $rc -eq 1 && "$msg" == *"pulling the image: the trustee refused the image key"* ]] ||
+  fail "changed agent enclave (rc $rc): $msg"
+ok "the trustee refuses a changed agent enclave"
+[[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
+echo "run_sgx: ok"
