@@ -578,5 +578,123 @@ TEST(AgentService, ServesACharacterDevice) {
   serving.join();
 }
 
+// ---- the two-enclave flow: ExportBundle / HandOverKey (the exporter itself is tested in
+// src/runtime/test/exporter_test.cpp)
+
+struct FakeExporter final : BundleExporter {
+  std::vector<BundleExport> exports;
+  std::vector<KeyHandOver> handovers;
+  std::optional<Error> refuse;
+  Result<BundleExported> export_bundle(const BundleExport& r) override {
+    exports.push_back(r);
+    return BundleExported{5, 12, 3456};
+  }
+  Result<KeyHandedOver> hand_over_key(const KeyHandOver& r) override {
+    handovers.push_back(r);
+    if (refuse) return std::unexpected(*refuse);
+    return KeyHandedOver{Bytes{1}, Bytes{2}, Bytes{3}};
+  }
+};
+
+pb::ExportBundleRequest export_request(std::string id = "b1") {
+  pb::ExportBundleRequest r;
+  r.set_bundle_id(std::move(id));
+  r.set_key_handover("seal");
+  r.mutable_container()->set_image("registry.local/app:1");
+  return r;
+}
+
+TEST(AgentService, ExportBundleWithoutStorageIsFailedPrecondition) {
+  Served s;
+  Code code{};
+  auto r = s.call<pb::ExportBundleResponse>(*s.client, "ExportBundle", export_request(), &code);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(code, Code::kFailedPrecondition);
+  EXPECT_NE(r.error().message.find("export_unavailable"), std::string::npos) << r.error().message;
+}
+
+TEST(AgentService, ExportBundleMeasuresThenHandsTheBundleToTheExporter) {
+  auto exporter = std::make_shared<FakeExporter>();
+  Served s(nullptr, {}, [&](AgentServiceDeps& d) { d.exporter = exporter; });
+  auto r = s.call<pb::ExportBundleResponse>("ExportBundle", export_request());
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->image_digest(), kDigest);
+  EXPECT_EQ(r->generation(), 5U);
+  EXPECT_EQ(r->files(), 12U);
+  ASSERT_EQ(exporter->exports.size(), 1U);
+  const auto& e = exporter->exports[0];
+  EXPECT_EQ(e.bundle_id, "b1");
+  EXPECT_EQ(e.key_handover, "seal");
+  EXPECT_EQ(e.rootfs, "/images/1/rootfs");
+  EXPECT_EQ(e.config["root"]["path"], "rootfs");
+  EXPECT_TRUE(e.config["process"].is_object()) << e.config.dump();
+  std::lock_guard lock(s.agent.mu);
+  ASSERT_EQ(s.agent.events.size(), 2U);  // pull_image, then export_bundle
+  EXPECT_EQ(s.agent.events[1].operation, "export_bundle");
+  EXPECT_NE(s.agent.events[1].content.find(",bundle=b1,key_handover=seal"), std::string::npos);
+}
+
+TEST(AgentService, ExportBundleFailsWhenTheMeasurementFails) {
+  auto exporter = std::make_shared<FakeExporter>();
+  Served s(nullptr, {}, [&](AgentServiceDeps& d) { d.exporter = exporter; });
+  {
+    std::lock_guard lock(s.agent.mu);
+    s.agent.measure_fails = true;
+  }
+  EXPECT_FALSE(s.call<pb::ExportBundleResponse>("ExportBundle", export_request()));
+  EXPECT_TRUE(exporter->exports.empty());
+}
+
+TEST(AgentService, ExportBundleRefusesBadRequests) {
+  auto exporter = std::make_shared<FakeExporter>();
+  Served s(nullptr, {}, [&](AgentServiceDeps& d) { d.exporter = exporter; });
+  std::vector<pb::ExportBundleRequest> bad;
+  for (const char* id : {"", "B1", "../x", "a/b", ".hidden"}) bad.push_back(export_request(id));
+  bad.push_back(export_request());
+  bad.back().set_key_handover("plain");
+  bad.push_back(export_request());
+  bad.back().clear_container();
+  bad.push_back(export_request());
+  bad.back().mutable_container()->add_mounts()->set_destination("/host");
+  bad.push_back(export_request());
+  bad.back().mutable_container()->set_privileged(true);
+  for (const auto& r : bad) {
+    EXPECT_EQ(s.code_of("ExportBundle", r), Code::kInvalidArgument) << r.ShortDebugString();
+  }
+  EXPECT_TRUE(exporter->exports.empty());
+}
+
+TEST(AgentService, ExportBundleOverridesFollowTheContainerRulesOfThePolicy) {
+  auto exporter = std::make_shared<FakeExporter>();
+  Served s(nullptr, {}, [&](AgentServiceDeps& d) { d.exporter = exporter; });
+  auto r = export_request();
+  r.mutable_container()->mutable_command()->add_values("/bin/sh");
+  Code code{};
+  auto denied = s.call<pb::ExportBundleResponse>(*s.client, "ExportBundle", r, &code);
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(code, Code::kPermissionDenied);
+  EXPECT_NE(denied.error().message.find("command_allowed"), std::string::npos)
+      << denied.error().message;
+  EXPECT_TRUE(exporter->exports.empty());
+}
+
+TEST(AgentService, HandOverKeyPassesThroughAndKeepsTheExportersRefusal) {
+  auto exporter = std::make_shared<FakeExporter>();
+  Served s(nullptr, {}, [&](AgentServiceDeps& d) { d.exporter = exporter; });
+  pb::HandOverKeyRequest r;
+  r.set_bundle_id("b1");
+  r.set_report(std::string(432, 'r'));
+  r.set_public_key(std::string(65, 'p'));
+  auto answer = s.call<pb::HandOverKeyResponse>("HandOverKey", r);
+  ASSERT_TRUE(answer) << answer.error().to_string();
+  EXPECT_EQ(answer->ciphertext(), std::string(1, '\3'));
+  ASSERT_EQ(exporter->handovers.size(), 1U);
+  EXPECT_EQ(exporter->handovers[0].report.size(), 432U);
+  exporter->refuse = Error{"peer_refused", "another signer"};
+  EXPECT_EQ(s.code_of("HandOverKey", r), Code::kPermissionDenied);
+  r.clear_report();
+  EXPECT_EQ(s.code_of("HandOverKey", r), Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace coffer::agent
