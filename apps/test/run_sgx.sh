@@ -139,6 +139,15 @@ set -e
 echo "  changed agent enclave: $msg"
 [[ $rc -eq 1 && "$msg" == *"pulling the image: the trustee refused the image key"* ]] ||
   fail "changed agent enclave (rc $rc): $msg"
-ok "the trustee refuses a changed agent enclave"
+# ... and the same agent enclave signed by another signer (same MRENCLAVE, another MRSIGNER)
+cp -a agent-enclave agent-resigned
+coffer enclave sign --key other.pem --isv-prod-id 7 --isv-svn 2 agent-resigned > /dev/null
+copts[3]=agent-resigned
+set +e
+msg=$(coffer run -q "${copts[@]}" "$image" 2>&1); rc=$?
+set -e
+[[ $rc -eq 1 && "$msg" == *"pulling the image: the trustee refused the image key"* ]] ||
+  fail "agent enclave of another signer (rc $rc): $msg"
+ok "the trustee refuses a changed agent enclave and one of another signer"
 [[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
 echo "run_sgx: ok"
