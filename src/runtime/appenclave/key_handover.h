@@ -13,9 +13,12 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "crypto/pkey.h"
+#include "evidence/byte_reader.h"
 #include "evidence/sim/quote_client.h"
 
 namespace coffer::runtime::appenclave {
+
+using evidence::Fixed;
 
 // Error codes (besides the quote service's own).
 inline constexpr std::string_view kBadSealedKey = "bad_sealed_key";  // malformed file
