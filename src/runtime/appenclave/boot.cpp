@@ -63,7 +63,8 @@ Result<std::vector<std::string>> string_array(const Json& obj, const char* name,
     return std::vector<std::string>{};
   }
   if (!it->is_array() || it->size() > max) {
-    return make_error("bad_config", std::string("process.") + name + " must be an array of strings");
+    return make_error("bad_config",
+                      std::string("process.") + name + " must be an array of strings");
   }
   std::vector<std::string> out;
   for (const auto& v : *it) {
@@ -142,8 +143,8 @@ Status wait_for_mount(const fs::path& mountpoint, pid_t server) {
     const fs::path p = root / d;
     if (::mkdir(p.c_str(), 0755) != 0 && errno != EEXIST) fail(2);
   }
-  if (::mount("proc", (root / "proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              nullptr) != 0) {
+  if (::mount("proc", (root / "proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) !=
+      0) {
     fail(2);
   }
   if (::mount("/dev", (root / "dev").c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) fail(2);
@@ -192,14 +193,13 @@ Status wait_for_mount(const fs::path& mountpoint, pid_t server) {
   workload_fail(err_fd, 6);
 }
 
-constexpr std::array<const char*, 7> kWorkloadSteps = {
-    "",
-    "making its mount namespace",
-    "mounting /proc and /dev",
-    "pivoting into the container root",
-    "changing to the working directory",
-    "setting the user",
-    "executing the entrypoint"};
+constexpr std::array<const char*, 7> kWorkloadSteps = {"",
+                                                       "making its mount namespace",
+                                                       "mounting /proc and /dev",
+                                                       "pivoting into the container root",
+                                                       "changing to the working directory",
+                                                       "setting the user",
+                                                       "executing the entrypoint"};
 
 struct Mounts {
   fs::path efs, upper, root;
@@ -242,7 +242,8 @@ Status mount_bundle(const BootOptions& o, const BundleKey& key, Mounts& m) {
     mo.allow_other = true;  // the workload's user is not the mounter
     auto served = efs::serve(std::move(filesystem), m.efs, mo);
     if (!served) {
-      std::string msg = "coffer-app-enclave: filesystem server: " + served.error().to_string() + "\n";
+      std::string msg =
+          "coffer-app-enclave: filesystem server: " + served.error().to_string() + "\n";
       (void)!::write(2, msg.data(), msg.size());
     }
     ::_exit(served ? 0 : 1);
@@ -303,8 +304,8 @@ Result<pid_t> start(const BootOptions& o, Mounts& m) {
     const char* step = e[0] > 0 && static_cast<std::size_t>(e[0]) < kWorkloadSteps.size()
                            ? kWorkloadSteps[static_cast<std::size_t>(e[0])]
                            : "starting";
-    return make_error("exec_failed", std::string(step) + " (" + w.args[0] +
-                                         "): " + std::strerror(e[1]));
+    return make_error("exec_failed",
+                      std::string(step) + " (" + w.args[0] + "): " + std::strerror(e[1]));
   }
   return pid;
 }
@@ -428,8 +429,8 @@ int run_boot(const BootOptions& o) {
   auto started = start(o, m);
   if (!started) {
     m.undo();
-    write_status(o.status_fd, "error " + started.error().code + " " +
-                                  one_line(started.error().message));
+    write_status(o.status_fd,
+                 "error " + started.error().code + " " + one_line(started.error().message));
     return kBootFailed;
   }
   const pid_t workload = *started;

@@ -25,10 +25,10 @@ struct BootOptions {
   std::filesystem::path quote_service;  // the enclave's own quote service socket
   std::filesystem::path storage;        // the host storage (bound at /run/coffer-storage)
   int status_fd = -1;
-  std::string bundle_id;                // [a-z0-9][a-z0-9_.-]{0,63}
-  std::string key_handover = "seal";    // "seal" or "local"
-  std::filesystem::path agent_socket;   // local: the agent enclave's agent.sock
-  std::string agent_mr_enclave;         // local: hex, 32 bytes (an untrusted hint)
+  std::string bundle_id;               // [a-z0-9][a-z0-9_.-]{0,63}
+  std::string key_handover = "seal";   // "seal" or "local"
+  std::filesystem::path agent_socket;  // local: the agent enclave's agent.sock
+  std::string agent_mr_enclave;        // local: hex, 32 bytes (an untrusted hint)
   // Where the boot mounts the filesystem (DIR/efs), the writable layer (DIR/upper, a tmpfs) and
   // the container's root (DIR/root). Inside the enclave: /run/coffer-app.
   std::filesystem::path work_dir = "/run/coffer-app";

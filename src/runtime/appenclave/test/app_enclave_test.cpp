@@ -1,0 +1,267 @@
+// The app enclave through the real executables: the process enclave launcher (sim-sgx) runs
+// coffer-app-enclave from a signed image; the bundle is an encrypted filesystem made here, its
+// key sealed by a test-side quote service with the same signer and product (as the agent enclave
+// would seal it).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/file.h"
+#include "core/test/temp_dir.h"
+#include "crypto/pkey.h"
+#include "crypto/random.h"
+#include "evidence/sim/quote_service.h"
+#include "evidence/sim/sim_pki.h"
+#include "runtime/appenclave/key_handover.h"
+#include "runtime/efs/filesystem.h"
+#include "runtime/launcher.h"
+#include "runtime/process/enclave_image.h"
+#include "runtime/process/process_enclave.h"
+
+namespace coffer::runtime::appenclave {
+namespace {
+
+namespace fs = std::filesystem;
+using coffer::testing::TempDir;
+
+constexpr const char* kBusybox = "/usr/bin/busybox";
+
+fs::path boot_executable() { return fs::path(COFFER_BINARY_DIR) / "apps" / "coffer-app-enclave"; }
+
+struct Shared {
+  TempDir dir;
+  fs::path sim = dir.path() / "sim";
+  fs::path image = dir.path() / "image";
+  fs::path other_image = dir.path() / "other-image";
+  std::optional<crypto::Key> signer;
+  evidence::sim::SgxIdentity identity;
+  std::string error;
+
+  Shared() {
+    evidence::sim::SimPkiOptions po;
+    po.rsa_bits = 2048;
+    auto pki = evidence::sim::generate_sim_pki(po);
+    if (!pki) {
+      error = pki.error().to_string();
+      return;
+    }
+    if (auto w = evidence::sim::write_sim_pki(*pki, sim); !w) error = w.error().to_string();
+    for (const auto& out : {image, other_image}) {
+      process::EnclaveImageOptions o;
+      o.agent = boot_executable();
+      o.crun.clear();
+      if (auto m = process::build_enclave_image(o, out); !m) error = m.error().to_string();
+    }
+    signer = crypto::Key::generate(crypto::KeyType::kEcP256).value();
+    auto id = process::sign_enclave_image(image, *signer, {.isv_prod_id = 7, .isv_svn = 1});
+    if (!id) {
+      error = id.error().to_string();
+      return;
+    }
+    identity = *id;
+    auto other = crypto::Key::generate(crypto::KeyType::kEcP256).value();
+    if (auto o = process::sign_enclave_image(other_image, other, {.isv_prod_id = 7, .isv_svn = 1});
+        !o) {
+      error = o.error().to_string();
+    }
+  }
+  static Shared& get() {
+    static Shared s;
+    return s;
+  }
+};
+
+class AppEnclaveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/fuse is not usable";
+    if (!fs::exists(kBusybox)) GTEST_SKIP() << "busybox-static is not installed";
+    ASSERT_EQ(Shared::get().error, "");
+    storage_ = tmp_.path() / "storage";
+    fs::create_directories(storage_);
+  }
+
+  // A bundle: /config.json running `script` with busybox sh, /rootfs with busybox and a file.
+  void make_bundle(const std::string& id, const std::string& script) {
+    const fs::path src = tmp_.path() / ("src-" + id);
+    fs::create_directories(src / "rootfs/bin");
+    fs::copy_file(kBusybox, src / "rootfs/bin/busybox");
+    ASSERT_TRUE(write_file_atomic(src / "rootfs/data.txt", as_bytes("SECRET-DATA-4711\n"), 0644));
+    Json config = {{"ociVersion", "1.1.0"},
+                   {"process",
+                    {{"args", {"busybox", "sh", "-c", script}},
+                     {"env", {"PATH=/bin", "GREETING=hello-from-env"}},
+                     {"cwd", "/bin"},
+                     {"user", {{"uid", 0}, {"gid", 0}}}}},
+                   {"root", {{"path", "rootfs"}, {"readonly", true}}}};
+    ASSERT_TRUE(write_file_atomic(src / "config.json", as_bytes(config.dump()), 0644));
+    key_.key = crypto::random_bytes(32);
+    auto stats = efs::import_tree(src, storage_ / id / "efs", key_.key);
+    ASSERT_TRUE(stats) << stats.error().to_string();
+    key_.generation = efs::Filesystem::open(storage_ / id / "efs", key_.key).value()->generation();
+  }
+
+  // The key sealed as the agent enclave would: a quote service with the agent's identity (same
+  // signer, same product, another MRENCLAVE) on the same platform.
+  void seal(const std::string& id, const BundleKey& key) {
+    auto pki = evidence::sim::load_sim_pki(Shared::get().sim);
+    ASSERT_TRUE(pki) << pki.error().to_string();
+    evidence::sim::QuoteServiceConfig cfg;
+    cfg.socket_path = tmp_.path() / "agent-qs.sock";
+    cfg.sgx = Shared::get().identity;
+    cfg.sgx->mr_enclave.fill(0xa9);
+    evidence::sim::QuoteService service(std::move(*pki), {}, cfg);
+    ASSERT_TRUE(service.start());
+    auto text = seal_bundle_key(evidence::sim::QuoteServiceClient(cfg.socket_path), id, key);
+    service.stop();
+    ASSERT_TRUE(text) << text.error().to_string();
+    ASSERT_TRUE(write_file_atomic(storage_ / id / "sealed-key.json", as_bytes(*text), 0600));
+  }
+
+  Result<std::unique_ptr<Enclave>> launch(const std::string& id, const fs::path& image) {
+    EnclaveSpec spec;
+    spec.tee = "sim-sgx";
+    spec.enclave_image = image;
+    spec.sim_dir = Shared::get().sim;
+    spec.run_dir = tmp_.path() / "run";
+    spec.storage_dir = storage_;
+    spec.agent_log_file = tmp_.path() / "boot.log";
+    EnclaveSpec::AppRole role;
+    role.args = {"--bundle", id, "--key-handover", "seal"};
+    out_fd_ = ::open((tmp_.path() / "out").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    role.stdout_fd = out_fd_;
+    role.stderr_fd = out_fd_;
+    spec.app = role;
+    return process::launch_process_enclave(spec);
+  }
+
+  std::string output() { return read_text_file(tmp_.path() / "out", 1 << 20).value_or(""); }
+  std::string boot_log() { return read_text_file(tmp_.path() / "boot.log", 1 << 20).value_or(""); }
+
+  void TearDown() override {
+    if (out_fd_ >= 0) ::close(out_fd_);
+  }
+
+  TempDir tmp_;
+  fs::path storage_;
+  BundleKey key_;
+  int out_fd_ = -1;
+};
+
+// Scans every host file under `dir` for `needle`.
+bool host_holds(const fs::path& dir, const std::string& needle) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    auto text = read_text_file(e.path(), 64 << 20);
+    if (text && text->find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(AppEnclaveTest, WorkloadRunsFromTheEncryptedFilesystemWithItsOutputAndExitCode) {
+  make_bundle("b1",
+              "echo MARKER-$GREETING; pwd; cat /data.txt; echo written > /data.txt; "
+              "echo new > /tmp-new; cat /data.txt /tmp-new; exit 7");
+  seal("b1", key_);
+  auto enclave = launch("b1", Shared::get().image);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << boot_log();
+  EXPECT_TRUE((*enclave)->agent_socket().empty());
+  auto status = (*enclave)->wait();
+  ASSERT_TRUE(status) << status.error().to_string();
+  EXPECT_EQ(*status, 7) << output() << boot_log();
+  EXPECT_EQ(output(), "MARKER-hello-from-env\n/bin\nSECRET-DATA-4711\nwritten\nnew\n");
+  ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(1)));
+
+  // The writes went to the enclave's tmpfs: the filesystem is as exported.
+  auto reopened = efs::Filesystem::open(storage_ / "b1/efs", key_.key);
+  ASSERT_TRUE(reopened) << reopened.error().to_string();
+  EXPECT_EQ(to_string((*reopened)->read_all("/rootfs/data.txt").value()), "SECRET-DATA-4711\n");
+  EXPECT_EQ((*reopened)->stat("/rootfs/tmp-new").error().code, "efs_not_found");
+  // The host storage holds no plaintext.
+  EXPECT_FALSE(host_holds(storage_, "SECRET-DATA-4711"));
+  EXPECT_FALSE(host_holds(storage_, "hello-from-env"));
+}
+
+TEST_F(AppEnclaveTest, StopForwardsSigtermToTheWorkload) {
+  make_bundle("b2", "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 1; done");
+  seal("b2", key_);
+  auto enclave = launch("b2", Shared::get().image);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << boot_log();
+  ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(10)));
+  auto status = (*enclave)->wait();
+  ASSERT_TRUE(status);
+  // sh runs the trap once the current sleep ends: exit 3 (or 143 if SIGTERM killed it first).
+  EXPECT_TRUE(*status == 3 || *status == 128 + SIGTERM) << *status << output();
+}
+
+TEST_F(AppEnclaveTest, AppEnclaveOfAnotherSignerCannotUnseal) {
+  make_bundle("b3", "echo should-not-run");
+  seal("b3", key_);
+  auto enclave = launch("b3", Shared::get().other_image);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "app_enclave_failed");
+  EXPECT_NE(enclave.error().message.find("unseal_failed"), std::string::npos)
+      << enclave.error().message;
+  EXPECT_EQ(output().find("should-not-run"), std::string::npos);
+}
+
+TEST_F(AppEnclaveTest, TamperedFilesystemOnTheHostNeverGivesPlaintext) {
+  make_bundle("b4", "cat /data.txt; cat /bin/busybox > /dev/null && echo read-busybox");
+  seal("b4", key_);
+  // Flip one byte in the middle of every object file of the filesystem.
+  for (const auto& e : fs::recursive_directory_iterator(storage_ / "b4/efs")) {
+    if (!e.is_regular_file() || e.file_size() < 64) continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(e.file_size() / 2));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(e.file_size() / 2));
+    f.put(static_cast<char>(c ^ 1));
+  }
+  auto enclave = launch("b4", Shared::get().image);
+  if (enclave) {
+    auto status = (*enclave)->wait();
+    ASSERT_TRUE(status);
+    EXPECT_NE(*status, 0);
+  } else {
+    EXPECT_EQ(enclave.error().code, "app_enclave_failed");
+    EXPECT_NE(enclave.error().message.find("efs_"), std::string::npos) << enclave.error().message;
+  }
+  EXPECT_EQ(output().find("SECRET-DATA-4711"), std::string::npos) << output();
+  EXPECT_EQ(output().find("read-busybox"), std::string::npos) << output();
+}
+
+TEST_F(AppEnclaveTest, OlderCopyOfTheFilesystemIsARollback) {
+  make_bundle("b5", "echo should-not-run");
+  // The host keeps a copy, the filesystem moves on, the new generation is sealed ...
+  fs::copy(storage_ / "b5/efs", tmp_.path() / "old-efs", fs::copy_options::recursive);
+  {
+    auto f = efs::Filesystem::open(storage_ / "b5/efs", key_.key).value();
+    ASSERT_TRUE(f->write("/rootfs/data.txt", 0, as_bytes("UPDATED")));
+    ASSERT_TRUE(f->commit(true));
+    key_.generation = f->generation();
+  }
+  seal("b5", key_);
+  // ... and the host puts the old copy back.
+  fs::remove_all(storage_ / "b5/efs");
+  fs::copy(tmp_.path() / "old-efs", storage_ / "b5/efs", fs::copy_options::recursive);
+  auto enclave = launch("b5", Shared::get().image);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "app_enclave_failed");
+  EXPECT_NE(enclave.error().message.find("efs_rollback"), std::string::npos)
+      << enclave.error().message;
+}
+
+TEST_F(AppEnclaveTest, MissingBundleReportsTheBootsError) {
+  auto enclave = launch("nope", Shared::get().image);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "app_enclave_failed");
+  EXPECT_NE(enclave.error().message.find("bad_sealed_key"), std::string::npos)
+      << enclave.error().message;
+}
+
+}  // namespace
+}  // namespace coffer::runtime::appenclave
