@@ -4,6 +4,7 @@
 // would seal it).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -309,6 +310,29 @@ TEST_F(AppEnclaveTest, MissingBundleReportsTheBootsError) {
   EXPECT_EQ(enclave.error().code, "app_enclave_failed");
   EXPECT_NE(enclave.error().message.find("bad_sealed_key"), std::string::npos)
       << enclave.error().message;
+}
+
+// An entry that exits without a status line (false): the launch fails with its exit status. The
+// storage directory is created 0700.
+TEST_F(AppEnclaveTest, EntryExitingWithoutStatusLineFailsWithItsStatus) {
+  const fs::path image = tmp_.path() / "false-image";
+  process::EnclaveImageOptions o;
+  o.agent = "/usr/bin/false";
+  o.crun.clear();
+  auto built = process::build_enclave_image(o, image);
+  ASSERT_TRUE(built) << built.error().to_string();
+  ASSERT_TRUE(
+      process::sign_enclave_image(image, *Shared::get().signer, {.isv_prod_id = 7, .isv_svn = 1}));
+  storage_ = tmp_.path() / "fresh-storage";
+  auto enclave = launch("b7", image);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "app_enclave_failed");
+  EXPECT_NE(enclave.error().message.find("exited (status 1) without reporting its start"),
+            std::string::npos)
+      << enclave.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat(storage_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700U);
 }
 
 }  // namespace
