@@ -209,7 +209,12 @@ struct Mounts {
     if (!upper.empty()) (void)::umount2(upper.c_str(), MNT_DETACH);
     if (server > 0) {
       // Unmounting ends the server's loop; it commits and exits.
-      if (::umount2(efs.c_str(), 0) != 0) (void)::umount2(efs.c_str(), MNT_DETACH);
+      // Still busy (a process of the workload left behind): the server's own SIGTERM handling
+      // ends its loop; the mount goes lazily.
+      if (::umount2(efs.c_str(), 0) != 0) {
+        (void)::kill(server, SIGTERM);
+        (void)::umount2(efs.c_str(), MNT_DETACH);
+      }
       int status = 0;
       while (::waitpid(server, &status, 0) < 0 && errno == EINTR) {
       }

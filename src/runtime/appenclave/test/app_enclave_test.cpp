@@ -88,7 +88,8 @@ class AppEnclaveTest : public ::testing::Test {
   }
 
   // A bundle: /config.json running `script` with busybox sh, /rootfs with busybox and a file.
-  void make_bundle(const std::string& id, const std::string& script, bool big_file = false) {
+  void make_bundle(const std::string& id, const std::string& script, bool big_file = false,
+                   std::uint32_t uid = 0) {
     const fs::path src = tmp_.path() / ("src-" + id);
     fs::create_directories(src / "rootfs/bin");
     fs::copy_file(kBusybox, src / "rootfs/bin/busybox");
@@ -103,7 +104,7 @@ class AppEnclaveTest : public ::testing::Test {
                     {{"args", {"busybox", "sh", "-c", script}},
                      {"env", {"PATH=/bin", "GREETING=hello-from-env"}},
                      {"cwd", "/bin"},
-                     {"user", {{"uid", 0}, {"gid", 0}}}}},
+                     {"user", {{"uid", uid}, {"gid", uid}, {"additionalGids", {uid + 1}}}}}},
                    {"root", {{"path", "rootfs"}, {"readonly", true}}}};
     ASSERT_TRUE(write_file_atomic(src / "config.json", as_bytes(config.dump()), 0644));
     key_.key = crypto::random_bytes(32);
@@ -192,6 +193,22 @@ TEST_F(AppEnclaveTest, WorkloadRunsFromTheEncryptedFilesystemWithItsOutputAndExi
   // The host storage holds no plaintext.
   EXPECT_FALSE(host_holds(storage_, "SECRET-DATA-4711"));
   EXPECT_FALSE(host_holds(storage_, "hello-from-env"));
+}
+
+// A workload user other than root reads the image through the FUSE mount (allow_other) and the
+// overlay, and cannot write into the image's root-owned directories.
+TEST_F(AppEnclaveTest, WorkloadRunsAsItsUser) {
+  make_bundle("b8", "id -u; id -g; id -G; cat /data.txt; echo x > /data.txt || echo denied", false,
+              1000);
+  seal("b8", key_);
+  auto enclave = launch("b8", Shared::get().image);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << boot_log();
+  auto status = (*enclave)->wait();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, 0) << output();
+  EXPECT_NE(output().find("1000\n1000\n1000 1001\nSECRET-DATA-4711\n"), std::string::npos)
+      << output();
+  EXPECT_NE(output().find("denied"), std::string::npos) << output();
 }
 
 TEST_F(AppEnclaveTest, StopForwardsSigtermToTheWorkload) {
