@@ -9,15 +9,18 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
+#include "coffer/agent/v1/agent.pb.h"
 #include "core/file.h"
 #include "core/test/temp_dir.h"
 #include "crypto/pkey.h"
 #include "crypto/random.h"
 #include "evidence/sim/quote_service.h"
 #include "evidence/sim/sim_pki.h"
+#include "net/ttrpc/server.h"
 #include "runtime/appenclave/key_handover.h"
 #include "runtime/efs/filesystem.h"
 #include "runtime/launcher.h"
@@ -131,7 +134,8 @@ class AppEnclaveTest : public ::testing::Test {
   }
 
   Result<std::unique_ptr<Enclave>> launch(const std::string& id, const fs::path& image,
-                                          int stdout_fd = -1) {
+                                          int stdout_fd = -1, const fs::path& agent_dir = {},
+                                          const std::string& agent_mr_enclave = {}) {
     EnclaveSpec spec;
     spec.tee = "sim-sgx";
     spec.enclave_image = image;
@@ -141,6 +145,13 @@ class AppEnclaveTest : public ::testing::Test {
     spec.agent_log_file = tmp_.path() / "boot.log";
     EnclaveSpec::AppRole role;
     role.args = {"--bundle", id, "--key-handover", "seal"};
+    if (!agent_dir.empty()) {
+      role.agent_dir = agent_dir;
+      role.args = {"--bundle",           id,
+                   "--key-handover",     "local",
+                   "--agent-socket",     "/run/coffer-agent/agent.sock",
+                   "--agent-mr-enclave", agent_mr_enclave};
+    }
     out_fd_ = ::open((tmp_.path() / "out").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     role.stdout_fd = stdout_fd >= 0 ? stdout_fd : out_fd_;
     role.stderr_fd = out_fd_;
@@ -160,6 +171,71 @@ class AppEnclaveTest : public ::testing::Test {
   BundleKey key_;
   int out_fd_ = -1;
 };
+
+// Local attestation through the launcher: the app enclave's boot calls HandOverKey on the agent
+// directory bound at /run/coffer-agent. The agent here is the test (its quote service with the
+// agent's identity on the same platform, answer_key_request); the real agent is the lead's
+// end-to-end test.
+TEST_F(AppEnclaveTest, KeyByLocalAttestationThroughTheBoundAgentDirectory) {
+  make_bundle("b9", "cat /data.txt");
+  auto pki = evidence::sim::load_sim_pki(Shared::get().sim);
+  ASSERT_TRUE(pki);
+  evidence::sim::QuoteServiceConfig cfg;
+  cfg.socket_path = tmp_.path() / "agent-qs.sock";
+  cfg.sgx = Shared::get().identity;
+  cfg.sgx->mr_enclave.fill(0xa9);
+  evidence::sim::QuoteService service(std::move(*pki), {}, cfg);
+  ASSERT_TRUE(service.start());
+  const evidence::sim::QuoteServiceClient qs(cfg.socket_path);
+  const fs::path agent_dir = tmp_.path() / "agent";
+  fs::create_directories(agent_dir);
+  net::ttrpc::Server server;
+  std::atomic<int> calls{0};
+  const BundleKey key = key_;
+  server.add_method(
+      "coffer.agent.v1.Agent", "HandOverKey",
+      [&](const net::ttrpc::CallContext&, std::string_view body) -> net::ttrpc::CallResult {
+        ++calls;
+        ::coffer::agent::v1::HandOverKeyRequest req;
+        if (!req.ParseFromString(std::string(body))) {
+          return net::ttrpc::status_error(net::ttrpc::Code::kInvalidArgument, "bad request");
+        }
+        auto answer = answer_key_request(qs, req.bundle_id(),
+                                         {to_bytes(req.report()), to_bytes(req.public_key())}, key);
+        if (!answer) {
+          return net::ttrpc::status_error(net::ttrpc::Code::kPermissionDenied,
+                                          answer.error().to_string());
+        }
+        ::coffer::agent::v1::HandOverKeyResponse resp;
+        resp.set_report(to_string(answer->report));
+        resp.set_public_key(to_string(answer->public_key));
+        resp.set_ciphertext(to_string(answer->ciphertext));
+        return resp.SerializeAsString();
+      });
+  ASSERT_TRUE(server.listen_unix(agent_dir / "agent.sock"));
+  const std::string agent_mr = hex_encode(cfg.sgx->mr_enclave);
+
+  auto enclave = launch("b9", Shared::get().image, -1, agent_dir, agent_mr);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << boot_log();
+  auto status = (*enclave)->wait();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, 0);
+  EXPECT_EQ(output(), "SECRET-DATA-4711\n");
+  EXPECT_EQ(calls.load(), 1);
+  ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(1)));
+  enclave->reset();
+
+  // The app enclave of another signer is refused by the agent.
+  auto refused = launch("b9", Shared::get().other_image, -1, agent_dir, agent_mr);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "app_enclave_failed");
+  EXPECT_NE(refused.error().message.find("key_handover_failed"), std::string::npos)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find("peer_refused"), std::string::npos)
+      << refused.error().message;
+  server.stop();
+  service.stop();
+}
 
 // Scans every host file under `dir` for `needle`.
 bool host_holds(const fs::path& dir, const std::string& needle) {
