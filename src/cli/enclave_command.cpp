@@ -23,6 +23,7 @@ namespace process = runtime::process;
 struct BuildOptions {
   std::string agent;
   std::string crun = "/usr/bin/crun";
+  bool no_crun = false;
   std::vector<std::string> files;
   std::string out;
 };
@@ -30,7 +31,7 @@ struct BuildOptions {
 void run_build(const BuildOptions& o) {
   process::EnclaveImageOptions options;
   options.agent = o.agent;
-  options.crun = o.crun;
+  options.crun = o.no_crun ? std::filesystem::path() : std::filesystem::path(o.crun);
   for (const auto& f : o.files) options.extra_files.emplace_back(f);
   auto m = process::build_enclave_image(options, o.out);
   if (!m) fail(m.error());
@@ -100,7 +101,12 @@ void add_enclave_command(CLI::App& app) {
   build->add_option("--agent", bo->agent, "the coffer-agent executable")
       ->required()
       ->check(readable_file());
-  build->add_option("--crun", bo->crun, "the OCI runtime")->capture_default_str();
+  auto* crun = build->add_option("--crun", bo->crun, "the OCI runtime")->capture_default_str();
+  build
+      ->add_flag("--no-crun", bo->no_crun,
+                 "no OCI runtime: the app enclave's image, whose entry (--agent) is "
+                 "coffer-app-enclave (docs/two-enclave.md)")
+      ->excludes(crun);
   build->add_option("--file", bo->files, "another host file to include at its path (repeat)");
   build->add_option("--out", bo->out, "the image directory (new or empty)")->required();
   build->callback([bo] { run_build(*bo); });

@@ -18,6 +18,8 @@
 
 namespace coffer::runtime::appenclave {
 
+using evidence::Fixed;
+
 // Error codes (besides the quote service's own).
 inline constexpr std::string_view kBadSealedKey = "bad_sealed_key";  // malformed file
 // The file does not open under this enclave's sealing key (another signer, product, or an

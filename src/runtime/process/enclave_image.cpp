@@ -369,7 +369,10 @@ Result<EnclaveManifest> build_enclave_image(const EnclaveImageOptions& options,
     return ok();
   };
   COFFER_TRY_STATUS(add_with_libs(options.agent, std::string(kImageAgentPath)));
-  COFFER_TRY_STATUS(add_with_libs(options.crun, std::string(kImageCrunPath)));
+  // No crun (empty): an image whose entry runs no containers itself (the app enclave's boot).
+  if (!options.crun.empty()) {
+    COFFER_TRY_STATUS(add_with_libs(options.crun, std::string(kImageCrunPath)));
+  }
   for (const auto& extra : options.extra_files) {
     if (!extra.is_absolute()) return make_error("usage", extra.string() + " is not absolute");
     files[extra.lexically_normal().string()] = extra;

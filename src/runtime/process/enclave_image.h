@@ -60,8 +60,10 @@ struct EnclaveManifest {
 Result<EnclaveManifest> parse_manifest(std::string_view text);
 
 struct EnclaveImageOptions {
-  std::filesystem::path agent;                   // the coffer-agent executable to install
-  std::filesystem::path crun = "/usr/bin/crun";  // the OCI runtime the agent runs
+  std::filesystem::path agent;  // the coffer-agent executable to install
+  // The OCI runtime the agent runs; empty: none (the app enclave's image, whose entry is
+  // coffer-app-enclave; the entry is still installed at kImageAgentPath).
+  std::filesystem::path crun = "/usr/bin/crun";
   // More host files, each installed at the same path inside the image (their libraries are not
   // followed).
   std::vector<std::filesystem::path> extra_files;

@@ -47,6 +47,9 @@ constexpr const char* kAgentSocket = "/run/coffer-agent/agent.sock";
 constexpr const char* kQuoteDir = "/run/coffer-quote";
 constexpr const char* kQuoteSocket = "/run/coffer-quote/quote.sock";
 constexpr const char* kStateDir = "/var/lib/coffer-agent";
+constexpr const char* kStorageDir = "/run/coffer-storage";
+constexpr int kStatusFd = 3;  // the app enclave's boot reports "started" / "error ..." here
+constexpr std::size_t kMaxStatusLine = 4096;
 constexpr const char* kInitDataPath = "/etc/coffer/init-data.toml";
 constexpr const char* kHostname = "coffer-enclave";
 constexpr std::chrono::seconds kReadyTimeout{30};
@@ -63,6 +66,7 @@ enum Step : std::uint8_t {
   kStepSys,
   kStepTmpfs,
   kStepAgentDir,
+  kStepStorage,
   kStepReadOnly,
   kStepPivot,
   kStepHostname,
@@ -74,7 +78,7 @@ enum Step : std::uint8_t {
   kStepSeccomp,
   kStepExec,
 };
-constexpr std::array<const char*, 19> kStepNames = {"synchronising with the launcher",
+constexpr std::array<const char*, 20> kStepNames = {"synchronising with the launcher",
                                                     "making mounts private",
                                                     "mounting the enclave root",
                                                     "creating directories",
@@ -83,6 +87,7 @@ constexpr std::array<const char*, 19> kStepNames = {"synchronising with the laun
                                                     "setting up /sys",
                                                     "mounting tmpfs",
                                                     "binding the agent socket directory",
+                                                    "binding the storage directory",
                                                     "making the root read-only",
                                                     "pivot_root",
                                                     "setting the hostname",
@@ -92,7 +97,7 @@ constexpr std::array<const char*, 19> kStepNames = {"synchronising with the laun
                                                     "PR_SET_NO_NEW_PRIVS",
                                                     "Landlock",
                                                     "seccomp",
-                                                    "executing the agent"};
+                                                    "executing the enclave's entry"};
 
 struct ChildMessage {
   char kind;  // 'A' root mounted, 'B' pivoted, 'E' error
@@ -115,6 +120,13 @@ struct ChildPlan {
   std::string proc, dev, dev_pts, dev_shm, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr, sys,
       sys_fs_cgroup, tmp, run, state, agent_dir_inside, agent_dir_host, quote_dir;
   std::vector<std::pair<std::string, std::string>> dev_binds;  // host node, file under root
+  bool bind_agent_dir = true;  // the app role binds the agent enclave's directory, if given
+  std::string storage_host;    // empty: no storage
+  std::string storage_inside;  // under root
+  int stdin_fd = -1;           // app role: the workload's stdio (-1: /dev/null, the log)
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  int status_fd = -1;  // app role: the status pipe's write end, becomes fd 3
   std::string agent;
   std::vector<std::string> argv_storage;
   std::vector<char*> argv;
@@ -214,9 +226,14 @@ int tmpfs(const std::string& at, unsigned long flags, const char* data) {
     child_fail(p, kStepTmpfs);
   }
   if (::mkdir(p.agent_dir_inside.c_str(), 0700) != 0 || ::mkdir(p.quote_dir.c_str(), 0700) != 0 ||
-      ::mount(p.agent_dir_host.c_str(), p.agent_dir_inside.c_str(), nullptr, MS_BIND, nullptr) !=
-          0) {
+      (p.bind_agent_dir && ::mount(p.agent_dir_host.c_str(), p.agent_dir_inside.c_str(), nullptr,
+                                   MS_BIND, nullptr) != 0)) {
     child_fail(p, kStepAgentDir);
+  }
+  if (!p.storage_host.empty() && (::mkdir(p.storage_inside.c_str(), 0700) != 0 ||
+                                  ::mount(p.storage_host.c_str(), p.storage_inside.c_str(), nullptr,
+                                          MS_BIND | MS_NOSUID | MS_NODEV, nullptr) != 0)) {
+    child_fail(p, kStepStorage);
   }
   if (::mount(nullptr, p.root.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID,
               nullptr) != 0) {
@@ -250,11 +267,17 @@ int tmpfs(const std::string& at, unsigned long flags, const char* data) {
     child_fail(p, kStepRlimits);
   }
   const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(p.log_fd, 1) < 0 || ::dup2(p.log_fd, 2) < 0) {
+  // The app role's status pipe, moved above every fd the stdio dup2s below might touch.
+  const int status_fd = p.status_fd < 0 ? -1 : ::fcntl(p.status_fd, F_DUPFD_CLOEXEC, 10);
+  if (null_fd < 0 || (p.status_fd >= 0 && status_fd < 0) ||
+      ::dup2(p.stdin_fd >= 0 ? p.stdin_fd : null_fd, 0) < 0 ||
+      ::dup2(p.stdout_fd >= 0 ? p.stdout_fd : p.log_fd, 1) < 0 ||
+      ::dup2(p.stderr_fd >= 0 ? p.stderr_fd : p.log_fd, 2) < 0) {
     child_fail(p, kStepStdio);
   }
-  // Nothing of the launcher's crosses the exec but stdio.
+  // Nothing of the launcher's crosses the exec but stdio (and the app role's status fd, 3).
   if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) child_fail(p, kStepStdio);
+  if (status_fd >= 0 && ::dup2(status_fd, kStatusFd) < 0) child_fail(p, kStepStdio);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(p, kStepNoNewPrivs);
   if (p.landlock) {
     if (const int err = restrict_landlock_scopes(); err != 0) {
@@ -499,6 +522,52 @@ Status wait_ready(ProcessEnclave& enclave, const EnclaveSpec& spec) {
                                            std::to_string(kReadyTimeout.count()) + " s: " + last);
 }
 
+// The app role: the boot step's one status line, "started" or "error <code> <message>".
+Status wait_app_started(ProcessEnclave& enclave, int fd) {
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + kReadyTimeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return make_error("app_enclave_failed", "the app enclave did not start within " +
+                                                  std::to_string(kReadyTimeout.count()) + " s");
+    }
+    pollfd pfd{fd, POLLIN, 0};
+    const int rc = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return make_error("app_enclave_failed", errno_text("reading the status pipe"));
+    if (rc == 0) continue;
+    char buf[256];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error("app_enclave_failed", errno_text("reading the status pipe"));
+    if (n == 0) break;
+    line.append(buf, static_cast<std::size_t>(n));
+    if (line.find('\n') != std::string::npos || line.size() > kMaxStatusLine) break;
+  }
+  const auto nl = line.find('\n');
+  if (nl == std::string::npos) {
+    if (line.size() > kMaxStatusLine) {
+      return make_error("app_enclave_failed", "the app enclave's status line is too long");
+    }
+    auto status = enclave.wait();
+    return make_error("app_enclave_failed",
+                      "the app enclave exited (status " +
+                          (status ? std::to_string(*status) : status.error().message) +
+                          ") without reporting its start" +
+                          (line.empty() ? "" : ": " + printable_excerpt(line, 256)));
+  }
+  line.resize(nl);
+  if (line == "started") return ok();
+  if (line.starts_with("error ")) {
+    return make_error("app_enclave_failed",
+                      "the app enclave's boot failed: " + printable_excerpt(line.substr(6), 1024));
+  }
+  return make_error("app_enclave_failed",
+                    "unexpected status line from the app enclave: " + printable_excerpt(line, 256));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
@@ -525,8 +594,29 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   enclave->run_dir_ = spec.run_dir;
   enclave->agent_dir_ = spec.run_dir / "agent";
   enclave->root_mount_ = spec.run_dir / "root";
-  enclave->agent_socket_ = enclave->agent_dir_ / "agent.sock";
-  for (const auto& d : {enclave->agent_dir_, enclave->root_mount_}) {
+  const bool app = spec.app.has_value();
+  // The app role has no agent socket: its entry is the boot step (docs/two-enclave.md).
+  if (!app) enclave->agent_socket_ = enclave->agent_dir_ / "agent.sock";
+  std::vector<fs::path> own_dirs{enclave->root_mount_};
+  if (!app) own_dirs.push_back(enclave->agent_dir_);
+  if (!spec.storage_dir.empty()) {
+    if (!spec.storage_dir.is_absolute()) {
+      return make_error("usage", "the storage directory must be absolute");
+    }
+    if (!fs::exists(spec.storage_dir, ec)) {
+      if (::mkdir(spec.storage_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        return make_error("io_error", errno_text("creating " + spec.storage_dir.string()));
+      }
+    }
+    if (!fs::is_directory(spec.storage_dir, ec)) {
+      return make_error("usage", spec.storage_dir.string() + " is not a directory");
+    }
+  }
+  if (app && !spec.app->agent_dir.empty() && !fs::is_directory(spec.app->agent_dir, ec)) {
+    return make_error("usage", "the agent enclave's directory " + spec.app->agent_dir.string() +
+                                   " is not a directory");
+  }
+  for (const auto& d : own_dirs) {
     if (::mkdir(d.c_str(), 0700) != 0) {
       return make_error("io_error", errno_text("creating " + d.string() +
                                                " (is another enclave using this run directory?)"));
@@ -545,7 +635,10 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   // 2. the plan of the first process
   Pipe to_child;
   Pipe from_child;
-  if (!to_child.ok() || !from_child.ok()) return make_error("launch_failed", errno_text("pipe"));
+  Pipe status;  // app role: the boot's status line
+  if (!to_child.ok() || !from_child.ok() || !status.ok()) {
+    return make_error("launch_failed", errno_text("pipe"));
+  }
   ChildPlan plan;
   plan.to_child = to_child.read_fd();
   plan.from_child = from_child.write_fd();
@@ -576,6 +669,19 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   plan.sys_fs_cgroup = plan.sys + "/fs/cgroup";
   plan.agent_dir_inside = r + kAgentSocketDir;
   plan.agent_dir_host = enclave->agent_dir_.string();
+  if (app) {
+    plan.agent_dir_host = spec.app->agent_dir.string();
+    plan.bind_agent_dir = !spec.app->agent_dir.empty();
+    plan.dev_binds.emplace_back("/dev/fuse", plan.dev + "/fuse");
+    plan.stdin_fd = spec.app->stdin_fd;
+    plan.stdout_fd = spec.app->stdout_fd;
+    plan.stderr_fd = spec.app->stderr_fd;
+    plan.status_fd = status.write_fd();
+  }
+  if (!spec.storage_dir.empty()) {
+    plan.storage_host = spec.storage_dir.string();
+    plan.storage_inside = r + kStorageDir;
+  }
   plan.quote_dir = r + kQuoteDir;
   plan.agent = checked.agent;
   plan.argv_storage = {plan.agent, "--socket",        kAgentSocket,        "--tee",
@@ -584,6 +690,16 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   if (spec.init_data) {
     plan.argv_storage.emplace_back("--init-data");
     plan.argv_storage.emplace_back(kInitDataPath);
+  }
+  if (!spec.storage_dir.empty()) {
+    plan.argv_storage.emplace_back("--storage-dir");
+    plan.argv_storage.emplace_back(kStorageDir);
+  }
+  if (app) {
+    plan.argv_storage = {
+        plan.agent,    "--quote-service",        kQuoteSocket, "--storage", kStorageDir,
+        "--status-fd", std::to_string(kStatusFd)};
+    plan.argv_storage.insert(plan.argv_storage.end(), spec.app->args.begin(), spec.app->args.end());
   }
   for (auto& a : plan.argv_storage) plan.argv.push_back(a.data());
   plan.argv.push_back(nullptr);
@@ -613,6 +729,7 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   enclave->pidfd_ = pidfd;
   to_child.close_read();
   from_child.close_write();
+  status.close_write();
   // From here on, a failure tears the enclave down (the destructor kills and reaps).
 
   // 4. user namespace: root inside is the launcher's user outside
@@ -684,6 +801,12 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
                       std::string("the enclave failed ") + step + ": " + std::strerror(m->err));
   }
   enclave->agent_started_ = true;
+  if (app) {
+    report(observer, "start_app", "coffer-app-enclave pid " + std::to_string(pid));
+    COFFER_TRY_STATUS(wait_app_started(*enclave, status.read_fd()));
+    report(observer, "app_started", "the workload runs");
+    return std::unique_ptr<Enclave>(std::move(enclave));
+  }
   report(observer, "start_agent",
          "coffer-agent pid " + std::to_string(pid) + " (" + spec.tee + ", " +
              (spec.host_network ? "host network" : "own network namespace") + ", Landlock " +
