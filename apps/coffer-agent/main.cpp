@@ -189,7 +189,7 @@ int serve(Options o) {
   // The two-enclave flow (docs/two-enclave.md): bundles exported to host storage, their keys
   // sealed or handed over with the simulated SGX platform's help.
   if (!o.storage_dir.empty()) {
-    if (tee != "sim-sgx" || o.quote_service.empty()) {
+    if (o.tee != "sim-sgx" || o.quote_service.empty()) {
       return fail("storage", Error{"usage",
                                    "--storage-dir (exported bundles) needs --tee sim-sgx and its "
                                    "--quote-service"});
