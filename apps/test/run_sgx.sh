@@ -84,6 +84,42 @@ sed 's/^/    /' err.txt
 grep -q "unsealed (MRSIGNER policy)" err.txt || fail "seal mode progress: $(cat err.txt)"
 ok "seal mode: the workload runs from the encrypted filesystem (exit 7, writable layer)"
 
+if [[ -n "${COFFER_SGX_BENCH:-}" ]]; then  # bench/run_sgx_cold_start.sh
+  for mode in seal local; do
+    echo "benchmark: $COFFER_SGX_BENCH cold starts of coffer run --tee sim-sgx --key-handover $mode"
+    rm -f bench.txt
+    for i in $(seq 1 "$COFFER_SGX_BENCH"); do
+      t0=$(date +%s%N)
+      set +e
+      coffer run "${opts[@]}" --key-handover "$mode" "$image" > bench.out 2> bench.err; rc=$?
+      set -e
+      t1=$(date +%s%N)
+      [[ $rc -eq 7 ]] || fail "bench run $i: $(cat bench.err)"
+      printf 'total %s\n' "$(( (t1 - t0) / 1000 ))" >> bench.txt
+      sed -n 's/^coffer run: \(enclave up\|pulled\|bundle\|app enclave\).*(\([0-9.]*\) s)$/\1 \2/p' \
+        bench.err >> bench.txt
+    done
+    /usr/bin/python3 - bench.txt << 'PY'
+import collections, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, value = line.rsplit(" ", 1)
+    rows[name].append(float(value) / 1000 if name == "total" else float(value) * 1000)
+def pct(v, p):
+    v = sorted(v); return v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
+names = {"total": "total (wall, first output and exit)",
+         "enclave up": "agent enclave launch+attest",
+         "pulled": "pull+key+decrypt+unpack",
+         "bundle": "export into the efs (+seal)",
+         "app enclave": "app enclave: key+mount+start"}
+for key, label in names.items():
+    v = rows[key]
+    print(f"  {label:38s} p50 {pct(v, .5):7.1f} ms  p90 {pct(v, .9):7.1f} ms  max {max(v):7.1f} ms  (n={len(v)})")
+PY
+  done
+  exit 0
+fi
+
 # 3. local attestation mode
 set +e
 out=$(coffer run -q "${opts[@]}" --key-handover local "$image" 2> err.txt); rc=$?
