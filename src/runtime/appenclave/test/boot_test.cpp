@@ -9,55 +9,25 @@
 
 #include "coffer/agent/v1/agent.pb.h"
 #include "core/test/temp_dir.h"
-#include "evidence/sim/quote_service.h"
-#include "evidence/sim/sim_pki.h"
 #include "net/ttrpc/server.h"
+#include "runtime/appenclave/test/sim_platform.h"
 
 namespace coffer::runtime::appenclave {
 namespace {
 
 namespace fs = std::filesystem;
 namespace agentpb = ::coffer::agent::v1;
-using evidence::sim::QuoteService;
-using evidence::sim::QuoteServiceClient;
 using evidence::sim::SgxIdentity;
 
-const evidence::sim::SimPki& pki() {
-  static const evidence::sim::SimPki p = [] {
-    evidence::sim::SimPkiOptions o;
-    o.rsa_bits = 2048;
-    auto r = evidence::sim::generate_sim_pki(o);
-    if (!r) std::abort();
-    return std::move(*r);
-  }();
-  return p;
-}
-
-SgxIdentity identity(std::uint8_t mr_enclave, std::uint8_t mr_signer) {
-  SgxIdentity id;
-  id.mr_enclave.fill(mr_enclave);
-  id.mr_signer.fill(mr_signer);
-  id.isv_prod_id = 7;
-  id.isv_svn = 1;
-  return id;
-}
-
-std::unique_ptr<QuoteService> start_service(const fs::path& socket, const SgxIdentity& id) {
-  evidence::sim::QuoteServiceConfig cfg;
-  cfg.socket_path = socket;
-  cfg.sgx = id;
-  auto s = std::make_unique<QuoteService>(pki(), evidence::sim::LaunchMeasurements{}, cfg);
-  EXPECT_TRUE(s->start());
-  return s;
-}
+using test::identity;
+using test::SimEnclave;
 
 BundleKey sample_key() { return BundleKey{Bytes(32, 0x42), 9}; }
 
 // The agent enclave's side of HandOverKey, once per bundle.
 class TinyAgent {
  public:
-  TinyAgent(const fs::path& dir, const SgxIdentity& id)
-      : service_(start_service(dir / "agent-qs.sock", id)), qs_(dir / "agent-qs.sock") {
+  TinyAgent(const fs::path& dir, const SgxIdentity& id) : enclave_(dir / "agent-qs.sock", id) {
     server_.add_method(
         "coffer.agent.v1.Agent", "HandOverKey",
         [this](const net::ttrpc::CallContext&, std::string_view body) -> net::ttrpc::CallResult {
@@ -70,7 +40,7 @@ class TinyAgent {
             return net::ttrpc::status_error(net::ttrpc::Code::kNotFound, "no key for the bundle");
           }
           KeyRequest request{to_bytes(req.report()), to_bytes(req.public_key())};
-          auto answer = answer_key_request(qs_, req.bundle_id(), request, *key_);
+          auto answer = answer_key_request(enclave_.qs(), req.bundle_id(), request, *key_);
           if (!answer) {
             return net::ttrpc::status_error(net::ttrpc::Code::kPermissionDenied,
                                             answer.error().to_string());
@@ -84,16 +54,12 @@ class TinyAgent {
         });
     EXPECT_TRUE(server_.listen_unix(dir / "agent.sock"));
   }
-  ~TinyAgent() {
-    server_.stop();
-    service_->stop();
-  }
+  ~TinyAgent() { server_.stop(); }
   TinyAgent(const TinyAgent&) = delete;
   TinyAgent& operator=(const TinyAgent&) = delete;
 
  private:
-  std::unique_ptr<QuoteService> service_;
-  QuoteServiceClient qs_;
+  SimEnclave enclave_;
   net::ttrpc::Server server_;
   std::mutex mu_;
   std::optional<BundleKey> key_ = sample_key();
@@ -116,7 +82,7 @@ BootOptions local_options(const fs::path& dir, const std::string& app_socket,
 TEST(Boot, KeyByLocalAttestationOverTtrpcOnceOnly) {
   coffer::testing::TempDir dir;
   TinyAgent agent(dir.path(), identity(0xa1, 0x51));
-  auto app = start_service(dir.path() / "app-qs.sock", identity(0xa2, 0x51));
+  SimEnclave app(dir.path() / "app-qs.sock", identity(0xa2, 0x51));
   auto key = obtain_bundle_key(local_options(dir.path(), "app-qs.sock"));
   ASSERT_TRUE(key) << key.error().to_string();
   EXPECT_EQ(key->key, sample_key().key);
@@ -125,21 +91,20 @@ TEST(Boot, KeyByLocalAttestationOverTtrpcOnceOnly) {
   auto again = obtain_bundle_key(local_options(dir.path(), "app-qs.sock"));
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, "key_handover_failed");
-  app->stop();
 }
 
 TEST(Boot, LocalAttestationRefusals) {
   coffer::testing::TempDir dir;
   TinyAgent agent(dir.path(), identity(0xa1, 0x51));
   // An app enclave of another signer: the agent refuses.
-  auto rogue = start_service(dir.path() / "rogue-qs.sock", identity(0xa2, 0x52));
+  SimEnclave rogue(dir.path() / "rogue-qs.sock", identity(0xa2, 0x52));
   auto refused = obtain_bundle_key(local_options(dir.path(), "rogue-qs.sock"));
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, "key_handover_failed");
   EXPECT_NE(refused.error().message.find("peer_refused"), std::string::npos)
       << refused.error().message;
   // The host names another MRENCLAVE for the agent: the REPORT does not verify there.
-  auto app = start_service(dir.path() / "app-qs.sock", identity(0xa3, 0x51));
+  SimEnclave app(dir.path() / "app-qs.sock", identity(0xa3, 0x51));
   auto wrong_target = obtain_bundle_key(local_options(dir.path(), "app-qs.sock", 0xee));
   ASSERT_FALSE(wrong_target);
   EXPECT_EQ(wrong_target.error().code, "key_handover_failed");
@@ -149,8 +114,6 @@ TEST(Boot, LocalAttestationRefusals) {
   BootOptions o = local_options(dir.path(), "app-qs.sock");
   o.agent_socket = dir.path() / "none.sock";
   EXPECT_EQ(obtain_bundle_key(o).error().code, "agent_unavailable");
-  rogue->stop();
-  app->stop();
 }
 
 TEST(Boot, Options) {

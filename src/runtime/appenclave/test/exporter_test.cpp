@@ -5,67 +5,21 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <fstream>
-#include <memory>
 
 #include "core/file.h"
 #include "core/json.h"
 #include "core/test/temp_dir.h"
-#include "evidence/sim/quote_service.h"
-#include "evidence/sim/sim_pki.h"
+#include "runtime/appenclave/test/sim_platform.h"
 #include "runtime/efs/filesystem.h"
 
 namespace coffer::runtime::appenclave {
 namespace {
 
 namespace fs = std::filesystem;
-using evidence::sim::QuoteService;
-using evidence::sim::QuoteServiceClient;
-using evidence::sim::QuoteServiceConfig;
-using evidence::sim::SgxIdentity;
 
-const evidence::sim::SimPki& pki() {
-  static const evidence::sim::SimPki p = [] {
-    evidence::sim::SimPkiOptions o;
-    o.rsa_bits = 2048;
-    auto r = evidence::sim::generate_sim_pki(o);
-    if (!r) std::abort();
-    return std::move(*r);
-  }();
-  return p;
-}
-
-SgxIdentity identity(std::uint8_t mr_enclave, std::uint8_t mr_signer) {
-  SgxIdentity id;
-  id.mr_enclave.fill(mr_enclave);
-  id.mr_signer.fill(mr_signer);
-  id.isv_prod_id = 7;
-  id.isv_svn = 3;
-  return id;
-}
-
-// One simulated enclave's quote service.
-class Platform {
- public:
-  Platform(const fs::path& socket, const SgxIdentity& id) : socket_(socket) {
-    QuoteServiceConfig cfg;
-    cfg.socket_path = socket;
-    cfg.sgx = id;
-    service_ = std::make_unique<QuoteService>(pki(), evidence::sim::LaunchMeasurements{}, cfg);
-    auto started = service_->start();
-    if (!started) ADD_FAILURE() << started.error().to_string();
-  }
-  ~Platform() { service_->stop(); }
-  Platform(const Platform&) = delete;
-  Platform& operator=(const Platform&) = delete;
-  [[nodiscard]] const fs::path& socket() const { return socket_; }
-  [[nodiscard]] QuoteServiceClient client() const { return QuoteServiceClient(socket_); }
-
- private:
-  fs::path socket_;
-  std::unique_ptr<QuoteService> service_;
-};
+using test::identity;
+using Platform = test::SimEnclave;
 
 class ExporterTest : public ::testing::Test {
  protected:
@@ -100,7 +54,7 @@ TEST_F(ExporterTest, SealedBundleOpensWithTheKeyTheAppEnclaveUnseals) {
   EXPECT_EQ(st.st_mode & 0777, 0700U);
   auto text = read_text_file(EfsBundleExporter::sealed_key_file(storage_, "b1"), 4096);
   ASSERT_TRUE(text);
-  auto key = unseal_bundle_key(app_.client(), "b1", *text);
+  auto key = unseal_bundle_key(app_.qs(), "b1", *text);
   ASSERT_TRUE(key) << key.error().to_string();
   EXPECT_EQ(key->generation, done->generation);
   efs::OpenOptions o;
@@ -117,8 +71,8 @@ TEST_F(ExporterTest, SealedBundleOpensWithTheKeyTheAppEnclaveUnseals) {
   ASSERT_TRUE(parsed);
   EXPECT_EQ((*parsed)["process"]["args"][0], "/bin/true");
   // an enclave of another signer cannot unseal it; the sealed key is not handed over locally
-  EXPECT_EQ(unseal_bundle_key(other_.client(), "b1", *text).error().code, kUnsealFailed);
-  auto req = KeyRequester::create(app_.client(), "b1", identity(0xa1, 0x51).mr_enclave);
+  EXPECT_EQ(unseal_bundle_key(other_.qs(), "b1", *text).error().code, kUnsealFailed);
+  auto req = KeyRequester::create(app_.qs(), "b1", identity(0xa1, 0x51).mr_enclave);
   ASSERT_TRUE(req);
   EXPECT_EQ(exporter_.hand_over_key({"b1", req->request().report, req->request().public_key})
                 .error()
@@ -132,23 +86,23 @@ TEST_F(ExporterTest, LocalKeyIsHandedOverOnceAndSurvivesARefusedRequest) {
   EXPECT_FALSE(fs::exists(EfsBundleExporter::sealed_key_file(storage_, "b2")));
   const auto agent_mr = identity(0xa1, 0x51).mr_enclave;
   // another signer's request is refused and does not use the key up
-  auto bad = KeyRequester::create(other_.client(), "b2", agent_mr);
+  auto bad = KeyRequester::create(other_.qs(), "b2", agent_mr);
   ASSERT_TRUE(bad);
   EXPECT_EQ(exporter_.hand_over_key({"b2", bad->request().report, bad->request().public_key})
                 .error()
                 .code,
             kPeerRefused);
-  auto good = KeyRequester::create(app_.client(), "b2", agent_mr);
+  auto good = KeyRequester::create(app_.qs(), "b2", agent_mr);
   ASSERT_TRUE(good);
   auto answer = exporter_.hand_over_key({"b2", good->request().report, good->request().public_key});
   ASSERT_TRUE(answer) << answer.error().to_string();
-  auto key = good->accept(app_.client(),
-                          KeyResponse{answer->report, answer->public_key, answer->ciphertext});
+  auto key =
+      good->accept(app_.qs(), KeyResponse{answer->report, answer->public_key, answer->ciphertext});
   ASSERT_TRUE(key) << key.error().to_string();
   EXPECT_EQ(key->generation, done->generation);
   EXPECT_TRUE(efs::Filesystem::open(EfsBundleExporter::efs_dir(storage_, "b2"), key->key));
   // once only
-  auto again = KeyRequester::create(app_.client(), "b2", agent_mr);
+  auto again = KeyRequester::create(app_.qs(), "b2", agent_mr);
   ASSERT_TRUE(again);
   EXPECT_EQ(exporter_.hand_over_key({"b2", again->request().report, again->request().public_key})
                 .error()

@@ -7,64 +7,22 @@
 
 #include "core/json.h"
 #include "core/test/temp_dir.h"
-#include "evidence/sim/quote_service.h"
-#include "evidence/sim/sim_pki.h"
+#include "runtime/appenclave/test/sim_platform.h"
 
 namespace coffer::runtime::appenclave {
 namespace {
 
-using evidence::sim::QuoteService;
 using evidence::sim::QuoteServiceClient;
-using evidence::sim::QuoteServiceConfig;
 using evidence::sim::SgxIdentity;
 
-const evidence::sim::SimPki& pki() {
-  static const evidence::sim::SimPki p = [] {
-    evidence::sim::SimPkiOptions o;
-    o.rsa_bits = 2048;
-    auto r = evidence::sim::generate_sim_pki(o);
-    if (!r) std::abort();
-    return std::move(*r);
-  }();
-  return p;
-}
+using test::fixed32;
+using test::identity;
 
-Fixed<32> fixed32(std::uint8_t v) {
-  Fixed<32> f{};
-  f.fill(v);
-  return f;
-}
-
-SgxIdentity identity(std::uint8_t mr_enclave, std::uint8_t mr_signer = 0x51, std::uint16_t prod = 7,
-                     std::uint16_t svn = 3) {
-  SgxIdentity id;
-  id.mr_enclave = fixed32(mr_enclave);
-  id.mr_signer = fixed32(mr_signer);
-  id.isv_prod_id = prod;
-  id.isv_svn = svn;
-  return id;
-}
-
-// One simulated enclave: its own quote service on its own socket, and the client it uses.
-class Enclave {
+// One simulated enclave named after its socket in `dir`.
+class Enclave : public test::SimEnclave {
  public:
   Enclave(const std::filesystem::path& dir, const std::string& name, const SgxIdentity& id)
-      : client_(dir / (name + ".sock")) {
-    QuoteServiceConfig cfg;
-    cfg.socket_path = dir / (name + ".sock");
-    cfg.sgx = id;
-    service_ = std::make_unique<QuoteService>(pki(), evidence::sim::LaunchMeasurements{}, cfg);
-    auto started = service_->start();
-    if (!started) ADD_FAILURE() << started.error().to_string();
-  }
-  ~Enclave() { service_->stop(); }
-  Enclave(const Enclave&) = delete;
-  Enclave& operator=(const Enclave&) = delete;
-  [[nodiscard]] const QuoteServiceClient& qs() const { return client_; }
-
- private:
-  std::unique_ptr<QuoteService> service_;
-  QuoteServiceClient client_;
+      : SimEnclave(dir / (name + ".sock"), id) {}
 };
 
 BundleKey sample_key() {
