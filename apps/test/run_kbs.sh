@@ -10,21 +10,10 @@
 #  - the key deleted from the trustee: refused the same way.
 # Usage: run_kbs.sh BIN_DIR (coffer, coffer-trustee, coffer-agent)
 set -euo pipefail
-BIN=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d /tmp/coffer-run-kbs.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=apps/test/trustee_env.sh
 . "$here/trustee_env.sh"
-fail() { echo "run_kbs: FAIL: $*" >&2; exit 1; }
-ok() { echo "run_kbs: ok: $*"; }
-coffer() { "$BIN/coffer" "$@"; }
-export COFFER_RUN_DIR="$work/rundir"
+begin_test run_kbs "$1"
 
 start_https_trustee
 start_registry

@@ -6,6 +6,25 @@
 # exported, the development attestation policy is installed, and $SIM is the sim PKI directory.
 # The certificate names localhost and 127.0.0.1; TRUSTEE_SAMPLE=1 also enables the sample TEE.
 
+# The common start of an end-to-end script, after sourcing this file: BIN from BIN_DIR, a private
+# $work (removed at exit, after the background processes in `pids` are stopped), fail/ok
+# messages prefixed with NAME, coffer() running $BIN/coffer, and COFFER_RUN_DIR in $work.
+begin_test() {  # NAME BIN_DIR
+  TEST_NAME=$1
+  BIN=$(cd "$2" && pwd)
+  work=$(mktemp -d "/tmp/coffer-$1.XXXXXX")
+  pids=()
+  trap end_test EXIT
+  export COFFER_RUN_DIR="$work/rundir"
+  fail() { echo "$TEST_NAME: FAIL: $*" >&2; exit 1; }
+  ok() { echo "$TEST_NAME: ok: $*"; }
+  coffer() { "$BIN/coffer" "$@"; }
+}
+end_test() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+
 # Waits until FILE holds a line starting with PREFIX (printed by process PID); prints the rest.
 wait_for_line() {
   local file=$1 prefix=$2 pid=$3 value=""

@@ -159,6 +159,14 @@ class AppEnclaveTest : public ::testing::Test {
     return process::launch_process_enclave(spec);
   }
 
+  // The launch fails with app_enclave_failed, the boot's reason naming `what`.
+  void expect_launch_failure(const std::string& id, const fs::path& image, std::string_view what) {
+    auto enclave = launch(id, image);
+    ASSERT_FALSE(enclave);
+    EXPECT_EQ(enclave.error().code, "app_enclave_failed");
+    EXPECT_NE(enclave.error().message.find(what), std::string::npos) << enclave.error().message;
+  }
+
   std::string output() { return read_text_file(tmp_.path() / "out", 1 << 20).value_or(""); }
   std::string boot_log() { return read_text_file(tmp_.path() / "boot.log", 1 << 20).value_or(""); }
 
@@ -322,11 +330,7 @@ TEST_F(AppEnclaveTest, StopForwardsSigtermToTheWorkload) {
 TEST_F(AppEnclaveTest, AppEnclaveOfAnotherSignerCannotUnseal) {
   make_bundle("b3", "echo should-not-run");
   seal("b3", key_);
-  auto enclave = launch("b3", Shared::get().other_image);
-  ASSERT_FALSE(enclave);
-  EXPECT_EQ(enclave.error().code, "app_enclave_failed");
-  EXPECT_NE(enclave.error().message.find("unseal_failed"), std::string::npos)
-      << enclave.error().message;
+  expect_launch_failure("b3", Shared::get().other_image, "unseal_failed");
   EXPECT_EQ(output().find("should-not-run"), std::string::npos);
 }
 
@@ -344,11 +348,7 @@ TEST_F(AppEnclaveTest, TamperedSuperblockIsRefusedAtOpen) {
   make_bundle("b4", "cat /data.txt");
   seal("b4", key_);
   flip_middle_byte(storage_ / "b4/efs/superblock");
-  auto enclave = launch("b4", Shared::get().image);
-  ASSERT_FALSE(enclave);
-  EXPECT_EQ(enclave.error().code, "app_enclave_failed");
-  EXPECT_NE(enclave.error().message.find("efs_integrity"), std::string::npos)
-      << enclave.error().message;
+  expect_launch_failure("b4", Shared::get().image, "efs_integrity");
   EXPECT_EQ(output().find("SECRET-DATA-4711"), std::string::npos) << output();
 }
 
@@ -390,19 +390,11 @@ TEST_F(AppEnclaveTest, OlderCopyOfTheFilesystemIsARollback) {
   // ... and the host puts the old copy back.
   fs::remove_all(storage_ / "b5/efs");
   fs::copy(tmp_.path() / "old-efs", storage_ / "b5/efs", fs::copy_options::recursive);
-  auto enclave = launch("b5", Shared::get().image);
-  ASSERT_FALSE(enclave);
-  EXPECT_EQ(enclave.error().code, "app_enclave_failed");
-  EXPECT_NE(enclave.error().message.find("efs_rollback"), std::string::npos)
-      << enclave.error().message;
+  expect_launch_failure("b5", Shared::get().image, "efs_rollback");
 }
 
 TEST_F(AppEnclaveTest, MissingBundleReportsTheBootsError) {
-  auto enclave = launch("nope", Shared::get().image);
-  ASSERT_FALSE(enclave);
-  EXPECT_EQ(enclave.error().code, "app_enclave_failed");
-  EXPECT_NE(enclave.error().message.find("bad_sealed_key"), std::string::npos)
-      << enclave.error().message;
+  expect_launch_failure("nope", Shared::get().image, "bad_sealed_key");
 }
 
 // An entry that exits without a status line (false): the launch fails with its exit status. The
