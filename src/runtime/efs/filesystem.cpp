@@ -300,7 +300,7 @@ struct Filesystem::State {
   std::list<std::pair<ObjectId, int>> fds;  // open file objects, most recently used first
   bool durable = false;                     // during a durable commit: fsync what is written
   std::uint64_t serial = next_serial();     // tells filesystems apart in thread-local caches
-  Bytes scratch;                            // one sealed block: nonce, ciphertext, tag
+  Bytes scratch;  // one sealed block (nonce, ciphertext, tag), or a chunk of the tag scan
 
   State() = default;
   State(const State&) = delete;
@@ -319,6 +319,8 @@ struct Filesystem::State {
 
   [[nodiscard]] fs::path object_path(const ObjectId& id) const { return objects / id_hex(id); }
   [[nodiscard]] std::uint64_t slot() const { return block_size + kNonceSize + kTagSize; }
+  // load_tags reads the object in chunks of about this many bytes
+  static constexpr std::uint64_t kTagScanChunk = 1U << 20;
   [[nodiscard]] std::uint64_t blocks_for(std::uint64_t size) const {
     return (size + block_size - 1) / block_size;
   }
@@ -522,9 +524,22 @@ struct Filesystem::State {
       return err(kIntegrity, "file object " + id_hex(f.id) + " has the wrong size");
     std::uint64_t n = blocks_for(f.size);
     f.tags.assign(n, Tag{});
-    for (std::uint64_t i = 0; i < n; ++i) {
-      COFFER_TRY_STATUS(
-          pread_exact(fd, f.tags[i].data(), kTagSize, (i * slot()) + kNonceSize + block_len(f, i)));
+    // The tags sit at the end of every block, so the scan touches the whole object: it reads it
+    // in large sequential chunks (a cold host cache then streams it from the disk once, and the
+    // block reads that follow find it cached) rather than one small synchronous read per block.
+    // Only the copied tags are used: the file hash below authenticates exactly those bytes.
+    const std::uint64_t per_chunk = std::max<std::uint64_t>(1, kTagScanChunk / slot());
+    for (std::uint64_t first = 0; first < n; first += per_chunk) {
+      const std::uint64_t last = std::min(n, first + per_chunk);  // exclusive
+      const std::uint64_t begin = first * slot();
+      const std::uint64_t end =
+          ((last - 1) * slot()) + kNonceSize + block_len(f, last - 1) + kTagSize;
+      scratch.resize(static_cast<std::size_t>(end - begin));
+      COFFER_TRY_STATUS(pread_exact(fd, scratch.data(), scratch.size(), begin));
+      for (std::uint64_t i = first; i < last; ++i) {
+        const std::uint64_t at = ((i - first) * slot()) + kNonceSize + block_len(f, i);
+        std::copy_n(scratch.begin() + static_cast<std::ptrdiff_t>(at), kTagSize, f.tags[i].begin());
+      }
     }
     Hash h = file_hash(f);
     if (!constant_time_equal(h, f.hash)) {
@@ -829,10 +844,23 @@ Result<std::size_t> Filesystem::read(std::string_view path, std::uint64_t offset
 
 namespace {
 // Each thread's cipher context and buffer for read_concurrent, keyed by the filesystem's serial.
+// The thread also keeps the descriptor of the last object it read: a sequential read arrives as
+// many requests, and the host kernel's read-ahead state lives in the open file (a descriptor per
+// request would start every request cold, one synchronous disk read each).
 struct ThreadReader {
   std::uint64_t serial = 0;
   BlockCipher cipher;
   Bytes buf;
+  ObjectId fd_id{};
+  int fd = -1;
+  ThreadReader() = default;
+  ThreadReader(const ThreadReader&) = delete;
+  ThreadReader& operator=(const ThreadReader&) = delete;
+  ~ThreadReader() { close_fd(); }
+  void close_fd() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
 };
 thread_local ThreadReader t_reader;
 }  // namespace
@@ -845,18 +873,21 @@ Result<std::size_t> Filesystem::read_concurrent(std::string_view path, std::uint
   if (n->kind != Kind::kFile) return err(kInvalid, "not a regular file");
   if (!n->tags_loaded) return err(kNotLoaded, "block table not loaded yet");
   if (t_reader.serial != s.serial) {
+    t_reader.close_fd();
     COFFER_TRY_STATUS(t_reader.cipher.init(s.content_key));
     t_reader.serial = s.serial;
   }
-  // its own descriptor: the shared cache is not touched
-  int fd = ::open(s.object_path(n->id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return err(kIntegrity, "file object is missing on the host");
-    return err(kIo, std::string("cannot open a file object: ") + strerror(errno));
+  // its own descriptor (the shared cache is not touched), kept for the next request
+  if (t_reader.fd < 0 || t_reader.fd_id != n->id) {
+    t_reader.close_fd();
+    t_reader.fd = ::open(s.object_path(n->id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (t_reader.fd < 0) {
+      if (errno == ENOENT) return err(kIntegrity, "file object is missing on the host");
+      return err(kIo, std::string("cannot open a file object: ") + strerror(errno));
+    }
+    t_reader.fd_id = n->id;
   }
-  auto r = s.read_range(*n, offset, out, fd, t_reader.cipher, t_reader.buf);
-  ::close(fd);
-  return r;
+  return s.read_range(*n, offset, out, t_reader.fd, t_reader.cipher, t_reader.buf);
 }
 
 Result<Bytes> Filesystem::read_all(std::string_view path) {

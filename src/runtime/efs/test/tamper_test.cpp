@@ -114,6 +114,34 @@ TEST_F(EfsTamperTest, FlippedByteInBlockTagOrNonce) {
   EXPECT_EQ(read_error("/a"), kIntegrity);
 }
 
+// A file whose block table spans several chunks of the tag scan (load_tags reads the object
+// about 1 MiB at a time): it reads back, and a tag flipped in a later chunk, or in the last
+// (partial) block, is caught.
+TEST_F(EfsTamperTest, FlippedTagInALaterChunkOfTheBlockTable) {
+  std::string text(600 * 4096 + 1234, '\0');
+  for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + (i * 7) % 26);
+  fs::path big;
+  {
+    auto fs = Filesystem::open(dir_, test_key()).value();
+    big = add(*fs, "/big", text);
+  }
+  {
+    auto fs = Filesystem::open(dir_, test_key()).value();
+    auto back = fs->read_all("/big");
+    ASSERT_TRUE(back) << back.error().to_string();
+    EXPECT_EQ(std::string(back->begin(), back->end()), text);
+  }
+  const std::size_t slot = 4096 + 28;
+  for (std::size_t block : {std::size_t{400}, std::size_t{600}}) {
+    const std::size_t len = block == 600 ? 1234 : 4096;
+    const std::size_t tag = (block * slot) + 12 + len;
+    flip(big, tag + 5);
+    EXPECT_EQ(read_error("/big"), kIntegrity) << block;
+    flip(big, tag + 5);
+    EXPECT_EQ(read_error("/big"), "") << block;
+  }
+}
+
 TEST_F(EfsTamperTest, FlippedByteWhileOpen) {
   auto fs = Filesystem::open(dir_, test_key()).value();
   ASSERT_TRUE(fs->read_all("/a"));
