@@ -25,7 +25,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/bytes.h"
 #include "core/error.h"
+#include "core/fd.h"
 #include "crypto/pkey.h"
 #include "evidence/sim/measure.h"
 #include "evidence/sim/sgx_enclave.h"
@@ -86,6 +88,26 @@ Result<EnclaveManifest> verify_enclave_image(const std::filesystem::path& image_
 // root/etc/coffer/enclave.manifest. Returns the manifest that was read once and used for all.
 Result<EnclaveManifest> install_enclave_image(const std::filesystem::path& image_dir,
                                               const std::filesystem::path& root);
+
+// An image checked once and held in sealed memory: every entry's bytes read from the image
+// directory exactly once, hashed as they are copied into a memfd that is then sealed against any
+// change (F_SEAL_WRITE/SHRINK/GROW/SEAL), so the bytes installed later are the bytes that were
+// checked, without hashing them again (docs/process-enclave.md, "Launch").
+struct StagedImage {
+  EnclaveManifest manifest;
+  std::string manifest_text;  // the exact bytes parsed (what is measured)
+  std::vector<Fd> memfds;     // one per manifest entry, same order
+  Bytes agent_sha384;         // the agent entry's digest (checked), for the measurement
+};
+
+// verify_enclave_image's checks (the same error codes), reading each file once into a sealed
+// memfd. Nothing is written to disk; no process is started.
+Result<StagedImage> stage_enclave_image(const std::filesystem::path& image_dir);
+
+// install_enclave_image from a staged image: copies each sealed memfd into `root` (sendfile, no
+// second hash: sealed memory cannot change) and writes root/etc/coffer/enclave.manifest.
+Result<EnclaveManifest> install_staged_image(const StagedImage& staged,
+                                             const std::filesystem::path& root);
 
 // Where an installed image keeps its manifest (not an entry of itself).
 inline constexpr std::string_view kInstalledManifestPath = "/etc/coffer/enclave.manifest";
