@@ -606,6 +606,12 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
           out.set_image(image.reference);
           out.set_manifest_digest(image.manifest_digest);
           out.set_from_cache(image.from_cache);
+          out.set_attestation_us(
+              static_cast<std::uint64_t>(deps_.guest.startup_attestation.count()));
+          out.set_verify_us(static_cast<std::uint64_t>(image.timings.verify.count()));
+          out.set_key_fetch_us(static_cast<std::uint64_t>(image.timings.key_fetch.count()));
+          out.set_layers_us(static_cast<std::uint64_t>(image.timings.layers.count()));
+          out.set_pull_us(static_cast<std::uint64_t>(image.timings.total.count()));
           return out;
         });
   }

@@ -14,6 +14,7 @@
 // fails the call: nothing runs unmeasured.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -57,6 +58,9 @@ struct GuestInfo {
   std::string tee;
   std::string init_data_digest_hex;  // "" without init-data
   bool config_from_init_data = false;
+  // The agent's start: attestation and its configuration fetched from the KBS (PullImage
+  // reports it as attestation_us).
+  std::chrono::microseconds startup_attestation{0};
 };
 
 struct AgentServiceDeps {

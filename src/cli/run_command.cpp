@@ -16,6 +16,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -66,6 +67,7 @@ struct RunOptions {
   bool detach = false;
   bool quiet = false;
   bool print_init_data = false;
+  bool timings = false;
   std::string name;
   std::string run_dir;
   std::string agent_log_level = "info";
@@ -150,6 +152,66 @@ class Progress {
   std::string step_;
   Clock::time_point started_;
 };
+
+// ---- --timings: where a run's time went (bench/run_cold_start.sh reads these lines) ---------
+
+class Timings {
+ public:
+  // The first time `step` is reached (later ones are ignored: first output happens once).
+  void mark(const std::string& step) {
+    std::lock_guard lock(mu_);
+    if (std::ranges::find(marks_, step, &Mark::step) != marks_.end()) return;
+    marks_.push_back({step, Clock::now()});
+  }
+  void agent(const std::string& name, std::uint64_t us) {
+    std::lock_guard lock(mu_);
+    agent_.emplace_back(name, us);
+  }
+  // "coffer run: timing STEP +DELTA_MS AT_MS" per step, then the agent's own figures.
+  [[nodiscard]] std::string report() const {
+    std::lock_guard lock(mu_);
+    std::string out;
+    char buf[160];
+    auto prev = start_;
+    for (const auto& m : marks_) {
+      std::snprintf(buf, sizeof buf, "%s: timing %-20s +%8.1f ms  at %8.1f ms\n", kPrefix.data(),
+                    m.step.c_str(), ms(m.at - prev), ms(m.at - start_));
+      out += buf;
+      prev = m.at;
+    }
+    for (const auto& [name, value] : agent_) {
+      std::snprintf(buf, sizeof buf, "%s: timing agent.%-14s %9.1f %s\n", kPrefix.data(),
+                    name.c_str(),
+                    name.ends_with("rss") ? static_cast<double>(value) / 1024.0
+                                          : static_cast<double>(value) / 1000.0,
+                    name.ends_with("rss") ? "MiB" : "ms");
+      out += buf;
+    }
+    return out;
+  }
+
+ private:
+  struct Mark {
+    std::string step;
+    Clock::time_point at;
+  };
+  static double ms(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  }
+  Clock::time_point start_ = Clock::now();
+  mutable std::mutex mu_;
+  std::vector<Mark> marks_;
+  std::vector<std::pair<std::string, std::uint64_t>> agent_;  // us, or KiB for "*rss"
+};
+
+// VmHWM of a process (KiB), 0 if unknown.
+std::uint64_t peak_rss_kib(pid_t pid) {
+  auto text = read_text_file("/proc/" + std::to_string(pid) + "/status", 64 * 1024);
+  if (!text) return 0;
+  const auto at = text->find("VmHWM:");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(text->c_str() + at + 6, nullptr, 10);
+}
 
 // ---- the local terminal in raw mode, restored on every way out -----------------------------
 
@@ -251,6 +313,7 @@ class Session {
   int out_fd_;
   int err_fd_;
   Progress progress_;
+  Timings timings_;
   std::string container_id_;  // also the sandbox id
   RawTerminal terminal_;
   std::unique_ptr<runtime::Enclave> enclave_;
@@ -366,6 +429,7 @@ void Session::output_pump(bool err) {
   for (;;) {
     auto chunk = c->read_output(container_id_, err);
     if (!chunk || (chunk->eof && chunk->data.empty())) return;
+    if (!chunk->data.empty()) timings_.mark("first_output");
     (void)write_all(fd, chunk->data);  // a closed local stdout: keep draining
   }
 }
@@ -389,6 +453,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   spec.agent_log_file = dir_ / "agent.log";
   progress_.begin("launching the " + o_.enclave + " enclave (" + o_.tee + ")");
   auto enclave = launch_enclave(o_.enclave, spec, [this](const runtime::LaunchEvent& ev) {
+    timings_.mark(ev.step);
     progress_.detail(ev.step + (ev.detail.empty() ? "" : ": " + ev.detail));
   });
   if (!enclave) die("launching the enclave", enclave.error());
@@ -402,6 +467,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   auto& agent = *client_;
   auto details = agent.guest_details();
   if (!details) die("asking the agent for its details", details.error());
+  timings_.mark("enclave_up");
   progress_.done("enclave up: agent pid " + std::to_string(enclave_->pid()) + ", tee " +
                  printable_excerpt(details->tee(), 32) + ", init-data " +
                  (details->init_data_digest().empty()
@@ -415,6 +481,12 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   progress_.begin("attesting and pulling " + o_.image);
   auto pulled = agent.pull_image(o_.image);
   if (!pulled) die("pulling the image", pulled.error());
+  timings_.mark("pulled");
+  timings_.agent("attestation", pulled->attestation_us());
+  timings_.agent("verify", pulled->verify_us());
+  timings_.agent("key_fetch", pulled->key_fetch_us());
+  timings_.agent("layers", pulled->layers_us());
+  timings_.agent("pull", pulled->pull_us());
   progress_.done(std::string(pulled->from_cache() ? "image in the enclave's cache " : "pulled ") +
                  o_.image + " " + pulled->manifest_digest());
   check_interrupted();
@@ -436,6 +508,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   auto created = agent.create_container(req);
   if (!created) die("creating the container", created.error(), overrides);
   container_created_ = true;
+  timings_.mark("created");
   progress_.done("created container " + state_.id);
   check_interrupted();
 
@@ -449,6 +522,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   }
   progress_.begin("starting");
   if (auto s = agent.start_container(container_id_); !s) die("starting the container", s.error());
+  timings_.mark("started");
   progress_.done("started");
   if (o_.tty && !detached_) terminal_.enter(0);
   running_ = true;
@@ -464,6 +538,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   if (!detached_) stdin_thread_ = std::thread([this] { stdin_pump(); });
 
   auto exit = agent.wait_process(container_id_);
+  timings_.mark("exited");
   out_thread_.join();  // the exit status counts only once the output is drained
   err_thread_.join();
   // A second signal killed the container: that, not the kill's own status (137) or the closed
@@ -500,6 +575,7 @@ void Session::teardown() {
   if (controller_.joinable()) controller_.join();
   if (enclave_) {
     // a fresh connection: the one above may have been closed to unblock calls
+    if (o_.timings) timings_.agent("peak_rss", peak_rss_kib(enclave_->pid()));
     auto fresh = runtime::AgentClient::connect(enclave_->agent_socket());
     if (fresh) {
       auto& a = **fresh;
@@ -527,6 +603,11 @@ void Session::teardown() {
       std::cerr << kPrefix << ": stopping the enclave: " << s.error().to_string() << "\n";
     }
     enclave_.reset();
+  }
+  if (o_.timings && !detached_) {
+    timings_.mark("torn_down");
+    timings_.agent("launcher_peak_rss", peak_rss_kib(::getpid()));
+    (void)write_all(2, timings_.report());
   }
   for (int& fd : stop_pipe_) {
     if (fd >= 0) ::close(fd);
@@ -889,6 +970,8 @@ void add_run_command(CLI::App& app) {
   run->add_flag("--detach,-d", o->detach, "run in the background (coffer ps/logs/stop/rm)");
   run->add_option("--name", o->name, "a name for the container");
   run->add_flag("--quiet,-q", o->quiet, "no progress");
+  run->add_flag("--timings", o->timings,
+                "print where the time went (launch steps, the agent's pull) at the end");
   run->add_option("--agent-log-level", o->agent_log_level, "the agent's log level")
       ->capture_default_str();
   add_run_dir(run, o->run_dir);

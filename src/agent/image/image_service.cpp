@@ -25,6 +25,11 @@ constexpr std::string_view kStagingPrefix = ".staging-";
 constexpr std::string_view kTrashPrefix = ".trash-";
 constexpr std::size_t kMaxImageJson = 64 * 1024;
 
+std::chrono::microseconds since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               t0);
+}
+
 std::unexpected<Error> cancelled() {
   return make_error("cancelled", "the image pull was cancelled");
 }
@@ -164,7 +169,9 @@ class ImageService::Impl {
   }
 
   Result<PulledImage> pull(const std::string& reference, const std::stop_token& stop) {
+    const auto started = std::chrono::steady_clock::now();
     auto r = pull_checked(reference, stop);
+    if (r) r->timings.total = since(started);
     if (!r) {
       std::lock_guard lock(mu_);
       ++stats_.refused;
@@ -232,6 +239,7 @@ class ImageService::Impl {
     StopSource source(COFFER_TRY(oci::open_source(name, ro)), stop);
 
     // Resolved once; the policy, the cache lookup and the unpack all use this digest.
+    const auto verify_started = std::chrono::steady_clock::now();
     auto pinned = COFFER_TRY(oci::pin_image(source));
     // The policy on every pull, the image cached or not.
     COFFER_TRY_STATUS(
@@ -243,6 +251,7 @@ class ImageService::Impl {
       COFFER_TRY_STATUS(oci::require_encrypted_layers(resolved.manifest));
     }
     auto entry = COFFER_TRY(entry_name(pinned.digest()));
+    const auto verify_time = since(verify_started);
 
     for (;;) {
       std::unique_lock lock(mu_);
@@ -252,6 +261,7 @@ class ImageService::Impl {
         lock.unlock();
         auto image = COFFER_TRY(load_entry(images_ / entry, resolved.manifest.config.digest));
         image.reference = reference;
+        image.timings.verify = verify_time;
         return image;
       }
       if (auto it = flights_.find(entry); it != flights_.end()) {
@@ -272,6 +282,7 @@ class ImageService::Impl {
       lock.unlock();
 
       auto result = fetch(reference, source, pinned, resolved, entry, stop);
+      if (result) result->timings.verify = verify_time;
       lock.lock();
       if (result) ++stats_.fetched;
       flight->result = result;
@@ -300,8 +311,18 @@ class ImageService::Impl {
         COFFER_TRY(oci::read_blob(source, resolved.manifest.config, oci::kMaxConfigBytes));
     auto config = COFFER_TRY(oci::parse_image_config(config_bytes));
 
+    const auto layers_started = std::chrono::steady_clock::now();
+    std::chrono::microseconds key_fetch{0};
     oci::unpack::UnpackOptions uo;
-    uo.decrypt.key_provider = options_.key_provider;
+    if (options_.key_provider) {
+      // timed apart: the KBS round trips are not the layers' cost
+      uo.decrypt.key_provider = [&](const std::string& kid) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto key = options_.key_provider(kid);
+        key_fetch += since(t0);
+        return key;
+      };
+    }
     uo.require_encrypted_layers = options_.require_encrypted_layers;
     uo.max_layer_bytes = options_.max_layer_bytes;
     uo.max_image_bytes = options_.max_image_bytes;
@@ -328,7 +349,9 @@ class ImageService::Impl {
                        .manifest_digest = pinned.digest(),
                        .rootfs = final_dir / "rootfs",
                        .config = std::move(config),
-                       .from_cache = false};
+                       .from_cache = false,
+                       .timings = {.key_fetch = key_fetch,
+                                   .layers = since(layers_started) - key_fetch}};
   }
 
   // Staging and trash directories of a previous run that stopped mid-pull or mid-remove.

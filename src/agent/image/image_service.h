@@ -22,6 +22,7 @@
 // the key provider's (KBS) codes, "cancelled".
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -68,12 +69,21 @@ struct ImageServiceStats {
   std::uint64_t refused = 0;     // pulls that failed (policy, verification, registry, cancelled)
 };
 
+// Where a pull's time went (the agent reports it in PullImageResponse).
+struct PullTimings {
+  std::chrono::microseconds verify{0};     // pin, image security policy, platform resolution
+  std::chrono::microseconds key_fetch{0};  // key provider calls (the KBS)
+  std::chrono::microseconds layers{0};     // fetch + decrypt + unpack, key fetch excluded
+  std::chrono::microseconds total{0};
+};
+
 struct PulledImage {
   std::string reference;         // as requested
   std::string manifest_digest;   // sha256:...
   std::filesystem::path rootfs;  // read-only by convention: containers never write it
   oci::ImageConfig config;
   bool from_cache = false;
+  PullTimings timings;
 };
 
 class ImageService {

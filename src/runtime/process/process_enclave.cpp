@@ -491,9 +491,10 @@ Status wait_ready(ProcessEnclave& enclave, const EnclaveSpec& spec) {
       if (r && *r == kServing) return ok();
       last = r ? "Health answered without SERVING" : r.error().message;
     }
-    // Readiness polling of another process: nothing to wait on but its socket.
+    // Readiness polling of another process: nothing to wait on but its socket (a refused connect
+    // costs microseconds; a longer pause would be added to every cold start).
     std::this_thread::sleep_for(delay);
-    delay = std::min(delay * 2, std::chrono::milliseconds(50));
+    delay = std::min(delay * 2, std::chrono::milliseconds(5));
   }
   return make_error("agent_not_ready", "coffer-agent did not answer Health within " +
                                            std::to_string(kReadyTimeout.count()) + " s: " + last);
