@@ -648,6 +648,22 @@ std::string init_data_text(const RunOptions& o) {
   return *text;
 }
 
+// The enclave files (<id>/enclave: the agent's socket directory and the enclave root's mount
+// point) of containers whose supervisor died without tearing down (SIGKILL, OOM): its processes
+// went with it (they die with the launcher), only these files stay. A live supervisor (same pid
+// and start time) is never touched; the state and logs stay for `coffer ps -a`/`logs`/`rm`.
+void sweep_dead_enclaves(const fs::path& root) {
+  for (const auto& s : list_states(root)) {
+    if (supervisor_alive(s)) continue;
+    const fs::path enclave = root / s.id / "enclave";
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(enclave, ec))) continue;
+    fs::remove_all(enclave, ec);  // does not follow symlinks
+    if (ec)
+      std::cerr << kPrefix << ": removing the stale " << enclave << ": " << ec.message() << "\n";
+  }
+}
+
 // Creates `<root>/<id>` (0700) with its first state; a usage/conflict failure otherwise.
 fs::path make_container_dir(const RunOptions& o, RunState& st) {
   const fs::path root = run_root(o.run_dir);
@@ -657,6 +673,7 @@ fs::path make_container_dir(const RunOptions& o, RunState& st) {
   if (ec || !fs::is_directory(root)) {
     fail(kPrefix, ExitCode::kUsage, "the run directory " + root.string() + ": " + ec.message());
   }
+  sweep_dead_enclaves(root);
   const auto all = list_states(root);
   for (const auto& s : all) {
     if (s.name == st.name) {
@@ -919,6 +936,7 @@ void rm_command(const std::string& run_dir, const std::string& ref, bool force) 
   std::error_code ec;
   fs::remove_all(run_root(run_dir) / s.id, ec);
   if (ec) fail("coffer rm", ExitCode::kRefused, ec.message());
+  sweep_dead_enclaves(run_root(run_dir));
   std::cout << s.id << "\n";
 }
 

@@ -345,13 +345,13 @@ class ImageService::Impl {
       return make_error("io_error", "cannot store " + pinned.digest() + ": " + ec.message());
     }
     cleanup.path.clear();
-    return PulledImage{.reference = reference,
-                       .manifest_digest = pinned.digest(),
-                       .rootfs = final_dir / "rootfs",
-                       .config = std::move(config),
-                       .from_cache = false,
-                       .timings = {.key_fetch = key_fetch,
-                                   .layers = since(layers_started) - key_fetch}};
+    return PulledImage{
+        .reference = reference,
+        .manifest_digest = pinned.digest(),
+        .rootfs = final_dir / "rootfs",
+        .config = std::move(config),
+        .from_cache = false,
+        .timings = {.key_fetch = key_fetch, .layers = since(layers_started) - key_fetch}};
   }
 
   // Staging and trash directories of a previous run that stopped mid-pull or mid-remove.
