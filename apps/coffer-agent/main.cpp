@@ -169,6 +169,7 @@ int serve(Options o) {
   deps.pull = [&images](const std::string& reference, const std::stop_token& stop) {
     return images.pull(reference, stop);
   };
+  deps.pull_progress = [&images] { return images.progress(); };
   // A TEE without runtime measurement registers (SNP, sample) cannot record what ran; that is
   // said once and the calls go on (its evidence carries no event log). Any other failure to
   // record fails the call.

@@ -63,9 +63,13 @@ struct GuestInfo {
   std::chrono::microseconds startup_attestation{0};
 };
 
+// The pulls in flight (ImageService::progress in production), for PullProgress.
+using PullProgressFn = std::function<std::vector<PullProgress>()>;
+
 struct AgentServiceDeps {
   ContainerExecutor* executor = nullptr;  // not owned, outlives the service
   PullImageFn pull;
+  PullProgressFn pull_progress;  // optional: PullProgress answers no pulls without it
   MeasureFn measure;
   std::shared_ptr<AgentPolicy> policy;
   GuestInfo guest;

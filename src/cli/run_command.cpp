@@ -20,11 +20,13 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -144,6 +146,11 @@ class Progress {
   void abandon() {
     if (!quiet_ && tty_) write_all(fd_, "\r\033[K");
   }
+  // A line of its own when not on a terminal (where detail() shows it instead).
+  void plain(const std::string& line) {
+    if (!quiet_ && !tty_) write_all(fd_, std::string(kPrefix) + ": " + line + "\n");
+  }
+  [[nodiscard]] bool tty() const { return tty_; }
 
  private:
   bool quiet_;
@@ -202,6 +209,64 @@ class Timings {
   mutable std::mutex mu_;
   std::vector<Mark> marks_;
   std::vector<std::pair<std::string, std::uint64_t>> agent_;  // us, or KiB for "*rss"
+};
+
+// ---- pull progress: PullProgress polled on a second connection while PullImage runs ---------
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+// "layer 2/5: 3.1 MiB of 12.0 MiB, 41.2 MiB/s"
+std::string describe(const runtime::agentpb::PullInFlight& p) {
+  std::string s = "layer " + std::to_string(p.layer_index() + 1) + "/" +
+                  std::to_string(p.layer_count()) + ": " + mib(p.layer_bytes());
+  if (p.layer_total() >= 0) s += " of " + mib(static_cast<std::uint64_t>(p.layer_total()));
+  if (p.elapsed_us() > 0) {
+    const double rate = static_cast<double>(p.bytes_done()) / (1024.0 * 1024.0) /
+                        (static_cast<double>(p.elapsed_us()) / 1e6);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, ", %.1f MiB/s", rate);
+    s += buf;
+  }
+  return s;
+}
+
+// Asks the agent every `period` for the pulls in flight and hands `image`'s to `report`, until
+// destroyed. An agent without PullProgress (an older one, or a policy denying it) shows nothing.
+class PullPoller {
+ public:
+  PullPoller(const fs::path& socket, std::string image,
+             std::function<void(const runtime::agentpb::PullInFlight&)> report,
+             std::chrono::milliseconds period = std::chrono::milliseconds(100))
+      : thread_([this, socket, image = std::move(image), report = std::move(report),
+                 period](const std::stop_token& stop) {
+          auto client = runtime::AgentClient::connect(socket);
+          if (!client) return;
+          (*client)->set_timeout(std::chrono::seconds(2));
+          std::mutex m;
+          std::condition_variable_any cv;
+          for (;;) {
+            runtime::agentpb::PullProgressResponse resp;
+            if (!(*client)->call("PullProgress", runtime::agentpb::PullProgressRequest(), resp,
+                                 std::chrono::seconds(2))) {
+              return;
+            }
+            for (const auto& p : resp.pulls()) {
+              if (p.image() == image) report(p);
+            }
+            std::unique_lock lock(m);
+            // a display period, not a synchronisation: the pull's end stops the thread
+            if (cv.wait_for(lock, stop, period, [] { return false; }); stop.stop_requested()) {
+              return;
+            }
+          }
+        }) {}
+
+ private:
+  std::jthread thread_;
 };
 
 // VmHWM of a process (KiB), 0 if unknown.
@@ -479,7 +544,19 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
 
   // 2. attestation, keys and the image, inside the enclave
   progress_.begin("attesting and pulling " + o_.image);
-  auto pulled = agent.pull_image(o_.image);
+  auto pulled = [&] {
+    std::uint32_t shown_layer = 0;  // plain lines: one per layer seen in flight
+    PullPoller poller(enclave_->agent_socket(), o_.image,
+                      [&](const runtime::agentpb::PullInFlight& p) {
+                        if (progress_.tty()) {
+                          progress_.detail(describe(p));
+                        } else if (p.layer_index() + 1 > shown_layer) {
+                          shown_layer = p.layer_index() + 1;
+                          progress_.plain("pulling " + describe(p));
+                        }
+                      });
+    return agent.pull_image(o_.image);
+  }();
   if (!pulled) die("pulling the image", pulled.error());
   timings_.mark("pulled");
   timings_.agent("attestation", pulled->attestation_us());

@@ -213,6 +213,17 @@ class ImageService::Impl {
     return stats_;
   }
 
+  std::vector<PullProgress> progress() const {
+    std::lock_guard lock(mu_);
+    std::vector<PullProgress> out;
+    for (const auto& [entry, f] : in_flight_) {
+      PullProgress p = f.progress;
+      p.elapsed = since(f.started);
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
  private:
   // One download of one image, shared by every pull that asks for it meanwhile.
   struct Flight {
@@ -313,6 +324,18 @@ class ImageService::Impl {
 
     const auto layers_started = std::chrono::steady_clock::now();
     std::chrono::microseconds key_fetch{0};
+    {
+      std::lock_guard lock(mu_);
+      in_flight_[entry] = InFlight{.progress = {.reference = reference}, .started = layers_started};
+    }
+    struct Landed {
+      Impl& self;
+      const std::string& entry;
+      ~Landed() {
+        std::lock_guard lock(self.mu_);
+        self.in_flight_.erase(entry);
+      }
+    } landed{*this, entry};
     oci::unpack::UnpackOptions uo;
     if (options_.key_provider) {
       // timed apart: the KBS round trips are not the layers' cost
@@ -326,7 +349,21 @@ class ImageService::Impl {
     uo.require_encrypted_layers = options_.require_encrypted_layers;
     uo.max_layer_bytes = options_.max_layer_bytes;
     uo.max_image_bytes = options_.max_image_bytes;
-    uo.progress = options_.progress;
+    uo.progress = [this, &entry](const oci::LayerProgress& lp) {
+      if (!lp.is_config) {
+        std::lock_guard lock(mu_);
+        if (auto it = in_flight_.find(entry); it != in_flight_.end()) {
+          auto& p = it->second.progress;
+          if (lp.index != p.layer_index) it->second.before += p.layer_bytes;
+          p.layer_index = lp.index;
+          p.layer_count = lp.count;
+          p.layer_bytes = lp.bytes;
+          p.layer_total = lp.total;
+          p.bytes_done = it->second.before + lp.bytes;
+        }
+      }
+      if (options_.progress) options_.progress(lp);
+    };
     uo.tree.preserve_owner = ::geteuid() == 0;
     COFFER_TRY_STATUS(oci::unpack::unpack_image(source, pinned, staging / "rootfs", uo));
     if (stop.stop_requested()) return cancelled();
@@ -373,6 +410,12 @@ class ImageService::Impl {
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   std::map<std::string, std::shared_ptr<Flight>> flights_;
+  struct InFlight {
+    PullProgress progress;
+    std::chrono::steady_clock::time_point started;
+    std::uint64_t before = 0;  // blob bytes of the layers already unpacked
+  };
+  std::map<std::string, InFlight> in_flight_;  // by cache entry
   ImageServiceStats stats_;
 };
 
@@ -389,6 +432,8 @@ std::vector<PulledImage> ImageService::list() const { return impl_->list(); }
 Status ImageService::remove(const std::string& manifest_digest) {
   return impl_->remove(manifest_digest);
 }
+
+std::vector<PullProgress> ImageService::progress() const { return impl_->progress(); }
 
 ImageServiceStats ImageService::stats() const { return impl_->stats(); }
 

@@ -77,6 +77,17 @@ struct PullTimings {
   std::chrono::microseconds total{0};
 };
 
+// A pull in flight (ImageService::progress): the layer being unpacked and the bytes so far.
+struct PullProgress {
+  std::string reference;
+  std::size_t layer_index = 0;
+  std::size_t layer_count = 0;
+  std::uint64_t layer_bytes = 0;
+  std::int64_t layer_total = -1;
+  std::uint64_t bytes_done = 0;  // the layers before plus this one's bytes so far
+  std::chrono::microseconds elapsed{0};
+};
+
 struct PulledImage {
   std::string reference;         // as requested
   std::string manifest_digest;   // sha256:...
@@ -102,6 +113,8 @@ class ImageService {
   // Removes a cached image ("image_not_found"); the caller makes sure no container uses it.
   Status remove(const std::string& manifest_digest);
   [[nodiscard]] ImageServiceStats stats() const;
+  // The downloads in flight (a pull waiting on another's download is that download).
+  [[nodiscard]] std::vector<PullProgress> progress() const;
 
  private:
   class Impl;
