@@ -205,6 +205,34 @@ Result<std::vector<fs::path>> ldd(const fs::path& file) {
   return libs;
 }
 
+// `objcopy --strip-debug from to`.
+Status strip_debug(const fs::path& from, const fs::path& to) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  const std::string f = from.string();
+  const std::string t = to.string();
+  std::array<char*, 5> argv{const_cast<char*>("objcopy"), const_cast<char*>("--strip-debug"),
+                            const_cast<char*>(f.c_str()), const_cast<char*>(t.c_str()), nullptr};
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, "objcopy", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    return make_error("strip_failed",
+                      "cannot run objcopy (binutils) to strip the agent's debug "
+                      "sections: " +
+                          std::string(strerror(rc)));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return make_error("strip_failed", "objcopy --strip-debug " + f + " failed");
+  }
+  return ok();
+}
+
 Status mkdirs_at(int rootfd, const std::string& rel_dir) {
   std::size_t pos = 0;
   while (pos < rel_dir.size()) {
@@ -471,6 +499,21 @@ Result<EnclaveManifest> build_enclave_image(const EnclaveImageOptions& options,
   };
   COFFER_TRY_STATUS(add_with_libs(options.agent, std::string(kImageAgentPath)));
   COFFER_TRY_STATUS(add_with_libs(options.crun, std::string(kImageCrunPath)));
+  fs::create_directories(out_dir, ec);
+  if (ec) return make_error("io_error", "creating " + out_dir.string() + ": " + ec.message());
+  // The stripped agent, next to rootfs while it is copied in (removed after).
+  const fs::path stripped = out_dir / ".agent.stripped";
+  struct RemoveStripped {
+    fs::path path;
+    ~RemoveStripped() {
+      std::error_code ignored;
+      fs::remove(path, ignored);
+    }
+  } remove_stripped{stripped};
+  if (options.strip_debug) {
+    COFFER_TRY_STATUS(strip_debug(options.agent, stripped));
+    files[std::string(kImageAgentPath)] = stripped;
+  }
   for (const auto& extra : options.extra_files) {
     if (!extra.is_absolute()) return make_error("usage", extra.string() + " is not absolute");
     files[extra.lexically_normal().string()] = extra;

@@ -67,11 +67,16 @@ struct EnclaveImageOptions {
   // More host files, each installed at the same path inside the image (their libraries are not
   // followed).
   std::vector<std::filesystem::path> extra_files;
+  // The agent installed without its debug sections (`objcopy --strip-debug`, binutils): they are
+  // most of a -g build's bytes, and every byte of the image is hashed at each launch. The
+  // manifest lists (and the TEE measures) the stripped file.
+  bool strip_debug = true;
 };
 
 // Collects the agent, crun, their shared libraries (as the host's dynamic loader resolves them,
 // from `ldd`) and the loader into out_dir/rootfs and writes out_dir/manifest. out_dir must not
-// exist or be empty ("already_exists"). Errors: "not_found", "io_error", "ldd_failed".
+// exist or be empty ("already_exists"). Errors: "not_found", "io_error", "ldd_failed",
+// "strip_failed" (objcopy missing or failing: install binutils or set strip_debug = false).
 Result<EnclaveManifest> build_enclave_image(const EnclaveImageOptions& options,
                                             const std::filesystem::path& out_dir);
 

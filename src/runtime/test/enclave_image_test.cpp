@@ -37,14 +37,32 @@ TEST(EnclaveImage, BuildsFromTheRealAgentWithLoaderAndCrun) {
   ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libc.so.6"), nullptr);
   ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libseccomp.so.2"), nullptr);    // crun's
   ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libprotobuf.so.32"), nullptr);  // the agent's
-  // The agent's bytes are the built executable's.
-  EXPECT_EQ(*read_file(image / "rootfs/usr/bin/coffer-agent"),
-            *read_file(test::agent_executable()));
+  // The agent's bytes are the built executable's without its debug sections.
+  const auto installed = *read_file(image / "rootfs/usr/bin/coffer-agent");
+  EXPECT_LE(installed.size(), read_file(test::agent_executable())->size());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(installed.data()), 4),
+            "\x7f"
+            "ELF");
+  EXPECT_EQ(m->find("/usr/bin/coffer-agent")->mode, 0755U);
+  EXPECT_FALSE(fs::exists(image / ".agent.stripped"));
   // The canonical text round-trips.
   EXPECT_EQ(m->text(), read_all(image / "manifest"));
   auto verified = verify_enclave_image(image);
   ASSERT_TRUE(verified) << verified.error().to_string();
   EXPECT_EQ(verified->entries.size(), m->entries.size());
+}
+
+// Without stripping, the agent's bytes are the built executable's.
+TEST(EnclaveImage, KeepDebugInstallsTheAgentAsItIs) {
+  ASSERT_EQ(Shared::get().error, "");
+  TempDir dir;
+  EnclaveImageOptions o;
+  o.agent = test::agent_executable();
+  o.strip_debug = false;
+  auto m = build_enclave_image(o, dir.path() / "image");
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_EQ(*read_file(dir.path() / "image/rootfs/usr/bin/coffer-agent"),
+            *read_file(test::agent_executable()));
 }
 
 TEST(EnclaveImage, ManifestIsStableAcrossBuilds) {
