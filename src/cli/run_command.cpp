@@ -181,18 +181,17 @@ class Timings {
     char buf[160];
     auto prev = start_;
     for (const auto& m : marks_) {
-      std::snprintf(buf, sizeof buf, "%s: timing %-20s +%8.1f ms  at %8.1f ms\n", kPrefix.data(),
-                    m.step.c_str(), ms(m.at - prev), ms(m.at - start_));
-      out += buf;
+      std::snprintf(buf, sizeof buf, ": timing %-20s +%8.1f ms  at %8.1f ms\n", m.step.c_str(),
+                    ms(m.at - prev), ms(m.at - start_));
+      out += std::string(kPrefix) + buf;
       prev = m.at;
     }
     for (const auto& [name, value] : agent_) {
-      std::snprintf(buf, sizeof buf, "%s: timing agent.%-14s %9.1f %s\n", kPrefix.data(),
-                    name.c_str(),
+      std::snprintf(buf, sizeof buf, ": timing agent.%-14s %9.1f %s\n", name.c_str(),
                     name.ends_with("rss") ? static_cast<double>(value) / 1024.0
                                           : static_cast<double>(value) / 1000.0,
                     name.ends_with("rss") ? "MiB" : "ms");
-      out += buf;
+      out += std::string(kPrefix) + buf;
     }
     return out;
   }
@@ -241,7 +240,7 @@ class PullPoller {
   PullPoller(const fs::path& socket, std::string image,
              std::function<void(const runtime::agentpb::PullInFlight&)> report,
              std::chrono::milliseconds period = std::chrono::milliseconds(100))
-      : thread_([this, socket, image = std::move(image), report = std::move(report),
+      : thread_([socket, image = std::move(image), report = std::move(report),
                  period](const std::stop_token& stop) {
           auto client = runtime::AgentClient::connect(socket);
           if (!client) return;
