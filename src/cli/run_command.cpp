@@ -220,8 +220,15 @@ std::string mib(std::uint64_t bytes) {
 
 // "layer 2/5: 3.1 MiB of 12.0 MiB, 41.2 MiB/s"
 std::string describe(const runtime::agentpb::PullInFlight& p) {
-  std::string s = "layer " + std::to_string(p.layer_index() + 1) + "/" +
-                  std::to_string(p.layer_count()) + ": " + mib(p.layer_bytes());
+  std::string s =
+      "layer " + std::to_string(p.layer_index() + 1) + "/" + std::to_string(p.layer_count()) + ": ";
+  if (p.layer_bytes() == 0) {
+    // its blob is still being downloaded (and, encrypted, its MAC checked)
+    s += "fetching";
+    if (p.layer_total() >= 0) s += " " + mib(static_cast<std::uint64_t>(p.layer_total()));
+    return s;
+  }
+  s += mib(p.layer_bytes());
   if (p.layer_total() >= 0) s += " of " + mib(static_cast<std::uint64_t>(p.layer_total()));
   if (p.elapsed_us() > 0) {
     const double rate = static_cast<double>(p.bytes_done()) / (1024.0 * 1024.0) /

@@ -326,7 +326,13 @@ class ImageService::Impl {
     std::chrono::microseconds key_fetch{0};
     {
       std::lock_guard lock(mu_);
-      in_flight_[entry] = InFlight{.progress = {.reference = reference}, .started = layers_started};
+      // before the first layer's blob arrives (downloaded and its MAC checked before it is read)
+      const auto& layers = resolved.manifest.layers;
+      in_flight_[entry] =
+          InFlight{.progress = {.reference = reference,
+                                .layer_count = layers.size(),
+                                .layer_total = layers.empty() ? -1 : layers.front().size},
+                   .started = layers_started};
     }
     struct Landed {
       Impl& self;
