@@ -2,9 +2,8 @@
 # Cold start of `coffer run` for the demo's image (already in the loopback registry): the demo's
 # whole setup (scripts/demo), then N runs of its step 5, each a new process enclave that attests,
 # fetches the key, pulls, decrypts, unpacks and starts the container. Prints p50/p90/max of the
-# wall time and of coffer run's steps (launch+attest: the enclave image checked and copied, the
-# quote service, the agent started, its attestation and the image policy fetched; pull+key+
-# decrypt+unpack; create; start).
+# wall time and of each step `coffer run --timings` reports (the launcher's steps, the agent's
+# attestation/verify/key fetch/layers, peak RSS of the agent and of coffer run).
 # Usage: bench/run_cold_start.sh [BIN_DIR (default: build/release/apps)] [N (default 20)]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -18,6 +18,12 @@ pkg_check_modules(GPGME REQUIRED IMPORTED_TARGET gpgme)       # libgpgme-dev
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)  # libseccomp-dev (process enclave)
 pkg_check_modules(FUSE3 REQUIRED IMPORTED_TARGET fuse3)       # libfuse3-dev, fuse3 (coffer-efs)
 find_package(LibArchive REQUIRED)                     # libarchive-dev
+# libarchive-dev's static library, for coffer-agent (apps/CMakeLists.txt): the agent only reads
+# tar, and the shared library maps libxml2 and ICU (libicudata alone is 30 MiB) into every process,
+# which made them 40 % of the process enclave's image (bench/README.md, cold start). Its digest
+# code needs nettle (nettle-dev, a dependency of libarchive-dev).
+find_library(COFFER_LIBARCHIVE_STATIC NAMES libarchive.a)
+find_library(COFFER_NETTLE NAMES nettle)
 find_package(ZLIB REQUIRED)                           # zlib1g-dev
 find_package(Protobuf 3.12 REQUIRED)                  # libprotobuf-dev, protobuf-compiler
 if(COFFER_BUILD_TESTS)

@@ -120,6 +120,7 @@ int serve(Options o) {
   if (ec) return fail("state directory", Error{"io_error", o.state_dir + ": " + ec.message()});
 
   // 5. attestation agent and data hub
+  const auto attestation_started = std::chrono::steady_clock::now();
   guest::aa::KbsClientOptions kbs_options;
   if (config.from_init_data) kbs_options.init_data_toml = config.init_data_toml;
   if (!config.kbs_cert_pem.empty()) {
@@ -155,6 +156,8 @@ int serve(Options o) {
   image_options.insecure_registries = config.insecure_registries;
   image_options.require_encrypted_layers = config.require_encrypted_layers;
   agent::ImageService images(std::move(image_options));
+  const auto startup_attestation = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - attestation_started);
 
   // 7. the container executor
   agent::ExecutorOptions executor_options;
@@ -168,6 +171,7 @@ int serve(Options o) {
   deps.pull = [&images](const std::string& reference, const std::stop_token& stop) {
     return images.pull(reference, stop);
   };
+  deps.pull_progress = [&images] { return images.progress(); };
   // A TEE without runtime measurement registers (SNP, sample) cannot record what ran; that is
   // said once and the calls go on (its evidence carries no event log). Any other failure to
   // record fails the call.
@@ -183,7 +187,8 @@ int serve(Options o) {
     return s;
   };
   deps.policy = policy;
-  deps.guest = agent::GuestInfo{tee, hex_encode(config.init_data_digest), config.from_init_data};
+  deps.guest = agent::GuestInfo{tee, hex_encode(config.init_data_digest), config.from_init_data,
+                                startup_attestation};
   deps.unseal = [&hub](std::string_view sealed) { return hub.unseal(sealed); };
   deps.sealed_dir = fs::path(o.state_dir) / "secrets";
   // The two-enclave flow (docs/two-enclave.md): bundles exported to host storage, their keys

@@ -288,4 +288,20 @@ kill -KILL $rp; wait $rp 2>/dev/null || true
 assert_enclave_gone "SIGKILLed coffer run" $killed_agent
 assert_nothing_left "SIGKILLed coffer run"
 ok "SIGKILLed coffer run: no agent or quote service left"
+
+# 10. what a SIGKILLed launcher cannot remove itself (the enclave's socket directory with its dead
+# agent.sock, the enclave root's empty mount point) goes with the next coffer run; its state and
+# logs stay for ps -a / rm
+killed_dir=$(ls -d rundir/*/ | head -n1)
+[[ -n "$killed_dir" && -S "${killed_dir}enclave/agent/agent.sock" && -d "${killed_dir}enclave/root" ]] ||
+  fail "expected the killed run's stale enclave files: $(find rundir)"
+set +e; run "$image" -- sh -c "exit 7" > /dev/null 2> err.txt; rc=$?; set -e
+[[ $rc -eq 7 ]] || fail "run after a killed run (rc $rc): $(cat err.txt)"
+[[ ! -e "${killed_dir}enclave" ]] || fail "stale enclave files left: $(find "${killed_dir}enclave")"
+[[ -f "${killed_dir}state.json" ]] || fail "the killed run's state went too"
+killed_id=$(basename "$killed_dir")
+"$C" ps -a | grep -q "^$killed_id .* dead" || fail "ps -a after the sweep: $("$C" ps -a)"
+"$C" rm "$killed_id" > /dev/null
+[[ -z "$(ls -A rundir)" ]] || fail "rm left $(find rundir)"
+ok "stale enclave files of a SIGKILLed launcher removed by the next run"
 echo "run_cli: ok"

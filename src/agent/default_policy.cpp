@@ -59,6 +59,8 @@ default ResizeTtyRequest := true
 
 default PullImageRequest := true
 
+default PullProgressRequest := true
+
 default GuestDetailsRequest := true
 
 default HealthRequest := true

@@ -195,6 +195,7 @@ Status validate(const pb::HandOverKeyRequest& r) {
 }
 Status validate(const pb::GuestDetailsRequest&) { return ok(); }
 Status validate(const pb::HealthRequest&) { return ok(); }
+Status validate(const pb::PullProgressRequest&) { return ok(); }
 
 // --- the policy input: the request as proto3 JSON, field names as in the .proto -----------------
 
@@ -646,6 +647,30 @@ CallResult AgentService::call(std::string_view method, const CallContext& ctx,
           out.set_image(image.reference);
           out.set_manifest_digest(image.manifest_digest);
           out.set_from_cache(image.from_cache);
+          out.set_attestation_us(
+              static_cast<std::uint64_t>(deps_.guest.startup_attestation.count()));
+          out.set_verify_us(static_cast<std::uint64_t>(image.timings.verify.count()));
+          out.set_key_fetch_us(static_cast<std::uint64_t>(image.timings.key_fetch.count()));
+          out.set_layers_us(static_cast<std::uint64_t>(image.timings.layers.count()));
+          out.set_pull_us(static_cast<std::uint64_t>(image.timings.total.count()));
+          return out;
+        });
+  }
+  if (method == "PullProgress") {
+    return unary<pb::PullProgressRequest>(
+        policy, method, payload, [&](const auto&) -> Result<pb::PullProgressResponse> {
+          pb::PullProgressResponse out;
+          if (!deps_.pull_progress) return out;
+          for (const auto& p : deps_.pull_progress()) {
+            auto* f = out.add_pulls();
+            f->set_image(p.reference);
+            f->set_layer_index(static_cast<std::uint32_t>(p.layer_index));
+            f->set_layer_count(static_cast<std::uint32_t>(p.layer_count));
+            f->set_layer_bytes(p.layer_bytes);
+            f->set_layer_total(p.layer_total);
+            f->set_bytes_done(p.bytes_done);
+            f->set_elapsed_us(static_cast<std::uint64_t>(p.elapsed.count()));
+          }
           return out;
         });
   }
@@ -730,7 +755,8 @@ void AgentService::register_methods(net::ttrpc::Server& server) {
       "CreateSandbox",  "RemoveSandbox", "CreateContainer", "StartContainer", "WaitProcess",
       "SignalProcess",  "ExecProcess",   "RemoveContainer", "ContainerState", "ListContainers",
       "ContainerStats", "WriteStdin",    "CloseStdin",      "ReadOutput",     "ResizeTty",
-      "PullImage",      "GuestDetails",  "Health",          "ExportBundle",   "HandOverKey"};
+      "PullImage",      "GuestDetails",  "Health",          "ExportBundle",   "HandOverKey",
+      "PullProgress"};
   for (std::string_view m : kMethods) {
     server.add_method(kAgentService, m,
                       [this, m](const CallContext& ctx, std::string_view request) {

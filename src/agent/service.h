@@ -14,6 +14,7 @@
 // fails the call: nothing runs unmeasured.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -94,11 +95,18 @@ struct GuestInfo {
   std::string tee;
   std::string init_data_digest_hex;  // "" without init-data
   bool config_from_init_data = false;
+  // The agent's start: attestation and its configuration fetched from the KBS (PullImage
+  // reports it as attestation_us).
+  std::chrono::microseconds startup_attestation{0};
 };
+
+// The pulls in flight (ImageService::progress in production), for PullProgress.
+using PullProgressFn = std::function<std::vector<PullProgress>()>;
 
 struct AgentServiceDeps {
   ContainerExecutor* executor = nullptr;  // not owned, outlives the service
   PullImageFn pull;
+  PullProgressFn pull_progress;  // optional: PullProgress answers no pulls without it
   MeasureFn measure;
   std::shared_ptr<AgentPolicy> policy;
   GuestInfo guest;

@@ -26,12 +26,14 @@ struct BuildOptions {
   bool no_crun = false;
   std::vector<std::string> files;
   std::string out;
+  bool keep_debug = false;
 };
 
 void run_build(const BuildOptions& o) {
   process::EnclaveImageOptions options;
   options.agent = o.agent;
   options.crun = o.no_crun ? std::filesystem::path() : std::filesystem::path(o.crun);
+  options.strip_debug = !o.keep_debug;
   for (const auto& f : o.files) options.extra_files.emplace_back(f);
   auto m = process::build_enclave_image(options, o.out);
   if (!m) fail(m.error());
@@ -109,6 +111,8 @@ void add_enclave_command(CLI::App& app) {
       ->excludes(crun);
   build->add_option("--file", bo->files, "another host file to include at its path (repeat)");
   build->add_option("--out", bo->out, "the image directory (new or empty)")->required();
+  build->add_flag("--keep-debug", bo->keep_debug,
+                  "install the agent with its debug sections (default: objcopy --strip-debug)");
   build->callback([bo] { run_build(*bo); });
 
   auto so = std::make_shared<SignOptions>();

@@ -16,14 +16,17 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -70,6 +73,7 @@ struct RunOptions {
   bool detach = false;
   bool quiet = false;
   bool print_init_data = false;
+  bool timings = false;
   std::string name;
   std::string run_dir;
   std::string agent_log_level = "info";
@@ -146,6 +150,11 @@ class Progress {
   void abandon() {
     if (!quiet_ && tty_) write_all(fd_, "\r\033[K");
   }
+  // A line of its own when not on a terminal (where detail() shows it instead).
+  void plain(const std::string& line) {
+    if (!quiet_ && !tty_) write_all(fd_, std::string(kPrefix) + ": " + line + "\n");
+  }
+  [[nodiscard]] bool tty() const { return tty_; }
 
  private:
   bool quiet_;
@@ -154,6 +163,130 @@ class Progress {
   std::string step_;
   Clock::time_point started_;
 };
+
+// ---- --timings: where a run's time went (bench/run_cold_start.sh reads these lines) ---------
+
+class Timings {
+ public:
+  // The first time `step` is reached (later ones are ignored: first output happens once).
+  void mark(const std::string& step) {
+    std::lock_guard lock(mu_);
+    if (std::ranges::find(marks_, step, &Mark::step) != marks_.end()) return;
+    marks_.push_back({step, Clock::now()});
+  }
+  void agent(const std::string& name, std::uint64_t us) {
+    std::lock_guard lock(mu_);
+    agent_.emplace_back(name, us);
+  }
+  // "coffer run: timing STEP +DELTA_MS AT_MS" per step, then the agent's own figures.
+  [[nodiscard]] std::string report() const {
+    std::lock_guard lock(mu_);
+    std::string out;
+    char buf[160];
+    auto prev = start_;
+    for (const auto& m : marks_) {
+      std::snprintf(buf, sizeof buf, ": timing %-20s +%8.1f ms  at %8.1f ms\n", m.step.c_str(),
+                    ms(m.at - prev), ms(m.at - start_));
+      out += std::string(kPrefix) + buf;
+      prev = m.at;
+    }
+    for (const auto& [name, value] : agent_) {
+      std::snprintf(buf, sizeof buf, ": timing agent.%-14s %9.1f %s\n", name.c_str(),
+                    name.ends_with("rss") ? static_cast<double>(value) / 1024.0
+                                          : static_cast<double>(value) / 1000.0,
+                    name.ends_with("rss") ? "MiB" : "ms");
+      out += std::string(kPrefix) + buf;
+    }
+    return out;
+  }
+
+ private:
+  struct Mark {
+    std::string step;
+    Clock::time_point at;
+  };
+  static double ms(Clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  }
+  Clock::time_point start_ = Clock::now();
+  mutable std::mutex mu_;
+  std::vector<Mark> marks_;
+  std::vector<std::pair<std::string, std::uint64_t>> agent_;  // us, or KiB for "*rss"
+};
+
+// ---- pull progress: PullProgress polled on a second connection while PullImage runs ---------
+
+std::string mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+// "layer 2/5: 3.1 MiB of 12.0 MiB, 41.2 MiB/s"
+std::string describe(const runtime::agentpb::PullInFlight& p) {
+  std::string s =
+      "layer " + std::to_string(p.layer_index() + 1) + "/" + std::to_string(p.layer_count()) + ": ";
+  if (p.layer_bytes() == 0) {
+    // its blob is still being downloaded (and, encrypted, its MAC checked)
+    s += "fetching";
+    if (p.layer_total() >= 0) s += " " + mib(static_cast<std::uint64_t>(p.layer_total()));
+    return s;
+  }
+  s += mib(p.layer_bytes());
+  if (p.layer_total() >= 0) s += " of " + mib(static_cast<std::uint64_t>(p.layer_total()));
+  if (p.elapsed_us() > 0) {
+    const double rate = static_cast<double>(p.bytes_done()) / (1024.0 * 1024.0) /
+                        (static_cast<double>(p.elapsed_us()) / 1e6);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, ", %.1f MiB/s", rate);
+    s += buf;
+  }
+  return s;
+}
+
+// Asks the agent every `period` for the pulls in flight and hands `image`'s to `report`, until
+// destroyed. An agent without PullProgress (an older one, or a policy denying it) shows nothing.
+class PullPoller {
+ public:
+  PullPoller(const fs::path& socket, std::string image,
+             std::function<void(const runtime::agentpb::PullInFlight&)> report,
+             std::chrono::milliseconds period = std::chrono::milliseconds(100))
+      : thread_([socket, image = std::move(image), report = std::move(report),
+                 period](const std::stop_token& stop) {
+          auto client = runtime::AgentClient::connect(socket);
+          if (!client) return;
+          (*client)->set_timeout(std::chrono::seconds(2));
+          std::mutex m;
+          std::condition_variable_any cv;
+          for (;;) {
+            runtime::agentpb::PullProgressResponse resp;
+            if (!(*client)->call("PullProgress", runtime::agentpb::PullProgressRequest(), resp,
+                                 std::chrono::seconds(2))) {
+              return;
+            }
+            for (const auto& p : resp.pulls()) {
+              if (p.image() == image) report(p);
+            }
+            std::unique_lock lock(m);
+            // a display period, not a synchronisation: the pull's end stops the thread
+            if (cv.wait_for(lock, stop, period, [] { return false; }); stop.stop_requested()) {
+              return;
+            }
+          }
+        }) {}
+
+ private:
+  std::jthread thread_;
+};
+
+// VmHWM of a process (KiB), 0 if unknown.
+std::uint64_t peak_rss_kib(pid_t pid) {
+  auto text = read_text_file("/proc/" + std::to_string(pid) + "/status", 64 * 1024);
+  if (!text) return 0;
+  const auto at = text->find("VmHWM:");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(text->c_str() + at + 6, nullptr, 10);
+}
 
 // ---- the local terminal in raw mode, restored on every way out -----------------------------
 
@@ -257,6 +390,7 @@ class Session {
   int out_fd_;
   int err_fd_;
   Progress progress_;
+  Timings timings_;
   std::string container_id_;  // also the sandbox id
   RawTerminal terminal_;
   std::unique_ptr<runtime::Enclave> enclave_;
@@ -388,6 +522,7 @@ void Session::output_pump(bool err) {
   for (;;) {
     auto chunk = c->read_output(container_id_, err);
     if (!chunk || (chunk->eof && chunk->data.empty())) return;
+    if (!chunk->data.empty()) timings_.mark("first_output");
     (void)write_all(fd, chunk->data);  // a closed local stdout: keep draining
   }
 }
@@ -412,6 +547,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   if (o_.tee == "sim-sgx") spec.storage_dir = dir_ / "storage";
   progress_.begin("launching the " + o_.enclave + " enclave (" + o_.tee + ")");
   auto enclave = launch_enclave(o_.enclave, spec, [this](const runtime::LaunchEvent& ev) {
+    timings_.mark(ev.step);
     progress_.detail(ev.step + (ev.detail.empty() ? "" : ": " + ev.detail));
   });
   if (!enclave) die("launching the enclave", enclave.error());
@@ -425,6 +561,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   auto& agent = *client_;
   auto details = agent.guest_details();
   if (!details) die("asking the agent for its details", details.error());
+  timings_.mark("enclave_up");
   progress_.done("enclave up: agent pid " + std::to_string(enclave_->pid()) + ", tee " +
                  printable_excerpt(details->tee(), 32) + ", init-data " +
                  (details->init_data_digest().empty()
@@ -436,8 +573,26 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
 
   // 2. attestation, keys and the image, inside the enclave
   progress_.begin("attesting and pulling " + o_.image);
-  auto pulled = agent.pull_image(o_.image);
+  auto pulled = [&] {
+    std::uint32_t shown_layer = 0;  // plain lines: one per layer seen in flight
+    PullPoller poller(enclave_->agent_socket(), o_.image,
+                      [&](const runtime::agentpb::PullInFlight& p) {
+                        if (progress_.tty()) {
+                          progress_.detail(describe(p));
+                        } else if (p.layer_index() + 1 > shown_layer) {
+                          shown_layer = p.layer_index() + 1;
+                          progress_.plain("pulling " + describe(p));
+                        }
+                      });
+    return agent.pull_image(o_.image);
+  }();
   if (!pulled) die("pulling the image", pulled.error());
+  timings_.mark("pulled");
+  timings_.agent("attestation", pulled->attestation_us());
+  timings_.agent("verify", pulled->verify_us());
+  timings_.agent("key_fetch", pulled->key_fetch_us());
+  timings_.agent("layers", pulled->layers_us());
+  timings_.agent("pull", pulled->pull_us());
   progress_.done(std::string(pulled->from_cache() ? "image in the enclave's cache " : "pulled ") +
                  o_.image + " " + pulled->manifest_digest());
   check_interrupted();
@@ -460,6 +615,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   auto created = agent.create_container(req);
   if (!created) die("creating the container", created.error(), overrides);
   container_created_ = true;
+  timings_.mark("created");
   progress_.done("created container " + state_.id);
   check_interrupted();
 
@@ -473,6 +629,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   }
   progress_.begin("starting");
   if (auto s = agent.start_container(container_id_); !s) die("starting the container", s.error());
+  timings_.mark("started");
   progress_.done("started");
   if (o_.tty && !detached_) terminal_.enter(0);
   running_ = true;
@@ -488,6 +645,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   if (!detached_) stdin_thread_ = std::thread([this] { stdin_pump(); });
 
   auto exit = agent.wait_process(container_id_);
+  timings_.mark("exited");
   out_thread_.join();  // the exit status counts only once the output is drained
   err_thread_.join();
   // A second signal killed the container: that, not the kill's own status (137) or the closed
@@ -633,6 +791,7 @@ void Session::teardown() {
   if (controller_.joinable()) controller_.join();
   if (enclave_) {
     // a fresh connection: the one above may have been closed to unblock calls
+    if (o_.timings) timings_.agent("peak_rss", peak_rss_kib(enclave_->pid()));
     auto fresh = runtime::AgentClient::connect(enclave_->agent_socket());
     if (fresh) {
       auto& a = **fresh;
@@ -660,6 +819,11 @@ void Session::teardown() {
       std::cerr << kPrefix << ": stopping the enclave: " << s.error().to_string() << "\n";
     }
     enclave_.reset();
+  }
+  if (o_.timings && !detached_) {
+    timings_.mark("torn_down");
+    timings_.agent("launcher_peak_rss", peak_rss_kib(::getpid()));
+    (void)write_all(2, timings_.report());
   }
   for (int& fd : stop_pipe_) {
     if (fd >= 0) ::close(fd);
@@ -700,6 +864,22 @@ std::string init_data_text(const RunOptions& o) {
   return *text;
 }
 
+// The enclave files (<id>/enclave: the agent's socket directory and the enclave root's mount
+// point) of containers whose supervisor died without tearing down (SIGKILL, OOM): its processes
+// went with it (they die with the launcher), only these files stay. A live supervisor (same pid
+// and start time) is never touched; the state and logs stay for `coffer ps -a`/`logs`/`rm`.
+void sweep_dead_enclaves(const fs::path& root) {
+  for (const auto& s : list_states(root)) {
+    if (supervisor_alive(s)) continue;
+    const fs::path enclave = root / s.id / "enclave";
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(enclave, ec))) continue;
+    fs::remove_all(enclave, ec);  // does not follow symlinks
+    if (ec)
+      std::cerr << kPrefix << ": removing the stale " << enclave << ": " << ec.message() << "\n";
+  }
+}
+
 // Creates `<root>/<id>` (0700) with its first state; a usage/conflict failure otherwise.
 fs::path make_container_dir(const RunOptions& o, RunState& st) {
   const fs::path root = run_root(o.run_dir);
@@ -709,6 +889,7 @@ fs::path make_container_dir(const RunOptions& o, RunState& st) {
   if (ec || !fs::is_directory(root)) {
     fail(kPrefix, ExitCode::kUsage, "the run directory " + root.string() + ": " + ec.message());
   }
+  sweep_dead_enclaves(root);
   const auto all = list_states(root);
   for (const auto& s : all) {
     if (s.name == st.name) {
@@ -985,6 +1166,7 @@ void rm_command(const std::string& run_dir, const std::string& ref, bool force) 
   std::error_code ec;
   fs::remove_all(run_root(run_dir) / s.id, ec);
   if (ec) fail("coffer rm", ExitCode::kRefused, ec.message());
+  sweep_dead_enclaves(run_root(run_dir));
   std::cout << s.id << "\n";
 }
 
@@ -1045,6 +1227,8 @@ void add_run_command(CLI::App& app) {
   run->add_flag("--detach,-d", o->detach, "run in the background (coffer ps/logs/stop/rm)");
   run->add_option("--name", o->name, "a name for the container");
   run->add_flag("--quiet,-q", o->quiet, "no progress");
+  run->add_flag("--timings", o->timings,
+                "print where the time went (launch steps, the agent's pull) at the end");
   run->add_option("--agent-log-level", o->agent_log_level, "the agent's log level")
       ->capture_default_str();
   add_run_dir(run, o->run_dir);

@@ -25,6 +25,11 @@ constexpr std::string_view kStagingPrefix = ".staging-";
 constexpr std::string_view kTrashPrefix = ".trash-";
 constexpr std::size_t kMaxImageJson = 64 * 1024;
 
+std::chrono::microseconds since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               t0);
+}
+
 std::unexpected<Error> cancelled() {
   return make_error("cancelled", "the image pull was cancelled");
 }
@@ -164,7 +169,9 @@ class ImageService::Impl {
   }
 
   Result<PulledImage> pull(const std::string& reference, const std::stop_token& stop) {
+    const auto started = std::chrono::steady_clock::now();
     auto r = pull_checked(reference, stop);
+    if (r) r->timings.total = since(started);
     if (!r) {
       std::lock_guard lock(mu_);
       ++stats_.refused;
@@ -206,6 +213,17 @@ class ImageService::Impl {
     return stats_;
   }
 
+  std::vector<PullProgress> progress() const {
+    std::lock_guard lock(mu_);
+    std::vector<PullProgress> out;
+    for (const auto& [entry, f] : in_flight_) {
+      PullProgress p = f.progress;
+      p.elapsed = since(f.started);
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
  private:
   // One download of one image, shared by every pull that asks for it meanwhile.
   struct Flight {
@@ -232,6 +250,7 @@ class ImageService::Impl {
     StopSource source(COFFER_TRY(oci::open_source(name, ro)), stop);
 
     // Resolved once; the policy, the cache lookup and the unpack all use this digest.
+    const auto verify_started = std::chrono::steady_clock::now();
     auto pinned = COFFER_TRY(oci::pin_image(source));
     // The policy on every pull, the image cached or not.
     COFFER_TRY_STATUS(
@@ -243,6 +262,7 @@ class ImageService::Impl {
       COFFER_TRY_STATUS(oci::require_encrypted_layers(resolved.manifest));
     }
     auto entry = COFFER_TRY(entry_name(pinned.digest()));
+    const auto verify_time = since(verify_started);
 
     for (;;) {
       std::unique_lock lock(mu_);
@@ -252,6 +272,7 @@ class ImageService::Impl {
         lock.unlock();
         auto image = COFFER_TRY(load_entry(images_ / entry, resolved.manifest.config.digest));
         image.reference = reference;
+        image.timings.verify = verify_time;
         return image;
       }
       if (auto it = flights_.find(entry); it != flights_.end()) {
@@ -272,6 +293,7 @@ class ImageService::Impl {
       lock.unlock();
 
       auto result = fetch(reference, source, pinned, resolved, entry, stop);
+      if (result) result->timings.verify = verify_time;
       lock.lock();
       if (result) ++stats_.fetched;
       flight->result = result;
@@ -300,12 +322,54 @@ class ImageService::Impl {
         COFFER_TRY(oci::read_blob(source, resolved.manifest.config, oci::kMaxConfigBytes));
     auto config = COFFER_TRY(oci::parse_image_config(config_bytes));
 
+    const auto layers_started = std::chrono::steady_clock::now();
+    std::chrono::microseconds key_fetch{0};
+    {
+      std::lock_guard lock(mu_);
+      // before the first layer's blob arrives (downloaded and its MAC checked before it is read)
+      const auto& layers = resolved.manifest.layers;
+      in_flight_[entry] =
+          InFlight{.progress = {.reference = reference,
+                                .layer_count = layers.size(),
+                                .layer_total = layers.empty() ? -1 : layers.front().size},
+                   .started = layers_started};
+    }
+    struct Landed {
+      Impl& self;
+      const std::string& entry;
+      ~Landed() {
+        std::lock_guard lock(self.mu_);
+        self.in_flight_.erase(entry);
+      }
+    } landed{*this, entry};
     oci::unpack::UnpackOptions uo;
-    uo.decrypt.key_provider = options_.key_provider;
+    if (options_.key_provider) {
+      // timed apart: the KBS round trips are not the layers' cost
+      uo.decrypt.key_provider = [&](const std::string& kid) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto key = options_.key_provider(kid);
+        key_fetch += since(t0);
+        return key;
+      };
+    }
     uo.require_encrypted_layers = options_.require_encrypted_layers;
     uo.max_layer_bytes = options_.max_layer_bytes;
     uo.max_image_bytes = options_.max_image_bytes;
-    uo.progress = options_.progress;
+    uo.progress = [this, &entry](const oci::LayerProgress& lp) {
+      if (!lp.is_config) {
+        std::lock_guard lock(mu_);
+        if (auto it = in_flight_.find(entry); it != in_flight_.end()) {
+          auto& p = it->second.progress;
+          if (lp.index != p.layer_index) it->second.before += p.layer_bytes;
+          p.layer_index = lp.index;
+          p.layer_count = lp.count;
+          p.layer_bytes = lp.bytes;
+          p.layer_total = lp.total;
+          p.bytes_done = it->second.before + lp.bytes;
+        }
+      }
+      if (options_.progress) options_.progress(lp);
+    };
     uo.tree.preserve_owner = ::geteuid() == 0;
     COFFER_TRY_STATUS(oci::unpack::unpack_image(source, pinned, staging / "rootfs", uo));
     if (stop.stop_requested()) return cancelled();
@@ -324,11 +388,13 @@ class ImageService::Impl {
       return make_error("io_error", "cannot store " + pinned.digest() + ": " + ec.message());
     }
     cleanup.path.clear();
-    return PulledImage{.reference = reference,
-                       .manifest_digest = pinned.digest(),
-                       .rootfs = final_dir / "rootfs",
-                       .config = std::move(config),
-                       .from_cache = false};
+    return PulledImage{
+        .reference = reference,
+        .manifest_digest = pinned.digest(),
+        .rootfs = final_dir / "rootfs",
+        .config = std::move(config),
+        .from_cache = false,
+        .timings = {.key_fetch = key_fetch, .layers = since(layers_started) - key_fetch}};
   }
 
   // Staging and trash directories of a previous run that stopped mid-pull or mid-remove.
@@ -350,6 +416,12 @@ class ImageService::Impl {
   mutable std::mutex mu_;
   std::condition_variable_any cv_;
   std::map<std::string, std::shared_ptr<Flight>> flights_;
+  struct InFlight {
+    PullProgress progress;
+    std::chrono::steady_clock::time_point started;
+    std::uint64_t before = 0;  // blob bytes of the layers already unpacked
+  };
+  std::map<std::string, InFlight> in_flight_;  // by cache entry
   ImageServiceStats stats_;
 };
 
@@ -366,6 +438,8 @@ std::vector<PulledImage> ImageService::list() const { return impl_->list(); }
 Status ImageService::remove(const std::string& manifest_digest) {
   return impl_->remove(manifest_digest);
 }
+
+std::vector<PullProgress> ImageService::progress() const { return impl_->progress(); }
 
 ImageServiceStats ImageService::stats() const { return impl_->stats(); }
 

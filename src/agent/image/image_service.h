@@ -22,6 +22,7 @@
 // the key provider's (KBS) codes, "cancelled".
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -68,12 +69,32 @@ struct ImageServiceStats {
   std::uint64_t refused = 0;     // pulls that failed (policy, verification, registry, cancelled)
 };
 
+// Where a pull's time went (the agent reports it in PullImageResponse).
+struct PullTimings {
+  std::chrono::microseconds verify{0};     // pin, image security policy, platform resolution
+  std::chrono::microseconds key_fetch{0};  // key provider calls (the KBS)
+  std::chrono::microseconds layers{0};     // fetch + decrypt + unpack, key fetch excluded
+  std::chrono::microseconds total{0};
+};
+
+// A pull in flight (ImageService::progress): the layer being unpacked and the bytes so far.
+struct PullProgress {
+  std::string reference;
+  std::size_t layer_index = 0;
+  std::size_t layer_count = 0;
+  std::uint64_t layer_bytes = 0;
+  std::int64_t layer_total = -1;
+  std::uint64_t bytes_done = 0;  // the layers before plus this one's bytes so far
+  std::chrono::microseconds elapsed{0};
+};
+
 struct PulledImage {
   std::string reference;         // as requested
   std::string manifest_digest;   // sha256:...
   std::filesystem::path rootfs;  // read-only by convention: containers never write it
   oci::ImageConfig config;
   bool from_cache = false;
+  PullTimings timings;
 };
 
 class ImageService {
@@ -92,6 +113,8 @@ class ImageService {
   // Removes a cached image ("image_not_found"); the caller makes sure no container uses it.
   Status remove(const std::string& manifest_digest);
   [[nodiscard]] ImageServiceStats stats() const;
+  // The downloads in flight (a pull waiting on another's download is that download).
+  [[nodiscard]] std::vector<PullProgress> progress() const;
 
  private:
   class Impl;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <set>
 #include <thread>
 
 #include "core/file.h"
@@ -524,6 +525,59 @@ TEST_F(ImageServiceTest, RegistryCredentialsFromTheConfiguration) {
   auto r = svc.pull(image);
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_TRUE(fs::exists(r->rootfs / "bin/busybox"));
+}
+
+// PullProgress's source: while a three-layer image is unpacked, progress() names the pull, the
+// layer being unpacked (in order, of 3) and the bytes so far, up to all of the blobs; nothing once
+// it landed.
+TEST_F(ImageServiceTest, ProgressFollowsEachLayerOfAPullInFlight) {
+  TempDir layout_dir;
+  oci::testing::write_image(
+      layout_dir.path(), "v1",
+      {oci::testing::sample_layer('a', 300000), oci::testing::sample_layer('b', 200000),
+       oci::testing::sample_layer('c', 100000)});
+  const std::string ref = images->image("multi/three:v1");
+  ASSERT_TRUE(oci::testing::copy_by_name("oci:" + layout_dir.path().string() + ":v1", ref,
+                                         oci::testing::insecure_options(images->registry.host())));
+  std::uint64_t blob_bytes = 0;
+  for (const auto& l :
+       oci::testing::read_manifest(oci::OciLayout::open(layout_dir.path()).value(), "v1").layers) {
+    blob_bytes += static_cast<std::uint64_t>(l.size);
+  }
+  auto o = options(tmp.path() / "storage",
+                   oci::testing::policy_json(Json{{"type", "insecureAcceptAnything"}}));
+  ImageService* service = nullptr;
+  std::vector<PullProgress> seen;
+  o.progress = [&](const oci::LayerProgress& p) {
+    if (p.is_config || service == nullptr) return;
+    auto now = service->progress();  // called on the unpacking thread, during the pull
+    ASSERT_EQ(now.size(), 1U);
+    seen.push_back(now.front());
+  };
+  ImageService svc(std::move(o));
+  service = &svc;
+  EXPECT_TRUE(svc.progress().empty());
+  auto pulled = svc.pull(ref);
+  ASSERT_TRUE(pulled) << pulled.error().to_string();
+  EXPECT_TRUE(svc.progress().empty());
+  ASSERT_FALSE(seen.empty());
+  std::set<std::size_t> layers;
+  std::size_t last_index = 0;
+  std::uint64_t last_done = 0;
+  for (const auto& p : seen) {
+    EXPECT_EQ(p.reference, ref);
+    EXPECT_EQ(p.layer_count, 3U);
+    EXPECT_GE(p.layer_index, last_index);
+    EXPECT_GE(p.bytes_done, last_done);
+    EXPECT_LE(p.layer_bytes, static_cast<std::uint64_t>(p.layer_total));
+    layers.insert(p.layer_index);
+    last_index = p.layer_index;
+    last_done = p.bytes_done;
+  }
+  EXPECT_EQ(layers, (std::set<std::size_t>{0, 1, 2}));
+  EXPECT_EQ(seen.back().bytes_done, blob_bytes);
+  EXPECT_GT(pulled->timings.layers.count(), 0);
+  EXPECT_GE(pulled->timings.total, pulled->timings.layers);
 }
 
 TEST_F(ImageServiceTest, PlainHttpOnlyForListedRegistries) {

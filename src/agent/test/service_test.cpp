@@ -697,4 +697,67 @@ TEST(AgentService, HandOverKeyPassesThroughAndKeepsTheExportersRefusal) {
 }
 
 }  // namespace
+
+// PullProgress answers, on another connection, while a PullImage is in flight; PullImage then
+// reports where its time went.
+TEST(AgentServiceProgress, PullProgressWhileAPullIsInFlightAndTimingsAfter) {
+  std::promise<void> polled;
+  auto polled_future = polled.get_future().share();
+  Served s(nullptr, {}, [&](AgentServiceDeps& deps) {
+    deps.pull = [polled_future](const std::string& ref,
+                                const std::stop_token&) -> Result<PulledImage> {
+      polled_future.wait();  // held in flight until the test has seen its progress
+      PulledImage img;
+      img.reference = ref;
+      img.manifest_digest = "sha256:" + std::string(64, 'a');
+      img.rootfs = "/images/1/rootfs";
+      img.timings = {.verify = 3000us, .key_fetch = 1500us, .layers = 20000us, .total = 25000us};
+      return img;
+    };
+    deps.pull_progress = [] {
+      return std::vector<PullProgress>{{.reference = "registry.local/app:1",
+                                        .layer_index = 1,
+                                        .layer_count = 3,
+                                        .layer_bytes = 4096,
+                                        .layer_total = 8192,
+                                        .bytes_done = 12288,
+                                        .elapsed = 5000us}};
+    };
+    deps.guest.startup_attestation = 7000us;
+  });
+  auto pull = std::async(std::launch::async, [&] {
+    auto c = net::ttrpc::Client::connect_unix(s.socket);
+    pb::PullImageRequest req;
+    req.set_image("registry.local/app:1");
+    return s.call<pb::PullImageResponse>(**c, "PullImage", req);
+  });
+  auto progress = s.call<pb::PullProgressResponse>("PullProgress", pb::PullProgressRequest());
+  polled.set_value();
+  ASSERT_TRUE(progress) << progress.error().to_string();
+  ASSERT_EQ(progress->pulls_size(), 1);
+  const auto& p = progress->pulls(0);
+  EXPECT_EQ(p.image(), "registry.local/app:1");
+  EXPECT_EQ(p.layer_index(), 1u);
+  EXPECT_EQ(p.layer_count(), 3u);
+  EXPECT_EQ(p.layer_bytes(), 4096u);
+  EXPECT_EQ(p.layer_total(), 8192);
+  EXPECT_EQ(p.bytes_done(), 12288u);
+  EXPECT_EQ(p.elapsed_us(), 5000u);
+  auto pulled = pull.get();
+  ASSERT_TRUE(pulled) << pulled.error().to_string();
+  EXPECT_EQ(pulled->attestation_us(), 7000u);
+  EXPECT_EQ(pulled->verify_us(), 3000u);
+  EXPECT_EQ(pulled->key_fetch_us(), 1500u);
+  EXPECT_EQ(pulled->layers_us(), 20000u);
+  EXPECT_EQ(pulled->pull_us(), 25000u);
+}
+
+// Without a progress source the answer is empty, not an error.
+TEST(AgentServiceProgress, NoProgressSourceAnswersNoPulls) {
+  Served s;
+  auto progress = s.call<pb::PullProgressResponse>("PullProgress", pb::PullProgressRequest());
+  ASSERT_TRUE(progress) << progress.error().to_string();
+  EXPECT_EQ(progress->pulls_size(), 0);
+}
+
 }  // namespace coffer::agent

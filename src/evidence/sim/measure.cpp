@@ -35,7 +35,12 @@ Result<Bytes> init_data_digest(std::string_view toml_text) {
 Result<LaunchMeasurements> measure_enclave(const EnclaveComponents& c) {
   std::vector<Loaded> parts;
   if (c.kind == EnclaveKind::kProcess) {
-    parts.push_back(COFFER_TRY(load(kAgent, c.agent, "agent executable")));
+    if (c.agent_sha384) {
+      if (c.agent_sha384->size() != 48) return make_error("bad_enclave", "agent digest size");
+      parts.push_back(Loaded{kAgent, "agent executable", *c.agent_sha384});
+    } else {
+      parts.push_back(COFFER_TRY(load(kAgent, c.agent, "agent executable")));
+    }
     parts.push_back(COFFER_TRY(load(kRootfs, c.rootfs_manifest, "root filesystem manifest")));
   } else {
     parts.push_back(COFFER_TRY(load(kKernel, c.kernel, "kernel")));

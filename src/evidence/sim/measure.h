@@ -39,6 +39,9 @@ struct EnclaveComponents {
   // process
   std::optional<std::filesystem::path> agent;
   std::optional<std::filesystem::path> rootfs_manifest;
+  // The agent file's SHA-384 when the caller already hashed exactly those bytes (the process
+  // launcher hashes the agent once while staging it): the file is then not read again.
+  std::optional<Bytes> agent_sha384;
   // vm
   std::optional<std::filesystem::path> kernel;
   std::optional<std::filesystem::path> initrd;

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <spawn.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -203,6 +205,34 @@ Result<std::vector<fs::path>> ldd(const fs::path& file) {
   return libs;
 }
 
+// `objcopy --strip-debug from to`.
+Status strip_debug(const fs::path& from, const fs::path& to) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  const std::string f = from.string();
+  const std::string t = to.string();
+  std::array<char*, 5> argv{const_cast<char*>("objcopy"), const_cast<char*>("--strip-debug"),
+                            const_cast<char*>(f.c_str()), const_cast<char*>(t.c_str()), nullptr};
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, "objcopy", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    return make_error("strip_failed",
+                      "cannot run objcopy (binutils) to strip the agent's debug "
+                      "sections: " +
+                          std::string(strerror(rc)));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return make_error("strip_failed", "objcopy --strip-debug " + f + " failed");
+  }
+  return ok();
+}
+
 Status mkdirs_at(int rootfd, const std::string& rel_dir) {
   std::size_t pos = 0;
   while (pos < rel_dir.size()) {
@@ -268,6 +298,105 @@ Status for_each_entry(const EnclaveManifest& m,
   for (auto& r : results) {
     if (!r) return r;
   }
+  return ok();
+}
+
+// Reads the open image file `src` once: checks it is regular with the entry's mode and size,
+// copies its bytes into a new memfd while hashing them, compares the digest and seals the memfd.
+Result<Fd> stage_file(int src, const ManifestEntry& e, Bytes& digest) {
+  struct stat st {};
+  if (::fstat(src, &st) != 0) return make_error("io_error", errno_text("stat " + e.path));
+  if (!S_ISREG(st.st_mode)) {
+    return make_error("enclave_image_bad_file", e.path + " is not a regular file in the image");
+  }
+  const mode_t mode = st.st_mode & 07777;
+  if (mode != e.mode) {
+    std::ostringstream m;
+    m << e.path << " has mode " << std::oct << mode << " in the image, the manifest says "
+      << e.mode;
+    return make_error("enclave_image_mode_mismatch", m.str());
+  }
+  if (static_cast<std::uint64_t>(st.st_size) != e.size) {
+    return make_error("enclave_image_size_mismatch", e.path + " has " + std::to_string(st.st_size) +
+                                                         " bytes in the image, the manifest says " +
+                                                         std::to_string(e.size));
+  }
+  Fd mem(::memfd_create("coffer-enclave-file", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (mem.get() < 0) return make_error("io_error", errno_text("memfd for " + e.path));
+  crypto::Hasher h(crypto::DigestAlg::kSha384);
+  std::vector<std::uint8_t> buf(1 << 20);
+  std::uint64_t size = 0;
+  for (;;) {
+    const ssize_t n = ::read(src, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error("io_error", errno_text("reading " + e.path));
+    }
+    if (n == 0) break;
+    h.update(ByteView(buf.data(), static_cast<std::size_t>(n)));
+    size += static_cast<std::uint64_t>(n);
+    if (size > e.size) break;  // growing while read: refused below
+    ssize_t off = 0;
+    while (off < n) {
+      const ssize_t w = ::write(mem.get(), buf.data() + off, static_cast<std::size_t>(n - off));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return make_error("io_error", errno_text("staging " + e.path));
+      }
+      off += w;
+    }
+  }
+  if (size != e.size) {
+    return make_error("enclave_image_size_mismatch", e.path + " changed while it was read");
+  }
+  digest = h.finish();
+  if (hex_encode(digest) != e.sha384) {
+    return make_error("enclave_image_digest_mismatch",
+                      e.path + " in the image does not have the manifest's SHA-384");
+  }
+  // From here the memfd's bytes are the checked bytes, for good.
+  if (::fcntl(mem.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !=
+      0) {
+    return make_error("io_error", errno_text("sealing " + e.path));
+  }
+  return mem;
+}
+
+// Copies the sealed memfd `mem` (size bytes) to rel, created exclusively under rootfd, with mode.
+Status copy_sealed(int mem, std::uint64_t size, int rootfd, const std::string& rel, mode_t mode) {
+  const auto slash = rel.rfind('/');
+  if (slash != std::string::npos) COFFER_TRY_STATUS(mkdirs_at(rootfd, rel.substr(0, slash)));
+  Fd dst(::openat(rootfd, rel.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (dst.get() < 0) return make_error("io_error", errno_text("creating " + rel));
+  off_t off = 0;
+  while (static_cast<std::uint64_t>(off) < size) {
+    const ssize_t n = ::sendfile(dst.get(), mem, &off, static_cast<std::size_t>(size) - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error("io_error", errno_text("writing " + rel));
+    }
+    if (n == 0) return make_error("io_error", "writing " + rel + ": short copy");
+  }
+  if (::fchmod(dst.get(), mode) != 0) return make_error("io_error", errno_text("chmod " + rel));
+  return ok();
+}
+
+// Every file under rootfs is a manifest entry (an extra file, e.g. a preloaded library or a config
+// the loader reads, would change what runs without changing the measurement).
+Status check_no_extra_files(const fs::path& rootfs, const EnclaveManifest& m) {
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(rootfs, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const auto status = it->symlink_status(ec);
+    if (ec) break;
+    if (fs::is_directory(status)) continue;
+    const std::string path = "/" + it->path().lexically_relative(rootfs).generic_string();
+    if (!fs::is_regular_file(status) || m.find(path) == nullptr) {
+      return make_error("enclave_image_extra_file",
+                        path + " is in the image but not in its manifest");
+    }
+  }
+  if (ec) return make_error("io_error", "listing " + rootfs.string() + ": " + ec.message());
   return ok();
 }
 
@@ -373,6 +502,21 @@ Result<EnclaveManifest> build_enclave_image(const EnclaveImageOptions& options,
   if (!options.crun.empty()) {
     COFFER_TRY_STATUS(add_with_libs(options.crun, std::string(kImageCrunPath)));
   }
+  fs::create_directories(out_dir, ec);
+  if (ec) return make_error("io_error", "creating " + out_dir.string() + ": " + ec.message());
+  // The stripped agent, next to rootfs while it is copied in (removed after).
+  const fs::path stripped = out_dir / ".agent.stripped";
+  struct RemoveStripped {
+    fs::path path;
+    ~RemoveStripped() {
+      std::error_code ignored;
+      fs::remove(path, ignored);
+    }
+  } remove_stripped{stripped};
+  if (options.strip_debug) {
+    COFFER_TRY_STATUS(strip_debug(options.agent, stripped));
+    files[std::string(kImageAgentPath)] = stripped;
+  }
   for (const auto& extra : options.extra_files) {
     if (!extra.is_absolute()) return make_error("usage", extra.string() + " is not absolute");
     files[extra.lexically_normal().string()] = extra;
@@ -474,6 +618,57 @@ Result<EnclaveManifest> install_enclave_image(const fs::path& image_dir, const f
   Fd out(::openat(dst_root.get(), manifest_rel.c_str(),
                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444));
   if (out.get() < 0) return make_error("io_error", errno_text("writing the installed manifest"));
+  if (::write(out.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    return make_error("io_error", errno_text("writing the installed manifest"));
+  }
+  return m;
+}
+
+Result<StagedImage> stage_enclave_image(const fs::path& image_dir) {
+  StagedImage staged;
+  staged.manifest_text = COFFER_TRY(read_manifest_text(image_dir));
+  staged.manifest = COFFER_TRY(parse_manifest(staged.manifest_text));
+  const EnclaveManifest& m = staged.manifest;
+  const fs::path rootfs = image_dir / "rootfs";
+  Fd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+  if (root.get() < 0) {
+    return make_error("enclave_image_missing_file", rootfs.string() + " is missing");
+  }
+  std::vector<Fd> mems(m.entries.size());
+  std::vector<Bytes> digests(m.entries.size());
+  const Status all = for_each_entry(m, [&](const ManifestEntry& e) -> Status {
+    const auto i = static_cast<std::size_t>(&e - m.entries.data());
+    Fd src = COFFER_TRY(open_beneath(root.get(), e.path.substr(1)));
+    mems[i] = COFFER_TRY(stage_file(src.get(), e, digests[i]));
+    return ok();
+  });
+  COFFER_TRY_STATUS(all);
+  COFFER_TRY_STATUS(check_no_extra_files(rootfs, m));
+  for (std::size_t i = 0; i < mems.size(); ++i) {
+    if (m.entries[i].path == m.agent) staged.agent_sha384 = digests[i];
+    staged.memfds.push_back(std::move(mems[i]));
+  }
+  return staged;
+}
+
+Result<EnclaveManifest> install_staged_image(const StagedImage& staged, const fs::path& root) {
+  const EnclaveManifest& m = staged.manifest;
+  if (staged.memfds.size() != m.entries.size()) {
+    return make_error("io_error", "the staged image is incomplete");
+  }
+  Fd dst_root(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (dst_root.get() < 0) return make_error("io_error", errno_text("opening " + root.string()));
+  const Status all = for_each_entry(m, [&](const ManifestEntry& e) -> Status {
+    const auto i = static_cast<std::size_t>(&e - m.entries.data());
+    return copy_sealed(staged.memfds[i].get(), e.size, dst_root.get(), e.path.substr(1), e.mode);
+  });
+  COFFER_TRY_STATUS(all);
+  const std::string manifest_rel = std::string(kInstalledManifestPath).substr(1);
+  COFFER_TRY_STATUS(mkdirs_at(dst_root.get(), "etc/coffer"));
+  Fd out(::openat(dst_root.get(), manifest_rel.c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444));
+  if (out.get() < 0) return make_error("io_error", errno_text("writing the installed manifest"));
+  const std::string& text = staged.manifest_text;
   if (::write(out.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
     return make_error("io_error", errno_text("writing the installed manifest"));
   }

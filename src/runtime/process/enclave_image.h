@@ -25,7 +25,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/bytes.h"
 #include "core/error.h"
+#include "core/fd.h"
 #include "crypto/pkey.h"
 #include "evidence/sim/measure.h"
 #include "evidence/sim/sgx_enclave.h"
@@ -67,11 +69,16 @@ struct EnclaveImageOptions {
   // More host files, each installed at the same path inside the image (their libraries are not
   // followed).
   std::vector<std::filesystem::path> extra_files;
+  // The agent installed without its debug sections (`objcopy --strip-debug`, binutils): they are
+  // most of a -g build's bytes, and every byte of the image is hashed at each launch. The
+  // manifest lists (and the TEE measures) the stripped file.
+  bool strip_debug = true;
 };
 
 // Collects the agent, crun, their shared libraries (as the host's dynamic loader resolves them,
 // from `ldd`) and the loader into out_dir/rootfs and writes out_dir/manifest. out_dir must not
-// exist or be empty ("already_exists"). Errors: "not_found", "io_error", "ldd_failed".
+// exist or be empty ("already_exists"). Errors: "not_found", "io_error", "ldd_failed",
+// "strip_failed" (objcopy missing or failing: install binutils or set strip_debug = false).
 Result<EnclaveManifest> build_enclave_image(const EnclaveImageOptions& options,
                                             const std::filesystem::path& out_dir);
 
@@ -88,6 +95,26 @@ Result<EnclaveManifest> verify_enclave_image(const std::filesystem::path& image_
 // root/etc/coffer/enclave.manifest. Returns the manifest that was read once and used for all.
 Result<EnclaveManifest> install_enclave_image(const std::filesystem::path& image_dir,
                                               const std::filesystem::path& root);
+
+// An image checked once and held in sealed memory: every entry's bytes read from the image
+// directory exactly once, hashed as they are copied into a memfd that is then sealed against any
+// change (F_SEAL_WRITE/SHRINK/GROW/SEAL), so the bytes installed later are the bytes that were
+// checked, without hashing them again (docs/process-enclave.md, "Launch").
+struct StagedImage {
+  EnclaveManifest manifest;
+  std::string manifest_text;  // the exact bytes parsed (what is measured)
+  std::vector<Fd> memfds;     // one per manifest entry, same order
+  Bytes agent_sha384;         // the agent entry's digest (checked), for the measurement
+};
+
+// verify_enclave_image's checks (the same error codes), reading each file once into a sealed
+// memfd. Nothing is written to disk; no process is started.
+Result<StagedImage> stage_enclave_image(const std::filesystem::path& image_dir);
+
+// install_enclave_image from a staged image: copies each sealed memfd into `root` (sendfile, no
+// second hash: sealed memory cannot change) and writes root/etc/coffer/enclave.manifest.
+Result<EnclaveManifest> install_staged_image(const StagedImage& staged,
+                                             const std::filesystem::path& root);
 
 // Where an installed image keeps its manifest (not an entry of itself).
 inline constexpr std::string_view kInstalledManifestPath = "/etc/coffer/enclave.manifest";

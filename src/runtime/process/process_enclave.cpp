@@ -514,9 +514,10 @@ Status wait_ready(ProcessEnclave& enclave, const EnclaveSpec& spec) {
       if (r && *r == kServing) return ok();
       last = r ? "Health answered without SERVING" : r.error().message;
     }
-    // Readiness polling of another process: nothing to wait on but its socket.
+    // Readiness polling of another process: nothing to wait on but its socket (a refused connect
+    // costs microseconds; a longer pause would be added to every cold start).
     std::this_thread::sleep_for(delay);
-    delay = std::min(delay * 2, std::chrono::milliseconds(50));
+    delay = std::min(delay * 2, std::chrono::milliseconds(5));
   }
   return make_error("agent_not_ready", "coffer-agent did not answer Health within " +
                                            std::to_string(kReadyTimeout.count()) + " s: " + last);
@@ -574,8 +575,10 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
                                                         const LaunchObserver& observer) {
   COFFER_TRY_STATUS(check_spec(spec));
 
-  // 1. the image, checked in place before any process exists
-  const auto checked = COFFER_TRY(verify_enclave_image(spec.enclave_image));
+  // 1. the image, checked before any process exists: each file read and hashed once into sealed
+  // memory, from which it is installed below
+  auto staged = COFFER_TRY(stage_enclave_image(spec.enclave_image));
+  const EnclaveManifest& checked = staged.manifest;
   report(observer, "check_image",
          std::to_string(checked.entries.size()) + " files match " +
              (spec.enclave_image / "manifest").string());
@@ -753,10 +756,10 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   COFFER_TRY_STATUS(send_child(to_child.write_fd(), 'M'));
   COFFER_TRY_STATUS(expect_child(from_child.read_fd(), 'A'));
 
-  // 5. the image copied into the enclave's root (a tmpfs only its mount namespace sees), the copy
-  // checked and measured
+  // 5. the image copied into the enclave's root (a tmpfs only its mount namespace sees) from the
+  // sealed, checked memory, and measured
   const fs::path root_seen = proc / "root" / enclave->root_mount_.relative_path();
-  auto installed = COFFER_TRY(install_enclave_image(spec.enclave_image, root_seen));
+  auto installed = COFFER_TRY(install_staged_image(staged, root_seen));
   if (spec.init_data) {
     COFFER_TRY_STATUS(write_file_atomic(root_seen / fs::path(kInitDataPath).relative_path(),
                                         as_bytes(*spec.init_data), 0444));
@@ -764,6 +767,8 @@ Result<std::unique_ptr<Enclave>> launch_process_enclave(const EnclaveSpec& spec,
   sim::EnclaveComponents components;
   components.kind = sim::EnclaveKind::kProcess;
   components.agent = root_seen / installed.agent.substr(1);
+  components.agent_sha384 = staged.agent_sha384;
+  staged.memfds.clear();  // installed: the sealed copies are not needed any more
   components.rootfs_manifest = root_seen / fs::path(kInstalledManifestPath).relative_path();
   components.init_data = spec.init_data;
   auto measurements = COFFER_TRY(sim::measure_enclave(components));

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/bytes.h"
 #include "core/file.h"
+#include "crypto/digest.h"
 #include "crypto/pkey.h"
 #include "evidence/sim/measure.h"
 #include "runtime/process/enclave_image.h"
@@ -35,14 +37,32 @@ TEST(EnclaveImage, BuildsFromTheRealAgentWithLoaderAndCrun) {
   ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libc.so.6"), nullptr);
   ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libseccomp.so.2"), nullptr);    // crun's
   ASSERT_NE(m->find("/lib/x86_64-linux-gnu/libprotobuf.so.32"), nullptr);  // the agent's
-  // The agent's bytes are the built executable's.
-  EXPECT_EQ(*read_file(image / "rootfs/usr/bin/coffer-agent"),
-            *read_file(test::agent_executable()));
+  // The agent's bytes are the built executable's without its debug sections.
+  const auto installed = *read_file(image / "rootfs/usr/bin/coffer-agent");
+  EXPECT_LE(installed.size(), read_file(test::agent_executable())->size());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(installed.data()), 4),
+            "\x7f"
+            "ELF");
+  EXPECT_EQ(m->find("/usr/bin/coffer-agent")->mode, 0755U);
+  EXPECT_FALSE(fs::exists(image / ".agent.stripped"));
   // The canonical text round-trips.
   EXPECT_EQ(m->text(), read_all(image / "manifest"));
   auto verified = verify_enclave_image(image);
   ASSERT_TRUE(verified) << verified.error().to_string();
   EXPECT_EQ(verified->entries.size(), m->entries.size());
+}
+
+// Without stripping, the agent's bytes are the built executable's.
+TEST(EnclaveImage, KeepDebugInstallsTheAgentAsItIs) {
+  ASSERT_EQ(Shared::get().error, "");
+  TempDir dir;
+  EnclaveImageOptions o;
+  o.agent = test::agent_executable();
+  o.strip_debug = false;
+  auto m = build_enclave_image(o, dir.path() / "image");
+  ASSERT_TRUE(m) << m.error().to_string();
+  EXPECT_EQ(*read_file(dir.path() / "image/rootfs/usr/bin/coffer-agent"),
+            *read_file(test::agent_executable()));
 }
 
 TEST(EnclaveImage, ManifestIsStableAcrossBuilds) {
@@ -145,6 +165,54 @@ TEST(EnclaveImage, ChangedLibraryByteIsRefused) {
   auto i = install_enclave_image(image, root.path());
   ASSERT_FALSE(i);
   EXPECT_EQ(i.error().code, "enclave_image_digest_mismatch");
+}
+
+// The launcher's path: each file read and hashed once into a sealed memfd, then installed from
+// it. The same refusals as verify_enclave_image, and the staged bytes cannot change afterwards.
+TEST(EnclaveImage, StagingChecksOnceAndSealsTheBytes) {
+  ASSERT_EQ(Shared::get().error, "");
+  TempDir dir;
+  const auto image = test::copy_image(dir.path() / "image");
+  {
+    auto staged = stage_enclave_image(image);
+    ASSERT_TRUE(staged) << staged.error().to_string();
+    ASSERT_EQ(staged->memfds.size(), staged->manifest.entries.size());
+    EXPECT_EQ(hex_encode(staged->agent_sha384), staged->manifest.find(kImageAgentPath)->sha384);
+    // sealed: neither written nor grown nor shrunk
+    const int fd = staged->memfds.front().get();
+    const unsigned char c = 0;
+    EXPECT_EQ(::pwrite(fd, &c, 1, 0), -1);
+    EXPECT_EQ(errno, EPERM);
+    EXPECT_EQ(::ftruncate(fd, 1), -1);
+    // a change to the image after staging does not reach the installed copy
+    flip_byte(image / "rootfs/lib/x86_64-linux-gnu/libssl.so.3");
+    TempDir root;
+    auto installed = install_staged_image(*staged, root.path());
+    ASSERT_TRUE(installed) << installed.error().to_string();
+    for (const auto& e : staged->manifest.entries) {
+      const auto copy = root.path() / e.path.substr(1);
+      auto bytes = read_file(copy, std::size_t{1} << 30);
+      ASSERT_TRUE(bytes) << e.path;
+      EXPECT_EQ(hex_encode(crypto::sha384(*bytes)), e.sha384) << e.path;
+      EXPECT_EQ(static_cast<mode_t>(fs::status(copy).permissions()), e.mode) << e.path;
+    }
+    auto manifest = read_text_file(root.path() / "etc/coffer/enclave.manifest", 1 << 20);
+    ASSERT_TRUE(manifest);
+    EXPECT_EQ(*manifest, staged->manifest_text);
+  }
+  // the changed library is now refused at staging
+  auto refused = stage_enclave_image(image);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "enclave_image_digest_mismatch");
+  EXPECT_NE(refused.error().message.find("/lib/x86_64-linux-gnu/libssl.so.3"), std::string::npos);
+  // an extra file is refused at staging
+  TempDir dir2;
+  const auto image2 = test::copy_image(dir2.path() / "image");
+  fs::create_directories(image2 / "rootfs/etc");
+  std::ofstream(image2 / "rootfs/etc/ld.so.preload") << "/tmp/evil.so\n";
+  auto extra = stage_enclave_image(image2);
+  ASSERT_FALSE(extra);
+  EXPECT_EQ(extra.error().code, "enclave_image_extra_file");
 }
 
 TEST(EnclaveImage, MissingExtraModeAndSymlinkAreRefused) {

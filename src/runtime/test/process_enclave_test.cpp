@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -479,6 +480,53 @@ TEST_F(ProcessEnclaveTest, TwoEnclavesEachWithItsOwnQuoteServiceAndMeasurements)
     EXPECT_NE(Json::parse(details)["init_data_digest"], "");
   }
   EXPECT_NE(ns_of((*a)->pid(), "pid"), ns_of((*b)->pid(), "pid"));
+  EXPECT_NE(ns_of((*a)->pid(), "user"), ns_of((*b)->pid(), "user"));
+}
+
+// One enclave cannot trace or read the other: a process holding every capability of enclave A's
+// user namespace, with the launcher's uid (more than anything inside A has: its seccomp filter
+// also denies ptrace), can neither attach to B's agent nor open its memory. Only the agent's
+// non-dumpability stops it (same uid otherwise suffices), and B's user namespace is not under A's.
+// The control: the same process before joining A opens B's memory when it is root.
+TEST_F(ProcessEnclaveTest, AnEnclaveCannotTraceAnother) {
+  const auto spec_a = spec_for(tmp_.path() / "a", kInitDataA);
+  const auto spec_b = spec_for(tmp_.path() / "b", kInitDataB);
+  auto a = launch_process_enclave(spec_a);
+  ASSERT_TRUE(a) << a.error().to_string() << "\n" << agent_log(spec_a);
+  auto b = launch_process_enclave(spec_b);
+  ASSERT_TRUE(b) << b.error().to_string() << "\n" << agent_log(spec_b);
+  const std::vector<std::pair<pid_t, pid_t>> pairs{{(*a)->pid(), (*b)->pid()},
+                                                   {(*b)->pid(), (*a)->pid()}};
+  for (const auto& [from, to] : pairs) {
+    const std::string userns = "/proc/" + std::to_string(from) + "/ns/user";
+    const std::string mem = "/proc/" + std::to_string(to) + "/mem";
+    const bool root = ::geteuid() == 0;
+    const pid_t child = ::fork();
+    if (child == 0) {
+      if (root) {
+        const int m = ::open(mem.c_str(), O_RDONLY | O_CLOEXEC);
+        if (m < 0) _exit(9);  // the control
+        ::close(m);
+      }
+      const int ns = ::open(userns.c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWUSER) != 0) _exit(10);
+      if (::ptrace(PTRACE_ATTACH, to, nullptr, nullptr) == 0) _exit(11);
+      if (errno != EPERM) _exit(12);
+      if (::open(mem.c_str(), O_RDONLY | O_CLOEXEC) >= 0) _exit(13);
+      if (errno != EACCES && errno != EPERM) _exit(14);
+      _exit(0);
+    }
+    int st = 0;
+    ASSERT_EQ(::waitpid(child, &st, 0), child);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        << "from " << from << " to " << to << ": check " << WEXITSTATUS(st) << " failed";
+  }
+  // Both agents still serve: nothing was attached.
+  for (const auto* e : {a->get(), b->get()}) {
+    auto [details, rc] =
+        run({coffer(), "agent-ctl", "--socket", e->agent_socket().string(), "health"});
+    EXPECT_EQ(rc, 0) << details;
+  }
 }
 
 }  // namespace

@@ -248,6 +248,20 @@ TEST(Measure, ProcessEnclaveMeasurementsAndEventLogReplay) {
   auto rv = m->reference_values();
   EXPECT_EQ(rv["tdx.mr_td"], hex_encode(m->mr_td));
   EXPECT_EQ(rv["tdx.rtmr_1"], hex_encode(m->rtmrs()[1]));
+  // The agent's digest given by the caller (the launcher hashed those bytes while staging them)
+  // measures the same as the file; a digest of another size is refused.
+  auto file_digest = read_file(dir.path() / "agent", 1024);
+  ASSERT_TRUE(file_digest);
+  EnclaveComponents given = c;
+  given.agent.reset();
+  given.agent_sha384 = crypto::sha384(*file_digest);
+  auto from_digest = measure_enclave(given);
+  ASSERT_TRUE(from_digest) << from_digest.error().to_string();
+  EXPECT_EQ(from_digest->mr_td, changed->mr_td);
+  EXPECT_EQ(from_digest->mr_enclave, changed->mr_enclave);
+  EXPECT_EQ(from_digest->rtmrs(), changed->rtmrs());
+  given.agent_sha384 = crypto::sha256(*file_digest);
+  EXPECT_EQ(measure_enclave(given).error().code, "bad_enclave");
   // A missing component is an error.
   c.rootfs_manifest.reset();
   EXPECT_EQ(measure_enclave(c).error().code, "bad_enclave");
