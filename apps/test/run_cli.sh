@@ -109,6 +109,23 @@ grep -q '^coffer run: enclave up: agent pid [0-9]*, tee tdx, init-data [0-9a-f]\
 [[ "$(grep -c . err.txt)" == 1 ]] || fail "-q printed progress: $(cat err.txt)"
 ok "output"
 
+# per-layer progress: a pull kept in flight by a proxy that sends blobs at 4 MiB/s (a 6 MiB
+# layer, about 1.5 s); on a non-terminal stderr each layer seen gets one plain line
+mkdir -p big/bin
+cp -a B/bin/. big/bin/
+head -c $((6 * 1024 * 1024)) /dev/urandom > big/noise
+"$C" image build -q --insecure-registry "$REGISTRY" --from-dir big --cmd /bin/sh --cmd=-c \
+  --cmd 'echo big ran' "docker://$REGISTRY/big:v1" > /dev/null
+/usr/bin/python3 "$SRC/apps/test/slow_registry.py" "$REGISTRY" $((4 * 1024 * 1024)) > proxy.out &
+pids+=($!)
+slow=$(wait_for_line proxy.out "listening on " "${pids[-1]}")
+out=$("$C" run "${common[@]}" --insecure-registry "$slow" "docker://$slow/big:v1" 2> progress.txt) ||
+  fail "slow pull: $(cat progress.txt)"
+[[ "$out" == "big ran" ]] || fail "slow pull output: '$out'"
+grep -q '^coffer run: pulling layer 1/1: ' progress.txt ||
+  fail "no per-layer progress line: $(cat progress.txt)"
+ok "per-layer pull progress ($(grep -m1 '^coffer run: pulling layer' progress.txt | cut -c13-))"
+
 # the same with a simulated SEV-SNP enclave (init-data digest sha256 in HOST_DATA)
 out=$("$C" run -q --tee sim-snp --sim-dir sim --trustee http://127.0.0.1:9 \
   --insecure-registry "127.0.0.1:$port" "$image" 2> err.txt) || fail "sim-snp run: $(cat err.txt)"
