@@ -568,21 +568,7 @@ Result<EnclaveManifest> verify_enclave_image(const fs::path& image_dir) {
     return check_file(fd.get(), e, "in the image");
   });
   COFFER_TRY_STATUS(all);
-  // Nothing else: an extra file (a preloaded library, a config the loader reads) would change
-  // what runs without changing the measurement.
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(rootfs, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const auto status = it->symlink_status(ec);
-    if (ec) break;
-    if (fs::is_directory(status)) continue;
-    const std::string path = "/" + it->path().lexically_relative(rootfs).generic_string();
-    if (!fs::is_regular_file(status) || m.find(path) == nullptr) {
-      return make_error("enclave_image_extra_file",
-                        path + " is in the image but not in its manifest");
-    }
-  }
-  if (ec) return make_error("io_error", "listing " + rootfs.string() + ": " + ec.message());
+  COFFER_TRY_STATUS(check_no_extra_files(rootfs, m));
   return m;
 }
 

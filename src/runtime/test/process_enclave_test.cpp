@@ -208,6 +208,19 @@ std::string agent_log(const EnclaveSpec& spec) {
 class ProcessEnclaveTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_EQ(Shared::get().error, ""); }
+
+  // Two enclaves of the shared image at once, with init-data A and B (run dirs a/ and b/).
+  void launch_two(std::unique_ptr<Enclave>& a, std::unique_ptr<Enclave>& b) {
+    const auto spec_a = spec_for(tmp_.path() / "a", kInitDataA);
+    const auto spec_b = spec_for(tmp_.path() / "b", kInitDataB);
+    auto ea = launch_process_enclave(spec_a);
+    ASSERT_TRUE(ea) << ea.error().to_string() << "\n" << agent_log(spec_a);
+    auto eb = launch_process_enclave(spec_b);
+    ASSERT_TRUE(eb) << eb.error().to_string() << "\n" << agent_log(spec_b);
+    a = std::move(*ea);
+    b = std::move(*eb);
+  }
+
   TempDir tmp_;
 };
 
@@ -457,17 +470,14 @@ TEST_F(ProcessEnclaveTest, KilledLauncherTakesTheEnclaveWithIt) {
 }
 
 TEST_F(ProcessEnclaveTest, TwoEnclavesEachWithItsOwnQuoteServiceAndMeasurements) {
-  const auto spec_a = spec_for(tmp_.path() / "a", kInitDataA);
-  const auto spec_b = spec_for(tmp_.path() / "b", kInitDataB);
-  auto a = launch_process_enclave(spec_a);
-  ASSERT_TRUE(a) << a.error().to_string() << "\n" << agent_log(spec_a);
-  auto b = launch_process_enclave(spec_b);
-  ASSERT_TRUE(b) << b.error().to_string() << "\n" << agent_log(spec_b);
-  const Json ma = Json::parse((*a)->measurements_json());
-  const Json mb = Json::parse((*b)->measurements_json());
+  std::unique_ptr<Enclave> a;
+  std::unique_ptr<Enclave> b;
+  ASSERT_NO_FATAL_FAILURE(launch_two(a, b));
+  const Json ma = Json::parse(a->measurements_json());
+  const Json mb = Json::parse(b->measurements_json());
   EXPECT_EQ(ma["tdx.mr_td"], mb["tdx.mr_td"]);  // the same image
   EXPECT_NE(ma["tdx.mr_config_id"], mb["tdx.mr_config_id"]);
-  const std::vector<std::pair<Enclave*, const Json*>> both{{a->get(), &ma}, {b->get(), &mb}};
+  const std::vector<std::pair<Enclave*, const Json*>> both{{a.get(), &ma}, {b.get(), &mb}};
   for (const auto& [e, m] : both) {
     const std::string quote =
         "/proc/" + std::to_string(e->pid()) + "/root/run/coffer-quote/quote.sock";
@@ -479,8 +489,8 @@ TEST_F(ProcessEnclaveTest, TwoEnclavesEachWithItsOwnQuoteServiceAndMeasurements)
     ASSERT_EQ(rc, 0) << details;
     EXPECT_NE(Json::parse(details)["init_data_digest"], "");
   }
-  EXPECT_NE(ns_of((*a)->pid(), "pid"), ns_of((*b)->pid(), "pid"));
-  EXPECT_NE(ns_of((*a)->pid(), "user"), ns_of((*b)->pid(), "user"));
+  EXPECT_NE(ns_of(a->pid(), "pid"), ns_of(b->pid(), "pid"));
+  EXPECT_NE(ns_of(a->pid(), "user"), ns_of(b->pid(), "user"));
 }
 
 // One enclave cannot trace or read the other: a process holding every capability of enclave A's
@@ -489,14 +499,10 @@ TEST_F(ProcessEnclaveTest, TwoEnclavesEachWithItsOwnQuoteServiceAndMeasurements)
 // non-dumpability stops it (same uid otherwise suffices), and B's user namespace is not under A's.
 // The control: the same process before joining A opens B's memory when it is root.
 TEST_F(ProcessEnclaveTest, AnEnclaveCannotTraceAnother) {
-  const auto spec_a = spec_for(tmp_.path() / "a", kInitDataA);
-  const auto spec_b = spec_for(tmp_.path() / "b", kInitDataB);
-  auto a = launch_process_enclave(spec_a);
-  ASSERT_TRUE(a) << a.error().to_string() << "\n" << agent_log(spec_a);
-  auto b = launch_process_enclave(spec_b);
-  ASSERT_TRUE(b) << b.error().to_string() << "\n" << agent_log(spec_b);
-  const std::vector<std::pair<pid_t, pid_t>> pairs{{(*a)->pid(), (*b)->pid()},
-                                                   {(*b)->pid(), (*a)->pid()}};
+  std::unique_ptr<Enclave> a;
+  std::unique_ptr<Enclave> b;
+  ASSERT_NO_FATAL_FAILURE(launch_two(a, b));
+  const std::vector<std::pair<pid_t, pid_t>> pairs{{a->pid(), b->pid()}, {b->pid(), a->pid()}};
   for (const auto& [from, to] : pairs) {
     const std::string userns = "/proc/" + std::to_string(from) + "/ns/user";
     const std::string mem = "/proc/" + std::to_string(to) + "/mem";
@@ -522,7 +528,7 @@ TEST_F(ProcessEnclaveTest, AnEnclaveCannotTraceAnother) {
         << "from " << from << " to " << to << ": check " << WEXITSTATUS(st) << " failed";
   }
   // Both agents still serve: nothing was attached.
-  for (const auto* e : {a->get(), b->get()}) {
+  for (const auto* e : {a.get(), b.get()}) {
     auto [details, rc] =
         run({coffer(), "agent-ctl", "--socket", e->agent_socket().string(), "health"});
     EXPECT_EQ(rc, 0) << details;
