@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -285,6 +286,13 @@ Result<pid_t> start(const BootOptions& o, Mounts& m) {
 
   int err_pipe[2];
   if (::pipe2(err_pipe, O_CLOEXEC) != 0) return make_error("exec_failed", errno_text("pipe"));
+  // The workload gets a PID namespace of its own (it is its PID 1, as in a container): it cannot
+  // see, so neither trace nor read, the boot step and the FUSE server, which hold the key.
+  if (::unshare(CLONE_NEWPID) != 0) {
+    ::close(err_pipe[0]);
+    ::close(err_pipe[1]);
+    return make_error("exec_failed", errno_text("a PID namespace for the workload"));
+  }
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(err_pipe[0]);
@@ -422,6 +430,9 @@ Result<WorkloadSpec> parse_workload_spec(std::string_view config_json) {
 }
 
 int run_boot(const BootOptions& o) {
+  // The boot step and the FUSE server (its child) hold the filesystem key: no core dumps, and no
+  // ptrace or /proc/<pid>/mem by anything without CAP_SYS_PTRACE over the enclave.
+  ::prctl(PR_SET_DUMPABLE, 0);
   // The forwarded signals and SIGCHLD are taken synchronously (sigwaitinfo) from here on; the
   // children unblock them.
   sigset_t set;

@@ -295,6 +295,19 @@ TEST_F(AppEnclaveTest, WorkloadRunsAsItsUser) {
   EXPECT_NE(output().find("denied"), std::string::npos) << output();
 }
 
+// The workload has a PID namespace of its own: it is PID 1 there and cannot see (so neither
+// trace nor read the memory of) the boot step and the FUSE server, which hold the key.
+TEST_F(AppEnclaveTest, WorkloadSeesOnlyItsOwnProcesses) {
+  make_bundle("b9", "echo /proc/[0-9]*; echo $$");
+  seal("b9", key_);
+  auto enclave = launch("b9", Shared::get().image);
+  ASSERT_TRUE(enclave) << enclave.error().to_string() << "\n" << boot_log();
+  auto status = (*enclave)->wait();
+  ASSERT_TRUE(status);
+  EXPECT_EQ(*status, 0) << output();
+  EXPECT_EQ(output(), "/proc/1\n1\n");
+}
+
 TEST_F(AppEnclaveTest, StopForwardsSigtermToTheWorkload) {
   make_bundle("b2",
               "trap 'echo got-term; exit 3' TERM; echo ready; while :; do busybox sleep 1; done");
