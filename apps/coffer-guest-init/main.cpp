@@ -1,0 +1,214 @@
+// coffer-guest-init: PID 1 of the VM enclave's guest (docs/vm-enclave.md). It is /init in the
+// initramfs that `coffer guest-image build` writes:
+//   1. mounts proc, sysfs, devtmpfs and tmpfs (/run, /tmp: container storage stays in guest RAM)
+//   2. loads the kernel modules listed in /etc/coffer/modules, in that (dependency) order
+//   3. brings up lo and, if present, eth0 as QEMU's user networking expects it (10.0.2.15/24,
+//      gateway 10.0.2.2)
+//   4. starts coffer-agent on the virtio-serial port named "coffer.agent", with the TEE given on
+//      the kernel command line (coffer.tee=..., coffer.log=...)
+//   5. reaps every child (orphans are re-parented to PID 1) and powers the VM off when the agent
+//      exits (the agent exits when told to stop), or when any step above fails.
+// It links nothing but the C and C++ runtimes, and writes its messages to the console.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void say(const std::string& msg) { std::fprintf(stderr, "coffer-guest-init: %s\n", msg.c_str()); }
+
+std::string err(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+[[noreturn]] void power_off(const std::string& why) {
+  say("powering off (" + why + ")");
+  ::sync();
+  ::reboot(RB_POWER_OFF);
+  for (;;) ::pause();  // not PID 1 (a test run): nothing to power off
+}
+
+bool mount_fs(const char* src, const char* target, const char* type, unsigned long flags,
+              const char* data = nullptr) {
+  ::mkdir(target, 0755);
+  if (::mount(src, target, type, flags, data) != 0 && errno != EBUSY) {
+    say(err(std::string("mounting ") + type + " on " + target));
+    return false;
+  }
+  return true;
+}
+
+bool load_modules() {
+  std::ifstream list("/etc/coffer/modules");
+  std::string path;
+  while (std::getline(list, path)) {
+    if (path.empty()) continue;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      say(err("opening " + path));
+      return false;
+    }
+    const long rc = ::syscall(SYS_finit_module, fd, "", 0);
+    const int saved = errno;
+    ::close(fd);
+    if (rc != 0 && saved != EEXIST) {
+      errno = saved;
+      say(err("loading " + path));
+      return false;
+    }
+  }
+  return true;
+}
+
+bool set_addr(int s, const char* ifname, unsigned long req, const char* addr) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  ::inet_pton(AF_INET, addr, &sin.sin_addr);
+  std::memcpy(&ifr.ifr_addr, &sin, sizeof sin);
+  if (::ioctl(s, req, &ifr) != 0) {
+    say(err(std::string("configuring ") + ifname));
+    return false;
+  }
+  return true;
+}
+
+bool link_up(int s, const char* ifname) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+  if (::ioctl(s, SIOCGIFFLAGS, &ifr) != 0) return false;
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+  if (::ioctl(s, SIOCSIFFLAGS, &ifr) != 0) {
+    say(err(std::string("bringing up ") + ifname));
+    return false;
+  }
+  return true;
+}
+
+bool network_up() {
+  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) {
+    say(err("socket"));
+    return false;
+  }
+  bool ok = link_up(s, "lo");
+  if (ok && fs::exists("/sys/class/net/eth0")) {
+    ok = set_addr(s, "eth0", SIOCSIFADDR, "10.0.2.15") &&
+         set_addr(s, "eth0", SIOCSIFNETMASK, "255.255.255.0") && link_up(s, "eth0");
+    if (ok) {
+      rtentry rt{};
+      sockaddr_in any{}, gw{};
+      any.sin_family = AF_INET;
+      gw.sin_family = AF_INET;
+      ::inet_pton(AF_INET, "10.0.2.2", &gw.sin_addr);
+      std::memcpy(&rt.rt_dst, &any, sizeof any);
+      std::memcpy(&rt.rt_genmask, &any, sizeof any);
+      std::memcpy(&rt.rt_gateway, &gw, sizeof gw);
+      rt.rt_flags = RTF_UP | RTF_GATEWAY;
+      char dev[] = "eth0";
+      rt.rt_dev = dev;
+      if (::ioctl(s, SIOCADDRT, &rt) != 0) {
+        say(err("adding the default route"));
+        ok = false;
+      }
+    }
+  }
+  ::close(s);
+  return ok;
+}
+
+// /dev/vportNpM of the virtio-serial port with this name ("" if there is none).
+std::string find_port(const std::string& name) {
+  std::error_code ec;
+  for (const auto& d : fs::directory_iterator("/sys/class/virtio-ports", ec)) {
+    std::ifstream f(d.path() / "name");
+    std::string n;
+    std::getline(f, n);
+    if (n == name) return "/dev/" + d.path().filename().string();
+  }
+  return {};
+}
+
+std::string cmdline_value(const std::string& cmdline, const std::string& key) {
+  std::istringstream words(cmdline);
+  std::string w;
+  while (words >> w) {
+    if (w.starts_with(key + "=")) return w.substr(key.size() + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+int main() {
+  const bool pid1 = ::getpid() == 1;
+  if (!pid1) say("not PID 1: nothing is mounted, loaded or powered off");
+  if (pid1) {
+    if (!mount_fs("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC) ||
+        !mount_fs("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC) ||
+        !mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755") ||
+        !mount_fs("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") ||
+        !mount_fs("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")) {
+      power_off("mounting failed");
+    }
+    if (!load_modules()) power_off("loading the kernel modules failed");
+    if (!network_up()) power_off("the network failed");
+  }
+  std::string cmdline;
+  std::getline(std::ifstream("/proc/cmdline"), cmdline);
+  std::string tee = cmdline_value(cmdline, "coffer.tee");
+  if (tee.empty()) tee = "auto";
+  std::string log = cmdline_value(cmdline, "coffer.log");
+  if (log.empty()) log = "info";
+  const std::string port = find_port("coffer.agent");
+  if (port.empty()) power_off("no virtio-serial port named coffer.agent");
+
+  const pid_t agent = ::fork();
+  if (agent < 0) power_off(err("fork"));
+  if (agent == 0) {
+    std::vector<std::string> args = {
+        "/usr/bin/coffer-agent", "--serial-device",   port,          "--tee", tee,
+        "--state-dir",           "/run/coffer-agent", "--log-level", log};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    char path[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+    char* envp[] = {path, nullptr};
+    ::execve(argv[0], argv.data(), envp);
+    say(err("starting coffer-agent"));
+    ::_exit(127);
+  }
+  say("coffer-agent started on " + port + " (tee " + tee + ")");
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::wait(&status);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      power_off(err("wait"));
+    }
+    if (pid == agent) {
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      power_off("coffer-agent exited with " + std::to_string(code));
+    }
+  }
+}
