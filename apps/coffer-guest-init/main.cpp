@@ -1,6 +1,7 @@
 // coffer-guest-init: PID 1 of the VM enclave's guest (docs/vm-enclave.md). It is /init in the
 // initramfs that `coffer guest-image build` writes:
-//   1. mounts proc, sysfs, devtmpfs and tmpfs (/run, /tmp: container storage stays in guest RAM)
+//   1. mounts proc, sysfs, devtmpfs, devpts, cgroup2 (crun) and tmpfs (/run, /tmp, /dev/shm:
+//      container storage stays in guest RAM)
 //   2. loads the kernel modules listed in /etc/coffer/modules, in that (dependency) order
 //   3. brings up lo and, if present, eth0 as QEMU's user networking expects it (10.0.2.15/24,
 //      gateway 10.0.2.2)
@@ -149,6 +150,55 @@ std::string find_port(const std::string& name) {
   return {};
 }
 
+// The initramfs is the kernel's rootfs, which pivot_root(2) cannot leave, and crun pivots into
+// each container's root. So PID 1 first moves the image into a tmpfs and makes that the root
+// (what switch_root does), then runs itself again from there.
+void move_to_tmpfs_root() {
+  const char* newroot = "/.root";
+  ::mkdir(newroot, 0755);
+  if (::mount("tmpfs", newroot, "tmpfs", 0, "mode=0755") != 0)
+    power_off(err("mounting the root tmpfs"));
+  std::error_code ec;
+  // directories, regular files and symlinks (the image holds nothing else; the kernel's own
+  // /dev/console node is not copied: devtmpfs has one)
+  for (const auto& top : fs::directory_iterator("/", ec)) {
+    if (top.path() == newroot) continue;
+    std::vector<fs::path> todo{top.path()};
+    while (!todo.empty() && !ec) {
+      const fs::path src = todo.back();
+      todo.pop_back();
+      const fs::path dst = fs::path(newroot) / src.relative_path();
+      const auto st = fs::symlink_status(src, ec);
+      if (ec) break;
+      if (fs::is_directory(st)) {
+        fs::create_directory(dst, ec);
+        for (const auto& e : fs::directory_iterator(src, ec)) todo.push_back(e.path());
+      } else if (fs::is_regular_file(st)) {
+        fs::copy_file(src, dst, ec);
+      } else if (fs::is_symlink(st)) {
+        fs::copy_symlink(src, dst, ec);
+      }
+    }
+    if (ec) power_off("copying " + top.path().string() + " to the tmpfs root: " + ec.message());
+    fs::remove_all(top.path(), ec);  // frees the initramfs' memory as it goes
+    ec.clear();
+  }
+  if (ec) power_off("reading the initramfs: " + ec.message());
+  if (::chdir(newroot) != 0 || ::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0 ||
+      ::chroot(".") != 0 || ::chdir("/") != 0) {
+    power_off(err("switching to the tmpfs root"));
+  }
+  char self[] = "/init";
+  char* argv[] = {self, nullptr};
+  char stage[] = "COFFER_INIT_STAGE=tmpfs-root";
+  char* envp[] = {stage, nullptr};
+  ::execve(self, argv, envp);
+  power_off(err("running /init from the tmpfs root"));
+}
+
+// Set (in the environment of the second run) once the root is the tmpfs copy.
+bool on_initramfs_root() { return ::getenv("COFFER_INIT_STAGE") == nullptr; }
+
 std::string cmdline_value(const std::string& cmdline, const std::string& key) {
   std::istringstream words(cmdline);
   std::string w;
@@ -163,12 +213,18 @@ std::string cmdline_value(const std::string& cmdline, const std::string& key) {
 int main() {
   const bool pid1 = ::getpid() == 1;
   if (!pid1) say("not PID 1: nothing is mounted, loaded or powered off");
+  if (pid1 && on_initramfs_root()) move_to_tmpfs_root();
   if (pid1) {
     if (!mount_fs("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC) ||
         !mount_fs("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC) ||
         !mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755") ||
         !mount_fs("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") ||
-        !mount_fs("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")) {
+        !mount_fs("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") ||
+        !mount_fs("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                  "newinstance,ptmxmode=0666,mode=0620") ||
+        !mount_fs("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") ||
+        !mount_fs("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "nsdelegate")) {
       power_off("mounting failed");
     }
     if (!load_modules()) power_off("loading the kernel modules failed");
