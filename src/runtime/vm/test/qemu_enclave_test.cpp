@@ -1,0 +1,136 @@
+// Boots real guest images under QEMU (TCG): few and short (each boot is ~3 s).
+#include "runtime/vm/qemu_enclave.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "runtime/agent_client.h"
+#include "runtime/vm/guest_image.h"
+
+namespace coffer::runtime::vm {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path kernel_package() {
+  if (const char* p = std::getenv("COFFER_GUEST_KERNEL")) return p;
+  return std::string(kDefaultKernelCache);
+}
+
+fs::path binary(const char* name) { return fs::path(COFFER_BINARY_DIR) / "apps" / name; }
+
+class QemuEnclaveTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("coffer-vm-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path build_image(const std::string& extra_cmdline = "") {
+    GuestImageOptions o;
+    o.kernel_package = kernel_package();
+    o.init = binary("coffer-guest-init");
+    o.agent = binary("coffer-agent");
+    o.cmdline += " coffer.tee=sample" + extra_cmdline;
+    auto img = build_guest_image(o, dir_ / "image");
+    EXPECT_TRUE(img) << img.error().to_string();
+    return dir_ / "image";
+  }
+
+  EnclaveSpec spec(const fs::path& image) const {
+    EnclaveSpec s;
+    s.tee = "sample";
+    s.enclave_image = image;
+    s.run_dir = dir_ / "run";
+    return s;
+  }
+
+  static bool process_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+  fs::path dir_;
+};
+
+TEST_F(QemuEnclaveTest, BootsTheGuestAndTheAgentAnswersThroughThePort) {
+  const auto image = build_image();
+  std::vector<std::string> steps;
+  const auto started = std::chrono::steady_clock::now();
+  auto enclave =
+      launch_vm_enclave(spec(image), {}, [&](const LaunchEvent& e) { steps.push_back(e.step); });
+  ASSERT_TRUE(enclave) << enclave.error().to_string();
+  const auto boot = std::chrono::steady_clock::now() - started;
+  std::cout << "boot to agent ready (TCG): "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(boot).count() << " ms\n";
+  EXPECT_EQ(steps, (std::vector<std::string>{"check_image", "measure", "start_vm", "agent_ready"}));
+  EXPECT_EQ((*enclave)->agent_socket(), dir_ / "run/agent.sock");
+  EXPECT_NE((*enclave)->measurements_json().find("tdx.mr_td"), std::string::npos);
+
+  // a second connection through the port, as `coffer run` makes it
+  auto client = AgentClient::connect((*enclave)->agent_socket());
+  ASSERT_TRUE(client) << client.error().to_string();
+  auto health = (*client)->health();
+  ASSERT_TRUE(health) << health.error().to_string();
+  EXPECT_EQ(*health, "SERVING");
+  auto details = (*client)->guest_details();
+  ASSERT_TRUE(details) << details.error().to_string();
+  (*client)->close();
+
+  // teardown: no QEMU, socket, log or run directory left
+  const pid_t pid = (*enclave)->pid();
+  ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(2)));
+  EXPECT_TRUE(process_gone(pid));
+  EXPECT_FALSE(fs::exists(dir_ / "run"));
+  enclave->reset();
+}
+
+TEST_F(QemuEnclaveTest, GuestThatStopsEarlyFailsWithItsConsoleLog) {
+  // no init: the kernel panics, panic=-1 reboots, -no-reboot makes QEMU exit
+  const auto image = build_image(" rdinit=/no-such-init");
+  auto enclave = launch_vm_enclave(spec(image));
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "vm_exited");
+  EXPECT_NE(enclave.error().message.find((dir_ / "run/console.log").string()), std::string::npos);
+  EXPECT_NE(enclave.error().message.find("Kernel panic"), std::string::npos)
+      << enclave.error().message;
+  // the log stays for the reader; QEMU's socket does not
+  EXPECT_TRUE(fs::exists(dir_ / "run/console.log"));
+  EXPECT_FALSE(fs::exists(dir_ / "run/agent.sock"));
+}
+
+TEST_F(QemuEnclaveTest, AgentThatDoesNotAnswerInTimeIsKilled) {
+  const auto image = build_image();
+  VmOptions o;
+  o.ready_timeout = std::chrono::milliseconds(300);  // far less than a boot
+  auto enclave = launch_vm_enclave(spec(image), o);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "agent_not_ready");
+  EXPECT_NE(enclave.error().message.find("console log " + (dir_ / "run/console.log").string()),
+            std::string::npos)
+      << enclave.error().message;
+  EXPECT_FALSE(fs::exists(dir_ / "run/agent.sock"));
+}
+
+TEST_F(QemuEnclaveTest, RefusesImagesForAnotherTeeAndMissingFiles) {
+  const auto image = build_image();
+  auto s = spec(image);
+  s.tee = "sim-tdx";
+  auto enclave = launch_vm_enclave(s);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "bad_guest_image");
+  fs::remove(image / "initrd");
+  enclave = launch_vm_enclave(spec(image));
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "bad_guest_image");
+  EXPECT_FALSE(fs::exists(dir_ / "run"));
+}
+
+}  // namespace
+}  // namespace coffer::runtime::vm
