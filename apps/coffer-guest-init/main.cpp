@@ -6,7 +6,9 @@
 //   3. brings up lo and, if present, eth0 as QEMU's user networking expects it (10.0.2.15/24,
 //      gateway 10.0.2.2)
 //   4. starts coffer-agent on the virtio-serial port named "coffer.agent", with the TEE given on
-//      the kernel command line (coffer.tee=..., coffer.log=...)
+//      the kernel command line (coffer.tee=..., coffer.log=...); when the VM has a port named
+//      "coffer.quote" (the simulated TEE's quote service, answered by the launcher), a proxy
+//      serves it to the agent as the Unix socket /run/coffer-quote/quote.sock
 //   5. reaps every child (orphans are re-parented to PID 1) and powers the VM off when the agent
 //      exits (the agent exits when told to stop), or when any step above fails.
 // It links nothing but the C and C++ runtimes, and writes its messages to the console.
@@ -21,9 +23,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -31,6 +35,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -199,6 +204,90 @@ void move_to_tmpfs_root() {
 // Set (in the environment of the second run) once the root is the tmpfs copy.
 bool on_initramfs_root() { return ::getenv("COFFER_INIT_STAGE") == nullptr; }
 
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+constexpr std::size_t kMaxQuoteLine = 64 * 1024 + 1;
+
+// The simulated TEE's quote service for the agent: a Unix socket in the guest whose clients'
+// request lines go to the virtio-serial port "coffer.quote" (the launcher answers there), each
+// answer line back. One client at a time, one request then its answer: the port's single stream
+// stays in step.
+[[noreturn]] void quote_proxy(int listen_fd, const std::string& port) {
+  const int pfd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (pfd < 0) {
+    say(err("opening " + port));
+    ::_exit(1);
+  }
+  std::string answers;
+  std::array<char, 4096> buf{};
+  for (;;) {
+    const int c = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR) continue;
+      say(err("quote proxy: accept"));
+      ::_exit(1);
+    }
+    std::string requests;
+    for (;;) {
+      const auto nl = requests.find('\n');
+      if (nl == std::string::npos) {
+        if (requests.size() > kMaxQuoteLine) break;
+        const ssize_t n = ::read(c, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        requests.append(buf.data(), static_cast<std::size_t>(n));
+        continue;
+      }
+      if (!write_all(pfd, std::string_view(requests).substr(0, nl + 1))) {
+        say(err("quote proxy: writing to " + port));
+        ::_exit(1);
+      }
+      requests.erase(0, nl + 1);
+      std::size_t end = answers.find('\n');
+      while (end == std::string::npos) {
+        const ssize_t n = ::read(pfd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          say("quote proxy: the host side of " + port + " is not connected");
+          ::_exit(1);
+        }
+        answers.append(buf.data(), static_cast<std::size_t>(n));
+        end = answers.find('\n');
+      }
+      const bool sent = write_all(c, std::string_view(answers).substr(0, end + 1));
+      answers.erase(0, end + 1);
+      if (!sent) break;
+    }
+    ::close(c);
+  }
+}
+
+// Binds the agent's quote service socket and starts the proxy; its pid (-1 on failure).
+pid_t start_quote_proxy(const std::string& port, const std::string& socket_path) {
+  ::mkdir("/run/coffer-quote", 0700);
+  const int l = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
+  if (l < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(l, 16) != 0) {
+    say(err("quote proxy: " + socket_path));
+    return -1;
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) quote_proxy(l, port);
+  ::close(l);
+  return pid;
+}
+
 std::string cmdline_value(const std::string& cmdline, const std::string& key) {
   std::istringstream words(cmdline);
   std::string w;
@@ -236,8 +325,26 @@ int main() {
   if (tee.empty()) tee = "auto";
   std::string log = cmdline_value(cmdline, "coffer.log");
   if (log.empty()) log = "info";
-  const std::string port = find_port("coffer.agent");
+  // Ports appear (and get their names) a little after virtio_console is loaded. The agent's
+  // port is always there; the quote service's when the TEE is simulated (the launcher adds it).
+  const bool simulated = tee.starts_with("sim-");
+  std::string port, quote_port;
+  for (int i = 0; i < 1000; ++i) {  // 10 s
+    port = find_port("coffer.agent");
+    if (simulated) quote_port = find_port("coffer.quote");
+    if (!port.empty() && (!simulated || !quote_port.empty())) break;
+    ::usleep(10000);  // NOLINT: polling sysfs, nothing to wait on
+  }
   if (port.empty()) power_off("no virtio-serial port named coffer.agent");
+  if (simulated && quote_port.empty()) power_off("no virtio-serial port named coffer.quote");
+
+  // the simulated TEE's quote service, when the launcher gave the VM one
+  const std::string quote_socket = "/run/coffer-quote/quote.sock";
+  pid_t quote_proxy_pid = -1;
+  if (!quote_port.empty()) {
+    quote_proxy_pid = start_quote_proxy(quote_port, quote_socket);
+    if (quote_proxy_pid < 0) power_off("the quote service proxy failed");
+  }
 
   const pid_t agent = ::fork();
   if (agent < 0) power_off(err("fork"));
@@ -245,6 +352,10 @@ int main() {
     std::vector<std::string> args = {
         "/usr/bin/coffer-agent", "--serial-device",   port,          "--tee", tee,
         "--state-dir",           "/run/coffer-agent", "--log-level", log};
+    if (!quote_port.empty()) {
+      args.emplace_back("--quote-service");
+      args.push_back(quote_socket);
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -262,6 +373,7 @@ int main() {
       if (errno == EINTR) continue;
       power_off(err("wait"));
     }
+    if (pid == quote_proxy_pid) say("the quote service proxy exited");
     if (pid == agent) {
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       power_off("coffer-agent exited with " + std::to_string(code));

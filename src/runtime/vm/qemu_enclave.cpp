@@ -3,24 +3,32 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "core/bytes.h"
 #include "core/file.h"
 #include "evidence/sim/measure.h"
-#include "net/ttrpc/client.h"
+#include "evidence/sim/quote_service.h"
+#include "evidence/sim/sim_pki.h"
+#include "net/ttrpc/frame.h"
+#include "net/unix_socket.h"
+#include "ttrpc/ttrpc.pb.h"
 
 namespace coffer::runtime::vm {
 
@@ -130,14 +138,98 @@ class VmEnclave final : public Enclave {
   void teardown() {
     if (torn_down_) return;
     torn_down_ = true;
+    stop_quote_bridge();
     std::error_code ec;
     for (const auto& f : created_files_) fs::remove(f, ec);
     if (created_run_dir_) fs::remove(run_dir_, ec);
   }
 
+  // The simulated TEE's quote service for this VM, answered in this process: the guest's
+  // requests arrive on the virtio-serial port "coffer.quote", which QEMU exposes at
+  // quote_socket_; one connection for the VM's life (the port is one stream), one JSON line per
+  // request and per answer (evidence/sim/quote_service.h).
+  void start_quote_bridge(std::unique_ptr<evidence::sim::QuoteService> service) {
+    quote_service_ = std::move(service);
+    if (::pipe2(quote_wake_, O_CLOEXEC) != 0) return;
+    quote_thread_ = std::thread([this] { quote_bridge(); });
+  }
+  void stop_quote_bridge() {
+    if (!quote_thread_.joinable()) return;
+    (void)::write(quote_wake_[1], "x", 1);
+    quote_thread_.join();
+    ::close(quote_wake_[0]);
+    ::close(quote_wake_[1]);
+  }
+  void quote_bridge() {
+    int fd = -1;
+    // QEMU creates the socket before the guest runs; wait for it (or for the stop)
+    while (fd < 0) {
+      if (auto addr = net::unix_address(quote_socket_); addr) {
+        fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 &&
+            ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0) {
+          break;
+        }
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+      }
+      pollfd w{quote_wake_[0], POLLIN, 0};
+      if (::poll(&w, 1, 20) > 0) return;
+    }
+    std::string buffer;
+    bool discarding = false;  // inside a line over the limit
+    char chunk[4096];
+    for (;;) {
+      pollfd fds[2] = {{fd, POLLIN, 0}, {quote_wake_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (fds[1].revents != 0) break;
+      const ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // QEMU is gone
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      for (auto nl = buffer.find('\n'); nl != std::string::npos; nl = buffer.find('\n')) {
+        const std::string line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        if (discarding) {
+          discarding = false;
+          continue;
+        }
+        Json answer;
+        auto request =
+            parse_json(line, {.max_bytes = evidence::sim::kMaxQuoteRequestBytes, .max_depth = 8});
+        if (!request) {
+          answer = Json{{"error",
+                         {{"code", "bad_request"},
+                          {"message", "request is not JSON: " + request.error().message}}}};
+        } else {
+          answer = quote_service_->handle(*request);
+        }
+        ++quote_requests_;
+        if (!evidence::sim::write_all(fd, answer.dump() + "\n")) break;
+      }
+      if (buffer.size() > evidence::sim::kMaxQuoteRequestBytes) {
+        // the port cannot be closed and reopened: answer, then skip to the end of that line
+        (void)evidence::sim::write_all(
+            fd, Json{{"error", {{"code", "too_large"}, {"message", "request line over 64 KiB"}}}}
+                        .dump() +
+                    "\n");
+        buffer.clear();
+        discarding = true;
+      }
+    }
+    ::close(fd);
+  }
+
   pid_t pid_ = -1;
   int pidfd_ = -1;
-  fs::path run_dir_, agent_socket_, console_log_;
+  fs::path run_dir_, agent_socket_, console_log_, quote_socket_;
+  std::unique_ptr<evidence::sim::QuoteService> quote_service_;
+  std::thread quote_thread_;
+  std::atomic<unsigned> quote_requests_{0};
+  int quote_wake_[2] = {-1, -1};
   std::vector<fs::path> created_files_;
   bool created_run_dir_ = false;
   std::string measurements_;
@@ -188,6 +280,76 @@ std::vector<std::string> qemu_args(const VmOptions& o, const fs::path& image,
           "virtio-net-pci,netdev=net0"};
 }
 
+// One connection to the agent's port: Health every 2 s until one is answered SERVING; then the
+// answers to the earlier requests are awaited (1 s at most). The port is one byte stream for the
+// guest's whole life and the guest kernel drops what arrives before the agent opened it, so a
+// request may never be answered; one that is answered late must be answered on this
+// connection, not reach the next client (whose stream ids start at 1 again). Raw frames: the
+// ttrpc client drops late answers without saying so. true: SERVING; false: the connection
+// ended or the deadline passed; an error: nothing listens yet.
+Result<bool> probe_health(const fs::path& socket, std::chrono::steady_clock::time_point deadline) {
+  using Clock = std::chrono::steady_clock;
+  const auto addr = COFFER_TRY(net::unix_address(socket));
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error("io_error", errno_text("socket"));
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return make_error("not_listening", errno_text("connect"));
+  }
+  ::ttrpc::Request request;
+  request.set_service("coffer.agent.v1.Agent");
+  request.set_method("Health");
+  const std::string payload = request.SerializeAsString();
+  std::set<std::uint32_t> pending;
+  std::uint32_t next_id = 1;
+  std::optional<Clock::time_point> served_at;
+  auto next_send = Clock::now();
+  net::ttrpc::FrameDecoder decoder;
+  std::vector<net::ttrpc::Frame> frames;
+  std::array<std::uint8_t, 4096> buf{};
+  bool result = false;
+  for (;;) {
+    const auto now = Clock::now();
+    if (served_at && (pending.empty() || now - *served_at > std::chrono::seconds(1))) {
+      result = true;
+      break;
+    }
+    if (!served_at && now >= deadline) break;
+    if (!served_at && now >= next_send) {
+      if (!evidence::sim::write_all(
+              fd, net::ttrpc::encode_frame(next_id, net::ttrpc::FrameType::kRequest, payload))) {
+        break;
+      }
+      pending.insert(next_id);
+      next_id += 2;
+      next_send = now + std::chrono::seconds(2);
+    }
+    const auto until =
+        served_at ? *served_at + std::chrono::seconds(1) : std::min(next_send, deadline);
+    const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::clamp<std::int64_t>(wait_ms, 1, 2000)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    decoder.feed(ByteView(buf.data(), static_cast<std::size_t>(n)), frames);
+    for (const auto& f : frames) {
+      if (f.header.type != static_cast<std::uint8_t>(net::ttrpc::FrameType::kResponse)) continue;
+      pending.erase(f.header.stream_id);
+      ::ttrpc::Response response;
+      if (response.ParseFromString(f.payload) && response.status().code() == 0 &&
+          response.payload() == kServing && !served_at) {
+        served_at = Clock::now();
+      }
+    }
+    frames.clear();
+  }
+  ::close(fd);
+  return result;
+}
+
 Status wait_ready(VmEnclave& e, const VmOptions& o) {
   const auto deadline = std::chrono::steady_clock::now() + o.ready_timeout;
   std::string last = "no answer";
@@ -199,19 +361,12 @@ Status wait_ready(VmEnclave& e, const VmOptions& o) {
                                          e.console_log_.string() + ":\n" +
                                          log_tail(e.console_log_));
     }
-    if (auto client = net::ttrpc::Client::connect_unix(e.agent_socket_); client) {
-      // The port is one byte stream for the guest's whole life: a request QEMU took is answered
-      // whenever the agent opens the port, even after this connection is gone. So one request,
-      // on one connection, waited for until the deadline (QEMU exiting ends it early).
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      auto r = (*client)->call("coffer.agent.v1.Agent", "Health", "",
-                               std::max(left, std::chrono::milliseconds(1)));
-      if (r && *r == kServing) return ok();
-      last = r ? "Health answered without SERVING" : r.error().message;
-      // The connection ended before the deadline: QEMU is going (its exit is reported above).
+    if (auto probe = probe_health(e.agent_socket_, deadline); probe) {
+      if (*probe) return ok();
+      last = "the connection to the port ended";
+      // QEMU is going (its exit is reported above), or the agent restarted its session
       pollfd pfd{e.pidfd_, POLLIN, 0};
-      while (::poll(&pfd, 1, 1000) < 0 && errno == EINTR) {
+      while (::poll(&pfd, 1, 200) < 0 && errno == EINTR) {
       }
       continue;
     }
@@ -255,9 +410,15 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
                                              (guest_tee.empty() ? "(none)" : guest_tee) + ", not " +
                                              spec.tee);
   }
-  if (spec.tee != "sample") {
-    return make_error("not_supported", "the VM enclave's quote service channel for " + spec.tee +
-                                           " is not built yet (docs/vm-enclave.md)");
+  const bool simulated = spec.tee == "sim-tdx" || spec.tee == "sim-snp";
+  if (!simulated && spec.tee != "sample") {
+    return make_error("not_supported",
+                      "the VM enclave runs sim-tdx, sim-snp or sample, not " + spec.tee);
+  }
+  std::optional<evidence::sim::SimPki> pki;
+  if (simulated) {
+    if (spec.sim_dir.empty()) return make_error("usage", spec.tee + " needs the sim PKI directory");
+    pki = COFFER_TRY(evidence::sim::load_sim_pki(spec.sim_dir));
   }
   // 2. what the VM will report
   report(observer, "measure", "kernel, initrd, command line");
@@ -270,6 +431,11 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
 
   auto e = std::make_unique<VmEnclave>();
   e->measurements_ = measured.reference_values().dump();
+  std::unique_ptr<evidence::sim::QuoteService> quote_service;
+  if (pki) {
+    quote_service = std::make_unique<evidence::sim::QuoteService>(
+        std::move(*pki), std::move(measured), evidence::sim::QuoteServiceConfig{});
+  }
   std::error_code ec;
   e->run_dir_ = spec.run_dir;
   if (!fs::exists(spec.run_dir, ec)) {
@@ -286,13 +452,21 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
   e->console_log_ =
       spec.agent_log_file.empty() ? spec.run_dir / "console.log" : spec.agent_log_file;
   const fs::path qemu_log = spec.run_dir / "qemu.log";
+  e->quote_socket_ = spec.run_dir / "quote.sock";
   fs::remove(e->agent_socket_, ec);
-  e->created_files_ = {e->agent_socket_, qemu_log};
+  fs::remove(e->quote_socket_, ec);
+  e->created_files_ = {e->agent_socket_, e->quote_socket_, qemu_log};
   if (spec.agent_log_file.empty()) e->created_files_.push_back(e->console_log_);
 
   // 3. QEMU, a child that dies with this thread
   report(observer, "start_vm", options.qemu);
-  const auto args = qemu_args(options, image, *cmdline, e->console_log_, e->agent_socket_);
+  auto args = qemu_args(options, image, *cmdline, e->console_log_, e->agent_socket_);
+  if (quote_service) {
+    args.insert(
+        args.end(),
+        {"-chardev", "socket,id=quote,path=" + e->quote_socket_.string() + ",server=on,wait=off",
+         "-device", "virtserialport,bus=vser0.0,chardev=quote,name=coffer.quote"});
+  }
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -322,6 +496,10 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
     ::waitpid(pid, nullptr, 0);
     return make_error("launch_failed", errno_text("pidfd_open"));
   }
+  if (quote_service) {
+    e->start_quote_bridge(std::move(quote_service));
+    report(observer, "quote_service", "answering the guest on its port coffer.quote");
+  }
   // 4. the agent through the port
   if (auto ready = wait_ready(*e, options); !ready) {
     // The console log stays (the error points at it); QEMU, the socket and its log go.
@@ -336,7 +514,11 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
     }
     return std::unexpected(err);
   }
-  report(observer, "agent_ready", "Health: SERVING on " + e->agent_socket_.string());
+  report(observer, "agent_ready",
+         "Health: SERVING on " + e->agent_socket_.string() +
+             (e->quote_service_ ? "; quote service requests answered: " +
+                                      std::to_string(e->quote_requests_.load())
+                                : std::string()));
   return std::unique_ptr<Enclave>(std::move(e));
 }
 
