@@ -11,7 +11,8 @@
 //      serves it to the agent as the Unix socket /run/coffer-quote/quote.sock
 //   5. reaps every child (orphans are re-parented to PID 1) and powers the VM off when the agent
 //      exits (the agent exits when told to stop), or when any step above fails.
-// It links nothing but the C and C++ runtimes, and writes its messages to the console.
+// It links coffer_core only (JSON and base64 for the init-data answer) and writes its messages to
+// the console.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -33,10 +34,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/bytes.h"
+#include "core/json.h"
 
 namespace {
 
@@ -270,6 +275,36 @@ constexpr std::size_t kMaxQuoteLine = 64 * 1024 + 1;
   }
 }
 
+// The init-data the launcher hands in on the quote port (a request of its own, before the agent
+// and the proxy run). Empty: none. The TEE binds its digest (MRCONFIGID / HOST_DATA): the agent
+// checks that before it uses any of it.
+std::optional<std::string> fetch_init_data(const std::string& port) {
+  const int pfd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (pfd < 0) power_off(err("opening " + port));
+  if (!write_all(pfd, "{\"op\":\"init_data\"}\n")) power_off(err("writing to " + port));
+  std::string line;
+  std::array<char, 4096> buf{};
+  while (!line.contains('\n')) {
+    if (line.size() > (std::size_t{1} << 20)) power_off("init-data answer over 1 MiB");
+    const ssize_t n = ::read(pfd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) power_off("no init-data answer on " + port);
+    line.append(buf.data(), static_cast<std::size_t>(n));
+  }
+  ::close(pfd);
+  line.resize(line.find('\n'));
+  auto answer = coffer::parse_json(line, {.max_bytes = std::size_t{1} << 20, .max_depth = 4});
+  if (!answer || !answer->is_object() || !answer->contains("init_data")) {
+    power_off("a bad init-data answer on " + port);
+  }
+  const auto& v = (*answer)["init_data"];
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_string()) power_off("a bad init-data answer on " + port);
+  auto bytes = coffer::base64_decode(v.get<std::string>());
+  if (!bytes) power_off("a bad init-data answer on " + port);
+  return std::string(bytes->begin(), bytes->end());
+}
+
 // Binds the agent's quote service socket and starts the proxy; its pid (-1 on failure).
 pid_t start_quote_proxy(const std::string& port, const std::string& socket_path) {
   ::mkdir("/run/coffer-quote", 0700);
@@ -341,7 +376,16 @@ int main() {
   // the simulated TEE's quote service, when the launcher gave the VM one
   const std::string quote_socket = "/run/coffer-quote/quote.sock";
   pid_t quote_proxy_pid = -1;
+  const std::string init_data_file = "/run/coffer/init-data.toml";
+  bool have_init_data = false;
   if (!quote_port.empty()) {
+    if (auto text = fetch_init_data(quote_port)) {
+      ::mkdir("/run/coffer", 0700);
+      const int f = ::open(init_data_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+      if (f < 0 || !write_all(f, *text)) power_off(err("writing " + init_data_file));
+      ::close(f);
+      have_init_data = true;
+    }
     quote_proxy_pid = start_quote_proxy(quote_port, quote_socket);
     if (quote_proxy_pid < 0) power_off("the quote service proxy failed");
   }
@@ -355,6 +399,10 @@ int main() {
     if (!quote_port.empty()) {
       args.emplace_back("--quote-service");
       args.push_back(quote_socket);
+    }
+    if (have_init_data) {
+      args.emplace_back("--init-data");
+      args.push_back(init_data_file);
     }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

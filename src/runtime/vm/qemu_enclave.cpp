@@ -204,6 +204,10 @@ class VmEnclave final : public Enclave {
           answer = Json{{"error",
                          {{"code", "bad_request"},
                           {"message", "request is not JSON: " + request.error().message}}}};
+        } else if (request->is_object() && request->value("op", "") == "init_data") {
+          // the guest's init asks once, before the agent starts; MRCONFIGID / HOST_DATA bind it
+          answer = Json{{"init_data",
+                         init_data_ ? Json(base64_encode(as_bytes(*init_data_))) : Json(nullptr)}};
         } else {
           answer = quote_service_->handle(*request);
         }
@@ -229,6 +233,7 @@ class VmEnclave final : public Enclave {
   std::unique_ptr<evidence::sim::QuoteService> quote_service_;
   std::thread quote_thread_;
   std::atomic<unsigned> quote_requests_{0};
+  std::optional<std::string> init_data_;
   int quote_wake_[2] = {-1, -1};
   std::vector<fs::path> created_files_;
   bool created_run_dir_ = false;
@@ -390,9 +395,6 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
   if (options.memory_mib < 64 || options.vcpus < 1) {
     return make_error("usage", "the VM needs at least 64 MiB and one vCPU");
   }
-  if (spec.init_data) {
-    return make_error("not_supported", "init-data for the VM enclave is not built yet");
-  }
   // 1. the guest image
   const fs::path& image = spec.enclave_image;
   report(observer, "check_image", image.string());
@@ -415,6 +417,9 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
     return make_error("not_supported",
                       "the VM enclave runs sim-tdx, sim-snp or sample, not " + spec.tee);
   }
+  if (spec.init_data && !simulated) {
+    return make_error("not_supported", "init-data needs a simulated TEE (sim-tdx, sim-snp)");
+  }
   std::optional<evidence::sim::SimPki> pki;
   if (simulated) {
     if (spec.sim_dir.empty()) return make_error("usage", spec.tee + " needs the sim PKI directory");
@@ -427,6 +432,7 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
   c.kernel = image / "vmlinuz";
   c.initrd = image / "initrd";
   c.cmdline = *cmdline;
+  c.init_data = spec.init_data;
   auto measured = COFFER_TRY(evidence::sim::measure_enclave(c));
 
   auto e = std::make_unique<VmEnclave>();
@@ -497,6 +503,7 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
     return make_error("launch_failed", errno_text("pidfd_open"));
   }
   if (quote_service) {
+    e->init_data_ = spec.init_data;
     e->start_quote_bridge(std::move(quote_service));
     report(observer, "quote_service", "answering the guest on its port coffer.quote");
   }

@@ -17,8 +17,12 @@
 // created in RUN_DIR and RUN_DIR itself if the launch created it. QEMU gets PR_SET_PDEATHSIG =
 // SIGKILL: it dies with the thread that launched it.
 //
-// Not yet (docs/vm-enclave.md, "What is not done"): the simulated TEE's quote service channel
-// (so EnclaveSpec::tee must be "sample" for now; sim-* is "not_supported"), init-data, KVM.
+// sim-tdx / sim-snp: a second port, "coffer.quote", carries the simulated TEE's quote service
+// protocol (evidence/sim/quote_service.h), answered in the launcher's process by a QuoteService
+// for this VM's measurements (kernel, initrd, command line, init-data); the guest's init serves
+// it to the agent as /run/coffer-quote/quote.sock. The same port hands the guest its init-data
+// once ({"op":"init_data"} -> {"init_data": base64 | null}); MRCONFIGID / HOST_DATA bind it.
+// "sample" images get no quote port and no init-data. Not yet: KVM (always TCG).
 #pragma once
 
 #include <chrono>

@@ -113,10 +113,9 @@ TEST_F(QemuEnclaveTest, SimulatedTdxGuestReachesItsQuoteServiceThroughThePort) {
   });
   ASSERT_TRUE(enclave) << enclave.error().to_string();
   EXPECT_NE(std::ranges::find(steps, std::string("quote_service")), steps.end());
-  // Without init-data the agent sends no request at start (its first one comes with the first
-  // pull, or with an init-data check): this proves the port and the bridge are set up, not a
-  // round trip (docs/vm-enclave.md, "What is not done").
-  EXPECT_TRUE(ready.ends_with("quote service requests answered: 0")) << ready;
+  // init asked for init-data (there is none); without init-data the agent itself sends nothing
+  // at start (InitDataIsHandedInAndBoundThroughTheQuotePort has the agent's round trip)
+  EXPECT_TRUE(ready.ends_with("quote service requests answered: 1")) << ready;
   auto client = AgentClient::connect((*enclave)->agent_socket());
   ASSERT_TRUE(client) << client.error().to_string();
   auto details = (*client)->guest_details();
@@ -129,6 +128,43 @@ TEST_F(QemuEnclaveTest, SimulatedTdxGuestReachesItsQuoteServiceThroughThePort) {
   const auto log = read_text_file(dir_ / "console.log", std::size_t{16} << 20);
   ASSERT_TRUE(log);
   EXPECT_NE(log->find("tee tdx"), std::string::npos) << *log;
+}
+
+// Init-data handed in through the quote port; the agent refuses to start unless the TEE binds
+// its digest, which it reads from the quote service ({"op":"measurements"}): a round trip
+// guest agent -> init's proxy -> port -> launcher's QuoteService and back.
+TEST_F(QemuEnclaveTest, InitDataIsHandedInAndBoundThroughTheQuotePort) {
+  auto pki = evidence::sim::generate_sim_pki();
+  ASSERT_TRUE(pki) << pki.error().to_string();
+  ASSERT_TRUE(evidence::sim::write_sim_pki(*pki, dir_ / "sim"));
+  const auto image = build_image("", "sim-tdx");
+  auto s = spec(image);
+  s.tee = "sim-tdx";
+  s.sim_dir = dir_ / "sim";
+  s.init_data = R"(version = "0.1.0"
+algorithm = "sha384"
+[data]
+"cdh.toml" = '''
+[image]
+insecure_registries = ["10.0.2.2:5000"]
+'''
+)";
+  std::string ready;
+  auto enclave = launch_vm_enclave(s, {}, [&](const LaunchEvent& e) {
+    if (e.step == "agent_ready") ready = e.detail;
+  });
+  ASSERT_TRUE(enclave) << enclave.error().to_string();
+  // init's init_data request, then the agent's measurements request
+  EXPECT_TRUE(ready.ends_with("quote service requests answered: 2")) << ready;
+  auto client = AgentClient::connect((*enclave)->agent_socket());
+  ASSERT_TRUE(client) << client.error().to_string();
+  auto details = (*client)->guest_details();
+  ASSERT_TRUE(details) << details.error().to_string();
+  EXPECT_TRUE(details->config_from_init_data());
+  EXPECT_EQ(details->tee(), "tdx");
+  EXPECT_EQ(details->init_data_digest().size(), 96U);
+  (*client)->close();
+  ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(2)));
 }
 
 TEST_F(QemuEnclaveTest, SimulatedTeeNeedsItsPki) {
