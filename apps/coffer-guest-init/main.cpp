@@ -32,6 +32,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -332,9 +333,7 @@ std::string cmdline_value(const std::string& cmdline, const std::string& key) {
   return {};
 }
 
-}  // namespace
-
-int main() {
+int run() {
   const bool pid1 = ::getpid() == 1;
   if (!pid1) say("not PID 1: nothing is mounted, loaded or powered off");
   if (pid1 && on_initramfs_root()) move_to_tmpfs_root();
@@ -426,5 +425,17 @@ int main() {
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       power_off("coffer-agent exited with " + std::to_string(code));
     }
+  }
+}
+
+}  // namespace
+
+int main() {
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    power_off(std::string("unexpected error: ") + e.what());
+  } catch (...) {
+    power_off("unexpected error");
   }
 }
