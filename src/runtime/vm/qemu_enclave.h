@@ -42,9 +42,10 @@ struct VmOptions {
 };
 
 // Errors: "usage" (spec), "bad_guest_image" (missing vmlinuz/initrd/cmdline, or the image's
-// coffer.tee is not spec.tee), "not_supported" (a TEE whose channel is not built yet), the
-// measurement errors, "launch_failed" (QEMU could not start), "vm_exited" (the VM stopped before
-// the agent answered), "agent_not_ready" (no Health SERVING within ready_timeout).
+// coffer.tee is not spec.tee), "not_supported" (a TEE other than sim-tdx, sim-snp or sample, or
+// init-data with sample), the measurement errors, "launch_failed" (QEMU could not start),
+// "vm_exited" (the VM stopped before the agent answered), "agent_not_ready" (no Health SERVING
+// within ready_timeout).
 Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
                                                    const VmOptions& options = {},
                                                    const LaunchObserver& observer = {});
