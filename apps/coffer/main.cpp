@@ -25,6 +25,9 @@
 #ifdef COFFER_HAVE_ENCLAVE_COMMAND
 #include "cli/enclave_command.h"
 #endif
+#ifdef COFFER_HAVE_GUEST_IMAGE_COMMAND
+#include "cli/guest_image_command.h"
+#endif
 
 namespace {
 
@@ -55,6 +58,9 @@ int run(int argc, char** argv) {
 #endif
 #ifdef COFFER_HAVE_ENCLAVE_COMMAND
   coffer::cli::add_enclave_command(app);
+#endif
+#ifdef COFFER_HAVE_GUEST_IMAGE_COMMAND
+  coffer::cli::add_guest_image_command(app);
 #endif
   coffer::cli::add_version_flag(app, "coffer");
   coffer::cli::one_value_per_option(app);

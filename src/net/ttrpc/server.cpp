@@ -161,9 +161,13 @@ class Server::Connection {
     workers_.start([this, id, call, ctx, handler = &method->second,
                     payload = std::move(*request.mutable_payload())] {
       CallResult result = (*handler)(*ctx, payload);
-      if (!call->answered.exchange(true)) answer(id, result);
-      std::lock_guard lock(mu_);
-      calls_.erase(id);
+      const bool first = !call->answered.exchange(true);
+      // The id is free before the answer leaves: a peer may reuse it as soon as it reads it.
+      {
+        std::lock_guard lock(mu_);
+        calls_.erase(id);
+      }
+      if (first) answer(id, result);
     });
   }
 

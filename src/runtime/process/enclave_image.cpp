@@ -480,6 +480,8 @@ Result<EnclaveManifest> parse_manifest(std::string_view text) {
   return m;
 }
 
+Result<std::vector<fs::path>> host_libraries(const fs::path& file) { return ldd(file); }
+
 Result<EnclaveManifest> build_enclave_image(const EnclaveImageOptions& options,
                                             const fs::path& out_dir) {
   std::error_code ec;

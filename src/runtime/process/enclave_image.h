@@ -61,6 +61,11 @@ struct EnclaveManifest {
 // lines, a missing agent entry) is "bad_enclave_manifest".
 Result<EnclaveManifest> parse_manifest(std::string_view text);
 
+// The shared libraries the host's dynamic loader maps for `file` (from `ldd`) and the loader
+// itself, as absolute host paths (often symlinks). Errors: "ldd_failed". (Also used by the VM
+// enclave's guest image, src/runtime/vm.)
+Result<std::vector<std::filesystem::path>> host_libraries(const std::filesystem::path& file);
+
 struct EnclaveImageOptions {
   std::filesystem::path agent;  // the coffer-agent executable to install
   // The OCI runtime the agent runs; empty: none (the app enclave's image, whose entry is

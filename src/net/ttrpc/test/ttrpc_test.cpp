@@ -436,6 +436,22 @@ TEST(Ttrpc, SameStreamIdTwiceInFlightIsRefused) {
   EXPECT_EQ(id, 7U);
 }
 
+// A stream id is free again once its answer is out: a peer that reuses ids (a new host
+// connection on a virtio-serial port, which is one byte stream for the guest's whole life, starts
+// again at 1) must never be told the id is still in flight.
+TEST(Ttrpc, StreamIdIsFreeOnceAnswered) {
+  Served s;
+  add_echo(s.server);
+  s.start();
+  RawConnection raw(s.socket);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(raw.send(request_frame(1, "Echo", "again")));
+    std::uint32_t id = 0;
+    ASSERT_EQ(raw.next_status(&id), 0) << "round " << i;
+    ASSERT_EQ(id, 1U);
+  }
+}
+
 TEST(Ttrpc, InFlightAndConnectionLimits) {
   Served s(ServerConfig{.max_connections = 2, .max_in_flight = 2});
   Arrivals entered;

@@ -1,0 +1,532 @@
+#include "runtime/vm/qemu_enclave.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/file.h"
+#include "evidence/sim/measure.h"
+#include "evidence/sim/quote_service.h"
+#include "evidence/sim/sim_pki.h"
+#include "net/ttrpc/frame.h"
+#include "net/unix_socket.h"
+#include "ttrpc/ttrpc.pb.h"
+
+namespace coffer::runtime::vm {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// HealthResponse{status: "SERVING"} (proto/coffer/agent/v1/agent.proto): field 1, length 7.
+constexpr std::string_view kServing{"\x0a\x07SERVING", 9};
+constexpr std::size_t kMaxCmdline = 4096;
+
+std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+void report(const LaunchObserver& observer, std::string step, std::string detail) {
+  if (observer) observer(LaunchEvent{std::move(step), std::move(detail)});
+}
+
+// The last lines of a log, printable, for error messages.
+std::string log_tail(const fs::path& log, std::size_t max_bytes = 1500) {
+  auto text = read_text_file(log, std::size_t{64} << 20);
+  if (!text || text->empty()) return "(empty)";
+  std::string_view t(*text);
+  if (t.size() > max_bytes) {
+    t.remove_prefix(t.size() - max_bytes);
+    if (const auto nl = t.find('\n'); nl != std::string_view::npos) t.remove_prefix(nl + 1);
+  }
+  return printable_excerpt(t, max_bytes);
+}
+
+std::string cmdline_value(std::string_view cmdline, std::string_view key) {
+  std::size_t pos = 0;
+  while (pos < cmdline.size()) {
+    auto end = cmdline.find(' ', pos);
+    if (end == std::string_view::npos) end = cmdline.size();
+    const auto w = cmdline.substr(pos, end - pos);
+    if (w.size() > key.size() && w.starts_with(key) && w[key.size()] == '=') {
+      return std::string(w.substr(key.size() + 1));
+    }
+    pos = end + 1;
+  }
+  return {};
+}
+
+class VmEnclave final : public Enclave {
+ public:
+  VmEnclave() = default;
+  ~VmEnclave() override {
+    (void)stop(std::chrono::seconds(3));
+    if (pidfd_ >= 0) ::close(pidfd_);
+  }
+  VmEnclave(const VmEnclave&) = delete;
+  VmEnclave& operator=(const VmEnclave&) = delete;
+
+  [[nodiscard]] fs::path agent_socket() const override { return agent_socket_; }
+  [[nodiscard]] std::string measurements_json() const override { return measurements_; }
+  [[nodiscard]] pid_t pid() const override { return pid_; }
+
+  // QEMU's exit status (0 when the guest powered off).
+  Result<int> wait() override {
+    {
+      std::lock_guard lock(mu_);
+      if (status_) return *status_;
+      if (pidfd_ < 0) return make_error("not_running", "the enclave was not started");
+    }
+    pollfd pfd{pidfd_, POLLIN, 0};
+    while (::poll(&pfd, 1, -1) < 0 && errno == EINTR) {
+    }
+    std::lock_guard lock(mu_);
+    return reap(true);
+  }
+
+  // SIGTERM to QEMU (it exits at once; the guest's RAM goes with it), SIGKILL after `grace`.
+  Status stop(std::chrono::milliseconds grace) override {
+    std::lock_guard lock(mu_);
+    if (pidfd_ >= 0 && !status_) {
+      (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
+      pollfd pfd{pidfd_, POLLIN, 0};
+      const int ms = static_cast<int>(std::max<std::int64_t>(0, grace.count()));
+      while (::poll(&pfd, 1, ms) < 0 && errno == EINTR) {
+      }
+      if (!reap(false)) {
+        (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+        (void)reap(true);
+      }
+    }
+    teardown();
+    return ok();
+  }
+
+  // The exit status, once known. `block`: wait for the exit (else only look).
+  Result<int> reap(bool block) {
+    if (status_) return *status_;
+    if (pidfd_ < 0) return make_error("not_running", "the enclave was not started");
+    siginfo_t info{};
+    for (;;) {
+      const int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info,
+                              WEXITED | (block ? 0 : WNOHANG));
+      if (rc == 0) break;
+      if (errno == EINTR) continue;
+      return make_error("io_error", errno_text("waiting for QEMU"));
+    }
+    if (info.si_pid == 0) return make_error("running", "QEMU is running");
+    status_ = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+    return *status_;
+  }
+
+  void teardown() {
+    if (torn_down_) return;
+    torn_down_ = true;
+    stop_quote_bridge();
+    std::error_code ec;
+    for (const auto& f : created_files_) fs::remove(f, ec);
+    if (created_run_dir_) fs::remove(run_dir_, ec);
+  }
+
+  // The simulated TEE's quote service for this VM, answered in this process: the guest's
+  // requests arrive on the virtio-serial port "coffer.quote", which QEMU exposes at
+  // quote_socket_; one connection for the VM's life (the port is one stream), one JSON line per
+  // request and per answer (evidence/sim/quote_service.h).
+  void start_quote_bridge(std::unique_ptr<evidence::sim::QuoteService> service) {
+    quote_service_ = std::move(service);
+    if (::pipe2(quote_wake_, O_CLOEXEC) != 0) return;
+    quote_thread_ = std::thread([this] { quote_bridge(); });
+  }
+  void stop_quote_bridge() {
+    if (!quote_thread_.joinable()) return;
+    (void)::write(quote_wake_[1], "x", 1);
+    quote_thread_.join();
+    ::close(quote_wake_[0]);
+    ::close(quote_wake_[1]);
+  }
+  void quote_bridge() {
+    int fd = -1;
+    // QEMU creates the socket before the guest runs; wait for it (or for the stop)
+    while (fd < 0) {
+      if (auto addr = net::unix_address(quote_socket_); addr) {
+        fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 &&
+            ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0) {
+          break;
+        }
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+      }
+      pollfd w{quote_wake_[0], POLLIN, 0};
+      if (::poll(&w, 1, 20) > 0) return;
+    }
+    std::string buffer;
+    bool discarding = false;  // inside a line over the limit
+    char chunk[4096];
+    for (;;) {
+      pollfd fds[2] = {{fd, POLLIN, 0}, {quote_wake_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (fds[1].revents != 0) break;
+      const ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // QEMU is gone
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      for (auto nl = buffer.find('\n'); nl != std::string::npos; nl = buffer.find('\n')) {
+        const std::string line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        if (discarding) {
+          discarding = false;
+          continue;
+        }
+        Json answer;
+        auto request =
+            parse_json(line, {.max_bytes = evidence::sim::kMaxQuoteRequestBytes, .max_depth = 8});
+        if (!request) {
+          answer = Json{{"error",
+                         {{"code", "bad_request"},
+                          {"message", "request is not JSON: " + request.error().message}}}};
+        } else if (request->is_object() && request->value("op", "") == "init_data") {
+          // the guest's init asks once, before the agent starts; MRCONFIGID / HOST_DATA bind it
+          answer = Json{{"init_data",
+                         init_data_ ? Json(base64_encode(as_bytes(*init_data_))) : Json(nullptr)}};
+        } else {
+          answer = quote_service_->handle(*request);
+        }
+        ++quote_requests_;
+        if (!evidence::sim::write_all(fd, answer.dump() + "\n")) break;
+      }
+      if (buffer.size() > evidence::sim::kMaxQuoteRequestBytes) {
+        // the port cannot be closed and reopened: answer, then skip to the end of that line
+        (void)evidence::sim::write_all(
+            fd, Json{{"error", {{"code", "too_large"}, {"message", "request line over 64 KiB"}}}}
+                        .dump() +
+                    "\n");
+        buffer.clear();
+        discarding = true;
+      }
+    }
+    ::close(fd);
+  }
+
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  fs::path run_dir_, agent_socket_, console_log_, quote_socket_;
+  std::unique_ptr<evidence::sim::QuoteService> quote_service_;
+  std::thread quote_thread_;
+  std::atomic<unsigned> quote_requests_{0};
+  std::optional<std::string> init_data_;
+  int quote_wake_[2] = {-1, -1};
+  std::vector<fs::path> created_files_;
+  bool created_run_dir_ = false;
+  std::string measurements_;
+
+ private:
+  std::mutex mu_;
+  std::optional<int> status_;
+  bool torn_down_ = false;
+};
+
+std::vector<std::string> qemu_args(const VmOptions& o, const fs::path& image,
+                                   const std::string& cmdline, const fs::path& console_log,
+                                   const fs::path& agent_socket) {
+  const std::string mem = std::to_string(o.memory_mib) + "M";
+  return {o.qemu,
+          "-nodefaults",
+          "-no-user-config",
+          "-display",
+          "none",
+          "-machine",
+          "pc,accel=tcg,memory-backend=mem",
+          "-cpu",
+          "max",
+          "-smp",
+          std::to_string(o.vcpus),
+          "-m",
+          mem,
+          "-object",
+          "memory-backend-memfd,id=mem,size=" + mem,
+          "-kernel",
+          (image / "vmlinuz").string(),
+          "-initrd",
+          (image / "initrd").string(),
+          "-append",
+          cmdline,
+          "-serial",
+          "file:" + console_log.string(),
+          "-no-reboot",
+          "-device",
+          "virtio-serial-pci,id=vser0",
+          "-chardev",
+          "socket,id=agent,path=" + agent_socket.string() + ",server=on,wait=off",
+          "-device",
+          "virtserialport,bus=vser0.0,chardev=agent,name=coffer.agent",
+          "-netdev",
+          "user,id=net0",
+          "-device",
+          "virtio-net-pci,netdev=net0"};
+}
+
+// One connection to the agent's port: Health every 2 s until one is answered SERVING; then the
+// answers to the earlier requests are awaited (1 s at most). The port is one byte stream for the
+// guest's whole life and the guest kernel drops what arrives before the agent opened it, so a
+// request may never be answered; one that is answered late must be answered on this
+// connection, not reach the next client (whose stream ids start at 1 again). Raw frames: the
+// ttrpc client drops late answers without saying so. true: SERVING; false: the connection
+// ended or the deadline passed; an error: nothing listens yet.
+Result<bool> probe_health(const fs::path& socket, std::chrono::steady_clock::time_point deadline) {
+  using Clock = std::chrono::steady_clock;
+  const auto addr = COFFER_TRY(net::unix_address(socket));
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error("io_error", errno_text("socket"));
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return make_error("not_listening", errno_text("connect"));
+  }
+  ::ttrpc::Request request;
+  request.set_service("coffer.agent.v1.Agent");
+  request.set_method("Health");
+  const std::string payload = request.SerializeAsString();
+  std::set<std::uint32_t> pending;
+  std::uint32_t next_id = 1;
+  std::optional<Clock::time_point> served_at;
+  auto next_send = Clock::now();
+  net::ttrpc::FrameDecoder decoder;
+  std::vector<net::ttrpc::Frame> frames;
+  std::array<std::uint8_t, 4096> buf{};
+  bool result = false;
+  for (;;) {
+    const auto now = Clock::now();
+    if (served_at && (pending.empty() || now - *served_at > std::chrono::seconds(1))) {
+      result = true;
+      break;
+    }
+    if (!served_at && now >= deadline) break;
+    if (!served_at && now >= next_send) {
+      if (!evidence::sim::write_all(
+              fd, net::ttrpc::encode_frame(next_id, net::ttrpc::FrameType::kRequest, payload))) {
+        break;
+      }
+      pending.insert(next_id);
+      next_id += 2;
+      next_send = now + std::chrono::seconds(2);
+    }
+    const auto until =
+        served_at ? *served_at + std::chrono::seconds(1) : std::min(next_send, deadline);
+    const auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::clamp<std::int64_t>(wait_ms, 1, 2000)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    decoder.feed(ByteView(buf.data(), static_cast<std::size_t>(n)), frames);
+    for (const auto& f : frames) {
+      if (f.header.type != static_cast<std::uint8_t>(net::ttrpc::FrameType::kResponse)) continue;
+      pending.erase(f.header.stream_id);
+      ::ttrpc::Response response;
+      if (response.ParseFromString(f.payload) && response.status().code() == 0 &&
+          response.payload() == kServing && !served_at) {
+        served_at = Clock::now();
+      }
+    }
+    frames.clear();
+  }
+  ::close(fd);
+  return result;
+}
+
+Status wait_ready(VmEnclave& e, const VmOptions& o) {
+  const auto deadline = std::chrono::steady_clock::now() + o.ready_timeout;
+  std::string last = "no answer";
+  auto delay = std::chrono::milliseconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (auto status = e.reap(false); status) {
+      return make_error("vm_exited", "the VM stopped (QEMU status " + std::to_string(*status) +
+                                         ") before the agent answered Health; console log " +
+                                         e.console_log_.string() + ":\n" +
+                                         log_tail(e.console_log_));
+    }
+    if (auto probe = probe_health(e.agent_socket_, deadline); probe) {
+      if (*probe) return ok();
+      last = "the connection to the port ended";
+      // QEMU is going (its exit is reported above), or the agent restarted its session
+      pollfd pfd{e.pidfd_, POLLIN, 0};
+      while (::poll(&pfd, 1, 200) < 0 && errno == EINTR) {
+      }
+      continue;
+    }
+    // Readiness polling of a VM: nothing to wait on but its socket.
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(100));
+  }
+  return make_error("agent_not_ready", "the guest's agent did not answer Health within " +
+                                           std::to_string(o.ready_timeout.count()) + " ms (" +
+                                           last + "); console log " + e.console_log_.string() +
+                                           ":\n" + log_tail(e.console_log_));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
+                                                   const VmOptions& options,
+                                                   const LaunchObserver& observer) {
+  if (spec.run_dir.empty()) return make_error("usage", "the VM enclave needs a run directory");
+  if (spec.app) return make_error("usage", "the VM enclave has no app role");
+  if (options.memory_mib < 64 || options.vcpus < 1) {
+    return make_error("usage", "the VM needs at least 64 MiB and one vCPU");
+  }
+  // 1. the guest image
+  const fs::path& image = spec.enclave_image;
+  report(observer, "check_image", image.string());
+  for (const char* f : {"vmlinuz", "initrd", "cmdline"}) {
+    std::error_code ec;
+    if (!fs::is_regular_file(image / f, ec)) {
+      return make_error("bad_guest_image", (image / f).string() + " is missing");
+    }
+  }
+  auto cmdline = read_text_file(image / "cmdline", kMaxCmdline);
+  if (!cmdline) return std::unexpected(cmdline.error());
+  const std::string guest_tee = cmdline_value(*cmdline, "coffer.tee");
+  if (guest_tee != spec.tee) {
+    return make_error("bad_guest_image", "the guest image runs the agent with coffer.tee=" +
+                                             (guest_tee.empty() ? "(none)" : guest_tee) + ", not " +
+                                             spec.tee);
+  }
+  const bool simulated = spec.tee == "sim-tdx" || spec.tee == "sim-snp";
+  if (!simulated && spec.tee != "sample") {
+    return make_error("not_supported",
+                      "the VM enclave runs sim-tdx, sim-snp or sample, not " + spec.tee);
+  }
+  if (spec.init_data && !simulated) {
+    return make_error("not_supported", "init-data needs a simulated TEE (sim-tdx, sim-snp)");
+  }
+  std::optional<evidence::sim::SimPki> pki;
+  if (simulated) {
+    if (spec.sim_dir.empty()) return make_error("usage", spec.tee + " needs the sim PKI directory");
+    pki = COFFER_TRY(evidence::sim::load_sim_pki(spec.sim_dir));
+  }
+  // 2. what the VM will report
+  report(observer, "measure", "kernel, initrd, command line");
+  evidence::sim::EnclaveComponents c;
+  c.kind = evidence::sim::EnclaveKind::kVm;
+  c.kernel = image / "vmlinuz";
+  c.initrd = image / "initrd";
+  c.cmdline = *cmdline;
+  c.init_data = spec.init_data;
+  auto measured = COFFER_TRY(evidence::sim::measure_enclave(c));
+
+  auto e = std::make_unique<VmEnclave>();
+  e->measurements_ = measured.reference_values().dump();
+  std::unique_ptr<evidence::sim::QuoteService> quote_service;
+  if (pki) {
+    quote_service = std::make_unique<evidence::sim::QuoteService>(
+        std::move(*pki), std::move(measured), evidence::sim::QuoteServiceConfig{});
+  }
+  std::error_code ec;
+  e->run_dir_ = spec.run_dir;
+  if (!fs::exists(spec.run_dir, ec)) {
+    fs::create_directories(spec.run_dir, ec);
+    if (ec)
+      return make_error("io_error", "creating " + spec.run_dir.string() + ": " + ec.message());
+    e->created_run_dir_ = true;
+  }
+  fs::permissions(spec.run_dir, fs::perms::owner_all, ec);
+  e->agent_socket_ = spec.run_dir / "agent.sock";
+  if (e->agent_socket_.string().size() >= 108) {
+    return make_error("usage", "the run directory's path is too long for a Unix socket");
+  }
+  e->console_log_ =
+      spec.agent_log_file.empty() ? spec.run_dir / "console.log" : spec.agent_log_file;
+  const fs::path qemu_log = spec.run_dir / "qemu.log";
+  e->quote_socket_ = spec.run_dir / "quote.sock";
+  fs::remove(e->agent_socket_, ec);
+  fs::remove(e->quote_socket_, ec);
+  e->created_files_ = {e->agent_socket_, e->quote_socket_, qemu_log};
+  if (spec.agent_log_file.empty()) e->created_files_.push_back(e->console_log_);
+
+  // 3. QEMU, a child that dies with this thread
+  report(observer, "start_vm", options.qemu);
+  auto args = qemu_args(options, image, *cmdline, e->console_log_, e->agent_socket_);
+  if (quote_service) {
+    args.insert(
+        args.end(),
+        {"-chardev", "socket,id=quote,path=" + e->quote_socket_.string() + ",server=on,wait=off",
+         "-device", "virtserialport,bus=vser0.0,chardev=quote,name=coffer.quote"});
+  }
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const int log_fd = ::open(qemu_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (log_fd < 0) return make_error("io_error", errno_text("creating " + qemu_log.string()));
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    return make_error("launch_failed", errno_text("fork"));
+  }
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  e->pid_ = pid;
+  e->pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (e->pidfd_ < 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return make_error("launch_failed", errno_text("pidfd_open"));
+  }
+  if (quote_service) {
+    e->init_data_ = spec.init_data;
+    e->start_quote_bridge(std::move(quote_service));
+    report(observer, "quote_service", "answering the guest on its port coffer.quote");
+  }
+  // 4. the agent through the port
+  if (auto ready = wait_ready(*e, options); !ready) {
+    // The console log stays (the error points at it); QEMU, the socket and its log go.
+    std::erase(e->created_files_, e->console_log_);
+    e->created_run_dir_ = false;
+    (void)e->stop(std::chrono::milliseconds(0));
+    auto err = ready.error();
+    if (err.code == "vm_exited") {
+      if (auto q = read_text_file(qemu_log, 1 << 20); q && !q->empty()) {
+        err.message += "\nQEMU: " + printable_excerpt(*q, 1024);
+      }
+    }
+    return std::unexpected(err);
+  }
+  report(observer, "agent_ready",
+         "Health: SERVING on " + e->agent_socket_.string() +
+             (e->quote_service_ ? "; quote service requests answered: " +
+                                      std::to_string(e->quote_requests_.load())
+                                : std::string()));
+  return std::unique_ptr<Enclave>(std::move(e));
+}
+
+}  // namespace coffer::runtime::vm

@@ -1,0 +1,53 @@
+// The VM enclave's launcher (docs/vm-enclave.md): QEMU (qemu-system-x86_64) boots a guest image
+// that `coffer guest-image build` wrote (EnclaveSpec::enclave_image = that directory: vmlinuz,
+// initrd, cmdline); coffer-guest-init (PID 1) starts coffer-agent on the virtio-serial port
+// "coffer.agent", which QEMU exposes on the host as the Unix socket RUN_DIR/agent.sock.
+//
+//   qemu-system-x86_64 -nodefaults -no-user-config -display none -machine pc,accel=tcg
+//     -cpu max -smp 1 -m M -object memory-backend-memfd (guest RAM in a memfd)
+//     -kernel/-initrd/-append from the image, -serial file:CONSOLE_LOG, -no-reboot
+//     -device virtio-serial-pci + virtserialport name=coffer.agent on a server socket chardev
+//     -netdev user (QEMU's user networking: the guest is 10.0.2.15, the host 10.0.2.2)
+//
+// launch returns once the agent answered Health SERVING through the port. A guest that stops
+// before that, or does not answer within VmOptions::ready_timeout, is killed and the error
+// points at the console log (and quotes its last lines); that log is then left in place (the
+// caller removes RUN_DIR). Teardown (stop(), the destructor)
+// kills QEMU (SIGTERM, then SIGKILL after the grace period) and removes the socket, the logs it
+// created in RUN_DIR and RUN_DIR itself if the launch created it. QEMU gets PR_SET_PDEATHSIG =
+// SIGKILL: it dies with the thread that launched it.
+//
+// sim-tdx / sim-snp: a second port, "coffer.quote", carries the simulated TEE's quote service
+// protocol (evidence/sim/quote_service.h), answered in the launcher's process by a QuoteService
+// for this VM's measurements (kernel, initrd, command line, init-data); the guest's init serves
+// it to the agent as /run/coffer-quote/quote.sock. The same port hands the guest its init-data
+// once ({"op":"init_data"} -> {"init_data": base64 | null}); MRCONFIGID / HOST_DATA bind it.
+// "sample" images get no quote port and no init-data. Not yet: KVM (always TCG).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "runtime/launcher.h"
+
+namespace coffer::runtime::vm {
+
+struct VmOptions {
+  std::string qemu = "qemu-system-x86_64";
+  unsigned memory_mib = 512;  // the initramfs is unpacked into guest RAM
+  unsigned vcpus = 1;
+  std::chrono::milliseconds ready_timeout = std::chrono::seconds(30);
+};
+
+// Errors: "usage" (spec), "bad_guest_image" (missing vmlinuz/initrd/cmdline, or the image's
+// coffer.tee is not spec.tee), "not_supported" (a TEE other than sim-tdx, sim-snp or sample, or
+// init-data with sample), the measurement errors, "launch_failed" (QEMU could not start),
+// "vm_exited" (the VM stopped before the agent answered), "agent_not_ready" (no Health SERVING
+// within ready_timeout).
+Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
+                                                   const VmOptions& options = {},
+                                                   const LaunchObserver& observer = {});
+
+}  // namespace coffer::runtime::vm
