@@ -11,33 +11,18 @@
 #include <vector>
 
 #include "core/file.h"
+#include "runtime/vm/test/vm_test_env.h"
 
 namespace coffer::runtime::vm {
 namespace {
 
 namespace fs = std::filesystem;
 
-// The guest kernel that scripts/install-deps unpacks (CI runs it): missing is a failure.
-fs::path kernel_package() {
-  if (const char* p = std::getenv("COFFER_GUEST_KERNEL")) return p;
-  return std::string(kDefaultKernelCache);
-}
+using test::binary;
+using test::kernel_package;
 
-fs::path binary(const char* name) { return fs::path(COFFER_BINARY_DIR) / "apps" / name; }
-
-class GuestImageTest : public ::testing::Test {
+class GuestImageTest : public test::VmTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("coffer-guest-image-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    ASSERT_TRUE(fs::exists(kernel_package() / "boot"))
-        << kernel_package() << " is missing: run scripts/install-deps";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   GuestImageOptions options() const {
     GuestImageOptions o;
     o.kernel_package = kernel_package();
@@ -53,8 +38,6 @@ class GuestImageTest : public ::testing::Test {
     ADD_FAILURE() << name << " is not in the load order";
     return order.size();
   }
-
-  fs::path dir_;
 };
 
 TEST_F(GuestImageTest, ModulesComeInDependencyOrder) {

@@ -13,30 +13,18 @@
 #include "evidence/sim/sim_pki.h"
 #include "runtime/agent_client.h"
 #include "runtime/vm/guest_image.h"
+#include "runtime/vm/test/vm_test_env.h"
 
 namespace coffer::runtime::vm {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path kernel_package() {
-  if (const char* p = std::getenv("COFFER_GUEST_KERNEL")) return p;
-  return std::string(kDefaultKernelCache);
-}
+using test::binary;
+using test::kernel_package;
 
-fs::path binary(const char* name) { return fs::path(COFFER_BINARY_DIR) / "apps" / name; }
-
-class QemuEnclaveTest : public ::testing::Test {
+class QemuEnclaveTest : public test::VmTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("coffer-vm-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   fs::path build_image(const std::string& extra_cmdline = "", const std::string& tee = "sample") {
     GuestImageOptions o;
     o.kernel_package = kernel_package();
@@ -57,8 +45,6 @@ class QemuEnclaveTest : public ::testing::Test {
   }
 
   static bool process_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
-
-  fs::path dir_;
 };
 
 TEST_F(QemuEnclaveTest, BootsTheGuestAndTheAgentAnswersThroughThePort) {
