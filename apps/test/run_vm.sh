@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# `coffer run --enclave vm` (docs/vm-enclave.md) through the real executables under QEMU TCG: a
+# guest image built for sim-tdx, an HTTPS coffer-trustee trusting the simulated TEE, an image
+# encrypted with a KBS key on a loopback registry. The guest reaches the host's loopback as
+# 10.0.2.2 (QEMU user networking), so the trustee URL and the registry are given as 10.0.2.2
+# (the trustee's certificate names it, trustee_env.sh); the reference values are `coffer sim
+# measure` of the guest image's kernel, initramfs and command line with the init-data `coffer run`
+# generates (`--print-init-data`).
+#  - the guest attests, gets the image key, pulls and decrypts in guest memory, the container runs:
+#    its line on stdout, its exit code is coffer run's;
+#  - a guest image with one changed byte in the initramfs: "the trustee refused the image key".
+# Two VM boots. Usage: run_vm.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, coffer-guest-init)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=apps/test/trustee_env.sh
+. "$here/trustee_env.sh"
+begin_test run_vm "$1"
+
+start_https_trustee
+start_registry
+cd "$work"
+port=${REGISTRY##*:}
+guest_registry=10.0.2.2:$port
+guest_kbs=${COFFER_KBS_URL/127.0.0.1/10.0.2.2}
+
+# the image: busybox-static printing a line and exiting 7, encrypted with a key in the trustee
+umoci init --layout L >/dev/null
+umoci new --image L:v1
+umoci unpack --rootless --image L:v1 B >/dev/null
+mkdir -p B/rootfs/bin
+cp /bin/busybox B/rootfs/bin/
+ln -s busybox B/rootfs/bin/sh
+umoci repack --image L:v1 B
+umoci config --image L:v1 --config.cmd /bin/sh --config.cmd -c \
+  --config.cmd 'echo decrypted and running in the VM; exit 7'
+coffer image encrypt --quiet oci:L:v1 oci:enc:v1 --recipient kbs:///default/image-key/vm \
+  --kbs-key-out image.key 2>/dev/null
+coffer image copy --insecure-policy -q --insecure-registry "$REGISTRY" oci:enc:v1 \
+  "docker://$REGISTRY/enc:v1" >/dev/null
+image="docker://$guest_registry/enc:v1"
+
+coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
+  --tee sim-tdx --out guest > /dev/null
+opts=(--tee sim-tdx --enclave vm --sim-dir "$SIM" --trustee "$guest_kbs"
+      --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$guest_registry"
+      --require-encrypted)
+"$BIN/coffer" run "${opts[@]}" --guest-image guest --print-init-data > init-data.toml
+grep -q "^url = \"$guest_kbs\"" init-data.toml || fail "init-data: $(cat init-data.toml)"
+coffer sim measure --kernel guest/vmlinuz --initrd guest/initrd --cmdline "$(cat guest/cmdline)" \
+  --init-data init-data.toml --format rvps > rv.json
+coffer kbs set-reference-values --file rv.json > /dev/null
+
+# 1. the registered guest: key released, image decrypted in the guest, the container's line and
+# exit code
+start_ns=$(date +%s%N)
+set +e
+out=$("$BIN/coffer" run --timings "${opts[@]}" --guest-image guest "$image" 2> err.txt); rc=$?
+set -e
+echo "  attested VM cold start, $(( ($(date +%s%N) - start_ns) / 1000000 )) ms in all:"
+sed 's/^/    /' err.txt
+[[ $rc -eq 7 ]] || fail "exit code $rc, output '$out': $(cat err.txt)"
+[[ "$out" == "decrypted and running in the VM" ]] || fail "output: '$out' $(cat err.txt)"
+ok "attestation, key release, decryption and the container in the VM (exit code 7)"
+
+# 2. one changed byte in the initramfs (not in its files' contents that matter for the boot: the
+# cpio padding after the trailer is left alone, a byte of a module's name string changes): the
+# measurement differs, the trustee refuses the key
+cp -r guest tampered
+printf 'X' | dd of=tampered/initrd bs=1 seek=200000 conv=notrunc status=none
+cmp -s guest/initrd tampered/initrd && fail "the initramfs did not change"
+set +e
+msg=$("$BIN/coffer" run -q "${opts[@]}" --guest-image tampered "$image" 2>&1); rc=$?
+set -e
+echo "  changed initramfs: $msg"
+[[ $rc -eq 1 && "$msg" == *"pulling the image: the trustee refused the image key"* ]] ||
+  fail "changed initramfs (rc $rc): $msg"
+ok "a guest image with one changed byte in the initramfs is refused the key"
+[[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
+pgrep -f "qemu-system-x86_64.*$work" >/dev/null && fail "a QEMU of this test is still running"
+echo "run_vm: ok"
