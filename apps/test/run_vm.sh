@@ -60,6 +60,10 @@ echo "  attested VM cold start, $(( ($(date +%s%N) - start_ns) / 1000000 )) ms i
 sed 's/^/    /' err.txt
 [[ $rc -eq 7 ]] || fail "exit code $rc, output '$out': $(cat err.txt)"
 [[ "$out" == "decrypted and running in the VM" ]] || fail "output: '$out' $(cat err.txt)"
+# the CLI's connections to the agent (calls, pull progress, teardown) share the port through the
+# launcher's multiplexer: no answer reaches the wrong connection, teardown is clean
+grep -q "pulling layer 1/1" err.txt || fail "no pull progress: $(cat err.txt)"
+grep -Eq "removing the|stopping the" err.txt && fail "teardown: $(cat err.txt)"
 ok "attestation, key release, decryption and the container in the VM (exit code 7)"
 
 # 2. one changed byte in the initramfs (not in its files' contents that matter for the boot: the
