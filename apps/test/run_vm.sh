@@ -8,8 +8,10 @@
 # generates (`--print-init-data`).
 #  - the guest attests, gets the image key, pulls and decrypts in guest memory, the container runs:
 #    its line on stdout, its exit code is coffer run's;
-#  - a guest image with one changed byte in the initramfs: "the trustee refused the image key".
-# Two VM boots. Usage: [RUN_VM_RUNS=N] run_vm.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, coffer-guest-init)
+#  - a guest image with one changed byte in the initramfs: "the trustee refused the image key";
+#  - usage refusals and a guest image built for another TEE (no boot);
+#  - a SIGKILLed coffer run: its QEMU dies with it.
+# Three VM boots. Usage: [RUN_VM_RUNS=N] run_vm.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, coffer-guest-init)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=apps/test/trustee_env.sh
@@ -38,6 +40,13 @@ coffer image encrypt --quiet oci:L:v1 oci:enc:v1 --recipient kbs:///default/imag
 coffer image copy --insecure-policy -q --insecure-registry "$REGISTRY" oci:enc:v1 \
   "docker://$REGISTRY/enc:v1" >/dev/null
 image="docker://$guest_registry/enc:v1"
+# a second one that runs until it is killed (the killed-CLI case below)
+umoci config --image L:v1 --tag v2 --config.cmd /bin/sh --config.cmd -c \
+  --config.cmd 'echo ready; exec sleep 120'
+coffer image encrypt --quiet oci:L:v2 oci:enc:v2 --recipient kbs:///default/image-key/vm2 \
+  --kbs-key-out image2.key 2>/dev/null
+coffer image copy --insecure-policy -q --insecure-registry "$REGISTRY" oci:enc:v2 \
+  "docker://$REGISTRY/enc:v2" >/dev/null
 
 coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
   --tee sim-tdx --out guest > /dev/null
@@ -97,5 +106,23 @@ refused 1 "bad_guest_image: the guest image runs the agent with coffer.tee=sim-t
   "${opts[@]/#sim-tdx/sim-snp}" --guest-image guest
 ok "usage and TEE mismatch refused"
 [[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
+
+# 4. a SIGKILLed coffer run: QEMU dies with it (PR_SET_PDEATHSIG), the next coffer run sweeps
+# the stale sockets; the third and last boot
+(exec "$BIN/coffer" run "${opts[@]}" --guest-image guest "docker://$guest_registry/enc:v2" \
+  > k.out 2> k.err) &
+rp=$!
+pids+=("$rp")
+for _ in $(seq 1 600); do grep -q ready k.out 2>/dev/null && break; sleep 0.05; done
+grep -q ready k.out || fail "the container never started: $(cat k.err)"
+qemu_pid=$(sed -n 's/.*enclave up: agent pid \([0-9]*\),.*/\1/p' k.err)
+[[ -n "$qemu_pid" && "$(cat "/proc/$qemu_pid/comm")" == qemu-system-x86* ]] ||
+  fail "no QEMU pid in the progress: $(cat k.err)"
+kill -KILL "$rp"; wait "$rp" 2>/dev/null || true
+for _ in $(seq 1 100); do [[ -d /proc/$qemu_pid ]] || break; sleep 0.05; done
+[[ -d /proc/$qemu_pid ]] && fail "QEMU (pid $qemu_pid) outlived the killed coffer run"
+killed_dir=$(find rundir -mindepth 1 -maxdepth 1 -type d | head -n1)/
+[[ -S "${killed_dir}enclave/agent.sock" ]] || fail "expected the killed run's sockets: $(find rundir)"
+ok "a SIGKILLed coffer run takes its VM with it"
 pgrep -f "qemu-system-x86_64.*$work" >/dev/null && fail "a QEMU of this test is still running"
 echo "run_vm: ok"
