@@ -91,19 +91,24 @@ echo "  changed initramfs: $msg"
 [[ $rc -eq 1 && "$msg" == *"pulling the image: the trustee refused the image key"* ]] ||
   fail "changed initramfs (rc $rc): $msg"
 ok "a guest image with one changed byte in the initramfs is refused the key"
-# 3. usage: no guest image, the two-enclave TEE, an image built for another TEE (before a boot)
+# 3. usage: no guest image, the two-enclave TEE, an image built for another TEE, a loopback
+# trustee or image (all before a boot)
 refused() {  # EXPECTED_RC EXPECTED_TEXT ARGS...
   local want_rc=$1 want=$2; shift 2
   set +e
-  msg=$("$BIN/coffer" run -q "$@" "$image" 2>&1); rc=$?
+  msg=$("$BIN/coffer" run -q "$@" 2>&1); rc=$?
   set -e
   [[ $rc -eq $want_rc && "$msg" == *"$want"* ]] || fail "$* (rc $rc): $msg"
 }
-refused 2 "--enclave vm needs the guest image: --guest-image DIR" "${opts[@]}"
+refused 2 "--enclave vm needs the guest image: --guest-image DIR" "${opts[@]}" "$image"
 refused 2 "--tee must be sim-tdx or sim-snp" --tee sim-sgx --enclave vm --guest-image guest \
-  --sim-dir "$SIM" --init-data init-data.toml --app-enclave-image guest
+  --sim-dir "$SIM" --init-data init-data.toml --app-enclave-image guest "$image"
 refused 1 "bad_guest_image: the guest image runs the agent with coffer.tee=sim-tdx, not sim-snp" \
-  "${opts[@]/#sim-tdx/sim-snp}" --guest-image guest
+  "${opts[@]/#sim-tdx/sim-snp}" --guest-image guest "$image"
+refused 2 "--enclave vm: --trustee 'https://127.0.0.1:" --tee sim-tdx --enclave vm \
+  --guest-image guest --sim-dir "$SIM" --trustee "$COFFER_KBS_URL" "$image"
+refused 2 "--enclave vm: the image 'docker://127.0.0.1:" "${opts[@]}" --guest-image guest \
+  "docker://$REGISTRY/enc:v1"
 ok "usage and TEE mismatch refused"
 [[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
 

@@ -1056,6 +1056,20 @@ void run_command(const RunOptions& o) {
            "--enclave vm needs the guest image: --guest-image DIR (or COFFER_GUEST_IMAGE; "
            "`coffer guest-image build`, docs/vm-enclave.md)");
     }
+    // QEMU's user networking: the guest's 127.0.0.1 is its own; the host's loopback is 10.0.2.2
+    std::vector<std::pair<std::string, std::string>> addresses = {{"the image", o.image}};
+    if (o.init_data_file.empty()) {
+      addresses.emplace_back("--trustee", o.trustee);
+      for (const auto& r : o.insecure_registries) addresses.emplace_back("--insecure-registry", r);
+    }
+    for (const auto& [what, address] : addresses) {
+      if (names_loopback(address)) {
+        fail(kPrefix, ExitCode::kUsage,
+             "--enclave vm: " + what + " '" + printable(address) +
+                 "' names the loopback, which in the guest is its own: the guest reaches the "
+                 "host's loopback as 10.0.2.2 (docs/vm-enclave.md)");
+      }
+    }
   }
   const std::string init_data = init_data_text(o);
   if (o.print_init_data) {
