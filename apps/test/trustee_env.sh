@@ -4,7 +4,8 @@
 # directory of coffer and coffer-trustee) and $work; background PIDs go to the array `pids`.
 # After start_https_trustee: COFFER_KBS_URL, COFFER_KBS_CA_FILE, COFFER_KBS_ADMIN_KEY are
 # exported, the development attestation policy is installed, and $SIM is the sim PKI directory.
-# The certificate names localhost and 127.0.0.1; TRUSTEE_SAMPLE=1 also enables the sample TEE.
+# The certificate names localhost, 127.0.0.1 and 10.0.2.2 (the host as a QEMU guest sees it:
+# the VM enclave, run_vm.sh); TRUSTEE_SAMPLE=1 also enables the sample TEE.
 
 # The common start of an end-to-end script, after sourcing this file: BIN from BIN_DIR, a private
 # $work (removed at exit, after the background processes in `pids` are stopped), fail/ok
@@ -51,7 +52,7 @@ start_https_trustee() {
     -out "$t/ca.pem" -days 2 -subj "/CN=coffer test CA" 2>/dev/null
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$t/tls.key" \
     -out "$t/tls.csr" -subj "/CN=127.0.0.1" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:10.0.2.2\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
     > "$t/ext.cnf"
   openssl x509 -req -in "$t/tls.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial \
     -out "$t/tls.crt" -days 2 -extfile "$t/ext.cnf" 2>/dev/null

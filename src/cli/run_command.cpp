@@ -57,6 +57,7 @@ struct RunOptions {
   std::string tee = "sim-tdx";
   std::string enclave = "process";
   std::string enclave_image;
+  std::string guest_image;  // --enclave vm: `coffer guest-image build`'s directory
   // sim-sgx: the app enclave's image and how the filesystem key reaches it (docs/two-enclave.md)
   std::string app_enclave_image;
   std::string key_handover = "seal";
@@ -538,7 +539,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   // 1. the enclave
   runtime::EnclaveSpec spec;
   spec.tee = o_.tee;
-  spec.enclave_image = o_.enclave_image;
+  spec.enclave_image = o_.enclave == "vm" ? o_.guest_image : o_.enclave_image;
   spec.sim_dir = o_.sim_dir;
   spec.init_data = init_data;
   spec.run_dir = dir_ / "enclave";
@@ -1044,6 +1045,32 @@ void run_command(const RunOptions& o) {
   } else if (o.key_handover != "seal") {
     fail(kPrefix, ExitCode::kUsage, "--key-handover is for --tee sim-sgx only");
   }
+  if (o.enclave == "vm") {
+    // the guest image is built for one TEE (its command line's coffer.tee, checked at launch)
+    if (o.tee == "sim-sgx") {
+      fail(kPrefix, ExitCode::kUsage,
+           "--enclave vm runs a VM-based TEE: --tee must be sim-tdx or sim-snp");
+    }
+    if (o.guest_image.empty() && !o.print_init_data) {
+      fail(kPrefix, ExitCode::kUsage,
+           "--enclave vm needs the guest image: --guest-image DIR (or COFFER_GUEST_IMAGE; "
+           "`coffer guest-image build`, docs/vm-enclave.md)");
+    }
+    // QEMU's user networking: the guest's 127.0.0.1 is its own; the host's loopback is 10.0.2.2
+    std::vector<std::pair<std::string, std::string>> addresses = {{"the image", o.image}};
+    if (o.init_data_file.empty()) {
+      addresses.emplace_back("--trustee", o.trustee);
+      for (const auto& r : o.insecure_registries) addresses.emplace_back("--insecure-registry", r);
+    }
+    for (const auto& [what, address] : addresses) {
+      if (names_loopback(address)) {
+        fail(kPrefix, ExitCode::kUsage,
+             "--enclave vm: " + what + " '" + printable(address) +
+                 "' names the loopback, which in the guest is its own: the guest reaches the "
+                 "host's loopback as 10.0.2.2 (docs/vm-enclave.md)");
+      }
+    }
+  }
   const std::string init_data = init_data_text(o);
   if (o.print_init_data) {
     // what the enclave would get (for `coffer sim measure --init-data` and reference values)
@@ -1184,12 +1211,17 @@ void add_run_command(CLI::App& app) {
       "run", "Run a confidential container: enclave, attestation, pull, start (docs/run.md)");
   run->add_option("--tee", o->tee, "sim-tdx, sim-snp or sim-sgx (a signed enclave image)")
       ->capture_default_str();
-  run->add_option("--enclave", o->enclave, "the enclave kind: process")
-      ->check(CLI::IsMember({"process"}))
+  run->add_option("--enclave", o->enclave,
+                  "the enclave kind: process, or vm (a QEMU guest, docs/vm-enclave.md)")
+      ->check(CLI::IsMember({"process", "vm"}))
       ->capture_default_str();
   run->add_option("--enclave-image", o->enclave_image,
                   "the enclave image directory (`coffer enclave build`)")
       ->envname("COFFER_ENCLAVE_IMAGE");
+  run->add_option("--guest-image", o->guest_image,
+                  "--enclave vm: the guest image directory (`coffer guest-image build` for the "
+                  "same --tee); the guest reaches the host's loopback as 10.0.2.2")
+      ->envname("COFFER_GUEST_IMAGE");
   run->add_option("--app-enclave-image", o->app_enclave_image,
                   "sim-sgx: the app enclave's image (`coffer enclave build --no-crun` of "
                   "coffer-app-enclave, signed by the agent enclave's signer)")

@@ -1,6 +1,7 @@
 #include "cli/run_support.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -267,6 +268,23 @@ std::filesystem::path default_run_dir(const char* xdg_runtime_dir) {
     return std::filesystem::path(xdg_runtime_dir) / "coffer";
   }
   return "/run/coffer";
+}
+
+bool names_loopback(std::string_view address) {
+  if (auto scheme = address.find("://"); scheme != std::string_view::npos) {
+    address.remove_prefix(scheme + 3);
+  }
+  address = address.substr(0, address.find('/'));  // the host part (an image reference's too)
+  std::string host;
+  if (address.starts_with('[')) {
+    host = std::string(address.substr(0, address.find(']') + 1));
+  } else {
+    host = std::string(address.substr(0, address.find(':')));
+  }
+  std::ranges::transform(host, host.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (host == "localhost" || host == "[::1]") return true;
+  if (!host.starts_with("127.")) return false;
+  return std::ranges::all_of(host, [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
 }
 
 }  // namespace coffer::cli

@@ -84,4 +84,9 @@ int container_exit_code(int exit_code, int signal);
 // The run directory: `flag` if set, else $XDG_RUNTIME_DIR/coffer, else /run/coffer.
 std::filesystem::path default_run_dir(const char* xdg_runtime_dir);
 
+// True when the host of `address` (a URL, an image reference with or without a transport, or
+// HOST[:PORT]) is a loopback name: localhost, 127.x.x.x or [::1]. A VM guest would reach its own
+// loopback there, not the host's (--enclave vm: the host is 10.0.2.2).
+bool names_loopback(std::string_view address);
+
 }  // namespace coffer::cli

@@ -198,5 +198,19 @@ TEST(RunNames, Validation) {
   EXPECT_EQ(default_run_dir("relative"), "/run/coffer");
 }
 
+// --enclave vm: an address the guest would resolve to its own loopback, not the host's
+TEST(RunAddress, NamesTheLoopback) {
+  for (const char* a : {"https://127.0.0.1:8080", "http://localhost:1/x", "127.0.0.1:5000",
+                        "docker://127.0.0.1:5000/enc:v1", "127.1.2.3", "localhost",
+                        "https://[::1]:443/", "LOCALHOST:5000/a", "oci-archive://localhost/x"}) {
+    EXPECT_TRUE(names_loopback(a)) << a;
+  }
+  for (const char* a : {"https://10.0.2.2:8080", "10.0.2.2:5000", "docker://10.0.2.2:5000/enc:v1",
+                        "registry.example/localhost:1", "docker.io/library/busybox",
+                        "https://localhost.example", "1270.0.0.1", ""}) {
+    EXPECT_FALSE(names_loopback(a)) << a;
+  }
+}
+
 }  // namespace
 }  // namespace coffer::cli

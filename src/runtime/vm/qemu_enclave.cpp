@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -138,6 +139,7 @@ class VmEnclave final : public Enclave {
   void teardown() {
     if (torn_down_) return;
     torn_down_ = true;
+    stop_mux();
     stop_quote_bridge();
     std::error_code ec;
     for (const auto& f : created_files_) fs::remove(f, ec);
@@ -227,9 +229,146 @@ class VmEnclave final : public Enclave {
     ::close(fd);
   }
 
+  // The agent's socket for the host (agent_socket_): the virtio-serial port is one byte stream
+  // that QEMU lets one host connection use at a time, and ttrpc stream ids start at 1 on every
+  // connection. This thread holds the one connection to the port (port_socket_) and accepts any
+  // number of clients on agent_socket_: each request gets a stream id unique on the port and
+  // its answer goes back to its client under the client's own id; the answers to a client that
+  // has gone are dropped (a late answer never reaches another client).
+  Status start_mux() {
+    const auto paddr = COFFER_TRY(net::unix_address(port_socket_));
+    const auto laddr = COFFER_TRY(net::unix_address(agent_socket_));
+    port_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (port_fd_ < 0 ||
+        ::connect(port_fd_, reinterpret_cast<const sockaddr*>(&paddr), sizeof paddr) != 0) {
+      return make_error("io_error", errno_text("connecting to the agent's port"));
+    }
+    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listen_fd_ < 0 ||
+        ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&laddr), sizeof laddr) != 0 ||
+        ::listen(listen_fd_, 16) != 0) {
+      return make_error("io_error", errno_text("listening on " + agent_socket_.string()));
+    }
+    if (::pipe2(mux_wake_, O_CLOEXEC) != 0) return make_error("io_error", errno_text("pipe"));
+    mux_thread_ = std::thread([this] { mux(); });
+    return ok();
+  }
+  void stop_mux() {
+    if (mux_thread_.joinable()) {
+      (void)::write(mux_wake_[1], "x", 1);
+      mux_thread_.join();
+    }
+    for (int* fd : {&port_fd_, &listen_fd_, &mux_wake_[0], &mux_wake_[1]}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
+  }
+  static bool send_frame(int fd, const net::ttrpc::Frame& f, std::uint32_t stream_id) {
+    std::string out(net::ttrpc::kHeaderBytes, '\0');
+    net::ttrpc::FrameHeader h = f.header;
+    h.stream_id = stream_id;
+    h.length = static_cast<std::uint32_t>(f.payload.size());
+    net::ttrpc::encode_header(h, reinterpret_cast<std::uint8_t*>(out.data()));
+    out += f.payload;
+    return evidence::sim::write_all(fd, out);
+  }
+  void mux() {
+    struct Client {
+      int fd = -1;
+      net::ttrpc::FrameDecoder decoder;
+    };
+    struct Route {
+      std::uint64_t client = 0;
+      std::uint32_t stream_id = 0;
+    };
+    std::map<std::uint64_t, Client> clients;
+    std::map<std::uint32_t, Route> routes;  // port stream id -> the client's call
+    std::uint64_t next_client = 1;
+    std::uint32_t next_id = 1;
+    net::ttrpc::FrameDecoder port_decoder;
+    std::vector<net::ttrpc::Frame> frames;
+    std::array<std::uint8_t, 65536> buf{};
+    const auto drop = [&](std::uint64_t key) {
+      ::close(clients[key].fd);
+      clients.erase(key);
+    };
+    for (;;) {
+      std::vector<pollfd> fds = {
+          {mux_wake_[0], POLLIN, 0}, {port_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+      std::vector<std::uint64_t> keys;
+      for (const auto& [key, c] : clients) {
+        fds.push_back({c.fd, POLLIN, 0});
+        keys.push_back(key);
+      }
+      if (::poll(fds.data(), fds.size(), -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (fds[0].revents != 0) break;
+      if (fds[1].revents != 0) {
+        const ssize_t n = ::read(port_fd_, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // QEMU is gone
+        port_decoder.feed(ByteView(buf.data(), static_cast<std::size_t>(n)), frames);
+        for (const auto& f : frames) {
+          auto r = routes.find(f.header.stream_id);
+          if (r == routes.end()) continue;
+          const Route route = r->second;
+          if (f.header.type == static_cast<std::uint8_t>(net::ttrpc::FrameType::kResponse)) {
+            routes.erase(r);
+          }
+          auto c = clients.find(route.client);
+          if (c == clients.end() || f.oversized) continue;
+          if (!send_frame(c->second.fd, f, route.stream_id)) drop(route.client);
+        }
+        frames.clear();
+      }
+      if (fds[2].revents != 0) {
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) clients[next_client++].fd = fd;
+      }
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (fds[3 + i].revents == 0) continue;
+        auto& c = clients[keys[i]];
+        const ssize_t n = ::read(c.fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          drop(keys[i]);  // its calls' answers are dropped when they come
+          continue;
+        }
+        c.decoder.feed(ByteView(buf.data(), static_cast<std::size_t>(n)), frames);
+        for (const auto& f : frames) {
+          if (f.oversized) continue;
+          std::uint32_t id = 0;
+          if (f.header.type == static_cast<std::uint8_t>(net::ttrpc::FrameType::kRequest)) {
+            id = next_id;
+            next_id = next_id >= 0x7ffffffdU ? 1 : next_id + 2;
+            routes[id] = Route{keys[i], f.header.stream_id};
+          } else {
+            // data frames of a stream the client opened
+            for (const auto& [pid, r] : routes) {
+              if (r.client == keys[i] && r.stream_id == f.header.stream_id) id = pid;
+            }
+            if (id == 0) continue;
+          }
+          if (!send_frame(port_fd_, f, id)) {
+            frames.clear();
+            goto done;  // NOLINT(cppcoreguidelines-avoid-goto): the port is gone
+          }
+        }
+        frames.clear();
+      }
+    }
+  done:
+    for (const auto& [key, c] : clients) ::close(c.fd);
+  }
+
   pid_t pid_ = -1;
   int pidfd_ = -1;
-  fs::path run_dir_, agent_socket_, console_log_, quote_socket_;
+  fs::path run_dir_, agent_socket_, port_socket_, console_log_, quote_socket_;
+  std::thread mux_thread_;
+  int port_fd_ = -1, listen_fd_ = -1;
+  int mux_wake_[2] = {-1, -1};
   std::unique_ptr<evidence::sim::QuoteService> quote_service_;
   std::thread quote_thread_;
   std::atomic<unsigned> quote_requests_{0};
@@ -366,7 +505,7 @@ Status wait_ready(VmEnclave& e, const VmOptions& o) {
                                          e.console_log_.string() + ":\n" +
                                          log_tail(e.console_log_));
     }
-    if (auto probe = probe_health(e.agent_socket_, deadline); probe) {
+    if (auto probe = probe_health(e.port_socket_, deadline); probe) {
       if (*probe) return ok();
       last = "the connection to the port ended";
       // QEMU is going (its exit is reported above), or the agent restarted its session
@@ -452,7 +591,8 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
   }
   fs::permissions(spec.run_dir, fs::perms::owner_all, ec);
   e->agent_socket_ = spec.run_dir / "agent.sock";
-  if (e->agent_socket_.string().size() >= 108) {
+  e->port_socket_ = spec.run_dir / "agent-port.sock";
+  if (e->port_socket_.string().size() >= 108) {
     return make_error("usage", "the run directory's path is too long for a Unix socket");
   }
   e->console_log_ =
@@ -460,13 +600,14 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
   const fs::path qemu_log = spec.run_dir / "qemu.log";
   e->quote_socket_ = spec.run_dir / "quote.sock";
   fs::remove(e->agent_socket_, ec);
+  fs::remove(e->port_socket_, ec);
   fs::remove(e->quote_socket_, ec);
-  e->created_files_ = {e->agent_socket_, e->quote_socket_, qemu_log};
+  e->created_files_ = {e->agent_socket_, e->port_socket_, e->quote_socket_, qemu_log};
   if (spec.agent_log_file.empty()) e->created_files_.push_back(e->console_log_);
 
   // 3. QEMU, a child that dies with this thread
   report(observer, "start_vm", options.qemu);
-  auto args = qemu_args(options, image, *cmdline, e->console_log_, e->agent_socket_);
+  auto args = qemu_args(options, image, *cmdline, e->console_log_, e->port_socket_);
   if (quote_service) {
     args.insert(
         args.end(),
@@ -520,6 +661,10 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
       }
     }
     return std::unexpected(err);
+  }
+  if (auto m = e->start_mux(); !m) {
+    (void)e->stop(std::chrono::milliseconds(0));
+    return std::unexpected(m.error());
   }
   report(observer, "agent_ready",
          "Health: SERVING on " + e->agent_socket_.string() +

@@ -1,7 +1,10 @@
 // The VM enclave's launcher (docs/vm-enclave.md): QEMU (qemu-system-x86_64) boots a guest image
 // that `coffer guest-image build` wrote (EnclaveSpec::enclave_image = that directory: vmlinuz,
 // initrd, cmdline); coffer-guest-init (PID 1) starts coffer-agent on the virtio-serial port
-// "coffer.agent", which QEMU exposes on the host as the Unix socket RUN_DIR/agent.sock.
+// "coffer.agent", which QEMU exposes on the host as the Unix socket RUN_DIR/agent-port.sock.
+// The launcher holds the one connection to it and serves agent_socket() = RUN_DIR/agent.sock, a
+// ttrpc multiplexer: any number of host clients at once, each request a stream id unique on the
+// port, answers routed back to their client, answers to a client that has gone dropped.
 //
 //   qemu-system-x86_64 -nodefaults -no-user-config -display none -machine pc,accel=tcg
 //     -cpu max -smp 1 -m M -object memory-backend-memfd (guest RAM in a memfd)

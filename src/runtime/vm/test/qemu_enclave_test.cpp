@@ -69,6 +69,20 @@ TEST_F(QemuEnclaveTest, BootsTheGuestAndTheAgentAnswersThroughThePort) {
   EXPECT_EQ(*health, "SERVING");
   auto details = (*client)->guest_details();
   ASSERT_TRUE(details) << details.error().to_string();
+  // a third connection while the second is open (coffer run polls the pull's progress on its
+  // own connection): the launcher multiplexes both onto the port, each gets its own answers
+  auto other = AgentClient::connect((*enclave)->agent_socket());
+  ASSERT_TRUE(other) << other.error().to_string();
+  (*other)->set_timeout(std::chrono::seconds(5));
+  for (int i = 0; i < 3; ++i) {
+    auto h = (*other)->health();
+    ASSERT_TRUE(h) << h.error().to_string();
+    EXPECT_EQ(*h, "SERVING");
+    auto d = (*client)->guest_details();
+    ASSERT_TRUE(d) << d.error().to_string();
+    EXPECT_EQ(d->tee(), details->tee());
+  }
+  (*other)->close();
   (*client)->close();
 
   // teardown: no QEMU, socket, log or run directory left
