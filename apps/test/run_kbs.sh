@@ -20,19 +20,8 @@ start_registry
 cd "$work"
 
 # the image: busybox-static printing a line, encrypted with a new key stored in the trustee
-umoci init --layout L >/dev/null
-umoci new --image L:v1
-umoci unpack --rootless --image L:v1 B >/dev/null
-mkdir -p B/rootfs/bin
-cp /bin/busybox B/rootfs/bin/
-ln -s busybox B/rootfs/bin/sh
-umoci repack --image L:v1 B
-umoci config --image L:v1 --config.cmd /bin/sh --config.cmd -c \
-  --config.cmd 'echo decrypted and running in the enclave'
-coffer image encrypt --quiet oci:L:v1 oci:enc:v1 --recipient kbs:///default/image-key/run \
-  --kbs-key-out image.key 2>/dev/null
-coffer image copy --insecure-policy -q --insecure-registry "$REGISTRY" oci:enc:v1 \
-  "docker://$REGISTRY/enc:v1" >/dev/null
+busybox_layout
+push_encrypted v1 'echo decrypted and running in the enclave' default/image-key/run
 image="docker://$REGISTRY/enc:v1"
 
 coffer enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null

@@ -23,20 +23,12 @@ cd "$work"
 # the image: busybox-static with a marker file; the command prints it, writes into the root and
 # exits 7
 marker="coffer-plaintext-marker-$(openssl rand -hex 8)"
-umoci init --layout L >/dev/null
-umoci new --image L:v1
-umoci unpack --rootless --image L:v1 B >/dev/null
-mkdir -p B/rootfs/bin B/rootfs/etc B/rootfs/tmp
-cp /bin/busybox B/rootfs/bin/
-ln -s busybox B/rootfs/bin/sh
+busybox_layout
+mkdir -p B/rootfs/etc B/rootfs/tmp
 echo "$marker" > B/rootfs/etc/marker
 umoci repack --image L:v1 B
-umoci config --image L:v1 --config.env PATH=/bin --config.cmd /bin/sh --config.cmd -c \
-  --config.cmd 'cat /etc/marker; echo layer > /etc/written; cat /etc/written; exit 7'
-coffer image encrypt --quiet oci:L:v1 oci:enc:v1 --recipient kbs:///default/image-key/sgx \
-  --kbs-key-out image.key 2>/dev/null
-coffer image copy --insecure-policy -q --insecure-registry "$REGISTRY" oci:enc:v1 \
-  "docker://$REGISTRY/enc:v1" >/dev/null
+push_encrypted v1 'cat /etc/marker; echo layer > /etc/written; cat /etc/written; exit 7' \
+  default/image-key/sgx --config.env PATH=/bin
 image="docker://$REGISTRY/enc:v1"
 
 # the two enclave images, one signer and product

@@ -26,27 +26,11 @@ guest_registry=10.0.2.2:$port
 guest_kbs=${COFFER_KBS_URL/127.0.0.1/10.0.2.2}
 
 # the image: busybox-static printing a line and exiting 7, encrypted with a key in the trustee
-umoci init --layout L >/dev/null
-umoci new --image L:v1
-umoci unpack --rootless --image L:v1 B >/dev/null
-mkdir -p B/rootfs/bin
-cp /bin/busybox B/rootfs/bin/
-ln -s busybox B/rootfs/bin/sh
-umoci repack --image L:v1 B
-umoci config --image L:v1 --config.cmd /bin/sh --config.cmd -c \
-  --config.cmd 'echo decrypted and running in the VM; exit 7'
-coffer image encrypt --quiet oci:L:v1 oci:enc:v1 --recipient kbs:///default/image-key/vm \
-  --kbs-key-out image.key 2>/dev/null
-coffer image copy --insecure-policy -q --insecure-registry "$REGISTRY" oci:enc:v1 \
-  "docker://$REGISTRY/enc:v1" >/dev/null
+busybox_layout
+push_encrypted v1 'echo decrypted and running in the VM; exit 7' default/image-key/vm
 image="docker://$guest_registry/enc:v1"
 # a second one that runs until it is killed (the killed-CLI case below)
-umoci config --image L:v1 --tag v2 --config.cmd /bin/sh --config.cmd -c \
-  --config.cmd 'echo ready; exec sleep 120'
-coffer image encrypt --quiet oci:L:v2 oci:enc:v2 --recipient kbs:///default/image-key/vm2 \
-  --kbs-key-out image2.key 2>/dev/null
-coffer image copy --insecure-policy -q --insecure-registry "$REGISTRY" oci:enc:v2 \
-  "docker://$REGISTRY/enc:v2" >/dev/null
+push_encrypted v2 'echo ready; exec sleep 120' default/image-key/vm2
 
 coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
   --tee sim-tdx --out guest > /dev/null

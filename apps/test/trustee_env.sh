@@ -26,6 +26,35 @@ end_test() {
   rm -rf "$work"
 }
 
+# In $work: an OCI layout L with image L:v1 holding busybox-static as /bin/busybox and /bin/sh
+# (umoci). The unpacked bundle stays in B for callers that add files and then
+# `umoci repack --image L:v1 B`.
+busybox_layout() {
+  umoci init --layout L > /dev/null
+  umoci new --image L:v1
+  umoci unpack --rootless --image L:v1 B > /dev/null
+  mkdir -p B/rootfs/bin
+  cp /bin/busybox B/rootfs/bin/
+  ln -s busybox B/rootfs/bin/sh
+  umoci repack --image L:v1 B
+}
+
+# L:v1 with the command `sh -c CMD` (and any further `umoci config` options) as L:TAG, encrypted
+# for the KBS key kbs:///RESOURCE (a new key, stored in the trustee; also in $work/TAG.key) and
+# pushed to $REGISTRY/enc:TAG.
+push_encrypted() {  # TAG CMD RESOURCE [UMOCI_CONFIG_OPTION...]
+  local tag=$1 cmd=$2 resource=$3
+  shift 3
+  local retag=()
+  [[ "$tag" == v1 ]] || retag=(--tag "$tag")
+  umoci config --image L:v1 "${retag[@]}" --config.cmd /bin/sh --config.cmd -c \
+    --config.cmd "$cmd" "$@"
+  "$BIN/coffer" image encrypt --quiet "oci:L:$tag" "oci:enc:$tag" \
+    --recipient "kbs:///$resource" --kbs-key-out "$tag.key" 2> /dev/null
+  "$BIN/coffer" image copy --insecure-policy -q --insecure-registry "$REGISTRY" \
+    "oci:enc:$tag" "docker://$REGISTRY/enc:$tag" > /dev/null
+}
+
 # Waits until FILE holds a line starting with PREFIX (printed by process PID); prints the rest.
 wait_for_line() {
   local file=$1 prefix=$2 pid=$3 value=""
