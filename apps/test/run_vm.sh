@@ -10,6 +10,8 @@
 #    its line on stdout, its exit code is coffer run's;
 #  - a guest image with one changed byte in the initramfs: "the trustee refused the image key";
 #  - usage refusals and a guest image built for another TEE (no boot);
+#  - while a container runs: ExecProcess denied by the agent policy; QEMU forwards no port and
+#    listens on no TCP/UDP socket (the guest is reachable only through the agent API);
 #  - a SIGKILLed coffer run: its QEMU dies with it.
 # Three VM boots. Usage: [RUN_VM_RUNS=N] run_vm.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, coffer-guest-init)
 set -euo pipefail
@@ -96,7 +98,8 @@ refused 2 "--enclave vm: the image 'docker://127.0.0.1:" "${opts[@]}" --guest-im
 ok "usage and TEE mismatch refused"
 [[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
 
-# 4. a SIGKILLed coffer run: QEMU dies with it (PR_SET_PDEATHSIG), the next coffer run sweeps
+# 4. a running container (the third and last boot): exec denied, no port; then a SIGKILLed
+# coffer run: QEMU dies with it (PR_SET_PDEATHSIG), the next coffer run sweeps
 # the stale sockets; the third and last boot
 (exec "$BIN/coffer" run "${opts[@]}" --guest-image guest "docker://$guest_registry/enc:v2" \
   > k.out 2> k.err) &
@@ -107,6 +110,21 @@ grep -q ready k.out || fail "the container never started: $(cat k.err)"
 qemu_pid=$(sed -n 's/.*enclave up: agent pid \([0-9]*\),.*/\1/p' k.err)
 [[ -n "$qemu_pid" && "$(cat "/proc/$qemu_pid/comm")" == qemu-system-x86* ]] ||
   fail "no QEMU pid in the progress: $(cat k.err)"
+# while it runs: the agent policy (built-in) denies ExecProcess inside the VM, through the
+# launcher's agent socket; and the guest is reachable only through that API: QEMU forwards no
+# port into the guest (user networking without hostfwd) and listens on no TCP/UDP socket
+run_id=$(find rundir -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | head -n1)
+set +e
+msg=$("$BIN/coffer" agent-ctl --socket "rundir/$run_id/enclave/agent.sock" exec "$run_id" -- \
+  /bin/sh -c id 2>&1); rc=$?
+set -e
+[[ $rc -ne 0 && "$msg" == *policy_denied*ExecProcessRequest* ]] ||
+  fail "exec in the VM (rc $rc): $msg"
+tr '\0' ' ' < "/proc/$qemu_pid/cmdline" | grep -q hostfwd && fail "QEMU forwards a port"
+# (control: ss names the owners of listening sockets here, e.g. the trustee's)
+ss -H -ltnp | grep -q "pid=${pids[0]}," || fail "ss shows no owner for the trustee's socket"
+ss -H -ltunp | grep -q "pid=$qemu_pid," && fail "QEMU listens: $(ss -H -ltunp | grep "pid=$qemu_pid,")"
+ok "exec denied by the agent policy in the VM; no port of the guest reachable from the host"
 kill -KILL "$rp"; wait "$rp" 2>/dev/null || true
 for _ in $(seq 1 100); do [[ -d /proc/$qemu_pid ]] || break; sleep 0.05; done
 [[ -d /proc/$qemu_pid ]] && fail "QEMU (pid $qemu_pid) outlived the killed coffer run"
