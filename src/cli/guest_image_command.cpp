@@ -80,6 +80,8 @@ void add_guest_image_command(CLI::App& app) {
       ->capture_default_str();
   build->add_option("--crun", bo->image.crun, "the OCI runtime")->capture_default_str();
   build->add_option("--busybox", bo->image.busybox, "a static busybox")->capture_default_str();
+  build->add_flag("--keep-debug{false}", bo->image.strip_debug,
+                  "install the agent and the init with their debug sections (default: stripped)");
   build->add_option("--module", bo->modules,
                     "a kernel module to load (repeat; default virtio_pci virtio_console "
                     "virtio_net; dependencies come in)");

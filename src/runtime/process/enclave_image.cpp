@@ -205,7 +205,8 @@ Result<std::vector<fs::path>> ldd(const fs::path& file) {
   return libs;
 }
 
-// `objcopy --strip-debug from to`.
+}  // namespace
+
 Status strip_debug(const fs::path& from, const fs::path& to) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -232,6 +233,8 @@ Status strip_debug(const fs::path& from, const fs::path& to) {
   }
   return ok();
 }
+
+namespace {
 
 Status mkdirs_at(int rootfd, const std::string& rel_dir) {
   std::size_t pos = 0;

@@ -66,6 +66,10 @@ Result<EnclaveManifest> parse_manifest(std::string_view text);
 // enclave's guest image, src/runtime/vm.)
 Result<std::vector<std::filesystem::path>> host_libraries(const std::filesystem::path& file);
 
+// `objcopy --strip-debug FROM TO` (binutils): an executable without its debug sections, as the
+// enclave and guest images install the agent. "strip_failed" when objcopy is missing or fails.
+Status strip_debug(const std::filesystem::path& from, const std::filesystem::path& to);
+
 struct EnclaveImageOptions {
   std::filesystem::path agent;  // the coffer-agent executable to install
   // The OCI runtime the agent runs; empty: none (the app enclave's image, whose entry is

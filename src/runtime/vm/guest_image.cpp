@@ -272,8 +272,27 @@ Result<GuestImage> build_guest_image(const GuestImageOptions& options, const fs:
     }
     return ok();
   };
-  COFFER_TRY_STATUS(add_with_libs(options.init, std::string(kGuestInitPath)));
-  COFFER_TRY_STATUS(add_with_libs(options.agent, std::string(kGuestAgentPath)));
+  // The stripped executables are made in the output directory and removed after the build.
+  fs::create_directories(out_dir, ec);
+  if (ec) return make_error("io_error", "creating " + out_dir.string() + ": " + ec.message());
+  struct RemoveStripped {
+    std::vector<fs::path> paths;
+    ~RemoveStripped() {
+      std::error_code ignored;
+      for (const auto& p : paths) fs::remove(p, ignored);
+    }
+  } stripped;
+  auto executable = [&](const fs::path& host, const char* name) -> Result<fs::path> {
+    if (!options.strip_debug) return host;
+    const fs::path to = out_dir / (std::string(".") + name + ".stripped");
+    stripped.paths.push_back(to);
+    COFFER_TRY_STATUS(process::strip_debug(host, to));
+    return to;
+  };
+  COFFER_TRY_STATUS(
+      add_with_libs(COFFER_TRY(executable(options.init, "init")), std::string(kGuestInitPath)));
+  COFFER_TRY_STATUS(
+      add_with_libs(COFFER_TRY(executable(options.agent, "agent")), std::string(kGuestAgentPath)));
   COFFER_TRY_STATUS(add_with_libs(options.crun, "/usr/bin/crun"));
   COFFER_TRY_STATUS(add_file(options.busybox, "/bin/busybox"));  // static
   std::string module_list;
