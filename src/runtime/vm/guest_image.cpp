@@ -284,7 +284,7 @@ Result<GuestImage> build_guest_image(const GuestImageOptions& options, const fs:
   } stripped;
   auto executable = [&](const fs::path& host, const char* name) -> Result<fs::path> {
     if (!options.strip_debug) return host;
-    const fs::path to = out_dir / (std::string(".") + name + ".stripped");
+    fs::path to = out_dir / (std::string(".") + name + ".stripped");
     stripped.paths.push_back(to);
     COFFER_TRY_STATUS(process::strip_debug(host, to));
     return to;
