@@ -238,10 +238,14 @@ class VmEnclave final : public Enclave {
   Status start_mux() {
     const auto paddr = COFFER_TRY(net::unix_address(port_socket_));
     const auto laddr = COFFER_TRY(net::unix_address(agent_socket_));
-    port_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (port_fd_ < 0 ||
-        ::connect(port_fd_, reinterpret_cast<const sockaddr*>(&paddr), sizeof paddr) != 0) {
-      return make_error("io_error", errno_text("connecting to the agent's port"));
+    // Normally the readiness probe's connection, kept: a new host connection would make the
+    // agent reopen the port, and what arrived before it had would be lost.
+    if (port_fd_ < 0) {
+      port_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (port_fd_ < 0 ||
+          ::connect(port_fd_, reinterpret_cast<const sockaddr*>(&paddr), sizeof paddr) != 0) {
+        return make_error("io_error", errno_text("connecting to the agent's port"));
+      }
     }
     listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0 ||
@@ -284,7 +288,7 @@ class VmEnclave final : public Enclave {
     std::map<std::uint64_t, Client> clients;
     std::map<std::uint32_t, Route> routes;  // port stream id -> the client's call
     std::uint64_t next_client = 1;
-    std::uint32_t next_id = 1;
+    std::uint32_t next_id = first_stream_id_;  // after the probe's (a late answer is dropped)
     net::ttrpc::FrameDecoder port_decoder;
     std::vector<net::ttrpc::Frame> frames;
     std::array<std::uint8_t, 65536> buf{};
@@ -368,6 +372,7 @@ class VmEnclave final : public Enclave {
   fs::path run_dir_, agent_socket_, port_socket_, console_log_, quote_socket_;
   std::thread mux_thread_;
   int port_fd_ = -1, listen_fd_ = -1;
+  std::uint32_t first_stream_id_ = 1;
   int mux_wake_[2] = {-1, -1};
   std::unique_ptr<evidence::sim::QuoteService> quote_service_;
   std::thread quote_thread_;
@@ -430,8 +435,10 @@ std::vector<std::string> qemu_args(const VmOptions& o, const fs::path& image,
 // request may never be answered; one that is answered late must be answered on this
 // connection, not reach the next client (whose stream ids start at 1 again). Raw frames: the
 // ttrpc client drops late answers without saying so. true: SERVING; false: the connection
-// ended or the deadline passed; an error: nothing listens yet.
-Result<bool> probe_health(const fs::path& socket, std::chrono::steady_clock::time_point deadline) {
+// ended or the deadline passed; an error: nothing listens yet. On SERVING the connection is
+// handed over in `kept_fd` (with the next free odd stream id) instead of being closed.
+Result<bool> probe_health(const fs::path& socket, std::chrono::steady_clock::time_point deadline,
+                          int& kept_fd, std::uint32_t& next_stream_id) {
   using Clock = std::chrono::steady_clock;
   const auto addr = COFFER_TRY(net::unix_address(socket));
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -490,7 +497,12 @@ Result<bool> probe_health(const fs::path& socket, std::chrono::steady_clock::tim
     }
     frames.clear();
   }
-  ::close(fd);
+  if (result) {
+    kept_fd = fd;
+    next_stream_id = next_id;
+  } else {
+    ::close(fd);
+  }
   return result;
 }
 
@@ -505,7 +517,8 @@ Status wait_ready(VmEnclave& e, const VmOptions& o) {
                                          e.console_log_.string() + ":\n" +
                                          log_tail(e.console_log_));
     }
-    if (auto probe = probe_health(e.port_socket_, deadline); probe) {
+    if (auto probe = probe_health(e.port_socket_, deadline, e.port_fd_, e.first_stream_id_);
+        probe) {
       if (*probe) return ok();
       last = "the connection to the port ended";
       // QEMU is going (its exit is reported above), or the agent restarted its session
