@@ -26,6 +26,7 @@ find_library(COFFER_LIBARCHIVE_STATIC NAMES libarchive.a)
 find_library(COFFER_NETTLE NAMES nettle)
 find_package(ZLIB REQUIRED)                           # zlib1g-dev
 find_package(Protobuf 3.12 REQUIRED)                  # libprotobuf-dev, protobuf-compiler
+find_package(gRPC CONFIG REQUIRED)                    # libgrpc++-dev, protobuf-compiler-grpc
 if(COFFER_BUILD_TESTS)
   find_package(GTest REQUIRED)                        # libgtest-dev, libgmock-dev
 endif()
