@@ -30,6 +30,7 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -324,6 +325,35 @@ pid_t start_quote_proxy(const std::string& port, const std::string& socket_path)
   return pid;
 }
 
+// The launcher's control port (docs/vm-enclave.md): "poweroff" asks for a clean stop. The agent
+// gets SIGTERM (it stops serving and exits; init then powers off as for any agent exit); if it
+// has not gone within 2 s, this process powers the guest off itself. Runs as a child of init.
+[[noreturn]] void watch_control(const std::string& port, pid_t agent) {
+  std::string line;
+  for (;;) {
+    const int fd = ::open(port.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) power_off(err("opening " + port));
+    std::array<char, 64> buf{};
+    for (;;) {
+      const ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // the host side is not connected (yet, or any more)
+      line.append(buf.data(), static_cast<std::size_t>(n));
+      if (line.size() > 256) line.erase(0, line.size() - 256);
+      if (line.find("poweroff\n") != std::string::npos) {
+        say("the host asked for power-off: stopping coffer-agent");
+        ::kill(agent, SIGTERM);
+        for (int i = 0; i < 200 && ::kill(agent, 0) == 0; ++i) {
+          ::usleep(10000);  // NOLINT: the agent is init's child, not ours: nothing to wait on
+        }
+        power_off("the host asked for it");
+      }
+    }
+    ::close(fd);
+    ::usleep(100000);  // NOLINT: a port without a host side reads as end of file at once
+  }
+}
+
 std::string cmdline_value(const std::string& cmdline, const std::string& key) {
   std::istringstream words(cmdline);
   std::string w;
@@ -362,14 +392,16 @@ int run() {
   // Ports appear (and get their names) a little after virtio_console is loaded. The agent's
   // port is always there; the quote service's when the TEE is simulated (the launcher adds it).
   const bool simulated = tee.starts_with("sim-");
-  std::string port, quote_port;
+  std::string port, quote_port, control_port;
   for (int i = 0; i < 1000; ++i) {  // 10 s
     port = find_port("coffer.agent");
+    control_port = find_port("coffer.control");
     if (simulated) quote_port = find_port("coffer.quote");
-    if (!port.empty() && (!simulated || !quote_port.empty())) break;
+    if (!port.empty() && !control_port.empty() && (!simulated || !quote_port.empty())) break;
     ::usleep(10000);  // NOLINT: polling sysfs, nothing to wait on
   }
   if (port.empty()) power_off("no virtio-serial port named coffer.agent");
+  if (control_port.empty()) power_off("no virtio-serial port named coffer.control");
   if (simulated && quote_port.empty()) power_off("no virtio-serial port named coffer.quote");
 
   // the simulated TEE's quote service, when the launcher gave the VM one
@@ -413,6 +445,9 @@ int run() {
     ::_exit(127);
   }
   say("coffer-agent started on " + port + " (tee " + tee + ")");
+  const pid_t control = ::fork();
+  if (control == 0) watch_control(control_port, agent);
+  if (control < 0) power_off(err("fork"));
   for (;;) {
     int status = 0;
     const pid_t pid = ::wait(&status);

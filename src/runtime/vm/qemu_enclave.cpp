@@ -101,18 +101,30 @@ class VmEnclave final : public Enclave {
     return reap(true);
   }
 
-  // SIGTERM to QEMU (it exits at once; the guest's RAM goes with it), SIGKILL after `grace`.
+  // A clean stop first: "poweroff" on the control port makes the guest's init stop the agent
+  // and power off (QEMU then exits 0), within `grace`. A guest that does not (or a VM that never
+  // became ready) gets SIGTERM (QEMU exits at once; the guest's RAM goes with it), then SIGKILL.
   Status stop(std::chrono::milliseconds grace) override {
     std::lock_guard lock(mu_);
     if (pidfd_ >= 0 && !status_) {
-      (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
       pollfd pfd{pidfd_, POLLIN, 0};
-      const int ms = static_cast<int>(std::max<std::int64_t>(0, grace.count()));
-      while (::poll(&pfd, 1, ms) < 0 && errno == EINTR) {
+      if (control_fd_ >= 0 && grace.count() > 0) {
+        static constexpr std::string_view kPowerOff = "poweroff\n";
+        if (::send(control_fd_, kPowerOff.data(), kPowerOff.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(kPowerOff.size())) {
+          const int ms = static_cast<int>(grace.count());
+          while (::poll(&pfd, 1, ms) < 0 && errno == EINTR) {
+          }
+        }
       }
       if (!reap(false)) {
-        (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
-        (void)reap(true);
+        (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
+        while (::poll(&pfd, 1, 1000) < 0 && errno == EINTR) {
+        }
+        if (!reap(false)) {
+          (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+          (void)reap(true);
+        }
       }
     }
     teardown();
@@ -141,6 +153,8 @@ class VmEnclave final : public Enclave {
     torn_down_ = true;
     stop_mux();
     stop_quote_bridge();
+    if (control_fd_ >= 0) ::close(control_fd_);
+    control_fd_ = -1;
     std::error_code ec;
     for (const auto& f : created_files_) fs::remove(f, ec);
     if (created_run_dir_) fs::remove(run_dir_, ec);
@@ -369,7 +383,8 @@ class VmEnclave final : public Enclave {
 
   pid_t pid_ = -1;
   int pidfd_ = -1;
-  fs::path run_dir_, agent_socket_, port_socket_, console_log_, quote_socket_;
+  fs::path run_dir_, agent_socket_, port_socket_, console_log_, quote_socket_, control_socket_;
+  int control_fd_ = -1;  // the host side of the port coffer.control, once the agent is ready
   std::thread mux_thread_;
   int port_fd_ = -1, listen_fd_ = -1;
   std::uint32_t first_stream_id_ = 1;
@@ -389,9 +404,9 @@ class VmEnclave final : public Enclave {
   bool torn_down_ = false;
 };
 
-std::vector<std::string> qemu_args(const VmOptions& o, const fs::path& image,
-                                   const std::string& cmdline, const fs::path& console_log,
-                                   const fs::path& agent_socket) {
+std::vector<std::string> qemu_args(const VmOptions& o, const std::string& accel,
+                                   const fs::path& image, const std::string& cmdline,
+                                   const fs::path& console_log, const fs::path& agent_socket) {
   const std::string mem = std::to_string(o.memory_mib) + "M";
   return {o.qemu,
           "-nodefaults",
@@ -399,7 +414,7 @@ std::vector<std::string> qemu_args(const VmOptions& o, const fs::path& image,
           "-display",
           "none",
           "-machine",
-          "pc,accel=tcg,memory-backend=mem",
+          "pc,accel=" + accel + ",memory-backend=mem",
           "-cpu",
           "max",
           "-smp",
@@ -544,6 +559,7 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
                                                    const LaunchObserver& observer) {
   if (spec.run_dir.empty()) return make_error("usage", "the VM enclave needs a run directory");
   if (spec.app) return make_error("usage", "the VM enclave has no app role");
+  const Accel wanted_accel = COFFER_TRY(parse_accel(spec.vm_accel));
   if (options.memory_mib < 64 || options.vcpus < 1) {
     return make_error("usage", "the VM needs at least 64 MiB and one vCPU");
   }
@@ -612,15 +628,28 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
       spec.agent_log_file.empty() ? spec.run_dir / "console.log" : spec.agent_log_file;
   const fs::path qemu_log = spec.run_dir / "qemu.log";
   e->quote_socket_ = spec.run_dir / "quote.sock";
+  e->control_socket_ = spec.run_dir / "control.sock";
+  fs::remove(e->control_socket_, ec);
   fs::remove(e->agent_socket_, ec);
   fs::remove(e->port_socket_, ec);
   fs::remove(e->quote_socket_, ec);
-  e->created_files_ = {e->agent_socket_, e->port_socket_, e->quote_socket_, qemu_log};
+  e->created_files_ = {e->agent_socket_, e->port_socket_, e->quote_socket_, e->control_socket_,
+                       qemu_log};
   if (spec.agent_log_file.empty()) e->created_files_.push_back(e->console_log_);
 
   // 3. QEMU, a child that dies with this thread
-  report(observer, "start_vm", options.qemu);
-  auto args = qemu_args(options, image, *cmdline, e->console_log_, e->port_socket_);
+  AccelOptions accel_options;
+  accel_options.qemu = options.qemu;
+  accel_options.cache_file = options.kvm_probe_cache;
+  accel_options.scratch_dir = spec.run_dir;
+  auto accel = choose_accel(wanted_accel, accel_options);
+  if (!accel) return std::unexpected(accel.error());  // e's teardown removes the run dir
+  report(observer, "start_vm", options.qemu + " (" + accel->reason + ")");
+  auto args = qemu_args(options, accel->accel, image, *cmdline, e->console_log_, e->port_socket_);
+  args.insert(
+      args.end(),
+      {"-chardev", "socket,id=control,path=" + e->control_socket_.string() + ",server=on,wait=off",
+       "-device", "virtserialport,bus=vser0.0,chardev=control,name=coffer.control"});
   if (quote_service) {
     args.insert(
         args.end(),
@@ -657,7 +686,7 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
     return make_error("launch_failed", errno_text("pidfd_open"));
   }
   if (quote_service) {
-    e->init_data_ = spec.init_data;
+    e->init_data_ = options.delivered_init_data ? options.delivered_init_data : spec.init_data;
     e->start_quote_bridge(std::move(quote_service));
     report(observer, "quote_service", "answering the guest on its port coffer.quote");
   }
@@ -678,6 +707,15 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
   if (auto m = e->start_mux(); !m) {
     (void)e->stop(std::chrono::milliseconds(0));
     return std::unexpected(m.error());
+  }
+  // the control port, held for the VM's life (a port without a host side reads as end of file)
+  if (auto addr = net::unix_address(e->control_socket_); addr) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0) {
+      e->control_fd_ = fd;
+    } else if (fd >= 0) {
+      ::close(fd);
+    }
   }
   report(observer, "agent_ready",
          "Health: SERVING on " + e->agent_socket_.string() +
