@@ -277,8 +277,8 @@ constexpr std::size_t kMaxQuoteLine = 64 * 1024 + 1;
   }
 }
 
-// The init-data the launcher hands in on the quote port (a request of its own, before the agent
-// and the proxy run). Empty: none. The TEE binds its digest (MRCONFIGID / HOST_DATA): the agent
+// The init-data the launcher hands in on the control port (a request of its own, before the
+// agent runs). Empty: none. The TEE binds its digest (MRCONFIGID / HOST_DATA): the agent
 // checks that before it uses any of it.
 std::optional<std::string> fetch_init_data(const std::string& port) {
   const int pfd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -326,8 +326,9 @@ pid_t start_quote_proxy(const std::string& port, const std::string& socket_path)
 }
 
 // The launcher's control port (docs/vm-enclave.md): "poweroff" asks for a clean stop. The agent
-// gets SIGTERM (it stops serving and exits; init then powers off as for any agent exit); if it
-// has not gone within 2 s, this process powers the guest off itself. Runs as a child of init.
+// gets SIGTERM (it stops serving and exits; init then powers off, as for any agent exit), and
+// SIGKILL if it is still there 2 s later. Runs as a child of init, after init's init-data
+// request on the same port.
 [[noreturn]] void watch_control(const std::string& port, pid_t agent) {
   std::string line;
   for (;;) {
@@ -346,7 +347,11 @@ pid_t start_quote_proxy(const std::string& port, const std::string& socket_path)
         for (int i = 0; i < 200 && ::kill(agent, 0) == 0; ++i) {
           ::usleep(10000);  // NOLINT: the agent is init's child, not ours: nothing to wait on
         }
-        power_off("the host asked for it");
+        if (::kill(agent, 0) == 0) {
+          say("coffer-agent did not stop within 2 s: killing it");
+          ::kill(agent, SIGKILL);
+        }
+        ::_exit(0);  // init powers off when the agent has exited
       }
     }
     ::close(fd);
@@ -409,14 +414,14 @@ int run() {
   pid_t quote_proxy_pid = -1;
   const std::string init_data_file = "/run/coffer/init-data.toml";
   bool have_init_data = false;
+  if (auto text = fetch_init_data(control_port)) {
+    ::mkdir("/run/coffer", 0700);
+    const int f = ::open(init_data_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    if (f < 0 || !write_all(f, *text)) power_off(err("writing " + init_data_file));
+    ::close(f);
+    have_init_data = true;
+  }
   if (!quote_port.empty()) {
-    if (auto text = fetch_init_data(quote_port)) {
-      ::mkdir("/run/coffer", 0700);
-      const int f = ::open(init_data_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-      if (f < 0 || !write_all(f, *text)) power_off(err("writing " + init_data_file));
-      ::close(f);
-      have_init_data = true;
-    }
     quote_proxy_pid = start_quote_proxy(quote_port, quote_socket);
     if (quote_proxy_pid < 0) power_off("the quote service proxy failed");
   }

@@ -133,9 +133,10 @@ TEST_F(QemuEnclaveTest, SimulatedTdxGuestReachesItsQuoteServiceThroughThePort) {
   });
   ASSERT_TRUE(enclave) << enclave.error().to_string();
   EXPECT_NE(std::ranges::find(steps, std::string("quote_service")), steps.end());
-  // init asked for init-data (there is none); without init-data the agent itself sends nothing
-  // at start (InitDataIsHandedInAndBoundThroughTheQuotePort has the agent's round trip)
-  EXPECT_TRUE(ready.ends_with("quote service requests answered: 1")) << ready;
+  // init asked for init-data on the control port (there is none); without init-data the agent
+  // sends nothing to the quote service at start (InitDataIsHandedInAndBoundThroughTheQuotePort
+  // has the agent's round trip through the quote port)
+  EXPECT_TRUE(ready.ends_with("quote service requests answered: 0")) << ready;
   auto client = AgentClient::connect((*enclave)->agent_socket());
   ASSERT_TRUE(client) << client.error().to_string();
   auto details = (*client)->guest_details();
@@ -150,10 +151,10 @@ TEST_F(QemuEnclaveTest, SimulatedTdxGuestReachesItsQuoteServiceThroughThePort) {
   EXPECT_NE(log->find("tee tdx"), std::string::npos) << *log;
 }
 
-// Init-data handed in through the quote port; the agent refuses to start unless the TEE binds
+// Init-data handed in through the control port; the agent refuses to start unless the TEE binds
 // its digest, which it reads from the quote service ({"op":"measurements"}): a round trip
 // guest agent -> init's proxy -> port -> launcher's QuoteService and back.
-TEST_F(QemuEnclaveTest, InitDataIsHandedInAndBoundThroughTheQuotePort) {
+TEST_F(QemuEnclaveTest, InitDataIsHandedInThroughTheControlPortAndBound) {
   auto pki = evidence::sim::generate_sim_pki();
   ASSERT_TRUE(pki) << pki.error().to_string();
   ASSERT_TRUE(evidence::sim::write_sim_pki(*pki, dir_ / "sim"));
@@ -174,8 +175,8 @@ insecure_registries = ["10.0.2.2:5000"]
     if (e.step == "agent_ready") ready = e.detail;
   });
   ASSERT_TRUE(enclave) << enclave.error().to_string();
-  // init's init_data request, then the agent's measurements request
-  EXPECT_TRUE(ready.ends_with("quote service requests answered: 2")) << ready;
+  // the agent's measurements request (init's init_data request went to the control port)
+  EXPECT_TRUE(ready.ends_with("quote service requests answered: 1")) << ready;
   auto client = AgentClient::connect((*enclave)->agent_socket());
   ASSERT_TRUE(client) << client.error().to_string();
   auto details = (*client)->guest_details();
