@@ -101,6 +101,9 @@ refused 2 "--enclave vm: --trustee 'https://127.0.0.1:" --tee sim-tdx --enclave 
   --guest-image guest --sim-dir "$SIM" --trustee "$COFFER_KBS_URL" "$image"
 refused 2 "--enclave vm: the image 'docker://127.0.0.1:" "${opts[@]}" --guest-image guest \
   "docker://$REGISTRY/enc:v1"
+refused 2 "--accel is for --enclave vm only" --tee sim-tdx --accel tcg --sim-dir "$SIM" \
+  --init-data init-data.toml "$image"
+refused 2 "--accel: hvf not in {auto,tcg,kvm}" "${opts[@]}" --guest-image guest --accel hvf "$image"
 ok "usage and TEE mismatch refused"
 [[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
 

@@ -19,6 +19,7 @@
 
 #include "core/bytes.h"
 #include "core/file.h"
+#include "crypto/digest.h"
 
 namespace coffer::runtime::vm {
 
@@ -26,60 +27,40 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kProbeExitStatus = (0x31 << 1) | 1;
-
-// A multiboot (v1) kernel with the "a.out kludge" (flags bit 16): the header's address fields
-// tell the loader to put the file at 1 MiB and jump to the code that follows the header, in
-// 32-bit protected mode. Multiboot Specification 0.6.96, section 3.1.
-std::vector<std::uint8_t> probe_kernel() {
-  constexpr std::uint32_t kMagic = 0x1BADB002;
-  constexpr std::uint32_t kFlags = 1U << 16;
-  constexpr std::uint32_t kLoad = 0x100000;
-  constexpr std::uint32_t kHeaderSize = 32;
-  const std::array<std::uint32_t, 8> header = {
-      kMagic,
-      kFlags,
-      static_cast<std::uint32_t>(0U - (kMagic + kFlags)),
-      kLoad,                 // header_addr: the header is the file's first byte
-      kLoad,                 // load_addr
-      0,                     // load_end_addr: the whole file
-      0,                     // bss_end_addr: no bss
-      kLoad + kHeaderSize};  // entry_addr
-  std::vector<std::uint8_t> out;
-  for (const std::uint32_t v : header) {
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-  }
-  // mov al, 0x31; out 0xf4, al; hlt; jmp -3 (back to hlt)
-  for (const std::uint8_t b : {0xB0, 0x31, 0xE6, 0xF4, 0xF4, 0xEB, 0xFD}) out.push_back(b);
-  return out;
-}
-
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-// What the cached answer is valid for: this QEMU binary on this host kernel.
-std::string cache_key(const std::string& qemu) {
-  std::string path = qemu;
-  if (qemu.find('/') == std::string::npos) {
-    const char* env = std::getenv("PATH");
-    std::string_view dirs = env != nullptr ? env : "/usr/bin:/bin";
-    while (!dirs.empty()) {
-      const auto colon = dirs.find(':');
-      const fs::path candidate = fs::path(dirs.substr(0, colon)) / qemu;
-      if (::access(candidate.c_str(), X_OK) == 0) {
-        path = candidate.string();
-        break;
-      }
-      if (colon == std::string_view::npos) break;
-      dirs.remove_prefix(colon + 1);
-    }
+std::string resolve(const std::string& program) {
+  if (program.find('/') != std::string::npos) return program;
+  const char* env = std::getenv("PATH");
+  std::string_view dirs = env != nullptr ? env : "/usr/bin:/bin";
+  while (!dirs.empty()) {
+    const auto colon = dirs.find(':');
+    const fs::path candidate = fs::path(dirs.substr(0, colon)) / program;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
   }
+  return program;
+}
+
+// "path size mtime" of a file; empty when it cannot be read.
+std::string file_identity(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
+  return path + " size=" + std::to_string(st.st_size) +
+         " mtime=" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+
+// What the cached answer is valid for: this QEMU binary and guest kernel (by content: every
+// guest image has its own copy) on this host kernel.
+std::string cache_key(const AccelOptions& o) {
+  const std::string qemu = file_identity(resolve(o.qemu));
+  auto kernel = read_text_file(o.kernel, std::size_t{256} << 20);
+  if (qemu.empty() || !kernel) return {};
   utsname u{};
   ::uname(&u);
-  return "qemu=" + path + " size=" + std::to_string(st.st_size) +
-         " mtime=" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
-         " kernel=" + u.release;
+  return "qemu=" + qemu + " kernel=sha256:" + hex_encode(crypto::sha256(as_bytes(*kernel))) +
+         " host=" + u.release;
 }
 
 }  // namespace
@@ -100,11 +81,10 @@ fs::path default_kvm_probe_cache() {
 }
 
 Result<bool> probe_kvm(const AccelOptions& options) {
+  if (options.kernel.empty()) return make_error("usage", "the KVM probe needs the guest's kernel");
   const fs::path dir =
       options.scratch_dir.empty() ? fs::temp_directory_path() : options.scratch_dir;
-  const fs::path kernel = dir / ("kvm-probe-" + std::to_string(::getpid()) + ".bin");
-  const auto image = probe_kernel();
-  COFFER_TRY(write_file_atomic(kernel, ByteView(image.data(), image.size()), 0600));
+  const fs::path console = dir / ("kvm-probe-" + std::to_string(::getpid()) + ".log");
   std::vector<std::string> args = {options.qemu,
                                    "-nodefaults",
                                    "-no-user-config",
@@ -112,23 +92,23 @@ Result<bool> probe_kvm(const AccelOptions& options) {
                                    "none",
                                    "-machine",
                                    "pc,accel=" + options.probe_accelerator,
+                                   "-cpu",
+                                   "max",
                                    "-m",
-                                   "16",
+                                   "256",
                                    "-kernel",
-                                   kernel.string(),
-                                   "-device",
-                                   "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                                   options.kernel.string(),
+                                   "-append",
+                                   "console=ttyS0 panic=-1",
+                                   "-serial",
+                                   "file:" + console.string(),
                                    "-no-reboot"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) {
-    std::error_code ec;
-    fs::remove(kernel, ec);
-    return make_error("launch_failed", errno_text("fork"));
-  }
+  if (pid < 0) return make_error("launch_failed", errno_text("fork"));
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
@@ -154,9 +134,11 @@ Result<bool> probe_kvm(const AccelOptions& options) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  auto log = read_text_file(console, std::size_t{1} << 20);
   std::error_code ec;
-  fs::remove(kernel, ec);
-  return exited && WIFEXITED(status) && WEXITSTATUS(status) == kProbeExitStatus;
+  fs::remove(console, ec);
+  return exited && WIFEXITED(status) && WEXITSTATUS(status) == 0 && log &&
+         log->contains("Kernel panic");
 }
 
 Result<AccelChoice> choose_accel(Accel wanted, const AccelOptions& options) {
@@ -168,7 +150,7 @@ Result<AccelChoice> choose_accel(Accel wanted, const AccelOptions& options) {
     return AccelChoice{"tcg", "TCG (" + why + ")"};
   }
   ::close(dev);
-  const std::string key = cache_key(options.qemu);
+  const std::string key = cache_key(options);
   std::optional<bool> usable;
   bool cached = false;
   if (!options.cache_file.empty() && !key.empty()) {
@@ -189,13 +171,15 @@ Result<AccelChoice> choose_accel(Accel wanted, const AccelOptions& options) {
     }
   }
   const std::string source = cached ? " (cached probe)" : "";
-  if (*usable) return AccelChoice{"kvm", "KVM: the probe guest ran" + source};
+  if (*usable) return AccelChoice{"kvm", "KVM: the guest's kernel ran under it" + source};
   if (wanted == Accel::kKvm) {
     return make_error("kvm_unusable",
-                      "KVM was asked for, but a guest under KVM did not run to its exit within " +
+                      "KVM was asked for, but the guest's kernel did not run under KVM to its "
+                      "probe panic within " +
                           std::to_string(options.probe_timeout.count()) + " ms" + source);
   }
-  return AccelChoice{"tcg", "TCG: /dev/kvm opens but a guest under KVM did not run" + source};
+  return AccelChoice{"tcg",
+                     "TCG: /dev/kvm opens but the guest's kernel did not run under KVM" + source};
 }
 
 }  // namespace coffer::runtime::vm

@@ -690,6 +690,7 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
   // 3. QEMU, a child that dies with this thread
   AccelOptions accel_options;
   accel_options.qemu = options.qemu;
+  accel_options.kernel = image / "vmlinuz";
   accel_options.cache_file = options.kvm_probe_cache;
   accel_options.scratch_dir = spec.run_dir;
   auto accel = choose_accel(wanted_accel, accel_options);

@@ -19,6 +19,9 @@ class AccelTest : public test::VmTest {
  protected:
   AccelOptions options() const {
     AccelOptions o;
+    for (const auto& entry : fs::directory_iterator(test::kernel_package() / "boot")) {
+      if (entry.path().filename().string().starts_with("vmlinuz-")) o.kernel = entry.path();
+    }
     o.cache_file = dir_ / "cache/kvm-probe";
     o.scratch_dir = dir_;
     return o;
@@ -39,16 +42,30 @@ TEST_F(AccelTest, ParsesTheThreeNames) {
   EXPECT_EQ(parse_accel("").error().code, "usage");
 }
 
-// The probe kernel itself: under TCG it runs to the debug-exit port, so a failed KVM probe
-// means KVM did not run it, not that the probe is broken.
-TEST_F(AccelTest, ProbeKernelExitsThroughTheDebugPortUnderTcg) {
+// The probe itself: under TCG the guest's kernel runs to its panic (no root file system), so a
+// failed KVM probe means KVM did not run it, not that the probe is broken.
+TEST_F(AccelTest, ProbeBootsTheGuestKernelToItsPanicUnderTcg) {
   auto o = options();
+  ASSERT_FALSE(o.kernel.empty()) << "no vmlinuz in " << test::kernel_package();
   o.probe_accelerator = "tcg";
-  o.probe_timeout = std::chrono::seconds(20);
+  o.probe_timeout = std::chrono::seconds(60);
   auto ran = probe_kvm(o);
   ASSERT_TRUE(ran) << ran.error().to_string();
   EXPECT_TRUE(*ran);
-  EXPECT_TRUE(fs::is_empty(dir_)) << "the probe kernel is removed";
+  EXPECT_TRUE(fs::is_empty(dir_)) << "the probe's console log is removed";
+}
+
+TEST_F(AccelTest, ProbeOfAFileThatIsNoKernelFails) {
+  auto o = options();
+  o.probe_accelerator = "tcg";
+  o.probe_timeout = std::chrono::seconds(20);
+  o.kernel = dir_ / "not-a-kernel";
+  ASSERT_TRUE(write_file_atomic(o.kernel, as_bytes("MZ but nothing else")));
+  auto ran = probe_kvm(o);
+  ASSERT_TRUE(ran) << ran.error().to_string();
+  EXPECT_FALSE(*ran);
+  o.kernel.clear();
+  EXPECT_EQ(probe_kvm(o).error().code, "usage");
 }
 
 TEST_F(AccelTest, ProbeOfAnAcceleratorQemuDoesNotKnowFails) {
@@ -107,8 +124,9 @@ TEST_F(AccelTest, AutoFollowsTheProbeAndCachesItsAnswer) {
   }
 
   // another QEMU binary (or kernel) than the cached answer's: probed again
-  ASSERT_TRUE(
-      write_file_atomic(o.cache_file, as_bytes("qemu=/other size=1 mtime=1.0 kernel=x kvm=1\n")));
+  ASSERT_TRUE(write_file_atomic(
+      o.cache_file,
+      as_bytes("qemu=/other size=1 mtime=1.0 kernel=/k size=1 mtime=1.0 host=x kvm=1\n")));
   auto third = choose_accel(Accel::kAuto, o);
   ASSERT_TRUE(third) << third.error().to_string();
   EXPECT_EQ(third->accel, first->accel);
