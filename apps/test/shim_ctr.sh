@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# containerd-shim-coffer-v2 through a private containerd 1.6 (`ctr run --runtime
+# io.containerd.coffer.v2`), the process enclave: an HTTPS trustee trusting the simulated TEE, an
+# encrypted, cosign-signed busybox image on a loopback registry, the init-data as a pod
+# annotation (io.coffer.init-data), the image reference as io.coffer.image, an empty --rootfs
+# (the shim never runs the host's rootfs).
+#  1. the container prints its KBS secret (attestation, key release, pull and decryption inside
+#     the enclave) and ctr exits with the container's status (3); TaskCreate/Start/Exit/Delete
+#     reached containerd; nothing is left afterwards;
+#  2. refusals leave no enclave: init-data that is not base64 / not init-data, an image for a
+#     key the trustee does not have, no image reference;
+#  3. `ctr task exec` is denied by the agent policy, the denial shown by ctr;
+#  4. `ctr run -d`, then `ctr task kill`, `ctr task delete`, `ctr container delete`: no shim,
+#     agent or enclave process, socket or run-dir entry left.
+# The shim's debug log (containerd at debug level) records the order of containerd's calls.
+# Usage: shim_ctr.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, containerd-shim-coffer-v2)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=apps/test/trustee_env.sh
+. "$here/trustee_env.sh"
+begin_test shim_ctr "$1"
+# shellcheck source=apps/test/containerd_env.sh
+. "$here/containerd_env.sh"
+[[ -x "$BIN/containerd-shim-coffer-v2" ]] || fail "no containerd-shim-coffer-v2 in $BIN"
+
+start_https_trustee
+start_registry
+cd "$work"
+
+# --- the owner's side: a secret, an encrypted and signed image, policies ----------------------
+printf 'kbs-secret-42' > greeting
+coffer kbs set-resource --path default/app/greeting --file greeting > /dev/null
+umoci init --layout L > /dev/null
+umoci new --image L:v1
+umoci unpack --rootless --image L:v1 B > /dev/null
+mkdir -p B/rootfs/bin
+cp /bin/busybox B/rootfs/bin/
+for t in sh echo wget sleep; do ln -s busybox "B/rootfs/bin/$t"; done
+cat > B/rootfs/bin/show <<'SH'
+#!/bin/sh
+echo "kbs: $(wget -qO- http://127.0.0.1:8006/cdh/resource/default/app/greeting)"
+echo "to stderr" >&2
+[ "$1" = wait ] && exec sleep 600
+exit 3
+SH
+chmod 755 B/rootfs/bin/show
+umoci repack --image L:v1 B
+umoci config --image L:v1 --config.entrypoint /bin/show
+umoci config --image L:v1 --tag wait --config.entrypoint /bin/show --config.cmd wait
+export COSIGN_PASSWORD='a long passphrase'
+coffer image keygen --output-key-prefix cosign > /dev/null
+for tag in v1 wait; do
+  coffer image copy --insecure-policy -q "oci:L:$tag" "docker://$REGISTRY/demo/app:$tag" \
+    --recipient kbs:///default/image-key/app --kbs-key-out app.key --sign-key cosign.key \
+    --tls-verify=false > /dev/null
+done
+# the same image for a key the trustee never gets
+coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/other:v1" \
+  --recipient kbs:///default/image-key/other --kbs-key-out other.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
+coffer kbs delete-resource --path default/image-key/other > /dev/null
+coffer kbs set-resource --path default/cosign-key/app --file cosign.pub > /dev/null
+cat > policy.json <<EOF
+{
+  "default": [{"type": "reject"}],
+  "transports": {
+    "docker": {
+      "$REGISTRY/demo": [
+        {"type": "sigstoreSigned", "keyPath": "kbs:///default/cosign-key/app",
+         "signedIdentity": {"type": "matchRepository"}}
+      ]
+    }
+  }
+}
+EOF
+coffer kbs set-resource --path default/security-policy/app --file policy.json > /dev/null
+
+# --- the enclave, its init-data and reference values -----------------------------------------
+coffer enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
+coffer run --tee sim-tdx --enclave process --enclave-image enclave --sim-dir "$SIM" \
+  --trustee "$COFFER_KBS_URL" --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$REGISTRY" \
+  --require-encrypted --image-policy kbs:///default/security-policy/app --print-init-data \
+  > init-data.toml
+coffer enclave measure enclave --init-data init-data.toml --format rvps > rv.json
+coffer kbs set-reference-values --file rv.json > /dev/null
+init_data=$(base64 -w0 init-data.toml)
+
+# --- the shim's configuration and a private containerd at debug level ------------------------
+cat > shim.toml <<EOF
+enclave = "process"
+tee = "sim-tdx"
+enclave_image = "$work/enclave"
+sim_dir = "$SIM"
+run_dir = "$work/shimrun"
+EOF
+export COFFER_SHIM_CONFIG="$work/shim.toml"
+printf '[debug]\n  level = "debug"\n' > extra.toml
+start_containerd extra.toml
+mkdir -m 755 rootfs  # empty: what the shim would never use anyway
+image="docker://$REGISTRY/demo/app:v1"
+run_opts=(--runtime io.containerd.coffer.v2 --rootfs --annotation "io.coffer.init-data=$init_data")
+
+leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
+  local what=$1
+  for _ in $(seq 1 100); do
+    pgrep -f -- "-address $CTRD_SOCK" > /dev/null || pgrep -f "$work/shimrun" > /dev/null || break
+    sleep 0.1  # polling for the shim's exit after containerd's Shutdown
+  done
+  pgrep -af -- "-address $CTRD_SOCK" && fail "$what: a shim is left"
+  pgrep -af "$work/shimrun" && fail "$what: enclave processes are left"
+  for d in shimrun shimrun2; do
+    if [[ -d $d && -n "$(ls -A $d)" ]]; then fail "$what: left in $d: $(ls -A $d)"; fi
+  done
+  return 0
+}
+show_logs() {
+  echo "--- containerd log (shim lines)" >&2
+  grep -i "coffer\|shim" "$CTRD_LOG" | tail -n 60 >&2 || true
+}
+trap 'show_logs; end_test' ERR
+
+# 1. the container runs in the enclave: its KBS secret, its exit status, its stderr
+set +e
+ctr run "${run_opts[@]}" --annotation "io.coffer.image=$image" --rm rootfs c1 \
+  < /dev/null > out.txt 2> err.txt
+rc=$?
+set -e
+[[ $rc -eq 3 ]] || { show_logs; fail "ctr run exited $rc: $(cat out.txt err.txt)"; }
+grep -qx "kbs: kbs-secret-42" out.txt || fail "output: $(cat out.txt err.txt)"
+grep -qx "to stderr" err.txt || fail "stderr: $(cat err.txt)"
+ok "ctr run: the KBS secret from inside the enclave, exit status 3, stdout and stderr"
+leftovers "ctr run --rm"
+ok "ctr run --rm: no shim, enclave, socket or run-dir entry left"
+# the order of containerd's calls, from the shim's debug log (containerd copies it to its own)
+grep -o 'task api: [A-Za-z]* id=c1' "$CTRD_LOG" | awk '{print $3}' | paste -sd' ' > calls.txt
+echo "  containerd's calls for ctr run: $(cat calls.txt)"
+for call in Create Start Wait Delete Shutdown; do
+  grep -qw "$call" calls.txt || fail "no $call in the shim's log: $(cat calls.txt)"
+done
+# containerd's exchange logs each event the shim forwarded (and refuses malformed envelopes)
+for ev in create:TaskCreate start:TaskStart exit:TaskExit delete:TaskDelete; do
+  grep -q "event forwarded.*topic=/tasks/${ev%%:*} type=containerd.events.${ev#*:}" "$CTRD_LOG" ||
+    fail "containerd got no /tasks/${ev%%:*} event"
+done
+grep -q 'error forwarding event' "$CTRD_LOG" && fail "containerd refused an event"
+ok "the shim's events reached containerd: TaskCreate, TaskStart, TaskExit, TaskDelete"
+
+# 2. refusals: clear errors, no enclave left
+refused() {  # NAME EXPECTED_MESSAGE ctr run options...
+  local name=$1 expected=$2
+  shift 2
+  set +e
+  ctr run --runtime io.containerd.coffer.v2 --rootfs "$@" --rm rootfs "$name" \
+    < /dev/null > r.out 2> r.err
+  local rc=$?
+  set -e
+  echo "  $name: $(tr '\n' ' ' < r.err | cut -c1-300)"
+  [[ $rc -ne 0 ]] || fail "$name: ctr run succeeded: $(cat r.out)"
+  grep -q -- "$expected" r.err || fail "$name: expected '$expected': $(cat r.err)"
+  ctr task delete "$name" > /dev/null 2>&1 || true
+  ctr container delete "$name" > /dev/null 2>&1 || true
+  leftovers "$name"
+}
+refused bad-b64 "bad_init_data" --annotation "io.coffer.init-data=not base64!" \
+  --annotation "io.coffer.image=$image"
+refused bad-toml "bad_init_data" --annotation "io.coffer.init-data=$(printf 'version = ' | base64 -w0)" \
+  --annotation "io.coffer.image=$image"
+refused no-image "no_image_ref" --annotation "io.coffer.init-data=$init_data"
+refused bad-kind "io.coffer.enclave must be process or vm" --annotation "io.coffer.enclave=kvm" \
+  --annotation "io.coffer.image=$image"
+refused wrong-key "pulling docker://$REGISTRY/demo/other:v1 in the enclave" \
+  --annotation "io.coffer.init-data=$init_data" \
+  --annotation "io.coffer.image=docker://$REGISTRY/demo/other:v1"
+ok "refusals (bad init-data, no image, bad enclave kind, a key the trustee refuses): clear errors, no enclave left"
+
+# 3. a detached container: exec denied by the agent policy; kill, delete, clean up
+# (its configuration through the runtime options' ConfigPath, which wins over the environment)
+sed "s|$work/shimrun|$work/shimrun2|" shim.toml > shim2.toml
+ctr run "${run_opts[@]}" --runtime-config-path "$work/shim2.toml" \
+  --annotation "io.coffer.image=docker://$REGISTRY/demo/app:wait" -d rootfs c2 > /dev/null
+for _ in $(seq 1 100); do
+  ctr task ls | grep -q '^c2 .*RUNNING' && break
+  sleep 0.1  # polling the task's status
+done
+ctr task ls | grep -q '^c2 .*RUNNING' || fail "c2 is not running: $(ctr task ls)"
+compgen -G "$work/shimrun2/*.sock" > /dev/null || fail "the runtime options' ConfigPath was not used"
+set +e
+ctr task exec --exec-id e1 c2 /bin/sh -c 'echo escaped' > x.out 2> x.err
+rc=$?
+set -e
+echo "  exec: $(cat x.err)"
+[[ $rc -ne 0 ]] || fail "exec allowed: $(cat x.out)"
+grep -q "policy_denied" x.err || fail "exec: no policy denial: $(cat x.err)"
+grep -q escaped x.out && fail "exec ran"
+ok "ctr task exec: denied by the agent policy, the denial shown"
+ctr task kill --signal SIGKILL --all c2  # sleep is the container's PID 1: TERM is ignored
+for _ in $(seq 1 100); do
+  ctr task ls | grep -q '^c2 .*STOPPED' && break
+  sleep 0.1  # polling the task's status after the kill
+done
+ctr task ls | grep -q '^c2 .*STOPPED' || fail "c2 did not stop: $(ctr task ls)"
+ctr task delete c2 > /dev/null
+ctr container delete c2
+leftovers "ctr task kill/delete"
+ok "ctr run -d, task kill, task delete, container delete: nothing left"
+trap end_test ERR
+echo "shim_ctr: ok"
