@@ -49,11 +49,12 @@ umoci config --image L:v1 --config.entrypoint /bin/show
 umoci config --image L:v1 --tag wait --config.entrypoint /bin/show --config.cmd wait
 export COSIGN_PASSWORD='a long passphrase'
 coffer image keygen --output-key-prefix cosign > /dev/null
-for tag in v1 wait; do
-  coffer image copy --insecure-policy -q "oci:L:$tag" "docker://$REGISTRY/demo/app:$tag" \
-    --recipient kbs:///default/image-key/app --kbs-key-out app.key --sign-key cosign.key \
-    --tls-verify=false > /dev/null
-done
+coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/app:v1" \
+  --recipient kbs:///default/image-key/app --kbs-key-out app.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
+coffer image copy --insecure-policy -q oci:L:wait "docker://$REGISTRY/demo/app:wait" \
+  --recipient kbs:///default/image-key/app --kbs-key-in app.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
 # the same image for a key the trustee never gets
 coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/other:v1" \
   --recipient kbs:///default/image-key/other --kbs-key-out other.key --sign-key cosign.key \
@@ -113,11 +114,20 @@ leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
   done
   return 0
 }
-show_logs() {
-  echo "--- containerd log (shim lines)" >&2
-  grep -i "coffer\|shim" "$CTRD_LOG" | tail -n 60 >&2 || true
+fail() {  # with the logs that tell why
+  show_logs
+  echo "$TEST_NAME: FAIL: $*" >&2
+  exit 1
 }
-trap 'show_logs; end_test' ERR
+show_logs() {
+  [[ -f $CTRD_LOG ]] || return 0
+  echo "--- containerd log" >&2
+  grep -v "level=debug" "$CTRD_LOG" | tail -n 60 >&2 || true
+  for f in shimrun*/*/agent.log; do
+    [[ -f $f ]] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
+  done
+  return 0
+}
 
 # 1. the container runs in the enclave: its KBS secret, its exit status, its stderr
 set +e
@@ -125,7 +135,7 @@ ctr run "${run_opts[@]}" --annotation "io.coffer.image=$image" --rm rootfs c1 \
   < /dev/null > out.txt 2> err.txt
 rc=$?
 set -e
-[[ $rc -eq 3 ]] || { show_logs; fail "ctr run exited $rc: $(cat out.txt err.txt)"; }
+[[ $rc -eq 3 ]] || fail "ctr run exited $rc: $(cat out.txt err.txt)"
 grep -qx "kbs: kbs-secret-42" out.txt || fail "output: $(cat out.txt err.txt)"
 grep -qx "to stderr" err.txt || fail "stderr: $(cat err.txt)"
 ok "ctr run: the KBS secret from inside the enclave, exit status 3, stdout and stderr"
@@ -143,6 +153,9 @@ for ev in create:TaskCreate start:TaskStart exit:TaskExit delete:TaskDelete; do
     fail "containerd got no /tasks/${ev%%:*} event"
 done
 grep -q 'error forwarding event' "$CTRD_LOG" && fail "containerd refused an event"
+# after Shutdown containerd runs `containerd-shim-coffer-v2 ... delete`: a DeleteResponse, no noise
+grep -q 'cleaning up dead shim' "$CTRD_LOG" || fail "containerd did not run the shim's delete"
+grep -q 'failed to delete\|cleanup warnings' "$CTRD_LOG" && fail "the shim's delete failed"
 ok "the shim's events reached containerd: TaskCreate, TaskStart, TaskExit, TaskDelete"
 
 # 2. refusals: clear errors, no enclave left
@@ -203,5 +216,4 @@ ctr task delete c2 > /dev/null
 ctr container delete c2
 leftovers "ctr task kill/delete"
 ok "ctr run -d, task kill, task delete, container delete: nothing left"
-trap end_test ERR
 echo "shim_ctr: ok"
