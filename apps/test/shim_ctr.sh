@@ -13,12 +13,18 @@
 #  4. `ctr run -d`, then `ctr task kill`, `ctr task delete`, `ctr container delete`: no shim,
 #     agent or enclave process, socket or run-dir entry left.
 # The shim's debug log (containerd at debug level) records the order of containerd's calls.
-# Usage: shim_ctr.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, containerd-shim-coffer-v2)
+# With MODE vm the same runs in the VM enclave under QEMU TCG (3 boots): the guest reaches the
+# host's loopback as 10.0.2.2, so the image, registry and trustee are named that way, and the
+# signature policy maps that name to the one the image was signed under (remapIdentity).
+# Usage: shim_ctr.sh BIN_DIR [process|vm] (coffer, coffer-trustee, coffer-agent,
+# containerd-shim-coffer-v2; coffer-guest-init for vm)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=apps/test/trustee_env.sh
 . "$here/trustee_env.sh"
-begin_test shim_ctr "$1"
+mode=${2:-process}
+case $mode in process) name=shim_ctr ;; vm) name=shim_ctr_vm ;; *) echo "bad mode $mode" >&2; exit 2 ;; esac
+begin_test "$name" "$1"
 # shellcheck source=apps/test/containerd_env.sh
 . "$here/containerd_env.sh"
 [[ -x "$BIN/containerd-shim-coffer-v2" ]] || fail "no containerd-shim-coffer-v2 in $BIN"
@@ -26,6 +32,16 @@ begin_test shim_ctr "$1"
 start_https_trustee
 start_registry
 cd "$work"
+if [[ $mode == vm ]]; then
+  # QEMU's user networking: the host's loopback is 10.0.2.2 in the guest
+  ref_registry=10.0.2.2:${REGISTRY##*:}
+  kbs_url=${COFFER_KBS_URL/127.0.0.1/10.0.2.2}
+  identity='{"type": "remapIdentity", "prefix": "'$ref_registry'/demo", "signedPrefix": "'$REGISTRY'/demo"}'
+else
+  ref_registry=$REGISTRY
+  kbs_url=$COFFER_KBS_URL
+  identity='{"type": "matchRepository"}'
+fi
 
 # --- the owner's side: a secret, an encrypted and signed image, policies ----------------------
 printf 'kbs-secret-42' > greeting
@@ -66,9 +82,9 @@ cat > policy.json <<EOF
   "default": [{"type": "reject"}],
   "transports": {
     "docker": {
-      "$REGISTRY/demo": [
+      "$ref_registry/demo": [
         {"type": "sigstoreSigned", "keyPath": "kbs:///default/cosign-key/app",
-         "signedIdentity": {"type": "matchRepository"}}
+         "signedIdentity": $identity}
       ]
     }
   }
@@ -77,20 +93,32 @@ EOF
 coffer kbs set-resource --path default/security-policy/app --file policy.json > /dev/null
 
 # --- the enclave, its init-data and reference values -----------------------------------------
-coffer enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
-coffer run --tee sim-tdx --enclave process --enclave-image enclave --sim-dir "$SIM" \
-  --trustee "$COFFER_KBS_URL" --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$REGISTRY" \
+if [[ $mode == vm ]]; then
+  coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
+    --tee sim-tdx --out enclave > /dev/null
+  image_opts=(--enclave vm --guest-image enclave)
+else
+  coffer enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
+  image_opts=(--enclave process --enclave-image enclave)
+fi
+coffer run --tee sim-tdx "${image_opts[@]}" --sim-dir "$SIM" \
+  --trustee "$kbs_url" --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$ref_registry" \
   --require-encrypted --image-policy kbs:///default/security-policy/app --print-init-data \
   > init-data.toml
-coffer enclave measure enclave --init-data init-data.toml --format rvps > rv.json
+if [[ $mode == vm ]]; then
+  coffer sim measure --kernel enclave/vmlinuz --initrd enclave/initrd \
+    --cmdline "$(cat enclave/cmdline)" --init-data init-data.toml --format rvps > rv.json
+else
+  coffer enclave measure enclave --init-data init-data.toml --format rvps > rv.json
+fi
 coffer kbs set-reference-values --file rv.json > /dev/null
 init_data=$(base64 -w0 init-data.toml)
 
 # --- the shim's configuration and a private containerd at debug level ------------------------
 cat > shim.toml <<EOF
-enclave = "process"
+enclave = "$mode"
 tee = "sim-tdx"
-enclave_image = "$work/enclave"
+$([[ $mode == vm ]] && echo guest_image || echo enclave_image) = "$work/enclave"
 sim_dir = "$SIM"
 run_dir = "$work/shimrun"
 EOF
@@ -98,7 +126,7 @@ export COFFER_SHIM_CONFIG="$work/shim.toml"
 printf '[debug]\n  level = "debug"\n' > extra.toml
 start_containerd extra.toml
 mkdir -m 755 rootfs  # empty: what the shim would never use anyway
-image="docker://$REGISTRY/demo/app:v1"
+image="docker://$ref_registry/demo/app:v1"
 run_opts=(--runtime io.containerd.coffer.v2 --rootfs --annotation "io.coffer.init-data=$init_data")
 
 leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
@@ -109,6 +137,7 @@ leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
   done
   pgrep -af -- "-address $CTRD_SOCK" && fail "$what: a shim is left"
   pgrep -af "$work/shimrun" && fail "$what: enclave processes are left"
+  pgrep -af "qemu-system-x86_64.*$work" && fail "$what: QEMU is left"
   for d in shimrun shimrun2; do
     if [[ -d $d && -n "$(ls -A $d)" ]]; then fail "$what: left in $d: $(ls -A $d)"; fi
   done
@@ -131,10 +160,13 @@ show_logs() {
 
 # 1. the container runs in the enclave: its KBS secret, its exit status, its stderr
 set +e
+start_ns=$(date +%s%N)
 ctr run "${run_opts[@]}" --annotation "io.coffer.image=$image" --rm rootfs c1 \
   < /dev/null > out.txt 2> err.txt
 rc=$?
 set -e
+echo "  ctr run ($mode enclave, cold: launch, attestation, pull, run, teardown):" \
+  "$(( ($(date +%s%N) - start_ns) / 1000000 )) ms"
 [[ $rc -eq 3 ]] || fail "ctr run exited $rc: $(cat out.txt err.txt)"
 grep -qx "kbs: kbs-secret-42" out.txt || fail "output: $(cat out.txt err.txt)"
 grep -qx "to stderr" err.txt || fail "stderr: $(cat err.txt)"
@@ -181,16 +213,16 @@ refused bad-toml "bad_init_data" --annotation "io.coffer.init-data=$(printf 'ver
 refused no-image "no_image_ref" --annotation "io.coffer.init-data=$init_data"
 refused bad-kind "io.coffer.enclave must be process or vm" --annotation "io.coffer.enclave=kvm" \
   --annotation "io.coffer.image=$image"
-refused wrong-key "pulling docker://$REGISTRY/demo/other:v1 in the enclave" \
+refused wrong-key "pulling docker://$ref_registry/demo/other:v1 in the enclave" \
   --annotation "io.coffer.init-data=$init_data" \
-  --annotation "io.coffer.image=docker://$REGISTRY/demo/other:v1"
+  --annotation "io.coffer.image=docker://$ref_registry/demo/other:v1"
 ok "refusals (bad init-data, no image, bad enclave kind, a key the trustee refuses): clear errors, no enclave left"
 
 # 3. a detached container: exec denied by the agent policy; kill, delete, clean up
 # (its configuration through the runtime options' ConfigPath, which wins over the environment)
 sed "s|$work/shimrun|$work/shimrun2|" shim.toml > shim2.toml
 ctr run "${run_opts[@]}" --runtime-config-path "$work/shim2.toml" \
-  --annotation "io.coffer.image=docker://$REGISTRY/demo/app:wait" -d rootfs c2 > /dev/null
+  --annotation "io.coffer.image=docker://$ref_registry/demo/app:wait" -d rootfs c2 > /dev/null
 for _ in $(seq 1 100); do
   ctr task ls | grep -q '^c2 .*RUNNING' && break
   sleep 0.1  # polling the task's status
@@ -216,4 +248,4 @@ ctr task delete c2 > /dev/null
 ctr container delete c2
 leftovers "ctr task kill/delete"
 ok "ctr run -d, task kill, task delete, container delete: nothing left"
-echo "shim_ctr: ok"
+echo "$name: ok"

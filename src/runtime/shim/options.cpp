@@ -85,7 +85,7 @@ Result<ShimFlags> parse_flags(const std::vector<std::string>& args) {
   if (positional.size() > 1) return make_error("bad_flags", "one action at most");
   if (!positional.empty()) f.action = positional[0];
   if (f.version) return f;
-  if (f.action != "" && f.action != "start" && f.action != "delete") {
+  if (!f.action.empty() && f.action != "start" && f.action != "delete") {
     return make_error("bad_flags", "unknown action '" + printable_excerpt(f.action, 32) +
                                        "' (start, delete, or none to serve)");
   }
@@ -229,7 +229,7 @@ Result<ContainerRequest> parse_container(
     const std::vector<std::vector<std::string>>& rootfs_options) {
   ContainerRequest r;
   r.container_type = annotation(annotations, kCriContainerType);
-  if (r.container_type != "" && r.container_type != "sandbox" && r.container_type != "container") {
+  if (!r.container_type.empty() && r.container_type != "sandbox" && r.container_type != "container") {
     return make_error("bad_annotation",
                       "io.kubernetes.cri.container-type must be sandbox or "
                       "container");

@@ -36,7 +36,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::string_view kProgram = "containerd-shim-coffer-v2";
+constexpr const char* kProgram = "containerd-shim-coffer-v2";
 constexpr std::string_view kStateFile = "coffer-shim.json";
 
 int g_wake[2] = {-1, -1};
@@ -50,7 +50,7 @@ extern "C" void on_stop_signal(int /*signo*/) {
 extern "C" void on_sigpipe(int /*signo*/) {}
 
 int fail(const std::string& message) {
-  std::fprintf(stderr, "%s: %s\n", kProgram.data(), message.c_str());
+  std::fprintf(stderr, "%s: %s\n", kProgram, message.c_str());
   return 1;
 }
 
