@@ -131,6 +131,7 @@ run_opts=(--runtime io.containerd.coffer.v2 --rootfs --annotation "io.coffer.ini
 
 leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
   local what=$1
+  grep -q ": enclave up (pid" "$CTRD_LOG" || fail "$what: the shim's log names no enclave"
   for _ in $(seq 1 100); do
     pgrep -f -- "-address $CTRD_SOCK" > /dev/null || pgrep -f "$work/shimrun" > /dev/null || break
     sleep 0.1  # polling for the shim's exit after containerd's Shutdown
@@ -138,6 +139,11 @@ leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
   pgrep -af -- "-address $CTRD_SOCK" && fail "$what: a shim is left"
   pgrep -af "$work/shimrun" && fail "$what: enclave processes are left"
   pgrep -af "qemu-system-x86_64.*$work" && fail "$what: QEMU is left"
+  # every enclave the shim reported (its first process: the agent, or QEMU) is gone
+  local pid
+  for pid in $(sed -n 's/.*: enclave up (pid \([0-9]*\)).*/\1/p' "$CTRD_LOG"); do
+    [[ -d /proc/$pid ]] && fail "$what: the enclave with pid $pid is left: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
+  done
   for d in shimrun shimrun2; do
     if [[ -d $d && -n "$(ls -A $d)" ]]; then fail "$what: left in $d: $(ls -A $d)"; fi
   done
@@ -238,6 +244,21 @@ echo "  exec: $(cat x.err)"
 grep -q "policy_denied" x.err || fail "exec: no policy denial: $(cat x.err)"
 grep -q escaped x.out && fail "exec ran"
 ok "ctr task exec: denied by the agent policy, the denial shown"
+# what the host cannot do to a confidential container: a clear "not supported"
+for verb in pause; do
+  set +e
+  ctr task "$verb" c2 > v.out 2> v.err
+  rc=$?
+  set -e
+  [[ $rc -ne 0 ]] && grep -q "not_supported" v.err || fail "ctr task $verb: rc $rc: $(cat v.out v.err)"
+done
+ok "ctr task pause: not_supported"
+# the host sees one process: the enclave (Pids)
+enclave_pid=$(ctr task ps c2 | awk 'NR==2 {print $1}')
+[[ -n "$enclave_pid" ]] && grep -q "pod c2: enclave up (pid $enclave_pid)" "$CTRD_LOG" ||
+  fail "ctr task ps: $(ctr task ps c2) is not the enclave's pid"
+echo "  the enclave: $(tr '\0' ' ' < "/proc/$enclave_pid/cmdline")"
+ok "ctr task ps: the enclave's pid"
 ctr task kill --signal SIGKILL --all c2  # sleep is the container's PID 1: TERM is ignored
 for _ in $(seq 1 100); do
   ctr task ls | grep -q '^c2 .*STOPPED' && break
@@ -247,5 +268,7 @@ ctr task ls | grep -q '^c2 .*STOPPED' || fail "c2 did not stop: $(ctr task ls)"
 ctr task delete c2 > /dev/null
 ctr container delete c2
 leftovers "ctr task kill/delete"
+grep -o 'task api: [A-Za-z]* id=c2' "$CTRD_LOG" | awk '{print $3}' | paste -sd' ' > calls2.txt
+echo "  containerd's calls for ctr run -d, exec, pause, ps, kill, delete: $(cat calls2.txt)"
 ok "ctr run -d, task kill, task delete, container delete: nothing left"
 echo "$name: ok"

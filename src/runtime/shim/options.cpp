@@ -229,7 +229,8 @@ Result<ContainerRequest> parse_container(
     const std::vector<std::vector<std::string>>& rootfs_options) {
   ContainerRequest r;
   r.container_type = annotation(annotations, kCriContainerType);
-  if (!r.container_type.empty() && r.container_type != "sandbox" && r.container_type != "container") {
+  if (!r.container_type.empty() && r.container_type != "sandbox" &&
+      r.container_type != "container") {
     return make_error("bad_annotation",
                       "io.kubernetes.cri.container-type must be sandbox or "
                       "container");
