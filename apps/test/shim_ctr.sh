@@ -271,4 +271,44 @@ leftovers "ctr task kill/delete"
 grep -o 'task api: [A-Za-z]* id=c2' "$CTRD_LOG" | awk '{print $3}' | paste -sd' ' > calls2.txt
 echo "  containerd's calls for ctr run -d, exec, pause, ps, kill, delete: $(cat calls2.txt)"
 ok "ctr run -d, task kill, task delete, container delete: nothing left"
+# 4. a pod the way CRI groups it (its annotations given by hand): the sandbox container starts
+# the enclave and the pod's sandbox in it (no image runs for it); a container of the pod is
+# served by the same shim and enclave, its image named as CRI names it (no transport)
+pod_ann=(--annotation io.kubernetes.cri.sandbox-id=pod1)
+ctr run "${run_opts[@]}" "${pod_ann[@]}" --annotation io.kubernetes.cri.container-type=sandbox \
+  -d rootfs pod1 > /dev/null
+ctr task ls | grep -q '^pod1 .*RUNNING' || fail "the pod's sandbox is not running: $(ctr task ls)"
+shims_before=$(pgrep -fc -- "-address $CTRD_SOCK")
+set +e
+ctr run --runtime io.containerd.coffer.v2 --rootfs "${pod_ann[@]}" \
+  --annotation io.kubernetes.cri.container-type=container \
+  --annotation "io.kubernetes.cri.image-name=$ref_registry/demo/app:v1" --rm rootfs app1 \
+  < /dev/null > p.out 2> p.err
+rc=$?
+set -e
+[[ $rc -eq 3 ]] && grep -qx "kbs: kbs-secret-42" p.out || fail "the pod's container (rc $rc): $(cat p.out p.err)"
+[[ $(grep -c "pod pod1: launching" "$CTRD_LOG") -eq 1 ]] || fail "pod1 launched more than one enclave"
+[[ $(pgrep -fc -- "-address $CTRD_SOCK") -eq $shims_before ]] || fail "a second shim for pod1"
+ok "a pod: the sandbox starts the enclave, the pod's container runs in it through the same shim"
+# a container of the pod with other init-data is refused (the enclave is bound to the pod's)
+set +e
+ctr run --runtime io.containerd.coffer.v2 --rootfs "${pod_ann[@]}" \
+  --annotation io.kubernetes.cri.container-type=container \
+  --annotation "io.kubernetes.cri.image-name=$ref_registry/demo/app:v1" \
+  --annotation "io.coffer.init-data=$(sed 's/sha384/sha512/' init-data.toml | base64 -w0)" \
+  --rm rootfs app2 < /dev/null > p.out 2> p.err
+rc=$?
+set -e
+[[ $rc -ne 0 ]] && grep -q "bad_init_data: the pod's enclave runs with other init-data" p.err ||
+  fail "other init-data in the pod (rc $rc): $(cat p.out p.err)"
+ctr container delete app2 > /dev/null 2>&1 || true
+ok "a container of the pod with other init-data is refused"
+ctr task kill --signal SIGKILL pod1
+ctr task delete pod1 > /dev/null
+ctr container delete pod1
+leftovers "the pod"
+grep -o 'task api: [A-Za-z]* id=\(pod1\|app1\)' "$CTRD_LOG" | awk '{print $3 "(" substr($4, 4) ")"}' |
+  paste -sd' ' > calls3.txt
+echo "  containerd's calls for the pod: $(cat calls3.txt)"
+ok "the pod's sandbox killed and deleted: nothing left"
 echo "$name: ok"
