@@ -36,7 +36,6 @@
 #include <utility>
 #include <vector>
 
-#include "cli/enclave_factory.h"
 #include "cli/exit.h"
 #include "cli/run_support.h"
 #include "core/bytes.h"
@@ -44,6 +43,7 @@
 #include "core/json.h"
 #include "crypto/random.h"
 #include "runtime/agent_client.h"
+#include "runtime/enclave_factory.h"
 
 namespace coffer::cli {
 
@@ -549,7 +549,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   spec.agent_log_file = dir_ / "agent.log";
   if (o_.tee == "sim-sgx") spec.storage_dir = dir_ / "storage";
   progress_.begin("launching the " + o_.enclave + " enclave (" + o_.tee + ")");
-  auto enclave = launch_enclave(o_.enclave, spec, [this](const runtime::LaunchEvent& ev) {
+  auto enclave = runtime::launch_enclave(o_.enclave, spec, [this](const runtime::LaunchEvent& ev) {
     timings_.mark(ev.step);
     progress_.detail(ev.step + (ev.detail.empty() ? "" : ": " + ev.detail));
   });
@@ -738,7 +738,7 @@ int Session::run_app_enclave(const std::function<void()>& on_started) {
   role.stderr_fd = err_fd_;
   spec.app = std::move(role);
   progress_.begin("launching the app enclave (" + o_.tee + ")");
-  auto app = launch_enclave(o_.enclave, spec, [this](const runtime::LaunchEvent& ev) {
+  auto app = runtime::launch_enclave(o_.enclave, spec, [this](const runtime::LaunchEvent& ev) {
     progress_.detail(ev.step + (ev.detail.empty() ? "" : ": " + ev.detail));
   });
   if (!app) die("starting the app enclave", app.error());

@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# containerd-shim-coffer-v2 through a private containerd 1.6 (`ctr run --runtime
+# io.containerd.coffer.v2`), the process enclave: an HTTPS trustee trusting the simulated TEE, an
+# encrypted, cosign-signed busybox image on a loopback registry, the init-data as a pod
+# annotation (io.coffer.init-data), the image reference as io.coffer.image, an empty --rootfs
+# (the shim never runs the host's rootfs).
+#  1. the container prints its KBS secret (attestation, key release, pull and decryption inside
+#     the enclave) and ctr exits with the container's status (3); TaskCreate/Start/Exit/Delete
+#     reached containerd; nothing is left afterwards;
+#  2. refusals leave no enclave: init-data that is not base64 / not init-data, an image for a
+#     key the trustee does not have, no image reference;
+#  3. `ctr task exec` is denied by the agent policy, the denial shown by ctr;
+#  4. `ctr run -d`, then `ctr task kill`, `ctr task delete`, `ctr container delete`: no shim,
+#     agent or enclave process, socket or run-dir entry left.
+# The shim's debug log (containerd at debug level) records the order of containerd's calls.
+# With MODE vm the same runs in the VM enclave under QEMU TCG (3 boots): the guest reaches the
+# host's loopback as 10.0.2.2, so the image, registry and trustee are named that way, and the
+# signature policy maps that name to the one the image was signed under (remapIdentity).
+# Usage: shim_ctr.sh BIN_DIR [process|vm] (coffer, coffer-trustee, coffer-agent,
+# containerd-shim-coffer-v2; coffer-guest-init for vm)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=apps/test/trustee_env.sh
+. "$here/trustee_env.sh"
+mode=${2:-process}
+case $mode in process) name=shim_ctr ;; vm) name=shim_ctr_vm ;; *) echo "bad mode $mode" >&2; exit 2 ;; esac
+begin_test "$name" "$1"
+# shellcheck source=apps/test/containerd_env.sh
+. "$here/containerd_env.sh"
+[[ -x "$BIN/containerd-shim-coffer-v2" ]] || fail "no containerd-shim-coffer-v2 in $BIN"
+
+start_https_trustee
+start_registry
+cd "$work"
+if [[ $mode == vm ]]; then
+  # QEMU's user networking: the host's loopback is 10.0.2.2 in the guest
+  ref_registry=10.0.2.2:${REGISTRY##*:}
+  kbs_url=${COFFER_KBS_URL/127.0.0.1/10.0.2.2}
+  identity='{"type": "remapIdentity", "prefix": "'$ref_registry'/demo", "signedPrefix": "'$REGISTRY'/demo"}'
+else
+  ref_registry=$REGISTRY
+  kbs_url=$COFFER_KBS_URL
+  identity='{"type": "matchRepository"}'
+fi
+
+# --- the owner's side: a secret, an encrypted and signed image, policies ----------------------
+printf 'kbs-secret-42' > greeting
+coffer kbs set-resource --path default/app/greeting --file greeting > /dev/null
+umoci init --layout L > /dev/null
+umoci new --image L:v1
+umoci unpack --rootless --image L:v1 B > /dev/null
+mkdir -p B/rootfs/bin
+cp /bin/busybox B/rootfs/bin/
+for t in sh echo wget sleep; do ln -s busybox "B/rootfs/bin/$t"; done
+cat > B/rootfs/bin/show <<'SH'
+#!/bin/sh
+echo "kbs: $(wget -qO- http://127.0.0.1:8006/cdh/resource/default/app/greeting)"
+echo "to stderr" >&2
+[ "$1" = wait ] && exec sleep 600
+exit 3
+SH
+chmod 755 B/rootfs/bin/show
+umoci repack --image L:v1 B
+umoci config --image L:v1 --config.entrypoint /bin/show
+umoci config --image L:v1 --tag wait --config.entrypoint /bin/show --config.cmd wait
+export COSIGN_PASSWORD='a long passphrase'
+coffer image keygen --output-key-prefix cosign > /dev/null
+coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/app:v1" \
+  --recipient kbs:///default/image-key/app --kbs-key-out app.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
+coffer image copy --insecure-policy -q oci:L:wait "docker://$REGISTRY/demo/app:wait" \
+  --recipient kbs:///default/image-key/app --kbs-key-in app.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
+# the same image for a key the trustee never gets
+coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/other:v1" \
+  --recipient kbs:///default/image-key/other --kbs-key-out other.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
+coffer kbs delete-resource --path default/image-key/other > /dev/null
+coffer kbs set-resource --path default/cosign-key/app --file cosign.pub > /dev/null
+cat > policy.json <<EOF
+{
+  "default": [{"type": "reject"}],
+  "transports": {
+    "docker": {
+      "$ref_registry/demo": [
+        {"type": "sigstoreSigned", "keyPath": "kbs:///default/cosign-key/app",
+         "signedIdentity": $identity}
+      ]
+    }
+  }
+}
+EOF
+coffer kbs set-resource --path default/security-policy/app --file policy.json > /dev/null
+
+# --- the enclave, its init-data and reference values -----------------------------------------
+if [[ $mode == vm ]]; then
+  coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
+    --tee sim-tdx --out enclave > /dev/null
+  image_opts=(--enclave vm --guest-image enclave)
+else
+  coffer enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
+  image_opts=(--enclave process --enclave-image enclave)
+fi
+coffer run --tee sim-tdx "${image_opts[@]}" --sim-dir "$SIM" \
+  --trustee "$kbs_url" --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$ref_registry" \
+  --require-encrypted --image-policy kbs:///default/security-policy/app --print-init-data \
+  > init-data.toml
+if [[ $mode == vm ]]; then
+  coffer sim measure --kernel enclave/vmlinuz --initrd enclave/initrd \
+    --cmdline "$(cat enclave/cmdline)" --init-data init-data.toml --format rvps > rv.json
+else
+  coffer enclave measure enclave --init-data init-data.toml --format rvps > rv.json
+fi
+coffer kbs set-reference-values --file rv.json > /dev/null
+init_data=$(base64 -w0 init-data.toml)
+
+# --- the shim's configuration and a private containerd at debug level ------------------------
+cat > shim.toml <<EOF
+enclave = "$mode"
+tee = "sim-tdx"
+$([[ $mode == vm ]] && echo guest_image || echo enclave_image) = "$work/enclave"
+sim_dir = "$SIM"
+run_dir = "$work/shimrun"
+EOF
+export COFFER_SHIM_CONFIG="$work/shim.toml"
+printf '[debug]\n  level = "debug"\n' > extra.toml
+start_containerd extra.toml
+mkdir -m 755 rootfs  # empty: what the shim would never use anyway
+image="docker://$ref_registry/demo/app:v1"
+run_opts=(--runtime io.containerd.coffer.v2 --rootfs --annotation "io.coffer.init-data=$init_data")
+
+leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
+  local what=$1
+  grep -q ": enclave up (pid" "$CTRD_LOG" || fail "$what: the shim's log names no enclave"
+  for _ in $(seq 1 100); do
+    pgrep -f -- "-address $CTRD_SOCK" > /dev/null || pgrep -f "$work/shimrun" > /dev/null || break
+    sleep 0.1  # polling for the shim's exit after containerd's Shutdown
+  done
+  pgrep -af -- "-address $CTRD_SOCK" && fail "$what: a shim is left"
+  pgrep -af "$work/shimrun" && fail "$what: enclave processes are left"
+  pgrep -af "qemu-system-x86_64.*$work" && fail "$what: QEMU is left"
+  # every enclave the shim reported (its first process: the agent, or QEMU) is gone
+  local pid
+  for pid in $(sed -n 's/.*: enclave up (pid \([0-9]*\)).*/\1/p' "$CTRD_LOG"); do
+    [[ -d /proc/$pid ]] && fail "$what: the enclave with pid $pid is left: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
+  done
+  for d in shimrun shimrun2; do
+    if [[ -d $d && -n "$(ls -A $d)" ]]; then fail "$what: left in $d: $(ls -A $d)"; fi
+  done
+  return 0
+}
+fail() {  # with the logs that tell why
+  show_logs
+  echo "$TEST_NAME: FAIL: $*" >&2
+  exit 1
+}
+show_logs() {
+  [[ -f $CTRD_LOG ]] || return 0
+  echo "--- containerd log" >&2
+  grep -v "level=debug" "$CTRD_LOG" | tail -n 60 >&2 || true
+  for f in shimrun*/*/agent.log; do
+    [[ -f $f ]] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
+  done
+  return 0
+}
+
+# 1. the container runs in the enclave: its KBS secret, its exit status, its stderr
+set +e
+start_ns=$(date +%s%N)
+ctr run "${run_opts[@]}" --annotation "io.coffer.image=$image" --rm rootfs c1 \
+  < /dev/null > out.txt 2> err.txt
+rc=$?
+set -e
+echo "  ctr run ($mode enclave, cold: launch, attestation, pull, run, teardown):" \
+  "$(( ($(date +%s%N) - start_ns) / 1000000 )) ms"
+[[ $rc -eq 3 ]] || fail "ctr run exited $rc: $(cat out.txt err.txt)"
+grep -qx "kbs: kbs-secret-42" out.txt || fail "output: $(cat out.txt err.txt)"
+grep -qx "to stderr" err.txt || fail "stderr: $(cat err.txt)"
+ok "ctr run: the KBS secret from inside the enclave, exit status 3, stdout and stderr"
+leftovers "ctr run --rm"
+ok "ctr run --rm: no shim, enclave, socket or run-dir entry left"
+# the order of containerd's calls, from the shim's debug log (containerd copies it to its own)
+grep -o 'task api: [A-Za-z]* id=c1' "$CTRD_LOG" | awk '{print $3}' | paste -sd' ' > calls.txt
+echo "  containerd's calls for ctr run: $(cat calls.txt)"
+for call in Create Start Wait Delete Shutdown; do
+  grep -qw "$call" calls.txt || fail "no $call in the shim's log: $(cat calls.txt)"
+done
+# containerd's exchange logs each event the shim forwarded (and refuses malformed envelopes)
+for ev in create:TaskCreate start:TaskStart exit:TaskExit delete:TaskDelete; do
+  grep -q "event forwarded.*topic=/tasks/${ev%%:*} type=containerd.events.${ev#*:}" "$CTRD_LOG" ||
+    fail "containerd got no /tasks/${ev%%:*} event"
+done
+grep -q 'error forwarding event' "$CTRD_LOG" && fail "containerd refused an event"
+# after Shutdown containerd runs `containerd-shim-coffer-v2 ... delete`: a DeleteResponse, no noise
+grep -q 'cleaning up dead shim' "$CTRD_LOG" || fail "containerd did not run the shim's delete"
+grep -q 'failed to delete\|cleanup warnings' "$CTRD_LOG" && fail "the shim's delete failed"
+ok "the shim's events reached containerd: TaskCreate, TaskStart, TaskExit, TaskDelete"
+
+# 2. refusals: clear errors, no enclave left
+refused() {  # NAME EXPECTED_MESSAGE ctr run options...
+  local name=$1 expected=$2
+  shift 2
+  set +e
+  ctr run --runtime io.containerd.coffer.v2 --rootfs "$@" --rm rootfs "$name" \
+    < /dev/null > r.out 2> r.err
+  local rc=$?
+  set -e
+  echo "  $name: $(tr '\n' ' ' < r.err | cut -c1-300)"
+  [[ $rc -ne 0 ]] || fail "$name: ctr run succeeded: $(cat r.out)"
+  grep -q -- "$expected" r.err || fail "$name: expected '$expected': $(cat r.err)"
+  ctr task delete "$name" > /dev/null 2>&1 || true
+  ctr container delete "$name" > /dev/null 2>&1 || true
+  leftovers "$name"
+}
+refused bad-b64 "bad_init_data" --annotation "io.coffer.init-data=not base64!" \
+  --annotation "io.coffer.image=$image"
+refused bad-toml "bad_init_data" --annotation "io.coffer.init-data=$(printf 'version = ' | base64 -w0)" \
+  --annotation "io.coffer.image=$image"
+refused no-image "no_image_ref" --annotation "io.coffer.init-data=$init_data"
+refused bad-kind "io.coffer.enclave must be process or vm" --annotation "io.coffer.enclave=kvm" \
+  --annotation "io.coffer.image=$image"
+refused wrong-key "pulling docker://$ref_registry/demo/other:v1 in the enclave" \
+  --annotation "io.coffer.init-data=$init_data" \
+  --annotation "io.coffer.image=docker://$ref_registry/demo/other:v1"
+ok "refusals (bad init-data, no image, bad enclave kind, a key the trustee refuses): clear errors, no enclave left"
+
+# 3. a detached container: exec denied by the agent policy; kill, delete, clean up
+# (its configuration through the runtime options' ConfigPath, which wins over the environment)
+sed "s|$work/shimrun|$work/shimrun2|" shim.toml > shim2.toml
+ctr run "${run_opts[@]}" --runtime-config-path "$work/shim2.toml" \
+  --annotation "io.coffer.image=docker://$ref_registry/demo/app:wait" -d rootfs c2 > /dev/null
+for _ in $(seq 1 100); do
+  ctr task ls | grep -q '^c2 .*RUNNING' && break
+  sleep 0.1  # polling the task's status
+done
+ctr task ls | grep -q '^c2 .*RUNNING' || fail "c2 is not running: $(ctr task ls)"
+compgen -G "$work/shimrun2/*.sock" > /dev/null || fail "the runtime options' ConfigPath was not used"
+set +e
+ctr task exec --exec-id e1 c2 /bin/sh -c 'echo escaped' > x.out 2> x.err
+rc=$?
+set -e
+echo "  exec: $(cat x.err)"
+[[ $rc -ne 0 ]] || fail "exec allowed: $(cat x.out)"
+grep -q "policy_denied" x.err || fail "exec: no policy denial: $(cat x.err)"
+grep -q escaped x.out && fail "exec ran"
+ok "ctr task exec: denied by the agent policy, the denial shown"
+# what the host cannot do to a confidential container: a clear "not supported"
+for verb in pause; do
+  set +e
+  ctr task "$verb" c2 > v.out 2> v.err
+  rc=$?
+  set -e
+  [[ $rc -ne 0 ]] && grep -q "not_supported" v.err || fail "ctr task $verb: rc $rc: $(cat v.out v.err)"
+done
+ok "ctr task pause: not_supported"
+# the host sees one process: the enclave (Pids)
+enclave_pid=$(ctr task ps c2 | awk 'NR==2 {print $1}')
+[[ -n "$enclave_pid" ]] && grep -q "pod c2: enclave up (pid $enclave_pid)" "$CTRD_LOG" ||
+  fail "ctr task ps: $(ctr task ps c2) is not the enclave's pid"
+echo "  the enclave: $(tr '\0' ' ' < "/proc/$enclave_pid/cmdline")"
+ok "ctr task ps: the enclave's pid"
+ctr task kill --signal SIGKILL --all c2  # sleep is the container's PID 1: TERM is ignored
+for _ in $(seq 1 100); do
+  ctr task ls | grep -q '^c2 .*STOPPED' && break
+  sleep 0.1  # polling the task's status after the kill
+done
+ctr task ls | grep -q '^c2 .*STOPPED' || fail "c2 did not stop: $(ctr task ls)"
+ctr task delete c2 > /dev/null
+ctr container delete c2
+leftovers "ctr task kill/delete"
+grep -o 'task api: [A-Za-z]* id=c2' "$CTRD_LOG" | awk '{print $3}' | paste -sd' ' > calls2.txt
+echo "  containerd's calls for ctr run -d, exec, pause, ps, kill, delete: $(cat calls2.txt)"
+ok "ctr run -d, task kill, task delete, container delete: nothing left"
+# 4. a pod the way CRI groups it (its annotations given by hand): the sandbox container starts
+# the enclave and the pod's sandbox in it (no image runs for it); a container of the pod is
+# served by the same shim and enclave, its image named as CRI names it (no transport)
+pod_ann=(--annotation io.kubernetes.cri.sandbox-id=pod1)
+ctr run "${run_opts[@]}" "${pod_ann[@]}" --annotation io.kubernetes.cri.container-type=sandbox \
+  -d rootfs pod1 > /dev/null
+ctr task ls | grep -q '^pod1 .*RUNNING' || fail "the pod's sandbox is not running: $(ctr task ls)"
+shims_before=$(pgrep -fc -- "-address $CTRD_SOCK")
+set +e
+ctr run --runtime io.containerd.coffer.v2 --rootfs "${pod_ann[@]}" \
+  --annotation io.kubernetes.cri.container-type=container \
+  --annotation "io.kubernetes.cri.image-name=$ref_registry/demo/app:v1" --rm rootfs app1 \
+  < /dev/null > p.out 2> p.err
+rc=$?
+set -e
+[[ $rc -eq 3 ]] && grep -qx "kbs: kbs-secret-42" p.out || fail "the pod's container (rc $rc): $(cat p.out p.err)"
+[[ $(grep -c "pod pod1: launching" "$CTRD_LOG") -eq 1 ]] || fail "pod1 launched more than one enclave"
+[[ $(pgrep -fc -- "-address $CTRD_SOCK") -eq $shims_before ]] || fail "a second shim for pod1"
+ok "a pod: the sandbox starts the enclave, the pod's container runs in it through the same shim"
+# a container of the pod with other init-data is refused (the enclave is bound to the pod's)
+set +e
+ctr run --runtime io.containerd.coffer.v2 --rootfs "${pod_ann[@]}" \
+  --annotation io.kubernetes.cri.container-type=container \
+  --annotation "io.kubernetes.cri.image-name=$ref_registry/demo/app:v1" \
+  --annotation "io.coffer.init-data=$(sed 's/sha384/sha512/' init-data.toml | base64 -w0)" \
+  --rm rootfs app2 < /dev/null > p.out 2> p.err
+rc=$?
+set -e
+[[ $rc -ne 0 ]] && grep -q "bad_init_data: the pod's enclave runs with other init-data" p.err ||
+  fail "other init-data in the pod (rc $rc): $(cat p.out p.err)"
+ctr container delete app2 > /dev/null 2>&1 || true
+ok "a container of the pod with other init-data is refused"
+ctr task kill --signal SIGKILL pod1
+ctr task delete pod1 > /dev/null
+ctr container delete pod1
+leftovers "the pod"
+grep -o 'task api: [A-Za-z]* id=\(pod1\|app1\)' "$CTRD_LOG" | awk '{print $3 "(" substr($4, 4) ")"}' |
+  paste -sd' ' > calls3.txt
+echo "  containerd's calls for the pod: $(cat calls3.txt)"
+ok "the pod's sandbox killed and deleted: nothing left"
+echo "$name: ok"
