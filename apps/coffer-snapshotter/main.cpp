@@ -13,13 +13,15 @@
 namespace {
 
 int run(int argc, char** argv) {
-  CLI::App app{"coffer-snapshotter: containerd proxy snapshotter; the layers of images pulled "
-               "for coffer stay out of the host (guest pull)"};
+  CLI::App app{
+      "coffer-snapshotter: containerd proxy snapshotter; the layers of images pulled "
+      "for coffer stay out of the host (guest pull)"};
   std::string address;
   std::string root;
   std::string log_level = "info";
-  app.add_option("--address", address, "the unix socket to serve (containerd's proxy_plugins "
-                                        "address)")
+  app.add_option("--address", address,
+                 "the unix socket to serve (containerd's proxy_plugins "
+                 "address)")
       ->required();
   app.add_option("--root", root, "the directory of the metadata database and snapshots")
       ->required();

@@ -95,3 +95,22 @@ import_sandbox_image() {
 
 # cri ARGS...: the CRI test client (coffer-cri) against the private containerd.
 cri() { "$BIN/coffer-cri" --address "unix://$CTRD_SOCK" "$@"; }
+
+# cleanup_containerd: before end_test stops containerd, kills and deletes every task it runs (CRI
+# pods too: namespace k8s.io) so that no shim or container outlives the test, then unmounts what
+# is still mounted under $CTRD (a sandbox's /dev/shm, a rootfs). For the EXIT trap of a test:
+#   trap 'cleanup_containerd; end_test' EXIT
+cleanup_containerd() {
+  [[ -n "${CTRD_SOCK:-}" && -S "$CTRD_SOCK" ]] || return 0
+  local ns t m
+  for ns in $(ctr namespaces ls -q 2> /dev/null); do
+    for t in $(ctr -n "$ns" tasks ls -q 2> /dev/null); do
+      ctr -n "$ns" tasks kill -s SIGKILL "$t" > /dev/null 2>&1 || true
+      ctr -n "$ns" tasks delete -f "$t" > /dev/null 2>&1 || true
+    done
+  done
+  # deepest first
+  for m in $(awk -v d="$CTRD/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount -l "$m" 2> /dev/null || true
+  done
+}

@@ -9,6 +9,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/trustee_env.sh"
 . "$HERE/containerd_env.sh"
 begin_test cri_runc "$1"
+trap 'cleanup_containerd; end_test' EXIT
 cd "$work"
 
 start_registry

@@ -153,10 +153,14 @@ class Parser {
 bool matches(const Filter::Selector& selector, const FieldLookup& lookup) {
   auto value = lookup(selector.path);
   switch (selector.op) {
-    case Op::kPresent: return value.has_value() && !value->empty();
-    case Op::kEqual: return value.has_value() && *value == selector.value;
-    case Op::kNotEqual: return !value.has_value() || *value != selector.value;
-    case Op::kMatch: return value.has_value() && RE2::PartialMatch(*value, *selector.regex);
+    case Op::kPresent:
+      return value.has_value() && !value->empty();
+    case Op::kEqual:
+      return value.has_value() && *value == selector.value;
+    case Op::kNotEqual:
+      return !value.has_value() || *value != selector.value;
+    case Op::kMatch:
+      return value.has_value() && RE2::PartialMatch(*value, *selector.regex);
   }
   return false;
 }

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
 
@@ -30,6 +31,15 @@ void set_mounts(const std::vector<MountSpec>& mounts,
       mount->add_options(option);
     }
   }
+}
+
+// One debug line per call: what containerd sends (docs/kubernetes.md records a CRI pull).
+std::string describe(const google::protobuf::Map<std::string, std::string>& labels) {
+  std::string out;
+  for (const auto& [key, value] : labels) {
+    out += (out.empty() ? "" : " ") + key + "=" + value.substr(0, 120);
+  }
+  return out;
 }
 
 void set_time(std::int64_t ns, google::protobuf::Timestamp* out) {
@@ -72,6 +82,8 @@ class SnapshotterServer::Service final : public api::Snapshots::Service {
 
   grpc::Status Prepare(grpc::ServerContext* /*context*/, const api::PrepareSnapshotRequest* request,
                        api::PrepareSnapshotResponse* response) override {
+    spdlog::debug("Prepare key={} parent={} labels=[{}]", request->key(), request->parent(),
+                  describe(request->labels()));
     auto mounts =
         snapshotter_.prepare(request->key(), request->parent(), labels_of(request->labels()));
     if (!mounts) {
@@ -83,6 +95,8 @@ class SnapshotterServer::Service final : public api::Snapshots::Service {
 
   grpc::Status View(grpc::ServerContext* /*context*/, const api::ViewSnapshotRequest* request,
                     api::ViewSnapshotResponse* response) override {
+    spdlog::debug("View key={} parent={} labels=[{}]", request->key(), request->parent(),
+                  describe(request->labels()));
     auto mounts =
         snapshotter_.view(request->key(), request->parent(), labels_of(request->labels()));
     if (!mounts) {
@@ -94,6 +108,7 @@ class SnapshotterServer::Service final : public api::Snapshots::Service {
 
   grpc::Status Mounts(grpc::ServerContext* /*context*/, const api::MountsRequest* request,
                       api::MountsResponse* response) override {
+    spdlog::debug("Mounts key={}", request->key());
     auto mounts = snapshotter_.mounts(request->key());
     if (!mounts) {
       return to_grpc_status(mounts.error());
@@ -104,18 +119,22 @@ class SnapshotterServer::Service final : public api::Snapshots::Service {
 
   grpc::Status Commit(grpc::ServerContext* /*context*/, const api::CommitSnapshotRequest* request,
                       google::protobuf::Empty* /*response*/) override {
+    spdlog::debug("Commit name={} key={} labels=[{}]", request->name(), request->key(),
+                  describe(request->labels()));
     auto done = snapshotter_.commit(request->name(), request->key(), labels_of(request->labels()));
     return done ? grpc::Status::OK : to_grpc_status(done.error());
   }
 
   grpc::Status Remove(grpc::ServerContext* /*context*/, const api::RemoveSnapshotRequest* request,
                       google::protobuf::Empty* /*response*/) override {
+    spdlog::debug("Remove key={}", request->key());
     auto done = snapshotter_.remove(request->key());
     return done ? grpc::Status::OK : to_grpc_status(done.error());
   }
 
   grpc::Status Stat(grpc::ServerContext* /*context*/, const api::StatSnapshotRequest* request,
                     api::StatSnapshotResponse* response) override {
+    spdlog::debug("Stat key={}", request->key());
     auto snap = snapshotter_.stat(request->key());
     if (!snap) {
       return to_grpc_status(snap.error());
@@ -128,8 +147,10 @@ class SnapshotterServer::Service final : public api::Snapshots::Service {
                       api::UpdateSnapshotResponse* response) override {
     std::vector<std::string> paths(request->update_mask().paths().begin(),
                                    request->update_mask().paths().end());
-    auto snap = snapshotter_.update(request->info().name(), labels_of(request->info().labels()),
-                                    paths);
+    spdlog::debug("Update name={} paths={} labels=[{}]", request->info().name(),
+                  request->update_mask().ShortDebugString(), describe(request->info().labels()));
+    auto snap =
+        snapshotter_.update(request->info().name(), labels_of(request->info().labels()), paths);
     if (!snap) {
       return to_grpc_status(snap.error());
     }
@@ -140,6 +161,11 @@ class SnapshotterServer::Service final : public api::Snapshots::Service {
   grpc::Status List(grpc::ServerContext* /*context*/, const api::ListSnapshotsRequest* request,
                     grpc::ServerWriter<api::ListSnapshotsResponse>* writer) override {
     std::vector<std::string> filters(request->filters().begin(), request->filters().end());
+    std::string joined;
+    for (const auto& f : filters) {
+      joined += (joined.empty() ? "" : " | ") + f;
+    }
+    spdlog::debug("List filters=[{}]", joined);
     auto snaps = snapshotter_.walk(filters);
     if (!snaps) {
       return to_grpc_status(snaps.error());
@@ -162,6 +188,7 @@ class SnapshotterServer::Service final : public api::Snapshots::Service {
 
   grpc::Status Usage(grpc::ServerContext* /*context*/, const api::UsageRequest* request,
                      api::UsageResponse* response) override {
+    spdlog::debug("Usage key={}", request->key());
     auto usage = snapshotter_.usage(request->key());
     if (!usage) {
       return to_grpc_status(usage.error());
@@ -173,6 +200,7 @@ class SnapshotterServer::Service final : public api::Snapshots::Service {
 
   grpc::Status Cleanup(grpc::ServerContext* /*context*/, const api::CleanupRequest* /*request*/,
                        google::protobuf::Empty* /*response*/) override {
+    spdlog::debug("Cleanup");
     auto done = snapshotter_.cleanup();
     return done ? grpc::Status::OK : to_grpc_status(done.error());
   }

@@ -44,9 +44,8 @@ class Stmt {
   int step() { return sqlite3_step(stmt_); }
   std::string text(int col) {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p != nullptr
-               ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-               : std::string();
+    return p != nullptr ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+                        : std::string();
   }
   std::int64_t integer(int col) { return sqlite3_column_int64(stmt_, col); }
   bool is_null(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
@@ -101,9 +100,9 @@ SnapshotStore::~SnapshotStore() { sqlite3_close_v2(db_); }
 
 Result<std::unique_ptr<SnapshotStore>> SnapshotStore::open(const std::filesystem::path& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   std::unique_ptr<SnapshotStore> store(new SnapshotStore(db));
   if (rc != SQLITE_OK) {
     return make_error("store_failed", "cannot open " + path.string() + ": " + sqlite3_errstr(rc));
@@ -129,8 +128,9 @@ Status SnapshotStore::load() {
   std::map<std::int64_t, std::string> key_of;
   std::map<std::string, Snapshot> loaded;
   {
-    Stmt s(db_, "SELECT id, key, parent_id, kind, guest_pull, created_ns, updated_ns, size, "
-                "inodes FROM snapshots");
+    Stmt s(db_,
+           "SELECT id, key, parent_id, kind, guest_pull, created_ns, updated_ns, size, "
+           "inodes FROM snapshots");
     if (!s.ok()) {
       return db_error(db_, "load snapshots");
     }
@@ -160,7 +160,8 @@ Status SnapshotStore::load() {
       snap.parent = key_of.at(it->second);  // the foreign key keeps the parent row
     }
   }
-  Stmt s(db_, "SELECT s.key, l.key, l.value FROM labels l JOIN snapshots s ON s.id = l.snapshot_id");
+  Stmt s(db_,
+         "SELECT s.key, l.key, l.value FROM labels l JOIN snapshots s ON s.id = l.snapshot_id");
   if (!s.ok()) {
     return db_error(db_, "load labels");
   }
@@ -248,17 +249,17 @@ Result<Snapshot> SnapshotStore::insert(Snapshot snapshot) {
   return snapshot;
 }
 
-Status SnapshotStore::commit(const std::string& key, const std::string& name,
-                             const Labels& labels, std::int64_t size, std::int64_t inodes,
-                             std::int64_t now_ns) {
+Status SnapshotStore::commit(const std::string& key, const std::string& name, const Labels& labels,
+                             std::int64_t size, std::int64_t inodes, std::int64_t now_ns) {
   auto it = by_key_.find(key);
   if (it == by_key_.end()) {
     return make_error("store_failed", "commit: unknown key");
   }
   Transaction tx(db_);
   COFFER_TRY_STATUS(tx.begun());
-  Stmt s(db_,
-         "UPDATE snapshots SET key = ?, kind = 3, size = ?, inodes = ?, updated_ns = ? WHERE id = ?");
+  Stmt s(
+      db_,
+      "UPDATE snapshots SET key = ?, kind = 3, size = ?, inodes = ?, updated_ns = ? WHERE id = ?");
   s.bind(1, name);
   s.bind(2, size);
   s.bind(3, inodes);

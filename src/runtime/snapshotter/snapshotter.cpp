@@ -27,8 +27,8 @@ Status check_key(std::string_view what, const std::string& key) {
     return make_error("invalid_argument", std::string(what) + " is empty");
   }
   if (key.size() > kMaxKeyBytes) {
-    return make_error("invalid_argument", std::string(what) + " is over " +
-                                              std::to_string(kMaxKeyBytes) + " bytes");
+    return make_error("invalid_argument",
+                      std::string(what) + " is over " + std::to_string(kMaxKeyBytes) + " bytes");
   }
   if (key.find('\0') != std::string::npos) {
     return make_error("invalid_argument", std::string(what) + " holds a NUL byte");
@@ -84,9 +84,12 @@ const std::string* label(const Labels& labels, std::string_view key) {
 
 std::string kind_name(Kind kind) {
   switch (kind) {
-    case Kind::kView: return "view";
-    case Kind::kActive: return "active";
-    case Kind::kCommitted: return "committed";
+    case Kind::kView:
+      return "view";
+    case Kind::kActive:
+      return "active";
+    case Kind::kCommitted:
+      return "committed";
   }
   return "unknown";
 }
@@ -97,7 +100,7 @@ Result<Usage> disk_usage(const fs::path& dir) {
   std::set<std::pair<dev_t, ino_t>> seen;
   std::error_code ec;
   auto account = [&](const fs::path& path) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(path.c_str(), &st) == 0 && seen.emplace(st.st_dev, st.st_ino).second) {
       usage.inodes += 1;
       usage.size += static_cast<std::int64_t>(st.st_blocks) * 512;
@@ -123,16 +126,16 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::open(const fs::path& root) {
   std::error_code ec;
   fs::create_directories(root / "snapshots", ec);
   if (ec) {
-    return make_error("internal", "cannot create " + (root / "snapshots").string() + ": " +
-                                      ec.message());
+    return make_error("internal",
+                      "cannot create " + (root / "snapshots").string() + ": " + ec.message());
   }
   fs::permissions(root, fs::perms::owner_all, ec);
   // the source of every placeholder mount: empty, read-only
   auto empty = root / "guest-pull-empty";
   fs::create_directories(empty, ec);
-  fs::permissions(empty, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
-                             fs::perms::group_exec | fs::perms::others_read |
-                             fs::perms::others_exec,
+  fs::permissions(empty,
+                  fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                      fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec,
                   ec);
   if (ec || !fs::is_empty(empty, ec)) {
     return make_error("internal", empty.string() + " is not an empty directory");
@@ -170,9 +173,9 @@ std::vector<const Snapshot*> Snapshotter::chain(const std::string& parent) const
 
 Result<std::vector<MountSpec>> Snapshotter::mounts_of(const Snapshot& snap) const {
   if (snap.kind == Kind::kCommitted) {
-    return make_error("failed_precondition",
-                      "snapshot '" + snap.key + "' is committed: only active snapshots and views "
-                                                "have mounts");
+    return make_error("failed_precondition", "snapshot '" + snap.key +
+                                                 "' is committed: only active snapshots and views "
+                                                 "have mounts");
   }
   auto parents = chain(snap.parent);
   if (snap.guest_pull) {
@@ -186,10 +189,10 @@ Result<std::vector<MountSpec>> Snapshotter::mounts_of(const Snapshot& snap) cons
     if (ref == nullptr) {
       return make_error("internal", "guest-pull snapshot '" + snap.key + "' without an image");
     }
-    return std::vector<MountSpec>{
-        {"bind",
-         (root_ / "guest-pull-empty").string(),
-         {"ro", "rbind", std::string(kGuestPullOption), std::string(kImageRefOptionPrefix) + *ref}}};
+    return std::vector<MountSpec>{{"bind",
+                                   (root_ / "guest-pull-empty").string(),
+                                   {"ro", "rbind", std::string(kGuestPullOption),
+                                    std::string(kImageRefOptionPrefix) + *ref}}};
   }
   auto own = dir(snap);
   if (parents.empty()) {
@@ -206,10 +209,10 @@ Result<std::vector<MountSpec>> Snapshotter::mounts_of(const Snapshot& snap) cons
     }
     return std::vector<MountSpec>{{"overlay", "overlay", {lower}}};
   }
-  return std::vector<MountSpec>{{"overlay",
-                                 "overlay",
-                                 {"workdir=" + (own / "work").string(),
-                                  "upperdir=" + (own / "fs").string(), lower}}};
+  return std::vector<MountSpec>{
+      {"overlay",
+       "overlay",
+       {"workdir=" + (own / "work").string(), "upperdir=" + (own / "fs").string(), lower}}};
 }
 
 Result<std::vector<MountSpec>> Snapshotter::create(Kind kind, const std::string& key,
@@ -258,8 +261,8 @@ Result<std::vector<MountSpec>> Snapshotter::create(Kind kind, const std::string&
     placeholder.key = "coffer-guest-pull/" +
                       std::to_string(parent_snap != nullptr ? parent_snap->id : 0) + "/" + *target;
     if (placeholder.key.size() > kMaxKeyBytes || store_->find(placeholder.key) != nullptr) {
-      return make_error("invalid_argument", "target '" + target->substr(0, 100) +
-                                                "' does not name a placeholder");
+      return make_error("invalid_argument",
+                        "target '" + target->substr(0, 100) + "' does not name a placeholder");
     }
     placeholder.parent = parent;
     placeholder.kind = Kind::kCommitted;
@@ -269,9 +272,8 @@ Result<std::vector<MountSpec>> Snapshotter::create(Kind kind, const std::string&
     if (auto added = store_->insert(std::move(placeholder)); !added) {
       return make_error("internal", added.error().message);
     }
-    return make_error("already_exists",
-                      "target snapshot '" + *target + "': guest pull (the enclave pulls " +
-                          *image + ")");
+    return make_error("already_exists", "target snapshot '" + *target +
+                                            "': guest pull (the enclave pulls " + *image + ")");
   }
   if (over_placeholder && target != nullptr) {
     return make_error("failed_precondition",
@@ -329,8 +331,7 @@ Result<std::vector<MountSpec>> Snapshotter::mounts(const std::string& key) {
   return mounts_of(*snap);
 }
 
-Status Snapshotter::commit(const std::string& name, const std::string& key,
-                           const Labels& labels) {
+Status Snapshotter::commit(const std::string& name, const std::string& key, const Labels& labels) {
   COFFER_TRY_STATUS(check_key("name", name));
   COFFER_TRY_STATUS(check_key("key", key));
   COFFER_TRY_STATUS(check_labels(labels));

@@ -42,8 +42,7 @@ TEST(SnapshotFilter, ContainerdTargetLookup) {
   EXPECT_FALSE(matches({R"(labels."containerd.io/snapshot.ref"==sha256:bb,parent=="")"}, layer));
   EXPECT_FALSE(matches({R"(labels."containerd.io/snapshot.ref"==sha256:aa,parent=="p")"}, layer));
   // an unquoted dotted label key reads as the fields joined; a '/' needs quotes
-  EXPECT_TRUE(matches({"labels.containerd.io==x"},
-                      object({}, {{"containerd.io", "x"}})));
+  EXPECT_TRUE(matches({"labels.containerd.io==x"}, object({}, {{"containerd.io", "x"}})));
   EXPECT_FALSE(Filter::parse({"labels.containerd.io/snapshot.ref==sha256:aa"}).has_value());
 }
 
@@ -59,7 +58,7 @@ TEST(SnapshotFilter, OperatorsPresenceAndOr) {
   EXPECT_TRUE(matches({"labels.a~=/y$/"}, snap));
   EXPECT_FALSE(matches({"labels.a~=^y"}, snap));
   EXPECT_TRUE(matches({"name==nope", "kind==active"}, snap));  // filters are ORed
-  EXPECT_FALSE(matches({"name==k1,kind==view"}, snap));         // selectors are ANDed
+  EXPECT_FALSE(matches({"name==k1,kind==view"}, snap));        // selectors are ANDed
   EXPECT_TRUE(matches({" name == k1 , kind==active "}, snap));
   EXPECT_TRUE(matches({R"(name=="k\"1")"}, object({{"name", "k\"1"}}, {})));
 }

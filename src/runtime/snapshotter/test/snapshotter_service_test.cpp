@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include "github.com/containerd/containerd/api/services/snapshots/v1/snapshots.grpc.pb.h"
 #include "runtime/snapshotter/service.h"
@@ -18,8 +18,10 @@ namespace {
 namespace api = containerd::services::snapshots::v1;
 namespace fs = std::filesystem;
 
-constexpr const char* kChain1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-constexpr const char* kChain2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+constexpr const char* kChain1 =
+    "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+constexpr const char* kChain2 =
+    "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 constexpr const char* kImage = "registry.example:5000/enc:v1";
 
 class SnapshotterServiceTest : public ::testing::Test {
@@ -42,9 +44,8 @@ class SnapshotterServiceTest : public ::testing::Test {
     auto server = SnapshotterServer::start(*snapshotter_, dir_ / "s.sock");
     ASSERT_TRUE(server.has_value()) << server.error().to_string();
     server_ = std::move(*server);
-    stub_ = api::Snapshots::NewStub(
-        grpc::CreateChannel("unix://" + (dir_ / "s.sock").string(),
-                            grpc::InsecureChannelCredentials()));
+    stub_ = api::Snapshots::NewStub(grpc::CreateChannel("unix://" + (dir_ / "s.sock").string(),
+                                                        grpc::InsecureChannelCredentials()));
   }
   void stop() {
     stub_.reset();
@@ -275,8 +276,8 @@ TEST_F(SnapshotterServiceTest, GuestPullAnswersAlreadyExistsWithAPlaceholder) {
   EXPECT_EQ(stat("k8s.io/1/extract-1 " + std::string(kChain1)).error_code(),
             grpc::StatusCode::NOT_FOUND);
   // containerd's metadata layer then looks the target up like this
-  auto found = walk({std::string("labels.\"containerd.io/snapshot.ref\"==") + kChain1 +
-                     ",parent==\"\""});
+  auto found =
+      walk({std::string("labels.\"containerd.io/snapshot.ref\"==") + kChain1 + ",parent==\"\""});
   ASSERT_EQ(found.size(), 1U);
   EXPECT_EQ(found[0].kind(), api::COMMITTED);
   EXPECT_EQ(found[0].labels().at(std::string(kImageRefLabel)), kImage);
@@ -309,7 +310,7 @@ TEST_F(SnapshotterServiceTest, GuestPullAnswersAlreadyExistsWithAPlaceholder) {
   EXPECT_EQ(mount.options(2), "io.coffer.guest-pull");
   EXPECT_EQ(mount.options(3), std::string("io.coffer.image-ref=") + kImage);
   EXPECT_TRUE(fs::is_empty(mount.source()));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(mount.source().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0222, 0U);
   api::ViewSnapshotResponse viewed;
@@ -325,8 +326,7 @@ TEST_F(SnapshotterServiceTest, GuestPullAnswersAlreadyExistsWithAPlaceholder) {
   }
 
   // a layer to unpack on the host over a placeholder (no CRI labels): refused
-  EXPECT_EQ(prepare("default/9/extract-3", layer2,
-                    {{std::string(kTargetLabel), "sha256:3333"}})
+  EXPECT_EQ(prepare("default/9/extract-3", layer2, {{std::string(kTargetLabel), "sha256:3333"}})
                 .error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
   // an image reference that would add mount options is refused
@@ -337,10 +337,10 @@ TEST_F(SnapshotterServiceTest, GuestPullAnswersAlreadyExistsWithAPlaceholder) {
   // a host copy of the same layer (committed natively with the target label) never shadows the
   // placeholder in containerd's lookup: placeholders come first
   ASSERT_TRUE(prepare("default/6/extract-1", "").ok());
-  ASSERT_TRUE(commit("host-copy", "default/6/extract-1",
-                     {{std::string(kTargetLabel), kChain1}}).ok());
-  found = walk({std::string("labels.\"containerd.io/snapshot.ref\"==") + kChain1 +
-                ",parent==\"\""});
+  ASSERT_TRUE(
+      commit("host-copy", "default/6/extract-1", {{std::string(kTargetLabel), kChain1}}).ok());
+  found =
+      walk({std::string("labels.\"containerd.io/snapshot.ref\"==") + kChain1 + ",parent==\"\""});
   ASSERT_EQ(found.size(), 2U);
   EXPECT_EQ(found[0].name(), layer1);
 }
@@ -381,7 +381,7 @@ TEST_F(SnapshotterServiceTest, RestartKeepsMetadataAndCleansOrphans) {
 }
 
 TEST_F(SnapshotterServiceTest, SocketIsOwnerOnlyAndAFileIsNotReplaced) {
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((dir_ / "s.sock").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 077, 0U);
   std::ofstream(dir_ / "file") << "x";
