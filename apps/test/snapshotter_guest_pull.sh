@@ -108,9 +108,18 @@ rc=0; out=$(cri StartContainer "{\"container_id\": \"$cid\"}" 2>&1) || rc=$?
 # the shim mounted the placeholder (read-only, empty): runc cannot even create /proc in it
 grep -q "rootfs/proc: read-only file system" <<< "$out" || fail "StartContainer: $out"
 ok "container rootfs: containerd and runc mount the placeholder (read-only, empty)"
+: > "$work/snapshotter.log"
 cri RemoveContainer "{\"container_id\": \"$cid\"}" > /dev/null
 cri StopPodSandbox "{\"pod_sandbox_id\": \"$pod\"}" > /dev/null
 cri RemovePodSandbox "{\"pod_sandbox_id\": \"$pod\"}" > /dev/null
+# containerd's garbage collection removes the container's snapshot in the background
+for _ in $(seq 1 100); do
+  grep -q "Remove key=k8s.io/[0-9]*/$cid$" "$work/snapshotter.log" && break
+  sleep 0.05  # polling the snapshotter's log: the collection has no completion signal
+done
+grep -q "Remove key=k8s.io/[0-9]*/$cid$" "$work/snapshotter.log" \
+  || fail "the container's snapshot was not removed: $(cat "$work/snapshotter.log")"
+cp "$work/snapshotter.log" "$work/trace-remove.log"
 
 content=$(ctr -n k8s.io content ls -q)
 for l in "${layers[@]}"; do
@@ -129,5 +138,6 @@ done
 ok "ctr image pull --snapshotter coffer: exit $rc, $fetched/${#layers[@]} layers fetched to the host: $(tail -n1 ctr-pull.out)"
 
 if [[ -n "${SNAPSHOTTER_TRACE:-}" ]]; then
-  cat "$work/trace-pull.log" "$work/trace-create.log" > "$SNAPSHOTTER_TRACE"
+  cat "$work/trace-pull.log" "$work/trace-create.log" "$work/trace-remove.log" \
+    | tr -d '\0' > "$SNAPSHOTTER_TRACE"
 fi
