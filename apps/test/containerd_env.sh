@@ -29,18 +29,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "${CTRD_SANDBOX_IMAGE:-localhost/coffer-test/pause:1}"
   enable_cdi = false
+  # the sandbox's default OOM score (-998) needs more than this test environment grants:
+  # keep scores at or above containerd's own
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$CTRD/cni-bin"
     conf_dir = "$CTRD/cni-conf"
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "${CTRD_SNAPSHOTTER:-overlayfs}"
+    # containerd 1.6 defaults to true: without the image's labels on each layer's snapshot
+    # (containerd.io/snapshot/cri.image-ref ...), coffer-snapshotter cannot guest-pull
+    disable_snapshot_annotations = false
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = "$CTRD/runc"  # runc's state beside ours, not the system instance's
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.coffer]
       runtime_type = "io.containerd.coffer.v2"
 TOML
   if [[ $# -gt 0 ]]; then cat "$1" >> "$CTRD/config.toml"; fi
+  # pulls from the loopback registry (start_registry) over plain HTTP
+  if [[ -n "${REGISTRY:-}" ]]; then
+    mkdir -p "$CTRD/certs.d/$REGISTRY"
+    printf 'server = "http://%s"\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
+      "$REGISTRY" "$REGISTRY" > "$CTRD/certs.d/$REGISTRY/hosts.toml"
+    printf '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "%s"\n' \
+      "$CTRD/certs.d" >> "$CTRD/config.toml"
+  fi
   PATH="$BIN:$PATH" containerd --config "$CTRD/config.toml" > "$CTRD_LOG" 2>&1 &
   pids+=($!)
   local pid=$!
@@ -55,3 +71,46 @@ TOML
 }
 
 ctr() { command ctr --address "$CTRD_SOCK" "$@"; }
+
+# import_sandbox_image: the pod sandbox image $CTRD_SANDBOX_IMAGE (default
+# localhost/coffer-test/pause:1), built here as a tiny OCI image (busybox-static as /bin/sleep,
+# command `sleep infinity`: a pause process) and imported into namespace k8s.io, unpacked into
+# $CTRD_SNAPSHOTTER. Needs start_containerd first.
+import_sandbox_image() {
+  local name=${CTRD_SANDBOX_IMAGE:-localhost/coffer-test/pause:1} d="$work/sandbox-image"
+  local tag=${name##*:}
+  umoci init --layout "$d/P" > /dev/null
+  umoci new --image "$d/P:$tag"
+  umoci unpack --rootless --image "$d/P:$tag" "$d/B" > /dev/null
+  mkdir -p "$d/B/rootfs/bin"
+  cp /bin/busybox "$d/B/rootfs/bin/"
+  ln -s busybox "$d/B/rootfs/bin/sleep"
+  umoci repack --image "$d/P:$tag" "$d/B"
+  umoci config --image "$d/P:$tag" --config.cmd /bin/sleep --config.cmd infinity
+  tar -C "$d/P" -cf "$d/sandbox.tar" .
+  ctr -n k8s.io image import --snapshotter "${CTRD_SNAPSHOTTER:-overlayfs}" \
+    --base-name "${name%:*}" "$d/sandbox.tar" > /dev/null
+  rm -rf "$d"
+}
+
+# cri ARGS...: the CRI test client (coffer-cri) against the private containerd.
+cri() { "$BIN/coffer-cri" --address "unix://$CTRD_SOCK" "$@"; }
+
+# cleanup_containerd: before end_test stops containerd, kills and deletes every task it runs (CRI
+# pods too: namespace k8s.io) so that no shim or container outlives the test, then unmounts what
+# is still mounted under $CTRD (a sandbox's /dev/shm, a rootfs). For the EXIT trap of a test:
+#   trap 'cleanup_containerd; end_test' EXIT
+cleanup_containerd() {
+  [[ -n "${CTRD_SOCK:-}" && -S "$CTRD_SOCK" ]] || return 0
+  local ns t m
+  for ns in $(ctr namespaces ls -q 2> /dev/null); do
+    for t in $(ctr -n "$ns" tasks ls -q 2> /dev/null); do
+      ctr -n "$ns" tasks kill -s SIGKILL "$t" > /dev/null 2>&1 || true
+      ctr -n "$ns" tasks delete -f "$t" > /dev/null 2>&1 || true
+    done
+  done
+  # deepest first
+  for m in $(awk -v d="$CTRD/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount -l "$m" 2> /dev/null || true
+  done
+}
