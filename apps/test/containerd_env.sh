@@ -47,6 +47,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         Root = "$CTRD/runc"  # runc's state beside ours, not the system instance's
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.coffer]
       runtime_type = "io.containerd.coffer.v2"
+      # the pod's init-data and enclave kind reach the shim only if CRI passes them on
+      pod_annotations = ["io.coffer.*"]
+      container_annotations = ["io.coffer.*"]
 TOML
   if [[ $# -gt 0 ]]; then cat "$1" >> "$CTRD/config.toml"; fi
   # pulls from the loopback registry (start_registry) over plain HTTP
@@ -56,6 +59,13 @@ TOML
       "$REGISTRY" "$REGISTRY" > "$CTRD/certs.d/$REGISTRY/hosts.toml"
     printf '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "%s"\n' \
       "$CTRD/certs.d" >> "$CTRD/config.toml"
+  fi
+  # CTRD_REGISTRY_ALIAS (e.g. 10.0.2.2:PORT, the registry as a VM guest names it): the host's
+  # containerd reaches that name at $REGISTRY, so host and guest pull the same reference
+  if [[ -n "${CTRD_REGISTRY_ALIAS:-}" ]]; then
+    mkdir -p "$CTRD/certs.d/$CTRD_REGISTRY_ALIAS"
+    printf 'server = "http://%s"\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
+      "$REGISTRY" "$REGISTRY" > "$CTRD/certs.d/$CTRD_REGISTRY_ALIAS/hosts.toml"
   fi
   PATH="$BIN:$PATH" containerd --config "$CTRD/config.toml" > "$CTRD_LOG" 2>&1 &
   pids+=($!)
@@ -113,4 +123,110 @@ cleanup_containerd() {
   for m in $(awk -v d="$CTRD/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do
     umount -l "$m" 2> /dev/null || true
   done
+}
+
+# confidential_app MODE (process|vm), after start_https_trustee and start_registry, in $work:
+# the owner's side of a confidential pod. A KBS secret default/app/greeting; a busybox image whose
+# entrypoint /bin/show prints "kbs: <the secret>" (read from the workload API inside the enclave),
+# "to stderr" on stderr, and exits 3 (tag v1) or sleeps (tag wait), encrypted for the KBS key
+# default/image-key/app and cosign-signed, pushed as $REGISTRY/demo/app:{v1,wait}; the same image
+# for a key the trustee does not have as demo/other:v1; the signature policy; the enclave image
+# (MODE process: `coffer enclave build`; vm: a sim-tdx guest image) in $work/enclave, the
+# init-data `coffer run --print-init-data` writes for it (base64 in $init_data), its reference
+# values registered, and the shim's configuration ($COFFER_SHIM_CONFIG, run dir $work/shimrun).
+# Sets ref_registry and kbs_url: the registry and trustee as the enclave reaches them (10.0.2.2
+# from a VM guest).
+confidential_app() {
+  local mode=$1 identity
+if [[ $mode == vm ]]; then
+  # QEMU's user networking: the host's loopback is 10.0.2.2 in the guest
+  ref_registry=10.0.2.2:${REGISTRY##*:}
+  kbs_url=${COFFER_KBS_URL/127.0.0.1/10.0.2.2}
+  identity='{"type": "remapIdentity", "prefix": "'$ref_registry'/demo", "signedPrefix": "'$REGISTRY'/demo"}'
+else
+  ref_registry=$REGISTRY
+  kbs_url=$COFFER_KBS_URL
+  identity='{"type": "matchRepository"}'
+fi
+
+# --- the owner's side: a secret, an encrypted and signed image, policies ----------------------
+printf 'kbs-secret-42' > greeting
+coffer kbs set-resource --path default/app/greeting --file greeting > /dev/null
+umoci init --layout L > /dev/null
+umoci new --image L:v1
+umoci unpack --rootless --image L:v1 B > /dev/null
+mkdir -p B/rootfs/bin
+cp /bin/busybox B/rootfs/bin/
+for t in sh echo wget sleep; do ln -s busybox "B/rootfs/bin/$t"; done
+cat > B/rootfs/bin/show <<'SH'
+#!/bin/sh
+echo "kbs: $(wget -qO- http://127.0.0.1:8006/cdh/resource/default/app/greeting)"
+echo "to stderr" >&2
+[ "$1" = wait ] && exec sleep 600
+exit 3
+SH
+chmod 755 B/rootfs/bin/show
+umoci repack --image L:v1 B
+umoci config --image L:v1 --config.entrypoint /bin/show
+umoci config --image L:v1 --tag wait --config.entrypoint /bin/show --config.cmd wait
+export COSIGN_PASSWORD='a long passphrase'
+coffer image keygen --output-key-prefix cosign > /dev/null
+coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/app:v1" \
+  --recipient kbs:///default/image-key/app --kbs-key-out app.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
+coffer image copy --insecure-policy -q oci:L:wait "docker://$REGISTRY/demo/app:wait" \
+  --recipient kbs:///default/image-key/app --kbs-key-in app.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
+# the same image for a key the trustee never gets
+coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/other:v1" \
+  --recipient kbs:///default/image-key/other --kbs-key-out other.key --sign-key cosign.key \
+  --tls-verify=false > /dev/null
+coffer kbs delete-resource --path default/image-key/other > /dev/null
+coffer kbs set-resource --path default/cosign-key/app --file cosign.pub > /dev/null
+cat > policy.json <<EOF
+{
+  "default": [{"type": "reject"}],
+  "transports": {
+    "docker": {
+      "$ref_registry/demo": [
+        {"type": "sigstoreSigned", "keyPath": "kbs:///default/cosign-key/app",
+         "signedIdentity": $identity}
+      ]
+    }
+  }
+}
+EOF
+coffer kbs set-resource --path default/security-policy/app --file policy.json > /dev/null
+
+# --- the enclave, its init-data and reference values -----------------------------------------
+if [[ $mode == vm ]]; then
+  coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
+    --tee sim-tdx --out enclave > /dev/null
+  image_opts=(--enclave vm --guest-image enclave)
+else
+  coffer enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
+  image_opts=(--enclave process --enclave-image enclave)
+fi
+coffer run --tee sim-tdx "${image_opts[@]}" --sim-dir "$SIM" \
+  --trustee "$kbs_url" --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$ref_registry" \
+  --require-encrypted --image-policy kbs:///default/security-policy/app --print-init-data \
+  > init-data.toml
+if [[ $mode == vm ]]; then
+  coffer sim measure --kernel enclave/vmlinuz --initrd enclave/initrd \
+    --cmdline "$(cat enclave/cmdline)" --init-data init-data.toml --format rvps > rv.json
+else
+  coffer enclave measure enclave --init-data init-data.toml --format rvps > rv.json
+fi
+coffer kbs set-reference-values --file rv.json > /dev/null
+init_data=$(base64 -w0 init-data.toml)
+
+# --- the shim's configuration and a private containerd at debug level ------------------------
+cat > shim.toml <<EOF
+enclave = "$mode"
+tee = "sim-tdx"
+$([[ $mode == vm ]] && echo guest_image || echo enclave_image) = "$work/enclave"
+sim_dir = "$SIM"
+run_dir = "$work/shimrun"
+EOF
+export COFFER_SHIM_CONFIG="$work/shim.toml"
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Kubernetes through containerd's CRI, the way kubelet calls it (docs/kubernetes.md): coffer-cri
+# acting as kubelet against a private containerd 1.6 whose CRI snapshotter is coffer-snapshotter
+# (guest pull) and whose runtime handler "coffer" is containerd-shim-coffer-v2. An HTTPS trustee
+# trusting the simulated TEE, an encrypted, cosign-signed busybox image on a loopback registry,
+# the pod's init-data as the annotation io.coffer.init-data.
+#  1. RunPodSandbox (handler coffer, host network) -> PullImage -> CreateContainer ->
+#     StartContainer: the container's first CRI log line is the KBS secret it read inside the
+#     enclave; ContainerStatus reports its exit code (3); the step timings are printed;
+#  2. a long-running container in the same pod: ExecSync is denied by the agent policy (the CRI
+#     client sees the denial); StopContainer, RemoveContainer;
+#  3. StopPodSandbox, RemovePodSandbox;
+#  4. afterwards: no layer of the image in containerd's content store, no snapshot with a file of
+#     it, no shim, enclave or QEMU process left.
+# Usage: cri_coffer.sh BIN_DIR [process|vm]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=apps/test/trustee_env.sh
+. "$here/trustee_env.sh"
+mode=${2:-process}
+case $mode in process) name=cri_coffer ;; vm) name=cri_coffer_vm ;; *) echo "bad mode $mode" >&2; exit 2 ;; esac
+begin_test "$name" "$1"
+# shellcheck source=apps/test/containerd_env.sh
+. "$here/containerd_env.sh"
+trap 'cleanup_containerd; end_test' EXIT
+start_https_trustee
+start_registry
+cd "$work"
+confidential_app "$mode"   # containerd_env.sh: the image, its policies, init-data, shim.toml
+
+SNAP_SOCK="$work/snapshotter.sock"
+"$BIN/coffer-snapshotter" --address "$SNAP_SOCK" --root "$work/snapshotter" --host-snapshots \
+  > "$work/snapshotter.out" 2> "$work/snapshotter.log" &
+pids+=($!)
+wait_for_line "$work/snapshotter.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
+cat > "$work/extra.toml" <<TOML
+[proxy_plugins.coffer]
+  type = "snapshot"
+  address = "$SNAP_SOCK"
+[debug]
+  level = "debug"
+TOML
+if [[ $mode == vm ]]; then export CTRD_REGISTRY_ALIAS=$ref_registry; fi
+CTRD_SNAPSHOTTER=coffer start_containerd "$work/extra.toml"
+CTRD_SNAPSHOTTER=coffer import_sandbox_image
+image="$ref_registry/demo/app:v1"
+
+# 1. the pod, to its container's first log line
+out=$(cri --timeout 120 pod-run --image "$image" --runtime-handler coffer --name p1 \
+  --log-dir "$work/logs" --annotation "io.coffer.init-data=$init_data" --wait 120) ||
+  fail "pod-run: $out $(tail -n 30 "$CTRD_LOG")"
+pod=$(jq -r .pod_sandbox_id <<< "$out")
+c1=$(jq -r .container_id <<< "$out")
+[[ $(jq -r .first_line <<< "$out") == "kbs: kbs-secret-42" ]] || fail "first line: $out"
+echo "  RunPodSandbox -> first output line ($mode enclave): $(jq -c .timings_ms <<< "$out")"
+for _ in $(seq 1 200); do
+  status=$(cri ContainerStatus "{\"container_id\": \"$c1\"}")
+  [[ $(jq -r .status.state <<< "$status") == CONTAINER_EXITED ]] && break
+  sleep 0.05  # polling the container's state: CRI has no wait call
+done
+[[ $(jq -r .status.exit_code <<< "$status") == 3 ]] || fail "exit code: $status"
+grep -q " stdout F kbs: kbs-secret-42$" "$work/logs/app/0.log" ||
+  fail "CRI log: $(cat "$work/logs/app/0.log")"
+grep -q " stderr F to stderr$" "$work/logs/app/0.log" ||
+  fail "CRI log (stderr): $(cat "$work/logs/app/0.log")"
+ok "pod: the KBS secret from inside the enclave in the CRI log, exit code 3"
+
+# 2. a long-running container of the same pod: exec denied, stop, remove
+sandbox=$(jq -n --arg logs "$work/logs" --arg init "$init_data" \
+  '{metadata: {name: "p1", uid: "p1-uid", namespace: "default"}, log_directory: $logs,
+    annotations: {"io.coffer.init-data": $init},
+    linux: {security_context: {namespace_options: {network: "NODE"}}}}')
+cri PullImage "{\"image\": {\"image\": \"$ref_registry/demo/app:wait\"}}" > /dev/null
+req=$(jq -n --arg pod "$pod" --arg image "$ref_registry/demo/app:wait" --argjson sb "$sandbox" \
+  '{pod_sandbox_id: $pod, sandbox_config: $sb,
+    config: {metadata: {name: "waiter"}, image: {image: $image}, log_path: "waiter/0.log"}}')
+c2=$(cri CreateContainer "$req" | jq -r .container_id)
+cri StartContainer "{\"container_id\": \"$c2\"}" > /dev/null
+for _ in $(seq 1 600); do
+  grep -q "kbs: kbs-secret-42" "$work/logs/waiter/0.log" 2> /dev/null && break
+  sleep 0.05  # polling the CRI log for the container's first line
+done
+grep -q "kbs: kbs-secret-42" "$work/logs/waiter/0.log" || fail "waiter: $(cat "$work/logs/waiter/0.log")"
+rc=0
+out=$(cri ExecSync "{\"container_id\": \"$c2\", \"cmd\": [\"/bin/sh\", \"-c\", \"id\"], \"timeout\": 30}" 2>&1) || rc=$?
+[[ $rc -ne 0 && "$out" == *policy_denied* ]] || fail "ExecSync (rc $rc): $out"
+ok "ExecSync denied by the agent policy: $(jq -r '.error.message // empty' <<< "$out" 2>/dev/null | head -c 100)"
+cri StopContainer "{\"container_id\": \"$c2\", \"timeout\": 2}" > /dev/null
+[[ $(cri ContainerStatus "{\"container_id\": \"$c2\"}" | jq -r .status.state) == CONTAINER_EXITED ]] ||
+  fail "stopped container not exited"
+cri RemoveContainer "{\"container_id\": \"$c2\"}" > /dev/null
+cri RemoveContainer "{\"container_id\": \"$c1\"}" > /dev/null
+ok "StopContainer, RemoveContainer"
+
+# 3. the pod goes
+cri StopPodSandbox "{\"pod_sandbox_id\": \"$pod\"}" > /dev/null
+cri RemovePodSandbox "{\"pod_sandbox_id\": \"$pod\"}" > /dev/null
+[[ -z $(ctr -n k8s.io task ls -q) ]] || fail "tasks left: $(ctr -n k8s.io task ls)"
+ok "StopPodSandbox, RemovePodSandbox"
+
+# 4. what the host kept: the image's manifest and config, no layer, no file, no process
+for tag in v1 wait; do
+  manifest=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$REGISTRY/v2/demo/app/manifests/$tag")
+  jq -e '.layers[0].mediaType | endswith("+encrypted")' <<< "$manifest" > /dev/null ||
+    fail "the test image is not encrypted: $manifest"
+  content=$(ctr -n k8s.io content ls -q)
+  for l in $(jq -r '.layers[].digest' <<< "$manifest"); do
+    if grep -q "$l" <<< "$content"; then fail "layer $l of :$tag is in the host's content store"; fi
+  done
+done
+if find "$work/snapshotter" -path '*/fs/*' -name show | grep -q .; then
+  fail "a file of the image is on the host: $(find "$work/snapshotter" -name show)"
+fi
+for _ in $(seq 1 100); do
+  pgrep -f -- "-address $CTRD_SOCK" > /dev/null || break
+  sleep 0.1  # polling for the shim's exit after containerd's Shutdown
+done
+pgrep -af -- "containerd-shim-coffer-v2.*-address $CTRD_SOCK" && fail "a shim is left"
+pgrep -af "$work/shimrun" && fail "enclave processes are left"
+pgrep -af "qemu-system-x86_64.*$work" && fail "QEMU is left"
+[[ -z "$(ls -A "$work/shimrun" 2> /dev/null)" ]] || fail "left in the shim's run dir: $(ls -A "$work/shimrun")"
+ok "no layer in the content store, no file of the image on the host, no shim, enclave or QEMU left"
+echo "$name: ok"
