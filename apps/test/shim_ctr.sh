@@ -129,20 +129,28 @@ mkdir -m 755 rootfs  # empty: what the shim would never use anyway
 image="docker://$ref_registry/demo/app:v1"
 run_opts=(--runtime io.containerd.coffer.v2 --rootfs --annotation "io.coffer.init-data=$init_data")
 
+alive() {  # PID: running (an exited child not yet reaped by init is not)
+  [[ -d /proc/$1 ]] && ! grep -q '^State:.*zombie' "/proc/$1/status" 2> /dev/null
+}
 leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
   local what=$1
   grep -q ": enclave up (pid" "$CTRD_LOG" || fail "$what: the shim's log names no enclave"
+  local pid enclaves
+  enclaves=$(sed -n 's/.*: enclave up (pid \([0-9]*\)).*/\1/p' "$CTRD_LOG")
   for _ in $(seq 1 100); do
-    pgrep -f -- "-address $CTRD_SOCK" > /dev/null || pgrep -f "$work/shimrun" > /dev/null || break
+    local busy=0
+    pgrep -f -- "-address $CTRD_SOCK" > /dev/null && busy=1
+    pgrep -f "$work/shimrun" > /dev/null && busy=1
+    for pid in $enclaves; do alive "$pid" && busy=1; done
+    [[ $busy == 0 ]] && break
     sleep 0.1  # polling for the shim's exit after containerd's Shutdown
   done
   pgrep -af -- "-address $CTRD_SOCK" && fail "$what: a shim is left"
   pgrep -af "$work/shimrun" && fail "$what: enclave processes are left"
   pgrep -af "qemu-system-x86_64.*$work" && fail "$what: QEMU is left"
   # every enclave the shim reported (its first process: the agent, or QEMU) is gone
-  local pid
-  for pid in $(sed -n 's/.*: enclave up (pid \([0-9]*\)).*/\1/p' "$CTRD_LOG"); do
-    [[ -d /proc/$pid ]] && fail "$what: the enclave with pid $pid is left: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
+  for pid in $enclaves; do
+    alive "$pid" && fail "$what: the enclave with pid $pid is left: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
   done
   for d in shimrun shimrun2; do
     if [[ -d $d && -n "$(ls -A $d)" ]]; then fail "$what: left in $d: $(ls -A $d)"; fi
@@ -311,4 +319,19 @@ grep -o 'task api: [A-Za-z]* id=\(pod1\|app1\)' "$CTRD_LOG" | awk '{print $3 "("
   paste -sd' ' > calls3.txt
 echo "  containerd's calls for the pod: $(cat calls3.txt)"
 ok "the pod's sandbox killed and deleted: nothing left"
+# 5. a shim that dies (SIGKILL): its enclave dies with it, containerd runs the binary's `delete`,
+# which removes the socket and the pod's state; the container can be deleted
+ctr run "${run_opts[@]}" --annotation "io.coffer.image=docker://$ref_registry/demo/app:wait" \
+  -d rootfs c3 > /dev/null
+shim_pid=$(pgrep -f -- "-address $CTRD_SOCK -publish-binary .* -id c3") ||
+  fail "no shim for c3: $(pgrep -af containerd-shim-coffer)"
+kill -KILL "$shim_pid"
+for _ in $(seq 1 100); do
+  grep -q 'cleaning up after shim disconnected.*id=c3' "$CTRD_LOG" && [[ -z "$(ls -A shimrun)" ]] && break
+  sleep 0.1  # polling containerd's cleanup of the dead shim
+done
+ctr task delete c3 > /dev/null 2>&1 || true
+ctr container delete c3
+leftovers "a killed shim"
+ok "a killed shim: its enclave died with it, delete removed its socket and state"
 echo "$name: ok"
