@@ -215,7 +215,7 @@ ok "ctr run --rm: no shim, enclave, socket or run-dir entry left"
 grep -o 'task api: [A-Za-z]* id=c1' "$CTRD_LOG" | awk '{print $3}' | paste -sd' ' > calls.txt
 echo "  containerd's calls for ctr run: $(cat calls.txt)"
 # where the time went (the shim's log lines, with their timestamps)
-grep -E "pod c1: (launching|enclave up)|container c1: (pulling|pulled|cached)|task api: (Start|Delete|Shutdown) id=c1|c1 : exited|shutdown: no task left" \
+grep -E "pod c1: (launching|enclave up)|container c1: (pulling|pulled|cached)|task api: (Start|Delete|Shutdown) id=c1|c1: exited|shutdown: no task left" \
   "$CTRD_LOG" | head -n 9 | sed 's/^/    /'
 for call in Create Start Wait Delete Shutdown; do
   grep -qw "$call" calls.txt || fail "no $call in the shim's log: $(cat calls.txt)"

@@ -507,7 +507,8 @@ void TaskService::mark_exited(const std::shared_ptr<Process>& p, std::uint32_t s
   ev.set_pid(static_cast<std::uint32_t>(enclave_pid()));
   ev.set_exit_status(status);
   set_time(ev.mutable_exited_at(), p->exited_at);
-  spdlog::info("{} {}: exited with {}", p->container_id, p->exec_id, status);
+  spdlog::info("{}{}: exited with {}", p->container_id,
+               p->exec_name.empty() ? std::string() : " exec " + p->exec_name, status);
   events_.publish(kTopicExit, ev);
 }
 
