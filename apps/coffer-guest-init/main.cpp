@@ -30,6 +30,7 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -276,8 +277,8 @@ constexpr std::size_t kMaxQuoteLine = 64 * 1024 + 1;
   }
 }
 
-// The init-data the launcher hands in on the quote port (a request of its own, before the agent
-// and the proxy run). Empty: none. The TEE binds its digest (MRCONFIGID / HOST_DATA): the agent
+// The init-data the launcher hands in on the control port (a request of its own, before the
+// agent runs). Empty: none. The TEE binds its digest (MRCONFIGID / HOST_DATA): the agent
 // checks that before it uses any of it.
 std::optional<std::string> fetch_init_data(const std::string& port) {
   const int pfd = ::open(port.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -324,6 +325,40 @@ pid_t start_quote_proxy(const std::string& port, const std::string& socket_path)
   return pid;
 }
 
+// The launcher's control port (docs/vm-enclave.md): "poweroff" asks for a clean stop. The agent
+// gets SIGTERM (it stops serving and exits; init then powers off, as for any agent exit), and
+// SIGKILL if it is still there 2 s later. Runs as a child of init, after init's init-data
+// request on the same port.
+[[noreturn]] void watch_control(const std::string& port, pid_t agent) {
+  std::string line;
+  for (;;) {
+    const int fd = ::open(port.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) power_off(err("opening " + port));
+    std::array<char, 64> buf{};
+    for (;;) {
+      const ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // the host side is not connected (yet, or any more)
+      line.append(buf.data(), static_cast<std::size_t>(n));
+      if (line.size() > 256) line.erase(0, line.size() - 256);
+      if (line.find("poweroff\n") != std::string::npos) {
+        say("the host asked for power-off: stopping coffer-agent");
+        ::kill(agent, SIGTERM);
+        for (int i = 0; i < 200 && ::kill(agent, 0) == 0; ++i) {
+          ::usleep(10000);  // NOLINT: the agent is init's child, not ours: nothing to wait on
+        }
+        if (::kill(agent, 0) == 0) {
+          say("coffer-agent did not stop within 2 s: killing it");
+          ::kill(agent, SIGKILL);
+        }
+        ::_exit(0);  // init powers off when the agent has exited
+      }
+    }
+    ::close(fd);
+    ::usleep(100000);  // NOLINT: a port without a host side reads as end of file at once
+  }
+}
+
 std::string cmdline_value(const std::string& cmdline, const std::string& key) {
   std::istringstream words(cmdline);
   std::string w;
@@ -362,14 +397,16 @@ int run() {
   // Ports appear (and get their names) a little after virtio_console is loaded. The agent's
   // port is always there; the quote service's when the TEE is simulated (the launcher adds it).
   const bool simulated = tee.starts_with("sim-");
-  std::string port, quote_port;
+  std::string port, quote_port, control_port;
   for (int i = 0; i < 1000; ++i) {  // 10 s
     port = find_port("coffer.agent");
+    control_port = find_port("coffer.control");
     if (simulated) quote_port = find_port("coffer.quote");
-    if (!port.empty() && (!simulated || !quote_port.empty())) break;
+    if (!port.empty() && !control_port.empty() && (!simulated || !quote_port.empty())) break;
     ::usleep(10000);  // NOLINT: polling sysfs, nothing to wait on
   }
   if (port.empty()) power_off("no virtio-serial port named coffer.agent");
+  if (control_port.empty()) power_off("no virtio-serial port named coffer.control");
   if (simulated && quote_port.empty()) power_off("no virtio-serial port named coffer.quote");
 
   // the simulated TEE's quote service, when the launcher gave the VM one
@@ -377,14 +414,14 @@ int run() {
   pid_t quote_proxy_pid = -1;
   const std::string init_data_file = "/run/coffer/init-data.toml";
   bool have_init_data = false;
+  if (auto text = fetch_init_data(control_port)) {
+    ::mkdir("/run/coffer", 0700);
+    const int f = ::open(init_data_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+    if (f < 0 || !write_all(f, *text)) power_off(err("writing " + init_data_file));
+    ::close(f);
+    have_init_data = true;
+  }
   if (!quote_port.empty()) {
-    if (auto text = fetch_init_data(quote_port)) {
-      ::mkdir("/run/coffer", 0700);
-      const int f = ::open(init_data_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-      if (f < 0 || !write_all(f, *text)) power_off(err("writing " + init_data_file));
-      ::close(f);
-      have_init_data = true;
-    }
     quote_proxy_pid = start_quote_proxy(quote_port, quote_socket);
     if (quote_proxy_pid < 0) power_off("the quote service proxy failed");
   }
@@ -413,6 +450,9 @@ int run() {
     ::_exit(127);
   }
   say("coffer-agent started on " + port + " (tee " + tee + ")");
+  const pid_t control = ::fork();
+  if (control == 0) watch_control(control_port, agent);
+  if (control < 0) power_off(err("fork"));
   for (;;) {
     int status = 0;
     const pid_t pid = ::wait(&status);

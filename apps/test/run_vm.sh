@@ -12,8 +12,10 @@
 #  - usage refusals and a guest image built for another TEE (no boot);
 #  - while a container runs: ExecProcess denied by the agent policy; QEMU forwards no port and
 #    listens on no TCP/UDP socket (the guest is reachable only through the agent API);
+#  - SIGTERM to coffer run reaches the container (143); --detach, ps, logs, stop (the guest powers
+#    off through its control port), rm; --tty;
 #  - a SIGKILLed coffer run: its QEMU dies with it.
-# Three VM boots. Usage: [RUN_VM_RUNS=N] run_vm.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, coffer-guest-init)
+# Six VM boots. Usage: [RUN_VM_RUNS=N] run_vm.sh BIN_DIR (coffer, coffer-trustee, coffer-agent, coffer-guest-init)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=apps/test/trustee_env.sh
@@ -33,6 +35,10 @@ push_encrypted v1 'echo decrypted and running in the VM; exit 7' default/image-k
 image="docker://$guest_registry/enc:v1"
 # a second one that runs until it is killed (the killed-CLI case below)
 push_encrypted v2 'echo ready; exec sleep 120' default/image-key/vm2
+# a third one that says when it gets SIGTERM (signals, --detach)
+push_encrypted v3 'trap "echo got TERM; exit 143" TERM; echo ready; sleep 60 & wait' \
+  default/image-key/vm3
+push_encrypted v4 'tty; stty size' default/image-key/vm4
 
 coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
   --tee sim-tdx --out guest > /dev/null
@@ -95,12 +101,70 @@ refused 2 "--enclave vm: --trustee 'https://127.0.0.1:" --tee sim-tdx --enclave 
   --guest-image guest --sim-dir "$SIM" --trustee "$COFFER_KBS_URL" "$image"
 refused 2 "--enclave vm: the image 'docker://127.0.0.1:" "${opts[@]}" --guest-image guest \
   "docker://$REGISTRY/enc:v1"
+refused 2 "--accel is for --enclave vm only" --tee sim-tdx --accel tcg --sim-dir "$SIM" \
+  --init-data init-data.toml "$image"
+refused 2 "--accel: hvf not in {auto,tcg,kvm}" "${opts[@]}" --guest-image guest --accel hvf "$image"
 ok "usage and TEE mismatch refused"
 [[ -z "$(ls -A rundir)" ]] || fail "run directory not empty: $(ls rundir)"
 
-# 4. a running container (the third and last boot): exec denied, no port; then a SIGKILLed
+# 4. the same signals and detached runs as the process enclave (two boots): SIGTERM to coffer run
+# reaches the container in the VM (143); --detach, ps, logs, stop, rm; the guest powers off when
+# told (its console says so) and nothing is left
+run_bg() { exec "$BIN/coffer" run "${opts[@]}" --guest-image guest "$@"; }
+run_bg "docker://$guest_registry/enc:v3" > sig.out 2> sig.err &
+rp=$!
+for _ in $(seq 1 600); do grep -q ready sig.out 2>/dev/null && break; sleep 0.05; done
+grep -q ready sig.out || fail "the signal container never started: $(cat sig.err)"
+kill -TERM $rp
+set +e; wait $rp; rc=$?; set -e
+[[ $rc -eq 143 ]] || fail "SIGTERM: exit $rc: $(cat sig.err)"
+grep -q 'got TERM' sig.out || fail "the container in the VM did not see SIGTERM: $(cat sig.out)"
+ok "SIGTERM forwarded into the VM, 143"
+id=$("$BIN/coffer" run -d --name vmweb "${opts[@]}" --guest-image guest \
+  "docker://$guest_registry/enc:v3" 2> det.err) || fail "detach: $(cat det.err)"
+[[ "$id" =~ ^[0-9a-f]{12}$ ]] || fail "detach printed '$id'"
+"$BIN/coffer" ps | grep -q "^$id  vmweb .* running" || fail "ps: $("$BIN/coffer" ps)"
+for _ in $(seq 1 100); do "$BIN/coffer" logs vmweb | grep -q ready && break; sleep 0.05; done
+[[ "$("$BIN/coffer" logs vmweb)" == ready ]] || fail "logs: $("$BIN/coffer" logs vmweb)"
+qemu_pid=$(pgrep -f "qemu-system-x86_64.*rundir/$id/") || fail "no QEMU for $id"
+"$BIN/coffer" stop -t 10 vmweb > /dev/null
+"$BIN/coffer" ps -a | grep -q "^$id  vmweb .* exited (143)" || fail "ps -a: $("$BIN/coffer" ps -a)"
+[[ "$("$BIN/coffer" logs vmweb)" == $'ready\ngot TERM' ]] || fail "logs: $("$BIN/coffer" logs vmweb)"
+grep -q "the host asked for power-off" "rundir/$id/agent.log" ||
+  fail "the guest was not powered off through its control port: $(tail -5 "rundir/$id/agent.log")"
+[[ -d /proc/$qemu_pid ]] && fail "QEMU (pid $qemu_pid) outlived coffer stop"
+"$BIN/coffer" rm vmweb > /dev/null
+[[ -z "$(ls -A rundir)" ]] || fail "rm left $(ls rundir)"
+ok "--detach, ps, logs, stop (SIGTERM in the VM, clean power-off), rm"
+
+# --tty through a pty (one more boot): the container in the VM sees a terminal of the local size
+/usr/bin/python3 - "$BIN/coffer" "${opts[@]}" --guest-image guest --tty \
+  "docker://$guest_registry/enc:v4" > tty.out <<'PY' || fail "tty: $(cat tty.out)"
+import os, pty, sys, termios, struct, fcntl
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    os.execv(sys.argv[1], [sys.argv[1], "run", "-q"] + sys.argv[2:])
+out = b""
+while True:
+    try:
+        b = os.read(fd, 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+grep -q '^/dev/pts/' tty.out || fail "no tty in the container: $(cat tty.out)"
+grep -q '33 101' tty.out || fail "tty size not forwarded: $(cat tty.out)"
+ok "--tty in the VM"
+
+# 5. a running container (the last boot): exec denied, no port; then a SIGKILLed
 # coffer run: QEMU dies with it (PR_SET_PDEATHSIG), the next coffer run sweeps
-# the stale sockets; the third and last boot
+# the stale sockets
 (exec "$BIN/coffer" run "${opts[@]}" --guest-image guest "docker://$guest_registry/enc:v2" \
   > k.out 2> k.err) &
 rp=$!

@@ -57,7 +57,8 @@ struct RunOptions {
   std::string tee = "sim-tdx";
   std::string enclave = "process";
   std::string enclave_image;
-  std::string guest_image;  // --enclave vm: `coffer guest-image build`'s directory
+  std::string guest_image;        // --enclave vm: `coffer guest-image build`'s directory
+  std::string vm_accel = "auto";  // --enclave vm: auto, tcg, kvm
   // sim-sgx: the app enclave's image and how the filesystem key reaches it (docs/two-enclave.md)
   std::string app_enclave_image;
   std::string key_handover = "seal";
@@ -540,6 +541,7 @@ int Session::run(const std::string& init_data, const std::function<void()>& on_s
   runtime::EnclaveSpec spec;
   spec.tee = o_.tee;
   spec.enclave_image = o_.enclave == "vm" ? o_.guest_image : o_.enclave_image;
+  spec.vm_accel = o_.vm_accel;
   spec.sim_dir = o_.sim_dir;
   spec.init_data = init_data;
   spec.run_dir = dir_ / "enclave";
@@ -1070,6 +1072,8 @@ void run_command(const RunOptions& o) {
                  "host's loopback as 10.0.2.2 (docs/vm-enclave.md)");
       }
     }
+  } else if (o.vm_accel != "auto") {
+    fail(kPrefix, ExitCode::kUsage, "--accel is for --enclave vm only");
   }
   const std::string init_data = init_data_text(o);
   if (o.print_init_data) {
@@ -1222,6 +1226,11 @@ void add_run_command(CLI::App& app) {
                   "--enclave vm: the guest image directory (`coffer guest-image build` for the "
                   "same --tee); the guest reaches the host's loopback as 10.0.2.2")
       ->envname("COFFER_GUEST_IMAGE");
+  run->add_option("--accel", o->vm_accel,
+                  "--enclave vm: QEMU's accelerator: auto (KVM only if a probe guest runs under "
+                  "it, else TCG), tcg, or kvm")
+      ->check(CLI::IsMember({"auto", "tcg", "kvm"}))
+      ->capture_default_str();
   run->add_option("--app-enclave-image", o->app_enclave_image,
                   "sim-sgx: the app enclave's image (`coffer enclave build --no-crun` of "
                   "coffer-app-enclave, signed by the agent enclave's signer)")

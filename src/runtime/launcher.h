@@ -53,6 +53,9 @@ struct EnclaveSpec {
   // enclave: the agent gets `--storage-dir /run/coffer-storage` (it writes exported bundles
   // there), the app enclave reads its bundle from it. Empty: none.
   std::filesystem::path storage_dir;
+  // The VM enclave's accelerator: "auto" (KVM if a probe guest runs under it, else TCG), "tcg",
+  // or "kvm" (refused with "kvm_unusable" if the probe fails). runtime/vm/accel.h.
+  std::string vm_accel = "auto";
 
   // The app enclave of the two-enclave flow (docs/two-enclave.md): the image's entry executable
   // is coffer-app-enclave, not coffer-agent. It runs with

@@ -101,18 +101,33 @@ class VmEnclave final : public Enclave {
     return reap(true);
   }
 
-  // SIGTERM to QEMU (it exits at once; the guest's RAM goes with it), SIGKILL after `grace`.
+  // A clean stop first: "poweroff" on the control port makes the guest's init stop the agent
+  // and power off (QEMU then exits 0), within `grace`. A guest that does not (or a VM that never
+  // became ready) gets SIGTERM (QEMU exits at once; the guest's RAM goes with it), then SIGKILL.
   Status stop(std::chrono::milliseconds grace) override {
     std::lock_guard lock(mu_);
     if (pidfd_ >= 0 && !status_) {
-      (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
       pollfd pfd{pidfd_, POLLIN, 0};
-      const int ms = static_cast<int>(std::max<std::int64_t>(0, grace.count()));
-      while (::poll(&pfd, 1, ms) < 0 && errno == EINTR) {
+      bool asked = false;
+      if (grace.count() > 0) {
+        static constexpr std::string_view kPowerOff = "poweroff\n";
+        std::lock_guard control_lock(control_mu_);
+        asked = control_fd_ >= 0 && ::send(control_fd_, kPowerOff.data(), kPowerOff.size(),
+                                           MSG_NOSIGNAL) == static_cast<ssize_t>(kPowerOff.size());
+      }
+      if (asked) {
+        const int ms = static_cast<int>(grace.count());
+        while (::poll(&pfd, 1, ms) < 0 && errno == EINTR) {
+        }
       }
       if (!reap(false)) {
-        (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
-        (void)reap(true);
+        (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGTERM, nullptr, 0);
+        while (::poll(&pfd, 1, 1000) < 0 && errno == EINTR) {
+        }
+        if (!reap(false)) {
+          (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+          (void)reap(true);
+        }
       }
     }
     teardown();
@@ -140,93 +155,141 @@ class VmEnclave final : public Enclave {
     if (torn_down_) return;
     torn_down_ = true;
     stop_mux();
-    stop_quote_bridge();
+    stop_port_bridge();
     std::error_code ec;
     for (const auto& f : created_files_) fs::remove(f, ec);
     if (created_run_dir_) fs::remove(run_dir_, ec);
   }
 
-  // The simulated TEE's quote service for this VM, answered in this process: the guest's
-  // requests arrive on the virtio-serial port "coffer.quote", which QEMU exposes at
-  // quote_socket_; one connection for the VM's life (the port is one stream), one JSON line per
-  // request and per answer (evidence/sim/quote_service.h).
-  void start_quote_bridge(std::unique_ptr<evidence::sim::QuoteService> service) {
+  // The launcher's side of the guest's two service ports, answered in this process by one
+  // thread: "coffer.control" (always; QEMU exposes it at control_socket_) answers the guest
+  // init's init-data request and carries the host's "poweroff" (stop()); "coffer.quote" (the
+  // simulated TEEs; at quote_socket_) carries the simulated TEE's quote service. One connection
+  // per port for the VM's life (a port is one stream; a port without a host side reads as end of
+  // file in the guest, so the connections are made as soon as QEMU has created the sockets, before
+  // the guest runs). One JSON line per request and per answer (evidence/sim/quote_service.h).
+  void start_port_bridge(std::unique_ptr<evidence::sim::QuoteService> service) {
     quote_service_ = std::move(service);
-    if (::pipe2(quote_wake_, O_CLOEXEC) != 0) return;
-    quote_thread_ = std::thread([this] { quote_bridge(); });
+    if (::pipe2(bridge_wake_, O_CLOEXEC) != 0) return;
+    bridge_thread_ = std::thread([this] { port_bridge(); });
   }
-  void stop_quote_bridge() {
-    if (!quote_thread_.joinable()) return;
-    (void)::write(quote_wake_[1], "x", 1);
-    quote_thread_.join();
-    ::close(quote_wake_[0]);
-    ::close(quote_wake_[1]);
+  void stop_port_bridge() {
+    if (!bridge_thread_.joinable()) return;
+    (void)::write(bridge_wake_[1], "x", 1);
+    bridge_thread_.join();
+    ::close(bridge_wake_[0]);
+    ::close(bridge_wake_[1]);
+    std::lock_guard lock(control_mu_);
+    if (control_fd_ >= 0) ::close(control_fd_);
+    control_fd_ = -1;
   }
-  void quote_bridge() {
-    int fd = -1;
-    // QEMU creates the socket before the guest runs; wait for it (or for the stop)
-    while (fd < 0) {
-      if (auto addr = net::unix_address(quote_socket_); addr) {
-        fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Connects to a socket QEMU creates; -1 when stopped first.
+  int connect_port(const fs::path& socket) {
+    for (;;) {
+      if (auto addr = net::unix_address(socket); addr) {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 &&
             ::connect(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) == 0) {
-          break;
+          return fd;
         }
         if (fd >= 0) ::close(fd);
-        fd = -1;
       }
-      pollfd w{quote_wake_[0], POLLIN, 0};
-      if (::poll(&w, 1, 20) > 0) return;
+      pollfd w{bridge_wake_[0], POLLIN, 0};
+      if (::poll(&w, 1, 20) > 0) return -1;
     }
-    std::string buffer;
-    bool discarding = false;  // inside a line over the limit
+  }
+  // One request line of a port: its answer.
+  Json answer_port(bool control, const std::string& line) {
+    auto request =
+        parse_json(line, {.max_bytes = evidence::sim::kMaxQuoteRequestBytes, .max_depth = 8});
+    if (!request) {
+      return Json{{"error",
+                   {{"code", "bad_request"},
+                    {"message", "request is not JSON: " + request.error().message}}}};
+    }
+    if (!control) {
+      ++quote_requests_;
+      return quote_service_->handle(*request);
+    }
+    if (request->is_object() && request->value("op", "") == "init_data") {
+      // the guest's init asks once, before the agent starts; MRCONFIGID / HOST_DATA bind it
+      return Json{
+          {"init_data", init_data_ ? Json(base64_encode(as_bytes(*init_data_))) : Json(nullptr)}};
+    }
+    return Json{{"error", {{"code", "bad_request"}, {"message", "unknown control request"}}}};
+  }
+  void port_bridge() {
+    struct Port {
+      bool control;
+      int fd;
+      std::string buffer;
+      bool discarding = false;  // inside a line over the limit
+    };
+    std::vector<Port> ports;
+    const int control = connect_port(control_socket_);
+    if (control < 0) return;
+    {
+      std::lock_guard lock(control_mu_);
+      control_fd_ = control;
+    }
+    ports.push_back(Port{true, control, {}});
+    if (quote_service_) {
+      const int quote = connect_port(quote_socket_);
+      if (quote < 0) return;
+      ports.push_back(Port{false, quote, {}});
+    }
     char chunk[4096];
     for (;;) {
-      pollfd fds[2] = {{fd, POLLIN, 0}, {quote_wake_[0], POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
+      std::vector<pollfd> fds;
+      for (const auto& p : ports) fds.push_back({p.fd, POLLIN, 0});
+      fds.push_back({bridge_wake_[0], POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), -1) < 0) {
         if (errno == EINTR) continue;
         break;
       }
-      if (fds[1].revents != 0) break;
-      const ssize_t n = ::read(fd, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // QEMU is gone
-      buffer.append(chunk, static_cast<std::size_t>(n));
-      for (auto nl = buffer.find('\n'); nl != std::string::npos; nl = buffer.find('\n')) {
-        const std::string line = buffer.substr(0, nl);
-        buffer.erase(0, nl + 1);
-        if (discarding) {
-          discarding = false;
-          continue;
+      if (fds.back().revents != 0) break;
+      bool gone = false;
+      for (std::size_t i = 0; i < ports.size() && !gone; ++i) {
+        if (fds[i].revents == 0) continue;
+        auto& port = ports[i];
+        const ssize_t n = ::read(port.fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          gone = true;  // QEMU is gone
+          break;
         }
-        Json answer;
-        auto request =
-            parse_json(line, {.max_bytes = evidence::sim::kMaxQuoteRequestBytes, .max_depth = 8});
-        if (!request) {
-          answer = Json{{"error",
-                         {{"code", "bad_request"},
-                          {"message", "request is not JSON: " + request.error().message}}}};
-        } else if (request->is_object() && request->value("op", "") == "init_data") {
-          // the guest's init asks once, before the agent starts; MRCONFIGID / HOST_DATA bind it
-          answer = Json{{"init_data",
-                         init_data_ ? Json(base64_encode(as_bytes(*init_data_))) : Json(nullptr)}};
-        } else {
-          answer = quote_service_->handle(*request);
+        port.buffer.append(chunk, static_cast<std::size_t>(n));
+        for (auto nl = port.buffer.find('\n'); nl != std::string::npos;
+             nl = port.buffer.find('\n')) {
+          const std::string line = port.buffer.substr(0, nl);
+          port.buffer.erase(0, nl + 1);
+          if (port.discarding) {
+            port.discarding = false;
+            continue;
+          }
+          if (!write_line(port, answer_port(port.control, line).dump())) gone = true;
         }
-        ++quote_requests_;
-        if (!evidence::sim::write_all(fd, answer.dump() + "\n")) break;
+        if (port.buffer.size() > evidence::sim::kMaxQuoteRequestBytes) {
+          // the port cannot be closed and reopened: answer, then skip to the end of that line
+          (void)write_line(
+              port,
+              Json{{"error", {{"code", "too_large"}, {"message", "request line over 64 KiB"}}}}
+                  .dump());
+          port.buffer.clear();
+          port.discarding = true;
+        }
       }
-      if (buffer.size() > evidence::sim::kMaxQuoteRequestBytes) {
-        // the port cannot be closed and reopened: answer, then skip to the end of that line
-        (void)evidence::sim::write_all(
-            fd, Json{{"error", {{"code", "too_large"}, {"message", "request line over 64 KiB"}}}}
-                        .dump() +
-                    "\n");
-        buffer.clear();
-        discarding = true;
-      }
+      if (gone) break;
     }
-    ::close(fd);
+    for (const auto& p : ports) {
+      if (!p.control) ::close(p.fd);  // the control connection closes in stop_port_bridge
+    }
+  }
+  template <typename P>
+  bool write_line(const P& port, const std::string& line) {
+    if (!port.control) return evidence::sim::write_all(port.fd, line + "\n");
+    std::lock_guard lock(control_mu_);  // stop() writes "poweroff" on the same connection
+    return evidence::sim::write_all(port.fd, line + "\n");
   }
 
   // The agent's socket for the host (agent_socket_): the virtio-serial port is one byte stream
@@ -369,16 +432,18 @@ class VmEnclave final : public Enclave {
 
   pid_t pid_ = -1;
   int pidfd_ = -1;
-  fs::path run_dir_, agent_socket_, port_socket_, console_log_, quote_socket_;
+  fs::path run_dir_, agent_socket_, port_socket_, console_log_, quote_socket_, control_socket_;
+  std::mutex control_mu_;  // control_fd_: the bridge's connection to coffer.control
+  int control_fd_ = -1;
   std::thread mux_thread_;
   int port_fd_ = -1, listen_fd_ = -1;
   std::uint32_t first_stream_id_ = 1;
   int mux_wake_[2] = {-1, -1};
   std::unique_ptr<evidence::sim::QuoteService> quote_service_;
-  std::thread quote_thread_;
+  std::thread bridge_thread_;
   std::atomic<unsigned> quote_requests_{0};
   std::optional<std::string> init_data_;
-  int quote_wake_[2] = {-1, -1};
+  int bridge_wake_[2] = {-1, -1};
   std::vector<fs::path> created_files_;
   bool created_run_dir_ = false;
   std::string measurements_;
@@ -389,9 +454,9 @@ class VmEnclave final : public Enclave {
   bool torn_down_ = false;
 };
 
-std::vector<std::string> qemu_args(const VmOptions& o, const fs::path& image,
-                                   const std::string& cmdline, const fs::path& console_log,
-                                   const fs::path& agent_socket) {
+std::vector<std::string> qemu_args(const VmOptions& o, const std::string& accel,
+                                   const fs::path& image, const std::string& cmdline,
+                                   const fs::path& console_log, const fs::path& agent_socket) {
   const std::string mem = std::to_string(o.memory_mib) + "M";
   return {o.qemu,
           "-nodefaults",
@@ -399,7 +464,7 @@ std::vector<std::string> qemu_args(const VmOptions& o, const fs::path& image,
           "-display",
           "none",
           "-machine",
-          "pc,accel=tcg,memory-backend=mem",
+          "pc,accel=" + accel + ",memory-backend=mem",
           "-cpu",
           "max",
           "-smp",
@@ -544,6 +609,7 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
                                                    const LaunchObserver& observer) {
   if (spec.run_dir.empty()) return make_error("usage", "the VM enclave needs a run directory");
   if (spec.app) return make_error("usage", "the VM enclave has no app role");
+  const Accel wanted_accel = COFFER_TRY(parse_accel(spec.vm_accel));
   if (options.memory_mib < 64 || options.vcpus < 1) {
     return make_error("usage", "the VM needs at least 64 MiB and one vCPU");
   }
@@ -612,15 +678,29 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
       spec.agent_log_file.empty() ? spec.run_dir / "console.log" : spec.agent_log_file;
   const fs::path qemu_log = spec.run_dir / "qemu.log";
   e->quote_socket_ = spec.run_dir / "quote.sock";
+  e->control_socket_ = spec.run_dir / "control.sock";
+  fs::remove(e->control_socket_, ec);
   fs::remove(e->agent_socket_, ec);
   fs::remove(e->port_socket_, ec);
   fs::remove(e->quote_socket_, ec);
-  e->created_files_ = {e->agent_socket_, e->port_socket_, e->quote_socket_, qemu_log};
+  e->created_files_ = {e->agent_socket_, e->port_socket_, e->quote_socket_, e->control_socket_,
+                       qemu_log};
   if (spec.agent_log_file.empty()) e->created_files_.push_back(e->console_log_);
 
   // 3. QEMU, a child that dies with this thread
-  report(observer, "start_vm", options.qemu);
-  auto args = qemu_args(options, image, *cmdline, e->console_log_, e->port_socket_);
+  AccelOptions accel_options;
+  accel_options.qemu = options.qemu;
+  accel_options.kernel = image / "vmlinuz";
+  accel_options.cache_file = options.kvm_probe_cache;
+  accel_options.scratch_dir = spec.run_dir;
+  auto accel = choose_accel(wanted_accel, accel_options);
+  if (!accel) return std::unexpected(accel.error());  // e's teardown removes the run dir
+  report(observer, "start_vm", options.qemu + " (" + accel->reason + ")");
+  auto args = qemu_args(options, accel->accel, image, *cmdline, e->console_log_, e->port_socket_);
+  args.insert(
+      args.end(),
+      {"-chardev", "socket,id=control,path=" + e->control_socket_.string() + ",server=on,wait=off",
+       "-device", "virtserialport,bus=vser0.0,chardev=control,name=coffer.control"});
   if (quote_service) {
     args.insert(
         args.end(),
@@ -656,11 +736,11 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
     ::waitpid(pid, nullptr, 0);
     return make_error("launch_failed", errno_text("pidfd_open"));
   }
-  if (quote_service) {
-    e->init_data_ = spec.init_data;
-    e->start_quote_bridge(std::move(quote_service));
+  e->init_data_ = options.delivered_init_data ? options.delivered_init_data : spec.init_data;
+  const bool simulated_tee = quote_service != nullptr;
+  e->start_port_bridge(std::move(quote_service));
+  if (simulated_tee)
     report(observer, "quote_service", "answering the guest on its port coffer.quote");
-  }
   // 4. the agent through the port
   if (auto ready = wait_ready(*e, options); !ready) {
     // The console log stays (the error points at it); QEMU, the socket and its log go.

@@ -25,15 +25,19 @@
 // for this VM's measurements (kernel, initrd, command line, init-data); the guest's init serves
 // it to the agent as /run/coffer-quote/quote.sock. The same port hands the guest its init-data
 // once ({"op":"init_data"} -> {"init_data": base64 | null}); MRCONFIGID / HOST_DATA bind it.
-// "sample" images get no quote port and no init-data. Not yet: KVM (always TCG).
+// "sample" images get no quote port and no init-data. The accelerator is TCG unless KVM passes
+// the probe of accel.h (VmOptions::accel).
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/error.h"
 #include "runtime/launcher.h"
+#include "runtime/vm/accel.h"
 
 namespace coffer::runtime::vm {
 
@@ -42,13 +46,19 @@ struct VmOptions {
   unsigned memory_mib = 512;  // the initramfs is unpacked into guest RAM
   unsigned vcpus = 1;
   std::chrono::milliseconds ready_timeout = std::chrono::seconds(30);
+  // The cache of the KVM probe (accel.h) that EnclaveSpec::vm_accel "auto" and "kvm" run.
+  std::filesystem::path kvm_probe_cache = default_kvm_probe_cache();
+  // Tests of a hostile host: what the init-data port hands the guest instead of
+  // EnclaveSpec::init_data (which MRCONFIGID / HOST_DATA still bind). The host can always do
+  // this; the agent must refuse the init-data that its TEE does not bind.
+  std::optional<std::string> delivered_init_data;
 };
 
 // Errors: "usage" (spec), "bad_guest_image" (missing vmlinuz/initrd/cmdline, or the image's
 // coffer.tee is not spec.tee), "not_supported" (a TEE other than sim-tdx, sim-snp or sample, or
 // init-data with sample), the measurement errors, "launch_failed" (QEMU could not start),
 // "vm_exited" (the VM stopped before the agent answered), "agent_not_ready" (no Health SERVING
-// within ready_timeout).
+// within ready_timeout), "kvm_unusable" (spec.vm_accel "kvm" and the probe failed).
 Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
                                                    const VmOptions& options = {},
                                                    const LaunchObserver& observer = {});

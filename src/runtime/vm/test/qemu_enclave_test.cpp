@@ -87,10 +87,30 @@ TEST_F(QemuEnclaveTest, BootsTheGuestAndTheAgentAnswersThroughThePort) {
 
   // teardown: no QEMU, socket, log or run directory left
   const pid_t pid = (*enclave)->pid();
-  ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(2)));
+  ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(5)));
   EXPECT_TRUE(process_gone(pid));
   EXPECT_FALSE(fs::exists(dir_ / "run"));
   enclave->reset();
+}
+
+// stop() asks the guest on its control port: init stops the agent (SIGTERM) and powers off, and
+// QEMU exits by itself (0); the console shows the guest's side of it.
+TEST_F(QemuEnclaveTest, StopPowersTheGuestOffThroughTheControlPort) {
+  const auto image = build_image();
+  auto s = spec(image);
+  s.agent_log_file = dir_ / "console.log";  // kept after teardown, for this test to read
+  auto enclave = launch_vm_enclave(s);
+  ASSERT_TRUE(enclave) << enclave.error().to_string();
+  EXPECT_TRUE(fs::exists(dir_ / "run/control.sock"));
+  ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(20)));
+  auto status = (*enclave)->wait();
+  ASSERT_TRUE(status) << status.error().to_string();
+  EXPECT_EQ(*status, 0);
+  auto log = read_text_file(dir_ / "console.log", 1 << 20);
+  ASSERT_TRUE(log) << log.error().to_string();
+  EXPECT_NE(log->find("the host asked for power-off"), std::string::npos) << *log;
+  EXPECT_NE(log->find("powering off (coffer-agent exited with 0)"), std::string::npos) << *log;
+  EXPECT_FALSE(fs::exists(dir_ / "run"));
 }
 
 // sim-tdx: the launcher adds the port "coffer.quote" and answers it with the VM's QuoteService;
@@ -113,9 +133,10 @@ TEST_F(QemuEnclaveTest, SimulatedTdxGuestReachesItsQuoteServiceThroughThePort) {
   });
   ASSERT_TRUE(enclave) << enclave.error().to_string();
   EXPECT_NE(std::ranges::find(steps, std::string("quote_service")), steps.end());
-  // init asked for init-data (there is none); without init-data the agent itself sends nothing
-  // at start (InitDataIsHandedInAndBoundThroughTheQuotePort has the agent's round trip)
-  EXPECT_TRUE(ready.ends_with("quote service requests answered: 1")) << ready;
+  // init asked for init-data on the control port (there is none); without init-data the agent
+  // sends nothing to the quote service at start (InitDataIsHandedInAndBoundThroughTheQuotePort
+  // has the agent's round trip through the quote port)
+  EXPECT_TRUE(ready.ends_with("quote service requests answered: 0")) << ready;
   auto client = AgentClient::connect((*enclave)->agent_socket());
   ASSERT_TRUE(client) << client.error().to_string();
   auto details = (*client)->guest_details();
@@ -130,10 +151,10 @@ TEST_F(QemuEnclaveTest, SimulatedTdxGuestReachesItsQuoteServiceThroughThePort) {
   EXPECT_NE(log->find("tee tdx"), std::string::npos) << *log;
 }
 
-// Init-data handed in through the quote port; the agent refuses to start unless the TEE binds
+// Init-data handed in through the control port; the agent refuses to start unless the TEE binds
 // its digest, which it reads from the quote service ({"op":"measurements"}): a round trip
 // guest agent -> init's proxy -> port -> launcher's QuoteService and back.
-TEST_F(QemuEnclaveTest, InitDataIsHandedInAndBoundThroughTheQuotePort) {
+TEST_F(QemuEnclaveTest, InitDataIsHandedInThroughTheControlPortAndBound) {
   auto pki = evidence::sim::generate_sim_pki();
   ASSERT_TRUE(pki) << pki.error().to_string();
   ASSERT_TRUE(evidence::sim::write_sim_pki(*pki, dir_ / "sim"));
@@ -154,8 +175,8 @@ insecure_registries = ["10.0.2.2:5000"]
     if (e.step == "agent_ready") ready = e.detail;
   });
   ASSERT_TRUE(enclave) << enclave.error().to_string();
-  // init's init_data request, then the agent's measurements request
-  EXPECT_TRUE(ready.ends_with("quote service requests answered: 2")) << ready;
+  // the agent's measurements request (init's init_data request went to the control port)
+  EXPECT_TRUE(ready.ends_with("quote service requests answered: 1")) << ready;
   auto client = AgentClient::connect((*enclave)->agent_socket());
   ASSERT_TRUE(client) << client.error().to_string();
   auto details = (*client)->guest_details();
@@ -165,6 +186,42 @@ insecure_registries = ["10.0.2.2:5000"]
   EXPECT_EQ(details->init_data_digest().size(), 96U);
   (*client)->close();
   ASSERT_TRUE((*enclave)->stop(std::chrono::seconds(2)));
+}
+
+// A host that hands the guest other init-data than the one the TEE binds (MRCONFIGID keeps the
+// digest of EnclaveSpec::init_data): the agent checks the binding before it uses anything of
+// the init-data and refuses to start; the guest powers off and the launch fails with the
+// agent's reason in the console log.
+TEST_F(QemuEnclaveTest, InitDataChangedByTheHostIsRefusedByTheAgent) {
+  auto pki = evidence::sim::generate_sim_pki();
+  ASSERT_TRUE(pki) << pki.error().to_string();
+  ASSERT_TRUE(evidence::sim::write_sim_pki(*pki, dir_ / "sim"));
+  const auto image = build_image("", "sim-tdx");
+  auto s = spec(image);
+  s.tee = "sim-tdx";
+  s.sim_dir = dir_ / "sim";
+  const std::string bound = R"(version = "0.1.0"
+algorithm = "sha384"
+[data]
+"cdh.toml" = '''
+[image]
+insecure_registries = ["10.0.2.2:5000"]
+'''
+)";
+  s.init_data = bound;
+  VmOptions o;
+  // the same document with the host's own registry trusted instead
+  std::string changed = bound;
+  changed.replace(changed.find("5000"), 4, "6000");
+  o.delivered_init_data = changed;
+  auto enclave = launch_vm_enclave(s, o);
+  ASSERT_FALSE(enclave);
+  EXPECT_EQ(enclave.error().code, "vm_exited") << enclave.error().to_string();
+  EXPECT_NE(enclave.error().message.find("init_data_mismatch"), std::string::npos)
+      << enclave.error().message;
+  EXPECT_NE(enclave.error().message.find("MRCONFIGID"), std::string::npos)
+      << enclave.error().message;
+  EXPECT_FALSE(fs::exists(dir_ / "run/agent.sock"));
 }
 
 TEST_F(QemuEnclaveTest, SimulatedTeeNeedsItsPki) {
