@@ -290,6 +290,7 @@ Status TaskService::ensure_enclave(const ContainerRequest& req) {
   spec.agent_log_level = config_.agent_log_level;
   spec.agent_log_file = pod_dir_ / "agent.log";
   spec.host_network = true;
+  spec.vm_accel = config_.vm_accel;
   spdlog::info("pod {}: launching the {} enclave ({}), init-data {}", req.sandbox_id, kind,
                spec.tee, init_data ? "given" : "none");
   Result<std::unique_ptr<Enclave>> enclave = make_error("enclave_unavailable", "not launched");
