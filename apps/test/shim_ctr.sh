@@ -9,11 +9,17 @@
 #     reached containerd; nothing is left afterwards;
 #  2. refusals leave no enclave: init-data that is not base64 / not init-data, an image for a
 #     key the trustee does not have, no image reference;
-#  3. `ctr task exec` is denied by the agent policy, the denial shown by ctr;
-#  4. `ctr run -d`, then `ctr task kill`, `ctr task delete`, `ctr container delete`: no shim,
-#     agent or enclave process, socket or run-dir entry left.
+#  3. `ctr run -d` (its configuration through the runtime options' ConfigPath): `ctr task exec`
+#     denied by the agent policy, the denial shown by ctr; `task pause` not supported; `task ps`
+#     the enclave's pid; `task kill --all`, `task delete`, `container delete`: no shim, enclave
+#     process, socket or run-dir entry left;
+#  4. a pod grouped the way CRI does (its annotations given by hand): the sandbox container starts
+#     the enclave, the pod's container (image named as CRI names it) runs in it through the same
+#     shim; a container with other init-data is refused; the pod torn down;
+#  5. a SIGKILLed shim takes its enclave with it; containerd's `delete` run removes its state;
+#  6. init-data whose agent policy allows one exec: it runs, its output through containerd.
 # The shim's debug log (containerd at debug level) records the order of containerd's calls.
-# With MODE vm the same runs in the VM enclave under QEMU TCG (3 boots): the guest reaches the
+# With MODE vm the same runs in the VM enclave under QEMU TCG (6 boots): the guest reaches the
 # host's loopback as 10.0.2.2, so the image, registry and trustee are named that way, and the
 # signature policy maps that name to the one the image was signed under (remapIdentity).
 # Usage: shim_ctr.sh BIN_DIR [process|vm] (coffer, coffer-trustee, coffer-agent,
@@ -91,6 +97,24 @@ cat > policy.json <<EOF
 }
 EOF
 coffer kbs set-resource --path default/security-policy/app --file policy.json > /dev/null
+# the image policy and the cosign key are public; keys and secrets need an affirming appraisal
+cat > resource.rego <<'EOF'
+package policy
+
+import rego.v1
+
+default allow := false
+
+allow if data["resource-path"][1] in {"security-policy", "cosign-key"}
+
+allow if {
+	count(input.submods) > 0
+	every submod in input.submods {
+		submod["ear.status"] == "affirming"
+	}
+}
+EOF
+coffer kbs set-resource-policy --file resource.rego > /dev/null
 
 # --- the enclave, its init-data and reference values -----------------------------------------
 if [[ $mode == vm ]]; then
@@ -129,20 +153,28 @@ mkdir -m 755 rootfs  # empty: what the shim would never use anyway
 image="docker://$ref_registry/demo/app:v1"
 run_opts=(--runtime io.containerd.coffer.v2 --rootfs --annotation "io.coffer.init-data=$init_data")
 
+alive() {  # PID: running (an exited child not yet reaped by init is not)
+  [[ -d /proc/$1 ]] && ! grep -q '^State:.*zombie' "/proc/$1/status" 2> /dev/null
+}
 leftovers() {  # WHAT: no shim, enclave process, socket or run-dir entry
   local what=$1
   grep -q ": enclave up (pid" "$CTRD_LOG" || fail "$what: the shim's log names no enclave"
+  local pid enclaves
+  enclaves=$(sed -n 's/.*: enclave up (pid \([0-9]*\)).*/\1/p' "$CTRD_LOG")
   for _ in $(seq 1 100); do
-    pgrep -f -- "-address $CTRD_SOCK" > /dev/null || pgrep -f "$work/shimrun" > /dev/null || break
+    local busy=0
+    pgrep -f -- "-address $CTRD_SOCK" > /dev/null && busy=1
+    pgrep -f "$work/shimrun" > /dev/null && busy=1
+    for pid in $enclaves; do alive "$pid" && busy=1; done
+    [[ $busy == 0 ]] && break
     sleep 0.1  # polling for the shim's exit after containerd's Shutdown
   done
   pgrep -af -- "-address $CTRD_SOCK" && fail "$what: a shim is left"
   pgrep -af "$work/shimrun" && fail "$what: enclave processes are left"
   pgrep -af "qemu-system-x86_64.*$work" && fail "$what: QEMU is left"
   # every enclave the shim reported (its first process: the agent, or QEMU) is gone
-  local pid
-  for pid in $(sed -n 's/.*: enclave up (pid \([0-9]*\)).*/\1/p' "$CTRD_LOG"); do
-    [[ -d /proc/$pid ]] && fail "$what: the enclave with pid $pid is left: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
+  for pid in $enclaves; do
+    alive "$pid" && fail "$what: the enclave with pid $pid is left: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
   done
   for d in shimrun shimrun2; do
     if [[ -d $d && -n "$(ls -A $d)" ]]; then fail "$what: left in $d: $(ls -A $d)"; fi
@@ -182,6 +214,9 @@ ok "ctr run --rm: no shim, enclave, socket or run-dir entry left"
 # the order of containerd's calls, from the shim's debug log (containerd copies it to its own)
 grep -o 'task api: [A-Za-z]* id=c1' "$CTRD_LOG" | awk '{print $3}' | paste -sd' ' > calls.txt
 echo "  containerd's calls for ctr run: $(cat calls.txt)"
+# where the time went (the shim's log lines, with their timestamps)
+grep -E "pod c1: (launching|enclave up)|container c1: (pulling|pulled|cached)|task api: (Start|Delete|Shutdown) id=c1|c1: exited|shutdown: no task left" \
+  "$CTRD_LOG" | head -n 9 | sed 's/^/    /'
 for call in Create Start Wait Delete Shutdown; do
   grep -qw "$call" calls.txt || fail "no $call in the shim's log: $(cat calls.txt)"
 done
@@ -311,4 +346,63 @@ grep -o 'task api: [A-Za-z]* id=\(pod1\|app1\)' "$CTRD_LOG" | awk '{print $3 "("
   paste -sd' ' > calls3.txt
 echo "  containerd's calls for the pod: $(cat calls3.txt)"
 ok "the pod's sandbox killed and deleted: nothing left"
+# 5. a shim that dies (SIGKILL): its enclave dies with it, containerd runs the binary's `delete`,
+# which removes the socket and the pod's state; the container can be deleted
+ctr run "${run_opts[@]}" --annotation "io.coffer.image=docker://$ref_registry/demo/app:wait" \
+  -d rootfs c3 > /dev/null
+shim_pid=$(pgrep -f -- "-address $CTRD_SOCK -publish-binary .* -id c3") ||
+  fail "no shim for c3: $(pgrep -af containerd-shim-coffer)"
+kill -KILL "$shim_pid"
+for _ in $(seq 1 100); do
+  grep -q 'cleaning up after shim disconnected.*id=c3' "$CTRD_LOG" && [[ -z "$(ls -A shimrun)" ]] && break
+  sleep 0.1  # polling containerd's cleanup of the dead shim
+done
+ctr task delete c3 > /dev/null 2>&1 || true
+ctr container delete c3
+leftovers "a killed shim"
+ok "a killed shim: its enclave died with it, delete removed its socket and state"
+# 6. an init-data whose agent policy allows one exec (the built-in policy with allowed_exec set):
+# Exec, Start, Wait and Delete of the exec, its output through containerd's FIFOs
+/usr/bin/python3 - "$here/../../src/agent/default_policy.cpp" > policy.rego <<'PY'
+import sys
+src = open(sys.argv[1]).read()
+rego = src.split('R"rego(', 1)[1].split(')rego"', 1)[0]
+assert '"allowed_exec": [],' in rego
+print(rego.replace('"allowed_exec": [],', '"allowed_exec": [["/bin/echo", "exec-ok"]],'), end="")
+PY
+coffer run --tee sim-tdx "${image_opts[@]}" --sim-dir "$SIM" \
+  --trustee "$kbs_url" --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$ref_registry" \
+  --require-encrypted --image-policy kbs:///default/security-policy/app --agent-policy policy.rego \
+  --print-init-data > init-data-exec.toml
+exec_opts=(--runtime io.containerd.coffer.v2 --rootfs
+           --annotation "io.coffer.init-data=$(base64 -w0 init-data-exec.toml)"
+           --annotation "io.coffer.image=docker://$ref_registry/demo/app:wait")
+# the reference values of the enclave with this init-data, as a deployer registers them
+if [[ $mode == vm ]]; then
+  coffer sim measure --kernel enclave/vmlinuz --initrd enclave/initrd \
+    --cmdline "$(cat enclave/cmdline)" --init-data init-data-exec.toml --format rvps > rv-exec.json
+else
+  coffer enclave measure enclave --init-data init-data-exec.toml --format rvps > rv-exec.json
+fi
+coffer kbs set-reference-values --file rv-exec.json > /dev/null
+ctr run "${exec_opts[@]}" -d rootfs c4 > /dev/null
+set +e
+ctr task exec --exec-id e2 c4 /bin/echo exec-ok < /dev/null > x.out 2> x.err
+rc=$?
+set -e
+[[ $rc -eq 0 && "$(cat x.out)" == exec-ok ]] || fail "allowed exec (rc $rc): $(cat x.out x.err)"
+set +e
+ctr task exec --exec-id e3 c4 /bin/echo other < /dev/null > x.out 2> x.err
+rc=$?
+set -e
+[[ $rc -ne 0 ]] && grep -q policy_denied x.err || fail "an exec the policy does not list (rc $rc): $(cat x.out x.err)"
+ok "an exec the pod's agent policy allows runs, its output through containerd; another is denied"
+ctr task kill --signal SIGKILL c4
+for _ in $(seq 1 100); do
+  ctr task ls | grep -q '^c4 .*STOPPED' && break
+  sleep 0.1  # polling the task's status after the kill
+done
+ctr task delete c4 > /dev/null
+ctr container delete c4
+leftovers "the exec pod"
 echo "$name: ok"

@@ -137,7 +137,7 @@ Result<ShimConfig> parse_config(std::string_view toml_text) {
   auto table = COFFER_TRY(config::parse(toml_text, "shim config"));
   const config::Section s(&table, "");
   COFFER_TRY_STATUS(s.reject_unknown({"enclave", "tee", "enclave_image", "guest_image", "sim_dir",
-                                      "run_dir", "init_data", "agent_log_level"}));
+                                      "run_dir", "init_data", "agent_log_level", "vm_accel"}));
   ShimConfig c;
   c.enclave = COFFER_TRY(s.string("enclave", c.enclave));
   if (c.enclave != "process" && c.enclave != "vm") {
@@ -167,6 +167,10 @@ Result<ShimConfig> parse_config(std::string_view toml_text) {
   if (!kLevels.contains(c.agent_log_level)) {
     return make_error("bad_config",
                       "agent_log_level must be trace, debug, info, warn, error or off");
+  }
+  c.vm_accel = COFFER_TRY(s.string("vm_accel", c.vm_accel));
+  if (c.vm_accel != "auto" && c.vm_accel != "tcg" && c.vm_accel != "kvm") {
+    return make_error("bad_config", "vm_accel must be auto, tcg or kvm");
   }
   return c;
 }

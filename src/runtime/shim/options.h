@@ -67,6 +67,7 @@ struct ShimConfig {
   std::filesystem::path run_dir = "/run/coffer/shim";  // sockets and per-pod state (0700)
   std::filesystem::path init_data;  // default init-data TOML for pods without the annotation
   std::string agent_log_level = "info";
+  std::string vm_accel = "auto";  // vm enclave: auto | tcg | kvm (EnclaveSpec::vm_accel)
 };
 // "bad_config" naming the key.
 Result<ShimConfig> parse_config(std::string_view toml_text);

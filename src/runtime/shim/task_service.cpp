@@ -290,6 +290,7 @@ Status TaskService::ensure_enclave(const ContainerRequest& req) {
   spec.agent_log_level = config_.agent_log_level;
   spec.agent_log_file = pod_dir_ / "agent.log";
   spec.host_network = true;
+  spec.vm_accel = config_.vm_accel;
   spdlog::info("pod {}: launching the {} enclave ({}), init-data {}", req.sandbox_id, kind,
                spec.tee, init_data ? "given" : "none");
   Result<std::unique_ptr<Enclave>> enclave = make_error("enclave_unavailable", "not launched");
@@ -507,7 +508,8 @@ void TaskService::mark_exited(const std::shared_ptr<Process>& p, std::uint32_t s
   ev.set_pid(static_cast<std::uint32_t>(enclave_pid()));
   ev.set_exit_status(status);
   set_time(ev.mutable_exited_at(), p->exited_at);
-  spdlog::info("{} {}: exited with {}", p->container_id, p->exec_id, status);
+  spdlog::info("{}{}: exited with {}", p->container_id,
+               p->exec_name.empty() ? std::string() : " exec " + p->exec_name, status);
   events_.publish(kTopicExit, ev);
 }
 

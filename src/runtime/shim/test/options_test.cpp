@@ -102,12 +102,14 @@ sim_dir = "/var/lib/coffer/sim"
 run_dir = "/run/coffer/shim"
 init_data = "/etc/coffer/init-data.toml"
 agent_log_level = "debug"
+vm_accel = "tcg"
 )");
   ASSERT_TRUE(c) << c.error().to_string();
   EXPECT_EQ(c->enclave, "vm");
   EXPECT_EQ(c->tee, "sim-snp");
   EXPECT_EQ(c->guest_image, "/var/lib/coffer/guest");
   EXPECT_EQ(c->init_data, "/etc/coffer/init-data.toml");
+  EXPECT_EQ(c->vm_accel, "tcg");
   auto d = parse_config("");
   ASSERT_TRUE(d);
   EXPECT_EQ(d->enclave, "process");
@@ -115,9 +117,9 @@ agent_log_level = "debug"
 }
 
 TEST(ShimConfig, Refused) {
-  for (const char* bad :
-       {"enclave = \"kvm\"", "tee = \"sample\"", "enclave_image = \"rel/dir\"", "run_dir = \"\"",
-        "agent_log_level = \"loud\"", "enclave_imag = \"/x\"", "enclave = 1", "not toml ["}) {
+  for (const char* bad : {"enclave = \"kvm\"", "tee = \"sample\"", "enclave_image = \"rel/dir\"",
+                          "run_dir = \"\"", "agent_log_level = \"loud\"", "vm_accel = \"hvf\"",
+                          "enclave_imag = \"/x\"", "enclave = 1", "not toml ["}) {
     auto c = parse_config(bad);
     ASSERT_FALSE(c) << bad;
     EXPECT_EQ(c.error().code, "bad_config") << bad;
