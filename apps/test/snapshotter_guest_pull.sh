@@ -36,14 +36,24 @@ jq -e '.layers[0].mediaType | endswith("+encrypted")' <<< "$manifest" > /dev/nul
   || fail "the test image is not encrypted"
 
 SNAP_SOCK="$work/snapshotter.sock"
+# --host-snapshots: the runc sandbox image below is a host snapshot
 "$BIN/coffer-snapshotter" --address "$SNAP_SOCK" --root "$work/snapshotter" --log-level debug \
+  --host-snapshots \
   > "$work/snapshotter.out" 2>> "$work/snapshotter.log" &
 pids+=($!)
 wait_for_line "$work/snapshotter.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
+# and one with the default: no host snapshots
+"$BIN/coffer-snapshotter" --address "$work/strict.sock" --root "$work/strict" \
+  > "$work/strict.out" 2> "$work/strict.log" &
+pids+=($!)
+wait_for_line "$work/strict.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
 cat > "$work/extra.toml" <<TOML
 [proxy_plugins.coffer]
   type = "snapshot"
   address = "$SNAP_SOCK"
+[proxy_plugins.coffer-strict]
+  type = "snapshot"
+  address = "$work/strict.sock"
 TOML
 CTRD_SNAPSHOTTER=coffer start_containerd "$work/extra.toml"
 CTRD_SNAPSHOTTER=coffer import_sandbox_image
@@ -136,6 +146,14 @@ for l in "${layers[@]}"; do
   ctr -n ctrpull content ls -q | grep -q "$l" && fetched=$((fetched + 1))
 done
 ok "ctr image pull --snapshotter coffer: exit $rc, $fetched/${#layers[@]} layers fetched to the host: $(tail -n1 ctr-pull.out)"
+
+# by default the snapshotter refuses to unpack on the host what CRI did not guest-pull
+rc=0; ctr -n strict images pull --plain-http --snapshotter coffer-strict "$REGISTRY/plain:v1" \
+  > strict-pull.out 2>&1 || rc=$?
+[[ $rc != 0 ]] && grep -q "host snapshots are disabled" strict-pull.out \
+  || fail "a host unpack without --host-snapshots: rc $rc, $(cat strict-pull.out)"
+[[ -z $(find "$work/strict/snapshots" -mindepth 1) ]] || fail "files left by a refused unpack"
+ok "without --host-snapshots a host unpack is refused (FAILED_PRECONDITION)"
 
 if [[ -n "${SNAPSHOTTER_TRACE:-}" ]]; then
   cat "$work/trace-pull.log" "$work/trace-create.log" "$work/trace-remove.log" \
