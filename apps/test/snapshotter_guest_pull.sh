@@ -21,6 +21,10 @@ cd "$work"
 start_https_trustee
 start_registry
 busybox_layout
+# a second layer, so that containerd chains placeholders (parent = the previous placeholder)
+umoci unpack --rootless --image L:v1 B2 > /dev/null
+echo second-layer > B2/rootfs/layer2
+umoci repack --image L:v1 B2
 push_encrypted v1 'echo guest-pulled' default/key/gp1
 IMAGE=$REGISTRY/enc:v1
 # the plaintext twin (same layers before encryption: the same chain IDs)
@@ -31,7 +35,7 @@ manifest=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
   "http://$REGISTRY/v2/enc/manifests/v1")
 mapfile -t layers < <(jq -r '.layers[].digest' <<< "$manifest")
 config_digest=$(jq -r .config.digest <<< "$manifest")
-[[ ${#layers[@]} -ge 1 ]] || fail "no layers in the manifest: $manifest"
+[[ ${#layers[@]} == 2 ]] || fail "not two layers in the manifest: $manifest"
 jq -e '.layers[0].mediaType | endswith("+encrypted")' <<< "$manifest" > /dev/null \
   || fail "the test image is not encrypted"
 
@@ -98,6 +102,9 @@ grep -q "Prepare .*containerd.io/snapshot/cri.image-ref=$IMAGE" "$work/trace-pul
 for l in "${layers[@]}"; do
   grep -q "cri.layer-digest=$l" "$work/trace-pull.log" || fail "no Prepare for layer $l"
 done
+# the second layer's Prepare names the first layer's placeholder as parent
+grep -q "Prepare key=k8s.io/[0-9]*/extract-.* parent=coffer-guest-pull/0/sha256:.*cri.layer-digest=${layers[1]}" \
+  "$work/trace-pull.log" || fail "the second layer's parent: $(cat "$work/trace-pull.log")"
 ok "snapshots: $n placeholder(s) for the image, no files on the host"
 
 # a container over the image (runc handler: the host has none of the image's files)
