@@ -19,6 +19,7 @@ int run(int argc, char** argv) {
   std::string address;
   std::string root;
   std::string log_level = "info";
+  coffer::runtime::snapshotter::SnapshotterOptions options;
   app.add_option("--address", address,
                  "the unix socket to serve (containerd's proxy_plugins "
                  "address)")
@@ -26,6 +27,10 @@ int run(int argc, char** argv) {
   app.add_option("--root", root, "the directory of the metadata database and snapshots")
       ->required();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  app.add_flag("--host-snapshots", options.host_snapshots,
+               "also keep snapshots with files on the host for images that are not guest-pulled "
+               "(imported or pulled without CRI's labels, e.g. a runc pod's sandbox image); "
+               "default: refuse them");
   app.set_version_flag("--version", coffer::version_line("coffer-snapshotter"),
                        "print the version and exit");
   try {
@@ -41,7 +46,7 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto snapshotter = coffer::runtime::snapshotter::Snapshotter::open(root);
+  auto snapshotter = coffer::runtime::snapshotter::Snapshotter::open(root, options);
   if (!snapshotter) {
     std::cerr << "coffer-snapshotter: " << snapshotter.error().to_string() << "\n";
     return 1;

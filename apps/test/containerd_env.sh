@@ -6,6 +6,7 @@
 # start_containerd [EXTRA_TOML_FILE]: writes $CTRD/config.toml (the CRI plugin with runtime
 # handler "coffer" -> io.containerd.coffer.v2, host networking only: no CNI here), appends
 # EXTRA_TOML_FILE (proxy_plugins, runtime options ...), starts containerd and waits for its socket.
+# With $REGISTRY set (start_registry), CRI pulls from it over plain HTTP (a certs.d hosts.toml).
 # Afterwards: CTRD (the directory), CTRD_SOCK (gRPC socket), ctr() runs ctr against it,
 # CTRD_LOG (its log). The process is in `pids`: end_test stops it.
 start_containerd() {

@@ -21,6 +21,10 @@ cd "$work"
 start_https_trustee
 start_registry
 busybox_layout
+# a second layer, so that containerd chains placeholders (parent = the previous placeholder)
+umoci unpack --rootless --image L:v1 B2 > /dev/null
+echo second-layer > B2/rootfs/layer2
+umoci repack --image L:v1 B2
 push_encrypted v1 'echo guest-pulled' default/key/gp1
 IMAGE=$REGISTRY/enc:v1
 # the plaintext twin (same layers before encryption: the same chain IDs)
@@ -31,19 +35,29 @@ manifest=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
   "http://$REGISTRY/v2/enc/manifests/v1")
 mapfile -t layers < <(jq -r '.layers[].digest' <<< "$manifest")
 config_digest=$(jq -r .config.digest <<< "$manifest")
-[[ ${#layers[@]} -ge 1 ]] || fail "no layers in the manifest: $manifest"
+[[ ${#layers[@]} == 2 ]] || fail "not two layers in the manifest: $manifest"
 jq -e '.layers[0].mediaType | endswith("+encrypted")' <<< "$manifest" > /dev/null \
   || fail "the test image is not encrypted"
 
 SNAP_SOCK="$work/snapshotter.sock"
+# --host-snapshots: the runc sandbox image below is a host snapshot
 "$BIN/coffer-snapshotter" --address "$SNAP_SOCK" --root "$work/snapshotter" --log-level debug \
+  --host-snapshots \
   > "$work/snapshotter.out" 2>> "$work/snapshotter.log" &
 pids+=($!)
 wait_for_line "$work/snapshotter.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
+# and one with the default: no host snapshots
+"$BIN/coffer-snapshotter" --address "$work/strict.sock" --root "$work/strict" \
+  > "$work/strict.out" 2> "$work/strict.log" &
+pids+=($!)
+wait_for_line "$work/strict.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
 cat > "$work/extra.toml" <<TOML
 [proxy_plugins.coffer]
   type = "snapshot"
   address = "$SNAP_SOCK"
+[proxy_plugins.coffer-strict]
+  type = "snapshot"
+  address = "$work/strict.sock"
 TOML
 CTRD_SNAPSHOTTER=coffer start_containerd "$work/extra.toml"
 CTRD_SNAPSHOTTER=coffer import_sandbox_image
@@ -58,11 +72,13 @@ rc=0; ctr -n host images pull --plain-http --snapshotter overlayfs "$IMAGE" > ct
 ok "host pulls into overlayfs in namespace host (encrypted image: rc $rc, its layers fetched)"
 
 : > "$work/snapshotter.log"  # the trace of the CRI pull only
+t0=$(date +%s%N)
 out=$(cri PullImage "{\"image\": {\"image\": \"$IMAGE\"}}") || fail "CRI PullImage: $out"
+pull_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 image_ref=$(jq -r .image_ref <<< "$out")
 [[ $image_ref == sha256:* ]] || fail "PullImage: $out"
 cp "$work/snapshotter.log" "$work/trace-pull.log"
-ok "CRI PullImage of the encrypted image: $image_ref"
+ok "CRI PullImage of the encrypted image: $image_ref in $pull_ms ms (coffer-cri included)"
 
 content=$(ctr -n k8s.io content ls -q)
 for l in "${layers[@]}"; do
@@ -88,6 +104,9 @@ grep -q "Prepare .*containerd.io/snapshot/cri.image-ref=$IMAGE" "$work/trace-pul
 for l in "${layers[@]}"; do
   grep -q "cri.layer-digest=$l" "$work/trace-pull.log" || fail "no Prepare for layer $l"
 done
+# the second layer's Prepare names the first layer's placeholder as parent
+grep -q "Prepare key=k8s.io/[0-9]*/extract-.* parent=coffer-guest-pull/0/sha256:.*cri.layer-digest=${layers[1]}" \
+  "$work/trace-pull.log" || fail "the second layer's parent: $(cat "$work/trace-pull.log")"
 ok "snapshots: $n placeholder(s) for the image, no files on the host"
 
 # a container over the image (runc handler: the host has none of the image's files)
@@ -136,6 +155,14 @@ for l in "${layers[@]}"; do
   ctr -n ctrpull content ls -q | grep -q "$l" && fetched=$((fetched + 1))
 done
 ok "ctr image pull --snapshotter coffer: exit $rc, $fetched/${#layers[@]} layers fetched to the host: $(tail -n1 ctr-pull.out)"
+
+# by default the snapshotter refuses to unpack on the host what CRI did not guest-pull
+rc=0; ctr -n strict images pull --plain-http --snapshotter coffer-strict "$REGISTRY/plain:v1" \
+  > strict-pull.out 2>&1 || rc=$?
+[[ $rc != 0 ]] && grep -q "host snapshots are disabled" strict-pull.out \
+  || fail "a host unpack without --host-snapshots: rc $rc, $(cat strict-pull.out)"
+[[ -z $(find "$work/strict/snapshots" -mindepth 1) ]] || fail "files left by a refused unpack"
+ok "without --host-snapshots a host unpack is refused (FAILED_PRECONDITION)"
 
 if [[ -n "${SNAPSHOTTER_TRACE:-}" ]]; then
   cat "$work/trace-pull.log" "$work/trace-create.log" "$work/trace-remove.log" \

@@ -119,10 +119,12 @@ Result<Usage> disk_usage(const fs::path& dir) {
 
 }  // namespace
 
-Snapshotter::Snapshotter(fs::path root, std::unique_ptr<SnapshotStore> store)
-    : root_(std::move(root)), store_(std::move(store)) {}
+Snapshotter::Snapshotter(fs::path root, std::unique_ptr<SnapshotStore> store,
+                         SnapshotterOptions options)
+    : root_(std::move(root)), store_(std::move(store)), options_(options) {}
 
-Result<std::unique_ptr<Snapshotter>> Snapshotter::open(const fs::path& root) {
+Result<std::unique_ptr<Snapshotter>> Snapshotter::open(const fs::path& root,
+                                                       SnapshotterOptions options) {
   std::error_code ec;
   fs::create_directories(root / "snapshots", ec);
   if (ec) {
@@ -144,7 +146,7 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::open(const fs::path& root) {
   if (!store) {
     return make_error("internal", store.error().message);
   }
-  std::unique_ptr<Snapshotter> out(new Snapshotter(root, std::move(*store)));
+  std::unique_ptr<Snapshotter> out(new Snapshotter(root, std::move(*store), options));
   // a crash between a snapshot's row and its directories: recreate them (active and view
   // snapshots only start empty), then drop directories no row owns
   for (const auto* snap : out->store_->all()) {
@@ -282,6 +284,14 @@ Result<std::vector<MountSpec>> Snapshotter::create(Kind kind, const std::string&
                           "or into another snapshotter)");
   }
 
+  if (!over_placeholder && !options_.host_snapshots) {
+    return make_error("failed_precondition",
+                      "snapshot '" + key +
+                          "' would hold files on the host, and host snapshots are disabled: "
+                          "coffer-snapshotter guest-pulls images pulled through CRI (with "
+                          "disable_snapshot_annotations = false); start it with --host-snapshots "
+                          "for images imported or pulled otherwise");
+  }
   Snapshot snap;
   snap.key = key;
   snap.parent = parent;

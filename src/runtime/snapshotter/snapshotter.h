@@ -10,7 +10,8 @@
 // chain's image label: the shim has the enclave pull REF.
 //
 // Everything else (an image imported or pulled without the CRI labels: the pod sandbox image)
-// is a plain host snapshotter: a directory per snapshot, bind mounts and overlay over parents.
+// is refused unless host snapshots are enabled (SnapshotterOptions): then it is a plain host
+// snapshotter, a directory per snapshot, bind mounts and overlay over parents.
 // A layer to unpack on the host over a placeholder is refused (FailedPrecondition): the host has
 // none of the placeholder's files.
 #pragma once
@@ -45,6 +46,14 @@ struct MountSpec {
   std::vector<std::string> options;
 };
 
+struct SnapshotterOptions {
+  // Host snapshots (directories) for what is not guest-pulled. Off by default: every unpack
+  // without the CRI image label is refused, so an image that reached containerd another way
+  // (`ctr image import/pull`, a kubelet that skipped PullImage because the image was present)
+  // fails instead of running from host files.
+  bool host_snapshots = false;
+};
+
 struct Usage {
   std::int64_t size = 0;
   std::int64_t inodes = 0;
@@ -56,7 +65,8 @@ class Snapshotter {
  public:
   // Opens (creating) ROOT: metadata.db, snapshots/<id>/{fs,work}, guest-pull-empty/ (the
   // read-only empty source of placeholder mounts).
-  static Result<std::unique_ptr<Snapshotter>> open(const std::filesystem::path& root);
+  static Result<std::unique_ptr<Snapshotter>> open(const std::filesystem::path& root,
+                                                   SnapshotterOptions options = {});
 
   Result<std::vector<MountSpec>> prepare(const std::string& key, const std::string& parent,
                                          const Labels& labels);
@@ -77,7 +87,8 @@ class Snapshotter {
   Status cleanup();
 
  private:
-  Snapshotter(std::filesystem::path root, std::unique_ptr<SnapshotStore> store);
+  Snapshotter(std::filesystem::path root, std::unique_ptr<SnapshotStore> store,
+              SnapshotterOptions options);
   Result<std::vector<MountSpec>> create(Kind kind, const std::string& key,
                                         const std::string& parent, const Labels& labels);
   [[nodiscard]] std::filesystem::path dir(const Snapshot& snap) const;
@@ -87,6 +98,7 @@ class Snapshotter {
 
   std::filesystem::path root_;
   std::unique_ptr<SnapshotStore> store_;
+  SnapshotterOptions options_;
   std::mutex mutex_;
 };
 

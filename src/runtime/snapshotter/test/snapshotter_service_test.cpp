@@ -38,7 +38,7 @@ class SnapshotterServiceTest : public ::testing::Test {
   }
 
   void start() {
-    auto snapshotter = Snapshotter::open(dir_ / "root");
+    auto snapshotter = Snapshotter::open(dir_ / "root", {.host_snapshots = host_snapshots_});
     ASSERT_TRUE(snapshotter.has_value()) << snapshotter.error().to_string();
     snapshotter_ = std::move(*snapshotter);
     auto server = SnapshotterServer::start(*snapshotter_, dir_ / "s.sock");
@@ -134,6 +134,7 @@ class SnapshotterServiceTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  bool host_snapshots_ = true;
   std::unique_ptr<Snapshotter> snapshotter_;
   std::unique_ptr<SnapshotterServer> server_;
   std::unique_ptr<api::Snapshots::Stub> stub_;
@@ -378,6 +379,27 @@ TEST_F(SnapshotterServiceTest, RestartKeepsMetadataAndCleansOrphans) {
   ASSERT_TRUE(stub_->Cleanup(&context, request, &empty).ok());
   EXPECT_FALSE(fs::exists(orphan));
   EXPECT_TRUE(fs::exists(upper / "f"));
+}
+
+TEST_F(SnapshotterServiceTest, HostSnapshotsOffByDefault) {
+  stop();
+  host_snapshots_ = false;
+  start();
+  // an import or a pull without CRI's labels: refused, nothing created
+  EXPECT_EQ(prepare("default/1/extract-x", "", {{std::string(kTargetLabel), kChain1}}).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  api::ViewSnapshotResponse viewed;
+  EXPECT_EQ(view("v", "", &viewed).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(walk({}).empty());
+  EXPECT_TRUE(fs::is_empty(dir_ / "root" / "snapshots"));
+  // guest pull and containers over it still work
+  ASSERT_EQ(prepare("k8s.io/1/extract", "", unpack_labels(kChain1)).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  auto layer = walk({});
+  ASSERT_EQ(layer.size(), 1U);
+  api::PrepareSnapshotResponse prepared;
+  ASSERT_TRUE(prepare("k8s.io/2/container", layer[0].name(), {}, &prepared).ok());
+  EXPECT_EQ(prepared.mounts(0).options(2), "io.coffer.guest-pull");
 }
 
 TEST_F(SnapshotterServiceTest, SocketIsOwnerOnlyAndAFileIsNotReplaced) {
