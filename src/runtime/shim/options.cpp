@@ -194,16 +194,21 @@ Result<std::string> resolve_image_ref(const std::vector<std::vector<std::string>
       from_mount = std::move(ref);
     }
   }
-  if (from_mount) return *from_mount;
-  for (const auto key : {kCriImageName, kCofferImage}) {
+  auto annotation = [&](std::string_view key) -> Result<std::optional<std::string>> {
     const auto it = annotations.find(std::string(key));
-    if (it == annotations.end()) continue;
+    if (it == annotations.end()) return std::optional<std::string>();
     if (!valid_image_ref(it->second)) {
       return make_error("bad_image_ref",
                         "the annotation " + std::string(key) + " is not an image reference");
     }
-    return it->second;
-  }
+    return std::optional<std::string>(it->second);
+  };
+  // CRI's annotation first: it names the image kubelet asked for, while the snapshotter's mount
+  // names the image that first created the layer chain (two images with the same plaintext
+  // layers share it).
+  if (auto cri = COFFER_TRY(annotation(kCriImageName))) return *cri;
+  if (from_mount) return *from_mount;
+  if (auto own = COFFER_TRY(annotation(kCofferImage))) return *own;
   return make_error("no_image_ref",
                     "no image reference: the container needs the coffer-snapshotter's rootfs mount "
                     "(io.coffer.image-ref), CRI's io.kubernetes.cri.image-name or the annotation "
