@@ -198,6 +198,24 @@ cat > policy.json <<EOF
 }
 EOF
 coffer kbs set-resource --path default/security-policy/app --file policy.json > /dev/null
+# the image policy and the cosign key are public; keys and secrets need an affirming appraisal
+cat > resource.rego <<'EOF'
+package policy
+
+import rego.v1
+
+default allow := false
+
+allow if data["resource-path"][1] in {"security-policy", "cosign-key"}
+
+allow if {
+	count(input.submods) > 0
+	every submod in input.submods {
+		submod["ear.status"] == "affirming"
+	}
+}
+EOF
+coffer kbs set-resource-policy --file resource.rego > /dev/null
 
 # --- the enclave, its init-data and reference values -----------------------------------------
 if [[ $mode == vm ]]; then
