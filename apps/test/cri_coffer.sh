@@ -13,7 +13,7 @@
 #  3. StopPodSandbox, RemovePodSandbox;
 #  4. afterwards: no layer of the image in containerd's content store, no snapshot with a file of
 #     it, no shim, enclave or QEMU process left.
-# Usage: cri_coffer.sh BIN_DIR [process|vm]
+# Usage: [CRI_RUNS=N] cri_coffer.sh BIN_DIR [process|vm] (CRI_RUNS: N more pods for the benchmark)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=apps/test/trustee_env.sh
@@ -66,6 +66,14 @@ grep -q " stdout F kbs: kbs-secret-42$" "$work/logs/app/0.log" ||
 grep -q " stderr F to stderr$" "$work/logs/app/0.log" ||
   fail "CRI log (stderr): $(cat "$work/logs/app/0.log")"
 ok "pod: the KBS secret from inside the enclave in the CRI log, exit code 3"
+
+# CRI_RUNS=N: N more pods, each to its first log line and removed (bench/README.md)
+for i in $(seq 1 "${CRI_RUNS:-0}"); do
+  out=$(cri --timeout 120 pod-run --image "$image" --runtime-handler coffer --name "bench$i" \
+    --log-dir "$work/logs-bench$i" --annotation "io.coffer.init-data=$init_data" --wait 120 \
+    --cleanup) || fail "pod-run $i: $out"
+  echo "  run $i: $(jq -c .timings_ms <<< "$out")"
+done
 
 # 2. a long-running container of the same pod: exec denied, stop, remove
 sandbox=$(jq -n --arg logs "$work/logs" --arg init "$init_data" \
