@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/fd.h"
 #include "core/json.h"
 
 namespace {
@@ -211,15 +212,7 @@ void move_to_tmpfs_root() {
 // Set (in the environment of the second run) once the root is the tmpfs copy.
 bool on_initramfs_root() { return ::getenv("COFFER_INIT_STAGE") == nullptr; }
 
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
+using coffer::write_all;
 
 constexpr std::size_t kMaxQuoteLine = 64 * 1024 + 1;
 

@@ -39,6 +39,7 @@
 #include "cli/exit.h"
 #include "cli/run_support.h"
 #include "core/bytes.h"
+#include "core/fd.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "crypto/random.h"
@@ -113,16 +114,6 @@ void install_signal_handlers() {
   pipe_sa.sa_handler = on_sigpipe;
   sigemptyset(&pipe_sa.sa_mask);
   ::sigaction(SIGPIPE, &pipe_sa, nullptr);
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
 }
 
 std::string seconds(Clock::duration d) {

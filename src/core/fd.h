@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <string_view>
 #include <utility>
 
 namespace coffer {
@@ -35,5 +37,17 @@ class Fd {
  private:
   int fd_ = -1;
 };
+
+// Writes all of `data` to a blocking descriptor, again after EINTR and short writes; false on an
+// error (errno tells which) or when nothing more can be written.
+inline bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
 
 }  // namespace coffer

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/fd.h"
 #include "core/file.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -52,16 +53,6 @@ extern "C" void on_sigpipe(int /*signo*/) {}
 int fail(const std::string& message) {
   std::fprintf(stderr, "%s: %s\n", kProgram, message.c_str());
   return 1;
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
 }
 
 Result<std::string> read_stdin(std::size_t limit) {

@@ -44,6 +44,13 @@ class QemuEnclaveTest : public test::VmTest {
     return s;
   }
 
+  // The simulated TEE's PKI in dir_/sim.
+  void write_pki() const {
+    auto pki = evidence::sim::generate_sim_pki();
+    ASSERT_TRUE(pki) << pki.error().to_string();
+    ASSERT_TRUE(evidence::sim::write_sim_pki(*pki, dir_ / "sim"));
+  }
+
   static bool process_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
 };
 
@@ -117,11 +124,8 @@ TEST_F(QemuEnclaveTest, StopPowersTheGuestOffThroughTheControlPort) {
 // the guest's init finds the port, serves it to the agent as a Unix socket, and the agent starts
 // with the simulated TDX attester (it reports tee "tdx").
 TEST_F(QemuEnclaveTest, SimulatedTdxGuestReachesItsQuoteServiceThroughThePort) {
-  auto pki = evidence::sim::generate_sim_pki();
-  ASSERT_TRUE(pki) << pki.error().to_string();
-  ASSERT_TRUE(evidence::sim::write_sim_pki(*pki, dir_ / "sim"));
-  const auto image = build_image(" coffer.log=debug", "sim-tdx");
-  auto s = spec(image);
+  ASSERT_NO_FATAL_FAILURE(write_pki());
+  auto s = spec(build_image(" coffer.log=debug", "sim-tdx"));
   s.tee = "sim-tdx";
   s.sim_dir = dir_ / "sim";
   s.agent_log_file = dir_ / "console.log";
@@ -155,11 +159,8 @@ TEST_F(QemuEnclaveTest, SimulatedTdxGuestReachesItsQuoteServiceThroughThePort) {
 // its digest, which it reads from the quote service ({"op":"measurements"}): a round trip
 // guest agent -> init's proxy -> port -> launcher's QuoteService and back.
 TEST_F(QemuEnclaveTest, InitDataIsHandedInThroughTheControlPortAndBound) {
-  auto pki = evidence::sim::generate_sim_pki();
-  ASSERT_TRUE(pki) << pki.error().to_string();
-  ASSERT_TRUE(evidence::sim::write_sim_pki(*pki, dir_ / "sim"));
-  const auto image = build_image("", "sim-tdx");
-  auto s = spec(image);
+  ASSERT_NO_FATAL_FAILURE(write_pki());
+  auto s = spec(build_image("", "sim-tdx"));
   s.tee = "sim-tdx";
   s.sim_dir = dir_ / "sim";
   s.init_data = R"(version = "0.1.0"
@@ -193,11 +194,8 @@ insecure_registries = ["10.0.2.2:5000"]
 // the init-data and refuses to start; the guest powers off and the launch fails with the
 // agent's reason in the console log.
 TEST_F(QemuEnclaveTest, InitDataChangedByTheHostIsRefusedByTheAgent) {
-  auto pki = evidence::sim::generate_sim_pki();
-  ASSERT_TRUE(pki) << pki.error().to_string();
-  ASSERT_TRUE(evidence::sim::write_sim_pki(*pki, dir_ / "sim"));
-  const auto image = build_image("", "sim-tdx");
-  auto s = spec(image);
+  ASSERT_NO_FATAL_FAILURE(write_pki());
+  auto s = spec(build_image("", "sim-tdx"));
   s.tee = "sim-tdx";
   s.sim_dir = dir_ / "sim";
   const std::string bound = R"(version = "0.1.0"
