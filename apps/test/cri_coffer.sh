@@ -108,6 +108,44 @@ cri RemovePodSandbox "{\"pod_sandbox_id\": \"$pod\"}" > /dev/null
 [[ -z $(ctr -n k8s.io task ls -q) ]] || fail "tasks left: $(ctr -n k8s.io task ls)"
 ok "StopPodSandbox, RemovePodSandbox"
 
+# 3b. the image CRI guest-pulled, run by ctr with the coffer snapshotter (process enclave): the
+# container's rootfs is the snapshotter's placeholder mount naming the image (no annotation names
+# it: the shim takes the mount's), which the shim pulls in the enclave; then a detached one of
+# the other tag, named by annotation, killed and deleted
+if [[ $mode == process ]]; then
+  set +e
+  ctr -n k8s.io run --rm --snapshotter coffer --runtime io.containerd.coffer.v2 \
+    --annotation "io.coffer.init-data=$init_data" "$image" ctr1 < /dev/null > ctr.out 2> ctr.err
+  rc=$?
+  set -e
+  [[ $rc -eq 3 ]] && grep -qx "kbs: kbs-secret-42" ctr.out ||
+    fail "ctr run --snapshotter coffer (rc $rc): $(cat ctr.out ctr.err)"
+  # :wait shares its layers with :v1 (only the configuration differs), so the placeholder mount
+  # names :v1, the image that created the chain: the annotation names the image to run
+  ctr -n k8s.io run -d --snapshotter coffer --runtime io.containerd.coffer.v2 \
+    --annotation "io.coffer.init-data=$init_data" \
+    --annotation "io.coffer.image=$ref_registry/demo/app:wait" "$ref_registry/demo/app:wait" ctr2 \
+    > /dev/null || fail "ctr run -d"
+  for _ in $(seq 1 200); do
+    [[ $(ctr -n k8s.io task ls 2> /dev/null | awk '$1 == "ctr2" {print $3}') == RUNNING ]] && break
+    sleep 0.05  # polling the task's state
+  done
+  mounts=$(ctr -n k8s.io snapshots --snapshotter coffer mounts /mnt ctr2)
+  [[ "$mounts" == *"io.coffer.guest-pull"*"io.coffer.image-ref=$image"* ]] ||
+    fail "ctr2's rootfs: $mounts"
+  [[ $(ctr -n k8s.io task ls 2> /dev/null | awk '$1 == "ctr2" {print $3}') == RUNNING ]] ||
+    fail "ctr2 (:wait, which sleeps) is not running: $(ctr -n k8s.io task ls)"
+  ctr -n k8s.io task kill -s KILL ctr2
+  for _ in $(seq 1 200); do
+    [[ $(ctr -n k8s.io task ls 2> /dev/null | awk '$1 == "ctr2" {print $3}') == STOPPED ]] && break
+    sleep 0.05  # polling the task's state after the kill
+  done
+  ctr -n k8s.io task delete ctr2 > /dev/null
+  ctr -n k8s.io container delete ctr2
+  [[ -z $(ctr -n k8s.io task ls -q) ]] || fail "tasks left: $(ctr -n k8s.io task ls)"
+  ok "ctr run --snapshotter coffer: the KBS secret, exit status 3; ctr run -d, task kill, task delete"
+fi
+
 # 4. what the host kept: the image's manifest and config, no layer, no file, no process
 for tag in v1 wait; do
   manifest=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' \

@@ -203,12 +203,12 @@ Result<std::string> resolve_image_ref(const std::vector<std::vector<std::string>
     }
     return std::optional<std::string>(it->second);
   };
-  // CRI's annotation first: it names the image kubelet asked for, while the snapshotter's mount
-  // names the image that first created the layer chain (two images with the same plaintext
-  // layers share it).
+  // The annotations first: they name the image asked for (by kubelet, or by ctr's user), while
+  // the snapshotter's mount names the image that first created the layer chain (two images with
+  // the same plaintext layers share it).
   if (auto cri = COFFER_TRY(annotation(kCriImageName))) return *cri;
-  if (from_mount) return *from_mount;
   if (auto own = COFFER_TRY(annotation(kCofferImage))) return *own;
+  if (from_mount) return *from_mount;
   return make_error("no_image_ref",
                     "no image reference: the container needs the coffer-snapshotter's rootfs mount "
                     "(io.coffer.image-ref), CRI's io.kubernetes.cri.image-name or the annotation "

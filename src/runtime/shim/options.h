@@ -85,11 +85,11 @@ struct ContainerRequest {
 };
 
 // The image reference, in this order: the annotation io.kubernetes.cri.image-name (the image
-// kubelet asked for), a rootfs mount option io.coffer.image-ref=REF (the coffer-snapshotter's
-// guest-pull mount: it names the image that first created the layer chain, which two images
-// with the same plaintext layers share), the annotation io.coffer.image. "bad_image_ref" for one
-// that is empty, too long, has spaces or control bytes, or mount options naming two different
-// references; "no_image_ref" for none.
+// kubelet asked for), the annotation io.coffer.image (ctr's user), a rootfs mount option
+// io.coffer.image-ref=REF (the coffer-snapshotter's guest-pull mount: it names the image that
+// first created the layer chain, which two images with the same plaintext layers share).
+// "bad_image_ref" for one that is empty, too long, has spaces or control bytes, or mount options
+// naming two different references; "no_image_ref" for none.
 Result<std::string> resolve_image_ref(const std::vector<std::vector<std::string>>& rootfs_options,
                                       const std::map<std::string, std::string>& annotations);
 

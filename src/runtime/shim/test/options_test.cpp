@@ -131,10 +131,11 @@ TEST(ImageRef, Order) {
       {"ro", "rbind", "io.coffer.guest-pull", "io.coffer.image-ref=reg:5000/enc:v1"}};
   const std::map<std::string, std::string> both = {{"io.kubernetes.cri.image-name", "cri:1"},
                                                    {"io.coffer.image", "ann:1"}};
-  // CRI's annotation wins over the mount (which names the first image of a shared layer chain)
+  // the annotations win over the mount (which names the first image of a shared layer chain)
   EXPECT_EQ(*resolve_image_ref(guest_pull, both), "cri:1");
   EXPECT_EQ(*resolve_image_ref({{"ro"}}, both), "cri:1");
-  EXPECT_EQ(*resolve_image_ref(guest_pull, {{"io.coffer.image", "ann:1"}}), "reg:5000/enc:v1");
+  EXPECT_EQ(*resolve_image_ref(guest_pull, {{"io.coffer.image", "ann:1"}}), "ann:1");
+  EXPECT_EQ(*resolve_image_ref(guest_pull, {}), "reg:5000/enc:v1");
   EXPECT_EQ(*resolve_image_ref({}, {{"io.coffer.image", "docker://r/x:1"}}), "docker://r/x:1");
 }
 
