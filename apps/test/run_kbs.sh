@@ -7,6 +7,7 @@
 #  - the enclave attests, gets the image key, pulls and decrypts inside, the container runs;
 #  - an enclave whose measurements are not registered: "pulling the image: the trustee refused
 #    the image key: ...";
+#  - the same enclave with other init-data (MRCONFIGID not among the reference values): refused;
 #  - the key deleted from the trustee: refused the same way.
 # Usage: run_kbs.sh BIN_DIR (coffer, coffer-trustee, coffer-agent)
 set -euo pipefail
@@ -55,6 +56,17 @@ echo "  attested cold start, $(( ($(date +%s%N) - start_ns) / 1000000 )) ms in a
 sed 's/^/    /' err.txt
 [[ "$out" == "decrypted and running in the enclave" ]] || fail "output: '$out' $(cat err.txt)"
 ok "attestation, key release, decryption in the enclave"
+
+# 2b. the same enclave image launched with other init-data (here: one more insecure registry, as
+# a host that wants the enclave to trust its own registry would): the measurements match, but
+# MRCONFIGID binds init-data whose digest is not among the reference values: refused
+set +e
+msg=$("$BIN/coffer" run -q "${opts[@]}" --insecure-registry 127.0.0.1:9 "$image" 2>&1); rc=$?
+set -e
+echo "  other init-data: $msg"
+[[ $rc -eq 1 && "$msg" == *"pulling the image: the trustee refused the image key"* ]] ||
+  fail "other init-data (rc $rc): $msg"
+ok "the same enclave with init-data that is not registered is refused the key"
 
 # 3. the key is gone from the trustee
 coffer kbs delete-resource --path default/image-key/run > /dev/null

@@ -56,6 +56,7 @@ hardware := 32 if {
 # Debug TDs can be read by the host.
 configuration := 2 if {
 	input.tdx.td_attributes.debug == false
+	not init_data_refused(input.tdx.quote.body.mr_config_id, "tdx.mr_config_id")
 }
 
 # ---- AMD SEV-SNP. Hardware is affirmed only when AMD's CRL was checked (the ASK/ASVK is not
@@ -81,6 +82,7 @@ hardware := 2 if {
 
 configuration := 2 if {
 	input.snp.policy_debug_allowed == "false"
+	not init_data_refused(input.snp.init_data, "snp.host_data")
 	input.snp.policy_migrate_ma == "false"
 	input.snp.vmpl == 0
 }
@@ -118,6 +120,15 @@ reasons := {
 }
 
 registered(value, name) if value in query_reference_value(name)
+
+# Init-data (MRCONFIGID / HOST_DATA): when reference values name it (`coffer sim measure
+# --init-data` and `coffer enclave measure --init-data` register tdx.mr_config_id and
+# snp.host_data), the TEE's must be one of them: the same image launched with other init-data
+# (another agent policy, another trustee, other registries) is not the approved configuration.
+init_data_refused(value, name) if {
+	count(query_reference_value(name)) > 0
+	not registered(value, name)
+}
 
 not_registered(name) := sprintf("%s is not among the registered reference values", [name])
 
@@ -176,6 +187,16 @@ hardware_reasons contains sprintf("%s.tcb_status is %v", [tee, input[tee].tcb_st
 hardware_reasons contains "snp: AMD's CRL was not checked (configure crl_dir)" if {
 	input.snp
 	not snp_revocation_ok(input.snp)
+}
+
+configuration_reasons contains "tdx.mr_config_id (the init-data) is not among the registered reference values" if {
+	input.tdx
+	init_data_refused(input.tdx.quote.body.mr_config_id, "tdx.mr_config_id")
+}
+
+configuration_reasons contains "snp.host_data (the init-data) is not among the registered reference values" if {
+	input.snp
+	init_data_refused(input.snp.init_data, "snp.host_data")
 }
 
 configuration_reasons contains "tdx.td_attributes.debug is true: the host can read a debug TD" if {

@@ -134,6 +134,57 @@ TEST_F(DefaultAttestationPolicy, ReasonsNameTheClaimThatFailed) {
   }
 }
 
+// Init-data: with tdx.mr_config_id / snp.host_data registered (what `coffer sim measure
+// --init-data` registers), a TEE that binds other init-data (the same image launched with another
+// agent policy or trustee) is not affirming, in both policies, and the reason says so; without
+// such reference values the init-data is not judged.
+TEST_F(DefaultAttestationPolicy, InitDataMustBeARegisteredOneWhenAnyIs) {
+  for (auto text : {default_attestation_policy(), development_attestation_policy()}) {
+    use(text);
+    refs_ = Json::object();
+    refs_["tdx.mr_td"] = Json::array({"aa"});
+    refs_["tdx.rtmr_0"] = Json::array({"00"});
+    refs_["tdx.rtmr_1"] = Json::array({"01"});
+    refs_["tdx.rtmr_2"] = Json::array({"02"});
+    Json tdx = {{"quote",
+                 {{"body",
+                   {{"mr_td", "aa"},
+                    {"rtmr_0", "00"},
+                    {"rtmr_1", "01"},
+                    {"rtmr_2", "02"},
+                    {"mr_config_id", "c1"}}}}},
+                {"tee_root", "intel"},
+                {"tcb_status", "UpToDate"},
+                {"verification_mode", "full"},
+                {"crls_checked", true},
+                {"td_attributes", {{"debug", false}}}};
+    EXPECT_EQ(status_for({{"tdx", tdx}}), "affirming");  // none registered: not judged
+    refs_["tdx.mr_config_id"] = Json::array({"c1", "c2"});
+    EXPECT_EQ(status_for({{"tdx", tdx}}), "affirming");
+    tdx["quote"]["body"]["mr_config_id"] = "c3";
+    EXPECT_EQ(status_for({{"tdx", tdx}}), "warning");
+    EXPECT_EQ(vector_["configuration"], 36);
+    auto r = policy_->evaluate("data.policy", {{"tdx", tdx}});
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(policy_reasons_from(*r->value)["configuration"],
+              Json({"tdx.mr_config_id (the init-data) is not among the registered reference "
+                    "values"}));
+
+    refs_["snp.measurement"] = Json::array({"m"});
+    Json snp = {
+        {"measurement", "m"},           {"crl_checked", true}, {"policy_debug_allowed", "false"},
+        {"policy_migrate_ma", "false"}, {"vmpl", 0},           {"init_data", "h1"}};
+    status_for({{"snp", snp}});
+    EXPECT_EQ(vector_["configuration"], 2);
+    refs_["snp.host_data"] = Json::array({"h2"});
+    status_for({{"snp", snp}});
+    EXPECT_EQ(vector_["configuration"], 36);
+    snp["init_data"] = "h2";
+    status_for({{"snp", snp}});
+    EXPECT_EQ(vector_["configuration"], 2);
+  }
+}
+
 // Intel hardware is affirmed only after a full DCAP verification with both CRLs checked; a
 // chain-only verification (or one without CRLs) never is, whatever else the claims say.
 TEST_F(DefaultAttestationPolicy, DcapNeedsFullVerificationWithCrls) {
