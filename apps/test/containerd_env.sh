@@ -139,52 +139,52 @@ cleanup_containerd() {
 # from a VM guest).
 confidential_app() {
   local mode=$1 identity
-if [[ $mode == vm ]]; then
-  # QEMU's user networking: the host's loopback is 10.0.2.2 in the guest
-  ref_registry=10.0.2.2:${REGISTRY##*:}
-  kbs_url=${COFFER_KBS_URL/127.0.0.1/10.0.2.2}
-  identity='{"type": "remapIdentity", "prefix": "'$ref_registry'/demo", "signedPrefix": "'$REGISTRY'/demo"}'
-else
-  ref_registry=$REGISTRY
-  kbs_url=$COFFER_KBS_URL
-  identity='{"type": "matchRepository"}'
-fi
+  if [[ $mode == vm ]]; then
+    # QEMU's user networking: the host's loopback is 10.0.2.2 in the guest
+    ref_registry=10.0.2.2:${REGISTRY##*:}
+    kbs_url=${COFFER_KBS_URL/127.0.0.1/10.0.2.2}
+    identity='{"type": "remapIdentity", "prefix": "'$ref_registry'/demo", "signedPrefix": "'$REGISTRY'/demo"}'
+  else
+    ref_registry=$REGISTRY
+    kbs_url=$COFFER_KBS_URL
+    identity='{"type": "matchRepository"}'
+  fi
 
-# --- the owner's side: a secret, an encrypted and signed image, policies ----------------------
-printf 'kbs-secret-42' > greeting
-coffer kbs set-resource --path default/app/greeting --file greeting > /dev/null
-umoci init --layout L > /dev/null
-umoci new --image L:v1
-umoci unpack --rootless --image L:v1 B > /dev/null
-mkdir -p B/rootfs/bin
-cp /bin/busybox B/rootfs/bin/
-for t in sh echo wget sleep; do ln -s busybox "B/rootfs/bin/$t"; done
-cat > B/rootfs/bin/show <<'SH'
+  # --- the owner's side: a secret, an encrypted and signed image, policies ----------------------
+  printf 'kbs-secret-42' > greeting
+  coffer kbs set-resource --path default/app/greeting --file greeting > /dev/null
+  umoci init --layout L > /dev/null
+  umoci new --image L:v1
+  umoci unpack --rootless --image L:v1 B > /dev/null
+  mkdir -p B/rootfs/bin
+  cp /bin/busybox B/rootfs/bin/
+  for t in sh echo wget sleep; do ln -s busybox "B/rootfs/bin/$t"; done
+  cat > B/rootfs/bin/show <<'SH'
 #!/bin/sh
 echo "kbs: $(wget -qO- http://127.0.0.1:8006/cdh/resource/default/app/greeting)"
 echo "to stderr" >&2
 [ "$1" = wait ] && exec sleep 600
 exit 3
 SH
-chmod 755 B/rootfs/bin/show
-umoci repack --image L:v1 B
-umoci config --image L:v1 --config.entrypoint /bin/show
-umoci config --image L:v1 --tag wait --config.entrypoint /bin/show --config.cmd wait
-export COSIGN_PASSWORD='a long passphrase'
-coffer image keygen --output-key-prefix cosign > /dev/null
-coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/app:v1" \
-  --recipient kbs:///default/image-key/app --kbs-key-out app.key --sign-key cosign.key \
-  --tls-verify=false > /dev/null
-coffer image copy --insecure-policy -q oci:L:wait "docker://$REGISTRY/demo/app:wait" \
-  --recipient kbs:///default/image-key/app --kbs-key-in app.key --sign-key cosign.key \
-  --tls-verify=false > /dev/null
-# the same image for a key the trustee never gets
-coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/other:v1" \
-  --recipient kbs:///default/image-key/other --kbs-key-out other.key --sign-key cosign.key \
-  --tls-verify=false > /dev/null
-coffer kbs delete-resource --path default/image-key/other > /dev/null
-coffer kbs set-resource --path default/cosign-key/app --file cosign.pub > /dev/null
-cat > policy.json <<EOF
+  chmod 755 B/rootfs/bin/show
+  umoci repack --image L:v1 B
+  umoci config --image L:v1 --config.entrypoint /bin/show
+  umoci config --image L:v1 --tag wait --config.entrypoint /bin/show --config.cmd wait
+  export COSIGN_PASSWORD='a long passphrase'
+  coffer image keygen --output-key-prefix cosign > /dev/null
+  coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/app:v1" \
+    --recipient kbs:///default/image-key/app --kbs-key-out app.key --sign-key cosign.key \
+    --tls-verify=false > /dev/null
+  coffer image copy --insecure-policy -q oci:L:wait "docker://$REGISTRY/demo/app:wait" \
+    --recipient kbs:///default/image-key/app --kbs-key-in app.key --sign-key cosign.key \
+    --tls-verify=false > /dev/null
+  # the same image for a key the trustee never gets
+  coffer image copy --insecure-policy -q oci:L:v1 "docker://$REGISTRY/demo/other:v1" \
+    --recipient kbs:///default/image-key/other --kbs-key-out other.key --sign-key cosign.key \
+    --tls-verify=false > /dev/null
+  coffer kbs delete-resource --path default/image-key/other > /dev/null
+  coffer kbs set-resource --path default/cosign-key/app --file cosign.pub > /dev/null
+  cat > policy.json <<EOF
 {
   "default": [{"type": "reject"}],
   "transports": {
@@ -197,9 +197,9 @@ cat > policy.json <<EOF
   }
 }
 EOF
-coffer kbs set-resource --path default/security-policy/app --file policy.json > /dev/null
-# the image policy and the cosign key are public; keys and secrets need an affirming appraisal
-cat > resource.rego <<'EOF'
+  coffer kbs set-resource --path default/security-policy/app --file policy.json > /dev/null
+  # the image policy and the cosign key are public; keys and secrets need an affirming appraisal
+  cat > resource.rego <<'EOF'
 package policy
 
 import rego.v1
@@ -215,37 +215,37 @@ allow if {
 	}
 }
 EOF
-coffer kbs set-resource-policy --file resource.rego > /dev/null
+  coffer kbs set-resource-policy --file resource.rego > /dev/null
 
-# --- the enclave, its init-data and reference values -----------------------------------------
-if [[ $mode == vm ]]; then
-  coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
-    --tee sim-tdx --out enclave > /dev/null
-  image_opts=(--enclave vm --guest-image enclave)
-else
-  coffer enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
-  image_opts=(--enclave process --enclave-image enclave)
-fi
-coffer run --tee sim-tdx "${image_opts[@]}" --sim-dir "$SIM" \
-  --trustee "$kbs_url" --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$ref_registry" \
-  --require-encrypted --image-policy kbs:///default/security-policy/app --print-init-data \
-  > init-data.toml
-if [[ $mode == vm ]]; then
-  coffer sim measure --kernel enclave/vmlinuz --initrd enclave/initrd \
-    --cmdline "$(cat enclave/cmdline)" --init-data init-data.toml --format rvps > rv.json
-else
-  coffer enclave measure enclave --init-data init-data.toml --format rvps > rv.json
-fi
-coffer kbs set-reference-values --file rv.json > /dev/null
-init_data=$(base64 -w0 init-data.toml)
+  # --- the enclave, its init-data and reference values -----------------------------------------
+  if [[ $mode == vm ]]; then
+    coffer guest-image build --agent "$BIN/coffer-agent" --init "$BIN/coffer-guest-init" \
+      --tee sim-tdx --out enclave > /dev/null
+    image_opts=(--enclave vm --guest-image enclave)
+  else
+    coffer enclave build --agent "$BIN/coffer-agent" --out enclave > /dev/null
+    image_opts=(--enclave process --enclave-image enclave)
+  fi
+  coffer run --tee sim-tdx "${image_opts[@]}" --sim-dir "$SIM" \
+    --trustee "$kbs_url" --kbs-ca-file "$COFFER_KBS_CA_FILE" --insecure-registry "$ref_registry" \
+    --require-encrypted --image-policy kbs:///default/security-policy/app --print-init-data \
+    > init-data.toml
+  if [[ $mode == vm ]]; then
+    coffer sim measure --kernel enclave/vmlinuz --initrd enclave/initrd \
+      --cmdline "$(cat enclave/cmdline)" --init-data init-data.toml --format rvps > rv.json
+  else
+    coffer enclave measure enclave --init-data init-data.toml --format rvps > rv.json
+  fi
+  coffer kbs set-reference-values --file rv.json > /dev/null
+  init_data=$(base64 -w0 init-data.toml)
 
-# --- the shim's configuration and a private containerd at debug level ------------------------
-cat > shim.toml <<EOF
+  # --- the shim's configuration ---------------------------------------------------------------
+  cat > shim.toml <<EOF
 enclave = "$mode"
 tee = "sim-tdx"
 $([[ $mode == vm ]] && echo guest_image || echo enclave_image) = "$work/enclave"
 sim_dir = "$SIM"
 run_dir = "$work/shimrun"
 EOF
-export COFFER_SHIM_CONFIG="$work/shim.toml"
+  export COFFER_SHIM_CONFIG="$work/shim.toml"
 }
