@@ -126,6 +126,33 @@ cleanup_containerd() {
   done
 }
 
+# start_snapshotter NAME [OPTION...]: coffer-snapshotter on $work/NAME.sock with root $work/NAME
+# (its stdout and log beside them), waits until it listens; the process is in `pids`.
+start_snapshotter() {
+  local name=$1
+  shift
+  "$BIN/coffer-snapshotter" --address "$work/$name.sock" --root "$work/$name" "$@" \
+    > "$work/$name.out" 2>> "$work/$name.log" &
+  pids+=($!)
+  wait_for_line "$work/$name.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
+}
+
+# container_exit_code ID: polls CRI's ContainerStatus until the container has exited; prints its
+# exit code (or fails after 10 s with the last status).
+container_exit_code() {
+  local status
+  for _ in $(seq 1 200); do
+    status=$(cri ContainerStatus "{\"container_id\": \"$1\"}")
+    if [[ $(jq -r .status.state <<< "$status") == CONTAINER_EXITED ]]; then
+      jq -r .status.exit_code <<< "$status"
+      return 0
+    fi
+    sleep 0.05  # polling the container's state: CRI has no wait call
+  done
+  echo "container $1 did not exit: $status" >&2
+  return 1
+}
+
 # confidential_app MODE (process|vm), after start_https_trustee and start_registry, in $work:
 # the owner's side of a confidential pod. A KBS secret default/app/greeting; a busybox image whose
 # entrypoint /bin/show prints "kbs: <the secret>" (read from the workload API inside the enclave),

@@ -30,10 +30,7 @@ cd "$work"
 confidential_app "$mode"   # containerd_env.sh: the image, its policies, init-data, shim.toml
 
 SNAP_SOCK="$work/snapshotter.sock"
-"$BIN/coffer-snapshotter" --address "$SNAP_SOCK" --root "$work/snapshotter" --host-snapshots \
-  > "$work/snapshotter.out" 2> "$work/snapshotter.log" &
-pids+=($!)
-wait_for_line "$work/snapshotter.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
+start_snapshotter snapshotter --host-snapshots
 cat > "$work/extra.toml" <<TOML
 [proxy_plugins.coffer]
   type = "snapshot"
@@ -55,12 +52,8 @@ c1=$(jq -r .container_id <<< "$out")
 # the container's first line (stdout or stderr, whichever reached the log first)
 [[ $(jq -r .first_line <<< "$out") =~ ^(kbs:\ kbs-secret-42|to\ stderr)$ ]] || fail "first line: $out"
 echo "  RunPodSandbox -> first output line ($mode enclave): $(jq -c .timings_ms <<< "$out")"
-for _ in $(seq 1 200); do
-  status=$(cri ContainerStatus "{\"container_id\": \"$c1\"}")
-  [[ $(jq -r .status.state <<< "$status") == CONTAINER_EXITED ]] && break
-  sleep 0.05  # polling the container's state: CRI has no wait call
-done
-[[ $(jq -r .status.exit_code <<< "$status") == 3 ]] || fail "exit code: $status"
+code=$(container_exit_code "$c1") || fail "ContainerStatus"
+[[ $code == 3 ]] || fail "exit code: $code"
 grep -q " stdout F kbs: kbs-secret-42$" "$work/logs/app/0.log" ||
   fail "CRI log: $(cat "$work/logs/app/0.log")"
 grep -q " stderr F to stderr$" "$work/logs/app/0.log" ||

@@ -46,12 +46,8 @@ ok "pod-run: $(jq -c .timings_ms <<< "$out")"
 status=$(cri PodSandboxStatus "{\"pod_sandbox_id\": \"$pod\"}")
 [[ $(jq -r .status.runtime_handler <<< "$status") == runc ]] || fail "sandbox status: $status"
 [[ $(jq -r .status.state <<< "$status") == SANDBOX_READY ]] || fail "sandbox status: $status"
-for _ in $(seq 1 200); do
-  status=$(cri ContainerStatus "{\"container_id\": \"$ctr_id\"}")
-  [[ $(jq -r .status.state <<< "$status") == CONTAINER_EXITED ]] && break
-  sleep 0.05  # polling the container's state: CRI has no wait call
-done
-[[ $(jq -r .status.exit_code <<< "$status") == 7 ]] || fail "exit code: $status"
+code=$(container_exit_code "$ctr_id") || fail "ContainerStatus"
+[[ $code == 7 ]] || fail "exit code: $code"
 ok "ContainerStatus: exited, exit code 7"
 
 # a long-running container in the same pod: ExecSync, StopContainer, RemoveContainer

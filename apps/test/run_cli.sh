@@ -191,32 +191,9 @@ ok "first SIGINT forwarded, the second tears down (130)"
 
 # 5. --tty through a pty: the container sees a terminal of the local size; the local terminal is
 # restored afterwards
-/usr/bin/python3 - "$C" "${common[@]}" --agent-policy policy.rego --env GREETING=hello-tty \
-  --tty "$image" -- sh -c 'tty; stty size; echo $GREETING' > tty.out <<'PY' || fail "tty: $(cat tty.out)"
-import os, pty, sys, termios, struct, fcntl
-pid, fd = pty.fork()
-if pid == 0:
-    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    os.execv(sys.argv[1], [sys.argv[1], "run", "-q"] + sys.argv[2:])
-before = termios.tcgetattr(fd)
-out = b""
-while True:
-    try:
-        b = os.read(fd, 4096)
-    except OSError:
-        break
-    if not b:
-        break
-    out += b
-_, status = os.waitpid(pid, 0)
-after = termios.tcgetattr(fd)
-sys.stdout.write(out.decode(errors="replace"))
-if (before[3] & (termios.ICANON | termios.ECHO)) != (termios.ICANON | termios.ECHO) or \
-        (after[3] & (termios.ICANON | termios.ECHO)) != (termios.ICANON | termios.ECHO):
-    print("local terminal not restored: lflag before %#x after %#x" % (before[3], after[3]))
-    sys.exit(99)
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
+/usr/bin/python3 "$SRC/apps/test/pty_run.py" "$C" run -q "${common[@]}" --agent-policy policy.rego \
+  --env GREETING=hello-tty --tty "$image" -- sh -c 'tty; stty size; echo $GREETING' > tty.out ||
+  fail "tty: $(cat tty.out)"
 grep -q '^/dev/pts/' tty.out || fail "no tty in the container: $(cat tty.out)"
 grep -q '33 101' tty.out || fail "tty size not forwarded: $(cat tty.out)"
 grep -q 'hello-tty' tty.out || fail "env not passed: $(cat tty.out)"

@@ -138,26 +138,8 @@ grep -q "the host asked for power-off" "rundir/$id/agent.log" ||
 ok "--detach, ps, logs, stop (SIGTERM in the VM, clean power-off), rm"
 
 # --tty through a pty (one more boot): the container in the VM sees a terminal of the local size
-/usr/bin/python3 - "$BIN/coffer" "${opts[@]}" --guest-image guest --tty \
-  "docker://$guest_registry/enc:v4" > tty.out <<'PY' || fail "tty: $(cat tty.out)"
-import os, pty, sys, termios, struct, fcntl
-pid, fd = pty.fork()
-if pid == 0:
-    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    os.execv(sys.argv[1], [sys.argv[1], "run", "-q"] + sys.argv[2:])
-out = b""
-while True:
-    try:
-        b = os.read(fd, 4096)
-    except OSError:
-        break
-    if not b:
-        break
-    out += b
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-PY
+/usr/bin/python3 "$here/pty_run.py" "$BIN/coffer" run -q "${opts[@]}" --guest-image guest --tty \
+  "docker://$guest_registry/enc:v4" > tty.out || fail "tty: $(cat tty.out)"
 grep -q '^/dev/pts/' tty.out || fail "no tty in the container: $(cat tty.out)"
 grep -q '33 101' tty.out || fail "tty size not forwarded: $(cat tty.out)"
 ok "--tty in the VM"

@@ -41,16 +41,9 @@ jq -e '.layers[0].mediaType | endswith("+encrypted")' <<< "$manifest" > /dev/nul
 
 SNAP_SOCK="$work/snapshotter.sock"
 # --host-snapshots: the runc sandbox image below is a host snapshot
-"$BIN/coffer-snapshotter" --address "$SNAP_SOCK" --root "$work/snapshotter" --log-level debug \
-  --host-snapshots \
-  > "$work/snapshotter.out" 2>> "$work/snapshotter.log" &
-pids+=($!)
-wait_for_line "$work/snapshotter.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
+start_snapshotter snapshotter --log-level debug --host-snapshots
 # and one with the default: no host snapshots
-"$BIN/coffer-snapshotter" --address "$work/strict.sock" --root "$work/strict" \
-  > "$work/strict.out" 2> "$work/strict.log" &
-pids+=($!)
-wait_for_line "$work/strict.out" "coffer-snapshotter listening on " "${pids[-1]}" > /dev/null
+start_snapshotter strict
 cat > "$work/extra.toml" <<TOML
 [proxy_plugins.coffer]
   type = "snapshot"
