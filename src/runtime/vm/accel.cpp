@@ -20,6 +20,7 @@
 #include "core/bytes.h"
 #include "core/file.h"
 #include "crypto/digest.h"
+#include "runtime/vm/qemu_spawn.h"
 
 namespace coffer::runtime::vm {
 
@@ -103,22 +104,7 @@ Result<bool> probe_kvm(const AccelOptions& options) {
                                    "-serial",
                                    "file:" + console.string(),
                                    "-no-reboot"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) return make_error("launch_failed", errno_text("fork"));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    const int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
+  const pid_t pid = COFFER_TRY(spawn_qemu(args, -1));
   const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   bool exited = false;
   if (pidfd >= 0) {

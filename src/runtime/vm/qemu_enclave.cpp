@@ -29,6 +29,7 @@
 #include "evidence/sim/sim_pki.h"
 #include "net/ttrpc/frame.h"
 #include "net/unix_socket.h"
+#include "runtime/vm/qemu_spawn.h"
 #include "ttrpc/ttrpc.pb.h"
 
 namespace coffer::runtime::vm {
@@ -218,25 +219,26 @@ class VmEnclave final : public Enclave {
     }
     return Json{{"error", {{"code", "bad_request"}, {"message", "unknown control request"}}}};
   }
+  // One of the bridge's ports: its connection and the request line being read.
+  struct BridgePort {
+    bool control;
+    int fd;
+    std::string buffer;
+    bool discarding = false;  // inside a line over the limit
+  };
   void port_bridge() {
-    struct Port {
-      bool control;
-      int fd;
-      std::string buffer;
-      bool discarding = false;  // inside a line over the limit
-    };
-    std::vector<Port> ports;
+    std::vector<BridgePort> ports;
     const int control = connect_port(control_socket_);
     if (control < 0) return;
     {
       std::lock_guard lock(control_mu_);
       control_fd_ = control;
     }
-    ports.push_back(Port{true, control, {}});
+    ports.push_back(BridgePort{true, control, {}});
     if (quote_service_) {
       const int quote = connect_port(quote_socket_);
       if (quote < 0) return;
-      ports.push_back(Port{false, quote, {}});
+      ports.push_back(BridgePort{false, quote, {}});
     }
     char chunk[4096];
     for (;;) {
@@ -285,10 +287,10 @@ class VmEnclave final : public Enclave {
       if (!p.control) ::close(p.fd);  // the control connection closes in stop_port_bridge
     }
   }
-  template <typename P>
-  bool write_line(const P& port, const std::string& line) {
-    if (!port.control) return evidence::sim::write_all(port.fd, line + "\n");
-    std::lock_guard lock(control_mu_);  // stop() writes "poweroff" on the same connection
+  bool write_line(const BridgePort& port, const std::string& line) {
+    // stop() writes "poweroff" on the control connection from another thread
+    std::unique_lock lock(control_mu_, std::defer_lock);
+    if (port.control) lock.lock();
     return evidence::sim::write_all(port.fd, line + "\n");
   }
 
@@ -454,44 +456,55 @@ class VmEnclave final : public Enclave {
   bool torn_down_ = false;
 };
 
+// A virtio-serial port NAME on a server socket chardev at SOCKET.
+void add_port(std::vector<std::string>& args, const std::string& id, const std::string& name,
+              const fs::path& socket) {
+  args.insert(args.end(),
+              {"-chardev", "socket,id=" + id + ",path=" + socket.string() + ",server=on,wait=off",
+               "-device", "virtserialport,bus=vser0.0,chardev=" + id + ",name=" + name});
+}
+
+// The VM's command line: the ports coffer.agent and coffer.control, and coffer.quote when the
+// TEE is simulated (quote_socket not empty).
 std::vector<std::string> qemu_args(const VmOptions& o, const std::string& accel,
                                    const fs::path& image, const std::string& cmdline,
-                                   const fs::path& console_log, const fs::path& agent_socket) {
+                                   const fs::path& console_log, const fs::path& agent_socket,
+                                   const fs::path& control_socket, const fs::path& quote_socket) {
   const std::string mem = std::to_string(o.memory_mib) + "M";
-  return {o.qemu,
-          "-nodefaults",
-          "-no-user-config",
-          "-display",
-          "none",
-          "-machine",
-          "pc,accel=" + accel + ",memory-backend=mem",
-          "-cpu",
-          "max",
-          "-smp",
-          std::to_string(o.vcpus),
-          "-m",
-          mem,
-          "-object",
-          "memory-backend-memfd,id=mem,size=" + mem,
-          "-kernel",
-          (image / "vmlinuz").string(),
-          "-initrd",
-          (image / "initrd").string(),
-          "-append",
-          cmdline,
-          "-serial",
-          "file:" + console_log.string(),
-          "-no-reboot",
-          "-device",
-          "virtio-serial-pci,id=vser0",
-          "-chardev",
-          "socket,id=agent,path=" + agent_socket.string() + ",server=on,wait=off",
-          "-device",
-          "virtserialport,bus=vser0.0,chardev=agent,name=coffer.agent",
-          "-netdev",
-          "user,id=net0",
-          "-device",
-          "virtio-net-pci,netdev=net0"};
+  std::vector<std::string> args = {o.qemu,
+                                   "-nodefaults",
+                                   "-no-user-config",
+                                   "-display",
+                                   "none",
+                                   "-machine",
+                                   "pc,accel=" + accel + ",memory-backend=mem",
+                                   "-cpu",
+                                   "max",
+                                   "-smp",
+                                   std::to_string(o.vcpus),
+                                   "-m",
+                                   mem,
+                                   "-object",
+                                   "memory-backend-memfd,id=mem,size=" + mem,
+                                   "-kernel",
+                                   (image / "vmlinuz").string(),
+                                   "-initrd",
+                                   (image / "initrd").string(),
+                                   "-append",
+                                   cmdline,
+                                   "-serial",
+                                   "file:" + console_log.string(),
+                                   "-no-reboot",
+                                   "-device",
+                                   "virtio-serial-pci,id=vser0",
+                                   "-netdev",
+                                   "user,id=net0",
+                                   "-device",
+                                   "virtio-net-pci,netdev=net0"};
+  add_port(args, "agent", "coffer.agent", agent_socket);
+  add_port(args, "control", "coffer.control", control_socket);
+  if (!quote_socket.empty()) add_port(args, "quote", "coffer.quote", quote_socket);
+  return args;
 }
 
 // One connection to the agent's port: Health every 2 s until one is answered SERVING; then the
@@ -696,38 +709,17 @@ Result<std::unique_ptr<Enclave>> launch_vm_enclave(const EnclaveSpec& spec,
   auto accel = choose_accel(wanted_accel, accel_options);
   if (!accel) return std::unexpected(accel.error());  // e's teardown removes the run dir
   report(observer, "start_vm", options.qemu + " (" + accel->reason + ")");
-  auto args = qemu_args(options, accel->accel, image, *cmdline, e->console_log_, e->port_socket_);
-  args.insert(
-      args.end(),
-      {"-chardev", "socket,id=control,path=" + e->control_socket_.string() + ",server=on,wait=off",
-       "-device", "virtserialport,bus=vser0.0,chardev=control,name=coffer.control"});
-  if (quote_service) {
-    args.insert(
-        args.end(),
-        {"-chardev", "socket,id=quote,path=" + e->quote_socket_.string() + ",server=on,wait=off",
-         "-device", "virtserialport,bus=vser0.0,chardev=quote,name=coffer.quote"});
-  }
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
+  const auto args =
+      qemu_args(options, accel->accel, image, *cmdline, e->console_log_, e->port_socket_,
+                e->control_socket_, quote_service ? e->quote_socket_ : fs::path());
   const int log_fd = ::open(qemu_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (log_fd < 0) return make_error("io_error", errno_text("creating " + qemu_log.string()));
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
+  auto spawned = spawn_qemu(args, log_fd);
+  if (!spawned) {
     ::close(log_fd);
-    return make_error("launch_failed", errno_text("fork"));
+    return std::unexpected(spawned.error());
   }
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    const int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(log_fd, 1);
-    ::dup2(log_fd, 2);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
+  const pid_t pid = *spawned;
   ::close(log_fd);
   e->pid_ = pid;
   e->pidfd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
